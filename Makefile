@@ -1,0 +1,36 @@
+# The commands a newcomer runs. `make test` alone installs what is missing, builds and runs
+# every test; see README.md.
+BUILD_DIR ?= build
+BUILD_TYPE ?= Release
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_FLAGS ?=
+GENERATOR := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
+
+.PHONY: all deps configure build test bench format clean
+
+all: build
+
+deps:
+	@./cluster/install-deps.sh
+
+$(BUILD_DIR)/CMakeCache.txt:
+	cmake -S . -B $(BUILD_DIR) $(GENERATOR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_FLAGS)
+
+configure: deps $(BUILD_DIR)/CMakeCache.txt
+
+build: configure
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+# Every test case is its own ctest entry; --no-tests=error makes an empty run a failure.
+test: build
+	cd $(BUILD_DIR) && ctest --output-on-failure --no-tests=error -j $(JOBS) $(CTEST_FLAGS)
+
+bench: build
+	./bench/run.sh $(BUILD_DIR)
+
+format:
+	find common jobs coordinator worker kernels cli tests bench -name '*.cpp' -o -name '*.h' \
+	  -o -name '*.cu' -o -name '*.cuh' 2>/dev/null | xargs clang-format -i
+
+clean:
+	rm -rf $(BUILD_DIR)

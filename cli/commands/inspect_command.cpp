@@ -1,0 +1,75 @@
+// `lorafleet inspect FILE.safetensors [--json]`: what a safetensors file holds (tensors, dtypes,
+// shapes, sizes, metadata), after checking it the way every lorafleet reader does.
+#include <cstdio>
+#include <iostream>
+
+#include "cli/commands/commands.h"
+#include "common/json_reader.h"
+#include "common/safetensors.h"
+
+namespace lf::cli {
+namespace {
+
+std::string ShapeString(const std::vector<int64_t>& shape) {
+  std::string out = "[";
+  for (size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
+  return out + "]";
+}
+
+}  // namespace
+
+int RunInspect(const std::vector<std::string>& args) {
+  bool json = false;
+  std::string path;
+  for (const std::string& a : args) {
+    if (a == "--json") {
+      json = true;
+    } else if (!a.empty() && a[0] == '-') {
+      std::cerr << "lorafleet inspect: unknown option " << a
+                << "\nusage: lorafleet inspect FILE.safetensors [--json]\n";
+      return 2;
+    } else if (path.empty()) {
+      path = a;
+    } else {
+      std::cerr << "lorafleet inspect: one file at a time (got " << path << " and " << a << ")\n";
+      return 2;
+    }
+  }
+  if (path.empty()) {
+    std::cerr << "usage: lorafleet inspect FILE.safetensors [--json]\n";
+    return 2;
+  }
+  Result<safetensors::File> file = safetensors::File::Open(path);
+  if (!file.ok()) {
+    std::cerr << "lorafleet inspect: " << file.status().message() << "\n";
+    return 1;
+  }
+  int64_t total_params = 0;
+  for (const auto& t : file->tensors()) total_params += t.numel();
+  if (json) {
+    Json out = {{"file", path},
+                {"size_bytes", file->file_size()},
+                {"parameters", total_params},
+                {"metadata", file->metadata()},
+                {"tensors", Json::array()}};
+    for (const auto& t : file->tensors()) {
+      out["tensors"].push_back({{"name", t.name},
+                                {"dtype", safetensors::DTypeName(t.dtype)},
+                                {"shape", t.shape},
+                                {"bytes", t.data.size()}});
+    }
+    std::cout << out.dump(2) << "\n";
+    return 0;
+  }
+  std::printf("%s: %zu tensors, %lld parameters, %zu bytes\n", path.c_str(),
+              file->tensors().size(), static_cast<long long>(total_params), file->file_size());
+  for (const auto& [k, v] : file->metadata()) std::printf("  metadata %s = %s\n", k.c_str(), v.c_str());
+  for (const auto& t : file->tensors()) {
+    std::printf("  %-60s %-5s %-20s %zu bytes\n", t.name.c_str(),
+                std::string(safetensors::DTypeName(t.dtype)).c_str(), ShapeString(t.shape).c_str(),
+                t.data.size());
+  }
+  return 0;
+}
+
+}  // namespace lf::cli

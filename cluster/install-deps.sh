@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Installs the Debian packages lorafleet builds and runs with, only those that are missing.
+# Idempotent: a second run installs nothing and says so. Runs apt-get as root or through sudo.
+# Set LF_SKIP_DEPS=1 to skip entirely (e.g. on a machine managed by other means).
+set -euo pipefail
+
+if [[ "${LF_SKIP_DEPS:-0}" == "1" ]]; then
+  echo "install-deps: LF_SKIP_DEPS=1, not checking packages"
+  exit 0
+fi
+
+packages=(
+  # toolchain
+  build-essential cmake ninja-build ccache pkg-config git python3
+  # fixed choices of the project (see README.md)
+  libtorch-dev
+  libopenmpi-dev openmpi-bin
+  libzmq3-dev cppzmq-dev
+  libboost-dev
+  librocksdb-dev
+  libgtest-dev libgmock-dev
+  # libraries the common layer uses
+  libspdlog-dev libfmt-dev nlohmann-json3-dev libyaml-cpp-dev libssl-dev libpcre2-dev
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "install-deps: missing packages: ${missing[*]}" >&2
+  echo "install-deps: apt-get not found; this script supports Debian 12 (bookworm). Install the packages above by hand, then run with LF_SKIP_DEPS=1." >&2
+  exit 1
+fi
+
+sudo=""
+if [[ $(id -u) -ne 0 ]]; then
+  if command -v sudo >/dev/null 2>&1; then
+    sudo="sudo"
+  else
+    echo "install-deps: missing packages: ${missing[*]}" >&2
+    echo "install-deps: not root and sudo is not available; run 'apt-get install ${missing[*]}' as root." >&2
+    exit 1
+  fi
+fi
+
+echo "install-deps: installing ${#missing[@]} missing package(s): ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+# An old or empty package list makes apt-get miss packages; refresh it once per run.
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "install-deps: done"

@@ -1,0 +1,182 @@
+#include "common/file_util.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <utility>
+
+namespace lf {
+namespace {
+
+Status ErrnoStatus(const std::string& what, const std::string& path, int err) {
+  std::string msg = what + " " + path + ": " + std::strerror(err);
+  if (err == ENOENT) return NotFound(msg);
+  if (err == ENOSPC || err == EDQUOT) return ResourceExhausted(msg);
+  if (err == EACCES || err == EPERM) return FailedPrecondition(msg + " (check its permissions)");
+  return Internal(msg);
+}
+
+Status WriteAll(int fd, std::string_view data, const std::string& path) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus("writing", path, errno);
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::string> ReadFileToString(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return ErrnoStatus("opening", path, errno ? errno : ENOENT);
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  if (in.bad()) return ErrnoStatus("reading", path, errno);
+  return std::move(buffer).str();
+}
+
+Status WriteFileAtomically(const std::string& path, std::string_view contents) {
+  std::filesystem::path target(path);
+  std::filesystem::path dir = target.has_parent_path() ? target.parent_path() : ".";
+  std::string tmp = (dir / ("." + target.filename().string() + ".tmp-XXXXXX")).string();
+  int fd = ::mkstemp(tmp.data());
+  if (fd < 0) return ErrnoStatus("creating a temporary file in", dir.string(), errno);
+  Status st = WriteAll(fd, contents, tmp);
+  if (st.ok() && ::fchmod(fd, 0644) != 0) st = ErrnoStatus("setting permissions on", tmp, errno);
+  if (st.ok() && ::fsync(fd) != 0) st = ErrnoStatus("syncing", tmp, errno);
+  if (::close(fd) != 0 && st.ok()) st = ErrnoStatus("closing", tmp, errno);
+  if (st.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) {
+    st = ErrnoStatus("renaming " + tmp + " to", path, errno);
+  }
+  if (!st.ok()) {
+    ::unlink(tmp.c_str());
+    return st;
+  }
+  // The rename is durable only once the directory entry is on disk.
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+  return Status::Ok();
+}
+
+Status CreateDirectories(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  if (ec) return ErrnoStatus("creating directory", path, ec.value());
+  return Status::Ok();
+}
+
+}  // namespace lf
+
+namespace lf {
+
+Status StatusFromErrno(const std::string& what, const std::string& path, int err) {
+  return ErrnoStatus(what, path, err);
+}
+
+namespace {
+constexpr size_t kAtomicWriterBufferSize = 1 << 20;
+}  // namespace
+
+Result<AtomicFileWriter> AtomicFileWriter::Create(const std::string& path) {
+  std::filesystem::path target(path);
+  std::filesystem::path dir = target.has_parent_path() ? target.parent_path() : ".";
+  std::string tmp = (dir / ("." + target.filename().string() + ".tmp-XXXXXX")).string();
+  int fd = ::mkstemp(tmp.data());
+  if (fd < 0) return ErrnoStatus("creating a temporary file in", dir.string(), errno);
+  if (::fchmod(fd, 0644) != 0) {
+    Status st = ErrnoStatus("setting permissions on", tmp, errno);
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return st;
+  }
+  return AtomicFileWriter(path, std::move(tmp), fd);
+}
+
+AtomicFileWriter::AtomicFileWriter(std::string path, std::string tmp_path, int fd)
+    : path_(std::move(path)), tmp_path_(std::move(tmp_path)), fd_(fd) {}
+
+AtomicFileWriter::AtomicFileWriter(AtomicFileWriter&& other) noexcept
+    : path_(std::move(other.path_)),
+      tmp_path_(std::move(other.tmp_path_)),
+      fd_(std::exchange(other.fd_, -1)),
+      buffer_(std::move(other.buffer_)),
+      bytes_written_(other.bytes_written_) {}
+
+AtomicFileWriter& AtomicFileWriter::operator=(AtomicFileWriter&& other) noexcept {
+  if (this != &other) {
+    Discard();
+    path_ = std::move(other.path_);
+    tmp_path_ = std::move(other.tmp_path_);
+    fd_ = std::exchange(other.fd_, -1);
+    buffer_ = std::move(other.buffer_);
+    bytes_written_ = other.bytes_written_;
+  }
+  return *this;
+}
+
+AtomicFileWriter::~AtomicFileWriter() { Discard(); }
+
+void AtomicFileWriter::Discard() {
+  if (fd_ < 0) return;
+  ::close(fd_);
+  ::unlink(tmp_path_.c_str());
+  fd_ = -1;
+}
+
+Status AtomicFileWriter::Flush() {
+  Status st = WriteAll(fd_, buffer_, tmp_path_);
+  buffer_.clear();
+  return st;
+}
+
+Status AtomicFileWriter::Append(std::string_view data) {
+  if (fd_ < 0) return FailedPrecondition("appending to " + path_ + ": the writer is closed");
+  bytes_written_ += data.size();
+  if (buffer_.size() + data.size() <= kAtomicWriterBufferSize) {
+    buffer_.append(data);
+    return Status::Ok();
+  }
+  Status st = Flush();
+  // Large pieces go straight to the file rather than through the buffer.
+  if (st.ok()) st = WriteAll(fd_, data, tmp_path_);
+  if (!st.ok()) Discard();
+  return st;
+}
+
+Status AtomicFileWriter::Commit() {
+  if (fd_ < 0) return FailedPrecondition("committing " + path_ + ": the writer is closed");
+  Status st = Flush();
+  if (st.ok() && ::fsync(fd_) != 0) st = ErrnoStatus("syncing", tmp_path_, errno);
+  int fd = std::exchange(fd_, -1);
+  if (::close(fd) != 0 && st.ok()) st = ErrnoStatus("closing", tmp_path_, errno);
+  if (st.ok() && ::rename(tmp_path_.c_str(), path_.c_str()) != 0) {
+    st = ErrnoStatus("renaming " + tmp_path_ + " to", path_, errno);
+  }
+  if (!st.ok()) {
+    ::unlink(tmp_path_.c_str());
+    return st;
+  }
+  std::filesystem::path target(path_);
+  std::filesystem::path dir = target.has_parent_path() ? target.parent_path() : ".";
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+  return Status::Ok();
+}
+
+}  // namespace lf

@@ -1,0 +1,61 @@
+// Whole-file reads and crash-safe writes. WriteFileAtomically writes a temporary file beside the
+// target, fsyncs it, renames it over the target and fsyncs the directory, so a reader sees either
+// the old or the new content, never a torn file. Thread-safe (no shared state).
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+
+namespace lf {
+
+Result<std::string> ReadFileToString(const std::string& path);
+Status WriteFileAtomically(const std::string& path, std::string_view contents);
+// Creates the directory and its parents (like `mkdir -p`); ok when it already exists.
+Status CreateDirectories(const std::string& path);
+
+}  // namespace lf
+
+namespace lf {
+
+// Describes a failed system call on `path` as a Status whose code follows errno (ENOENT is
+// NotFound, ENOSPC ResourceExhausted, EACCES FailedPrecondition, ...): "<what> <path>: <strerror>".
+Status StatusFromErrno(const std::string& what, const std::string& path, int err);
+
+// Writes a file piece by piece with WriteFileAtomically's guarantee (temporary file beside the
+// target, fsync, rename, fsync of the directory), for outputs too large to hold in memory whole.
+// Nothing is visible at `path` until Commit succeeds; destroying the writer before that removes
+// the temporary file. Move-only; not thread-safe.
+class AtomicFileWriter {
+ public:
+  static Result<AtomicFileWriter> Create(const std::string& path);
+
+  AtomicFileWriter(AtomicFileWriter&& other) noexcept;
+  AtomicFileWriter& operator=(AtomicFileWriter&& other) noexcept;
+  AtomicFileWriter(const AtomicFileWriter&) = delete;
+  AtomicFileWriter& operator=(const AtomicFileWriter&) = delete;
+  ~AtomicFileWriter();
+
+  Status Append(std::string_view data);
+  // Flushes, syncs and renames the temporary file over `path`. The writer is closed afterwards,
+  // whether or not this succeeds.
+  Status Commit();
+
+  const std::string& path() const { return path_; }
+  size_t bytes_written() const { return bytes_written_; }
+
+ private:
+  AtomicFileWriter(std::string path, std::string tmp_path, int fd);
+  Status Flush();
+  void Discard();
+
+  std::string path_;
+  std::string tmp_path_;
+  int fd_ = -1;
+  std::string buffer_;  // small appends are batched so many tiny tensors cost few syscalls
+  size_t bytes_written_ = 0;
+};
+
+}  // namespace lf

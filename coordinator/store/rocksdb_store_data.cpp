@@ -1,0 +1,128 @@
+// Metric points and adapter files: the bulk data of a trial.
+#include "coordinator/store/rocksdb_store.h"
+#include "coordinator/store/store_codec.h"
+
+namespace lf::store {
+namespace {
+
+constexpr size_t kMaxMetricNameBytes = 200;
+constexpr size_t kMaxAdapterNameBytes = 255;
+
+Status ValidateAdapterName(const std::string& trial_id, const std::string& name) {
+  if (name.empty() || name.size() > kMaxAdapterNameBytes || name.find('/') != std::string::npos ||
+      name == "." || name == "..") {
+    return InvalidArgument("adapter file name '" + name + "' of trial " + trial_id +
+                           " must be a plain file name (1-255 bytes, no '/')");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status RocksDbStore::AppendMetrics(const std::string& trial_id,
+                                   std::span<const MetricPoint> points) {
+  LF_RETURN_IF_ERROR(CheckWritable());
+  if (points.empty()) return Status::Ok();
+  for (const MetricPoint& p : points) {
+    if (p.step < 0) {
+      return InvalidArgument("metric '" + p.name + "' of trial " + trial_id + " has step " +
+                             std::to_string(p.step) + "; steps start at 0");
+    }
+    if (p.name.empty() || p.name.size() > kMaxMetricNameBytes) {
+      return InvalidArgument("metric names of trial " + trial_id +
+                             " must be 1-200 bytes long; got '" + p.name.substr(0, 40) + "'");
+    }
+  }
+  LF_ASSIGN_OR_RETURN(auto trial, GetRaw(kTrials, trial_id));
+  if (!trial) return NotFound("metrics for unknown trial " + trial_id);
+
+  rocksdb::WriteBatch batch;
+  const int64_t now = options_.clock->NowMillis();
+  std::string key;
+  for (const MetricPoint& p : points) {
+    key.assign(trial_id);
+    codec::AppendBigEndian64(&key, static_cast<uint64_t>(p.step));
+    key.append(p.name);
+    batch.Put(cf(kMetrics), key, codec::EncodeMetricValue(p.value, p.time_ms ? p.time_ms : now));
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = options_.sync_metrics;
+  return FromRocks(db_->Write(wo, &batch), "appending metrics of trial " + trial_id);
+}
+
+Result<std::vector<MetricPoint>> RocksDbStore::ReadMetrics(const std::string& trial_id,
+                                                           const MetricQuery& query) const {
+  std::vector<MetricPoint> out;
+  if (query.from_step > query.to_step || query.to_step < 0) return out;
+  const std::string start = codec::MetricKeyPrefix(trial_id, std::max<int64_t>(0, query.from_step));
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kMetrics)));
+  for (it->Seek(start); it->Valid() && out.size() < query.limit; it->Next()) {
+    std::string_view key = it->key().ToStringView();
+    if (key.size() < trial_id.size() + 8 || key.substr(0, trial_id.size()) != trial_id) break;
+    LF_ASSIGN_OR_RETURN(MetricPoint p,
+                        codec::DecodeMetric(trial_id, key, it->value().ToStringView()));
+    if (p.step > query.to_step) break;
+    if (query.name && p.name != *query.name) continue;
+    out.push_back(std::move(p));
+  }
+  LF_RETURN_IF_ERROR(FromRocks(it->status(), "reading metrics of trial " + trial_id));
+  return out;
+}
+
+Result<AdapterFileInfo> RocksDbStore::PutAdapterFile(const std::string& trial_id,
+                                                     const std::string& name,
+                                                     std::string_view bytes,
+                                                     const std::string& actor) {
+  LF_RETURN_IF_ERROR(CheckWritable());
+  LF_RETURN_IF_ERROR(ValidateAdapterName(trial_id, name));
+  // Hash outside the lock: adapters can be hundreds of MB.
+  const int64_t now = options_.clock->NowMillis();
+  std::string value = codec::EncodeAdapterValue(bytes, now);
+  LF_ASSIGN_OR_RETURN(codec::AdapterValue decoded,
+                      codec::DecodeAdapterValue(trial_id, name, value, /*verify_checksum=*/false));
+  std::lock_guard lock(write_mu_);
+  LF_ASSIGN_OR_RETURN(auto trial_value, GetRaw(kTrials, trial_id));
+  if (!trial_value) return NotFound("cannot store adapter file for unknown trial " + trial_id);
+  LF_ASSIGN_OR_RETURN(TrialRecord trial, codec::DecodeTrial(trial_id, *trial_value));
+  rocksdb::WriteBatch batch;
+  batch.Put(cf(kAdapters), codec::AdapterKey(trial_id, name), value);
+  uint64_t next_seq = next_event_seq_;
+  AddEvent(&batch,
+           {.actor = actor,
+            .kind = "adapter.stored",
+            .sweep_id = trial.sweep_id,
+            .trial_id = trial_id,
+            .detail = name + " (" + std::to_string(bytes.size()) + " bytes, sha256 " +
+                      decoded.info.sha256 + ")"},
+           &next_seq);
+  LF_RETURN_IF_ERROR(CommitDurably(&batch, "storing adapter file " + name + " of " + trial_id));
+  next_event_seq_ = next_seq;
+  return decoded.info;
+}
+
+Result<std::string> RocksDbStore::GetAdapterFile(const std::string& trial_id,
+                                                 const std::string& name) const {
+  LF_ASSIGN_OR_RETURN(auto value, GetRaw(kAdapters, codec::AdapterKey(trial_id, name)));
+  if (!value) return NotFound("trial " + trial_id + " has no adapter file '" + name + "'");
+  LF_ASSIGN_OR_RETURN(codec::AdapterValue decoded,
+                      codec::DecodeAdapterValue(trial_id, name, *value, /*verify_checksum=*/true));
+  return std::string(decoded.bytes);
+}
+
+Result<std::vector<AdapterFileInfo>> RocksDbStore::ListAdapterFiles(
+    const std::string& trial_id) const {
+  std::vector<AdapterFileInfo> out;
+  const std::string prefix = trial_id + "/";
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kAdapters)));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    std::string name = it->key().ToString().substr(prefix.size());
+    LF_ASSIGN_OR_RETURN(codec::AdapterValue decoded,
+                        codec::DecodeAdapterValue(trial_id, name, it->value().ToStringView(),
+                                                  /*verify_checksum=*/false));
+    out.push_back(std::move(decoded.info));
+  }
+  LF_RETURN_IF_ERROR(FromRocks(it->status(), "listing adapter files of " + trial_id));
+  return out;
+}
+
+}  // namespace lf::store

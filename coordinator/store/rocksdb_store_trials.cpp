@@ -1,0 +1,313 @@
+// Sweeps, trials, their compare-and-set state transitions, and the audit log.
+#include <map>
+#include <set>
+
+#include "common/ids.h"
+#include "coordinator/store/rocksdb_store.h"
+#include "coordinator/store/store_codec.h"
+
+namespace lf::store {
+namespace {
+
+std::string Describe(jobs::TrialState s) { return std::string(jobs::TrialStateName(s)); }
+
+bool HasPrefix(const rocksdb::Slice& key, std::string_view prefix) {
+  return key.size() >= prefix.size() && key.ToStringView().substr(0, prefix.size()) == prefix;
+}
+
+}  // namespace
+
+void RocksDbStore::AddEvent(rocksdb::WriteBatch* batch, EventRecord event,
+                            uint64_t* next_seq) const {
+  event.seq = (*next_seq)++;
+  if (event.time_ms == 0) event.time_ms = options_.clock->NowMillis();
+  std::string value = codec::EncodeEvent(event);
+  batch->Put(cf(kEvents), codec::GlobalEventKey(event.seq), value);
+  if (!event.trial_id.empty()) {
+    batch->Put(cf(kEvents), codec::TrialEventKey(event.trial_id, event.seq), value);
+  }
+}
+
+Status RocksDbStore::CreateSweep(const SweepRecord& sweep, const std::vector<TrialRecord>& trials,
+                                 const std::string& actor) {
+  LF_RETURN_IF_ERROR(CheckWritable());
+  LF_RETURN_IF_ERROR(ValidateSweepId(sweep.id));
+  if (sweep.trial_count != trials.size()) {
+    return InvalidArgument("sweep " + sweep.id + " says it has " +
+                           std::to_string(sweep.trial_count) + " trials but " +
+                           std::to_string(trials.size()) + " were given");
+  }
+  std::set<uint32_t> indices;
+  for (const TrialRecord& t : trials) {
+    if (t.sweep_id != sweep.id || t.id != MakeTrialId(sweep.id, t.index)) {
+      return InvalidArgument("trial '" + t.id + "' (index " + std::to_string(t.index) +
+                             ") does not belong to sweep " + sweep.id + "; its id must be " +
+                             MakeTrialId(sweep.id, t.index));
+    }
+    if (!indices.insert(t.index).second) {
+      return InvalidArgument("sweep " + sweep.id + " has two trials with index " +
+                             std::to_string(t.index));
+    }
+    if (t.state != jobs::TrialState::kQueued) {
+      return InvalidArgument("trial " + t.id + " is " + Describe(t.state) +
+                             "; a new trial starts queued");
+    }
+  }
+
+  std::lock_guard lock(write_mu_);
+  LF_ASSIGN_OR_RETURN(auto existing, GetRaw(kSweeps, sweep.id));
+  if (existing) return AlreadyExists("sweep " + sweep.id + " already exists");
+  {
+    // Trial ids start with the sweep id, so one seek finds any trial left under this sweep.
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kTrials)));
+    it->Seek(sweep.id);
+    if (it->Valid() && HasPrefix(it->key(), sweep.id)) {
+      return AlreadyExists("trial " + it->key().ToString() + " already exists");
+    }
+    LF_RETURN_IF_ERROR(FromRocks(it->status(), "checking for existing trials"));
+  }
+
+  const int64_t now = options_.clock->NowMillis();
+  rocksdb::WriteBatch batch;
+  SweepRecord s = sweep;
+  s.created_ms = s.updated_ms = now;
+  s.version = 1;
+  batch.Put(cf(kSweeps), s.id, codec::EncodeSweep(s));
+  for (const TrialRecord& trial : trials) {
+    TrialRecord t = trial;
+    t.attempt = 0;
+    t.created_ms = t.updated_ms = now;
+    t.version = 1;
+    batch.Put(cf(kTrials), t.id, codec::EncodeTrial(t));
+  }
+  uint64_t next_seq = next_event_seq_;
+  AddEvent(&batch,
+           {.actor = actor,
+            .kind = "sweep.created",
+            .sweep_id = s.id,
+            .detail = "'" + s.name + "' with " + std::to_string(trials.size()) + " trials"},
+           &next_seq);
+  LF_RETURN_IF_ERROR(CommitDurably(&batch, "creating sweep " + s.id));
+  next_event_seq_ = next_seq;
+  return Status::Ok();
+}
+
+Result<SweepRecord> RocksDbStore::GetSweep(const std::string& sweep_id) const {
+  LF_ASSIGN_OR_RETURN(auto value, GetRaw(kSweeps, sweep_id));
+  if (!value) return NotFound("no sweep with id " + sweep_id);
+  return codec::DecodeSweep(sweep_id, *value);
+}
+
+Result<std::vector<SweepRecord>> RocksDbStore::ListSweeps() const {
+  std::vector<SweepRecord> out;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kSweeps)));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    LF_ASSIGN_OR_RETURN(SweepRecord s,
+                        codec::DecodeSweep(it->key().ToStringView(), it->value().ToStringView()));
+    out.push_back(std::move(s));
+  }
+  LF_RETURN_IF_ERROR(FromRocks(it->status(), "listing sweeps"));
+  return out;
+}
+
+Result<SweepRecord> RocksDbStore::UpdateSweep(const std::string& sweep_id,
+                                              const SweepUpdate& update) {
+  LF_RETURN_IF_ERROR(CheckWritable());
+  std::lock_guard lock(write_mu_);
+  LF_ASSIGN_OR_RETURN(SweepRecord s, GetSweep(sweep_id));
+  if (update.expected_state && *update.expected_state != s.state) {
+    return Conflict("sweep " + sweep_id + " is " + std::string(jobs::SweepStateName(s.state)) +
+                    ", not " + std::string(jobs::SweepStateName(*update.expected_state)) +
+                    ": someone changed it first");
+  }
+  std::string detail;
+  if (update.state) {
+    LF_RETURN_IF_ERROR(jobs::CheckSweepTransition(s.state, *update.state)
+                           .WithContext("sweep " + sweep_id));
+    detail = std::string(jobs::SweepStateName(s.state)) + " -> " +
+             std::string(jobs::SweepStateName(*update.state));
+    s.state = *update.state;
+  }
+  if (update.priority && *update.priority != s.priority) {
+    if (!detail.empty()) detail += "; ";
+    detail += "priority " + std::to_string(s.priority) + " -> " + std::to_string(*update.priority);
+    s.priority = *update.priority;
+  }
+  if (detail.empty()) return s;  // nothing to change
+  if (!update.reason.empty()) detail += ": " + update.reason;
+  s.updated_ms = options_.clock->NowMillis();
+  ++s.version;
+  rocksdb::WriteBatch batch;
+  batch.Put(cf(kSweeps), s.id, codec::EncodeSweep(s));
+  uint64_t next_seq = next_event_seq_;
+  AddEvent(&batch, {.actor = update.actor, .kind = "sweep.updated", .sweep_id = s.id,
+                    .detail = detail},
+           &next_seq);
+  LF_RETURN_IF_ERROR(CommitDurably(&batch, "updating sweep " + s.id));
+  next_event_seq_ = next_seq;
+  return s;
+}
+
+Result<TrialRecord> RocksDbStore::GetTrial(const std::string& trial_id) const {
+  LF_ASSIGN_OR_RETURN(auto value, GetRaw(kTrials, trial_id));
+  if (!value) return NotFound("no trial with id " + trial_id);
+  return codec::DecodeTrial(trial_id, *value);
+}
+
+Result<std::vector<TrialRecord>> RocksDbStore::ListTrials(const TrialFilter& filter) const {
+  std::vector<TrialRecord> out;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kTrials)));
+  const std::string prefix = filter.sweep_id.value_or("");
+  for (it->Seek(prefix); it->Valid() && HasPrefix(it->key(), prefix); it->Next()) {
+    LF_ASSIGN_OR_RETURN(TrialRecord t,
+                        codec::DecodeTrial(it->key().ToStringView(), it->value().ToStringView()));
+    if (!filter.states.empty() &&
+        std::find(filter.states.begin(), filter.states.end(), t.state) == filter.states.end()) {
+      continue;
+    }
+    out.push_back(std::move(t));
+  }
+  LF_RETURN_IF_ERROR(FromRocks(it->status(), "listing trials"));
+  return out;
+}
+
+Status RocksDbStore::ApplyTransition(const TransitionRequest& r, TrialRecord* t) const {
+  if (t->state != r.from) {
+    return Conflict("trial " + t->id + " is " + Describe(t->state) + " (attempt " +
+                    std::to_string(t->attempt) + "), not " + Describe(r.from) +
+                    ": another writer changed it first; re-read it before retrying");
+  }
+  if (r.expected_attempt && *r.expected_attempt != t->attempt) {
+    return Conflict("trial " + t->id + " is at attempt " + std::to_string(t->attempt) +
+                    ", not " + std::to_string(*r.expected_attempt) +
+                    ": the caller's lease is stale (the trial was handed out again)");
+  }
+  LF_RETURN_IF_ERROR(jobs::CheckTransition(r.from, r.to).WithContext("trial " + t->id));
+  const int64_t now = options_.clock->NowMillis();
+  switch (r.to) {
+    case jobs::TrialState::kAssigned:
+      if (r.worker.empty()) {
+        return InvalidArgument("assigning trial " + t->id + " needs the worker that takes it");
+      }
+      ++t->attempt;
+      t->worker = r.worker;
+      break;
+    case jobs::TrialState::kRunning:
+      t->started_ms = now;
+      break;
+    case jobs::TrialState::kQueued:
+      t->worker.clear();
+      if (!r.reason.empty()) t->last_error = r.reason;
+      break;
+    case jobs::TrialState::kFailed:
+      t->last_error = r.reason;
+      t->finished_ms = now;
+      break;
+    case jobs::TrialState::kCompleted:
+    case jobs::TrialState::kCancelled:
+    case jobs::TrialState::kStopped:
+      t->finished_ms = now;
+      break;
+  }
+  if (r.checkpoint) t->checkpoint = *r.checkpoint;
+  t->state = r.to;
+  t->updated_ms = now;
+  ++t->version;
+  return Status::Ok();
+}
+
+Result<TrialRecord> RocksDbStore::TransitionTrial(const TransitionRequest& request) {
+  std::vector<Result<TrialRecord>> results = TransitionTrials({request});
+  return std::move(results[0]);
+}
+
+std::vector<Result<TrialRecord>> RocksDbStore::TransitionTrials(
+    const std::vector<TransitionRequest>& requests) {
+  std::vector<Result<TrialRecord>> results;
+  results.reserve(requests.size());
+  if (Status st = CheckWritable(); !st.ok()) {
+    for (size_t i = 0; i < requests.size(); ++i) results.emplace_back(st);
+    return results;
+  }
+  std::lock_guard lock(write_mu_);
+  std::map<std::string, TrialRecord> pending;  // trials changed earlier in this batch
+  rocksdb::WriteBatch batch;
+  uint64_t next_seq = next_event_seq_;
+  for (const TransitionRequest& r : requests) {
+    TrialRecord trial;
+    if (auto it = pending.find(r.trial_id); it != pending.end()) {
+      trial = it->second;
+    } else {
+      Result<TrialRecord> loaded = GetTrial(r.trial_id);
+      if (!loaded.ok()) {
+        results.emplace_back(loaded.status());
+        continue;
+      }
+      trial = std::move(loaded).value();
+    }
+    if (Status st = ApplyTransition(r, &trial); !st.ok()) {
+      results.emplace_back(st);
+      continue;
+    }
+    std::string detail = Describe(r.from) + " -> " + Describe(r.to) + " (attempt " +
+                         std::to_string(trial.attempt) + ")";
+    if (r.to == jobs::TrialState::kAssigned) detail += " to " + trial.worker;
+    if (!r.reason.empty()) detail += ": " + r.reason;
+    batch.Put(cf(kTrials), trial.id, codec::EncodeTrial(trial));
+    AddEvent(&batch,
+             {.actor = r.actor,
+              .kind = "trial.transition",
+              .sweep_id = trial.sweep_id,
+              .trial_id = trial.id,
+              .detail = std::move(detail)},
+             &next_seq);
+    pending[trial.id] = trial;
+    results.emplace_back(std::move(trial));
+  }
+  if (batch.Count() == 0) return results;
+  Status committed = CommitDurably(&batch, "committing trial transitions");
+  if (!committed.ok()) {
+    for (auto& r : results) {
+      if (r.ok()) r = Result<TrialRecord>(committed);
+    }
+    return results;
+  }
+  next_event_seq_ = next_seq;
+  return results;
+}
+
+Result<uint64_t> RocksDbStore::RecordEvent(const EventRecord& event) {
+  LF_RETURN_IF_ERROR(CheckWritable());
+  if (event.kind.empty()) return InvalidArgument("an event needs a kind (e.g. \"worker.lost\")");
+  std::lock_guard lock(write_mu_);
+  rocksdb::WriteBatch batch;
+  uint64_t next_seq = next_event_seq_;
+  const uint64_t seq = next_seq;
+  AddEvent(&batch, event, &next_seq);
+  LF_RETURN_IF_ERROR(CommitDurably(&batch, "recording event " + event.kind));
+  next_event_seq_ = next_seq;
+  return seq;
+}
+
+Result<std::vector<EventRecord>> RocksDbStore::ReadEvents(const EventQuery& query) const {
+  std::string prefix;
+  if (query.trial_id) {
+    prefix = std::string(1, codec::kTrialEventPrefix) + *query.trial_id;
+  } else {
+    prefix = std::string(1, codec::kGlobalEventPrefix);
+  }
+  std::string start = prefix;
+  codec::AppendBigEndian64(&start, query.after_seq + 1);
+  std::vector<EventRecord> out;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kEvents)));
+  for (it->Seek(start); it->Valid() && HasPrefix(it->key(), prefix) && out.size() < query.limit;
+       it->Next()) {
+    if (it->key().size() != prefix.size() + 8) continue;  // another trial id sharing the prefix
+    LF_ASSIGN_OR_RETURN(EventRecord e, codec::DecodeEvent(it->value().ToStringView()));
+    out.push_back(std::move(e));
+  }
+  LF_RETURN_IF_ERROR(FromRocks(it->status(), "reading events"));
+  return out;
+}
+
+}  // namespace lf::store

@@ -1,0 +1,28 @@
+#include "common/clock.h"
+
+#include <gtest/gtest.h>
+
+namespace lf {
+namespace {
+
+TEST(ClockTest, SystemClockIsNearNowAndSteadyNeverGoesBack) {
+  const Clock& c = SystemClock();
+  EXPECT_GT(c.NowMillis(), 1'700'000'000'000);  // after Nov 2023
+  int64_t a = c.SteadyMicros();
+  int64_t b = c.SteadyMicros();
+  EXPECT_LE(a, b);
+}
+
+TEST(ClockTest, FakeClockMovesOnlyWhenTold) {
+  FakeClock c(1000);
+  EXPECT_EQ(c.NowMillis(), 1000);
+  EXPECT_EQ(c.SteadyMicros(), 0);
+  c.AdvanceMillis(250);
+  EXPECT_EQ(c.NowMillis(), 1250);
+  EXPECT_EQ(c.SteadyMicros(), 250'000);
+  c.SetMillis(5000);
+  EXPECT_EQ(c.NowMillis(), 5000);
+}
+
+}  // namespace
+}  // namespace lf
