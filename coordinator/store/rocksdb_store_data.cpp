@@ -1,11 +1,13 @@
 // Metric points and adapter files: the bulk data of a trial.
+#include <algorithm>
+
 #include "coordinator/store/rocksdb_store.h"
 #include "coordinator/store/store_codec.h"
 
 namespace lf::store {
 namespace {
 
-constexpr size_t kMaxMetricNameBytes = 200;
+constexpr size_t kMaxMetricNameBytes = 200;  // stored with a one-byte length
 constexpr size_t kMaxAdapterNameBytes = 255;
 
 Status ValidateAdapterName(const std::string& trial_id, const std::string& name) {
@@ -33,17 +35,36 @@ Status RocksDbStore::AppendMetrics(const std::string& trial_id,
                              " must be 1-200 bytes long; got '" + p.name.substr(0, 40) + "'");
     }
   }
-  LF_ASSIGN_OR_RETURN(auto trial, GetRaw(kTrials, trial_id));
-  if (!trial) return NotFound("metrics for unknown trial " + trial_id);
+  {
+    rocksdb::PinnableSlice trial;  // existence check without copying the record
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kTrials), trial_id, &trial);
+    if (s.IsNotFound()) return NotFound("metrics for unknown trial " + trial_id);
+    LF_RETURN_IF_ERROR(FromRocks(s, "looking up trial " + trial_id));
+  }
 
-  rocksdb::WriteBatch batch;
+  // One row per step, entries by name; for a (step, name) given twice the later point wins.
+  std::vector<const MetricPoint*> sorted;
+  sorted.reserve(points.size());
+  for (const MetricPoint& p : points) sorted.push_back(&p);
+  auto by_step_then_name = [](const MetricPoint* a, const MetricPoint* b) {
+    return a->step != b->step ? a->step < b->step : a->name < b->name;
+  };
+  if (!std::is_sorted(sorted.begin(), sorted.end(), by_step_then_name)) {
+    std::stable_sort(sorted.begin(), sorted.end(), by_step_then_name);
+  }
+  rocksdb::WriteBatch batch(points.size() * 48 + 64);
   const int64_t now = options_.clock->NowMillis();
-  std::string key;
-  for (const MetricPoint& p : points) {
-    key.assign(trial_id);
-    codec::AppendBigEndian64(&key, static_cast<uint64_t>(p.step));
-    key.append(p.name);
-    batch.Put(cf(kMetrics), key, codec::EncodeMetricValue(p.value, p.time_ms ? p.time_ms : now));
+  std::string row;
+  for (size_t i = 0; i < sorted.size(); ++i) {
+    const MetricPoint& p = *sorted[i];
+    if (i + 1 < sorted.size() && sorted[i + 1]->step == p.step && sorted[i + 1]->name == p.name) {
+      continue;  // replaced by the later point
+    }
+    codec::AppendMetricEntry(&row, p.name, p.value, p.time_ms ? p.time_ms : now);
+    if (i + 1 == sorted.size() || sorted[i + 1]->step != p.step) {
+      batch.Merge(cf(kMetrics), codec::MetricRowKey(trial_id, p.step), row);
+      row.clear();
+    }
   }
   rocksdb::WriteOptions wo;
   wo.sync = options_.sync_metrics;
@@ -54,16 +75,20 @@ Result<std::vector<MetricPoint>> RocksDbStore::ReadMetrics(const std::string& tr
                                                            const MetricQuery& query) const {
   std::vector<MetricPoint> out;
   if (query.from_step > query.to_step || query.to_step < 0) return out;
-  const std::string start = codec::MetricKeyPrefix(trial_id, std::max<int64_t>(0, query.from_step));
+  const std::string start = codec::MetricRowKey(trial_id, std::max<int64_t>(0, query.from_step));
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kMetrics)));
+  std::vector<MetricPoint> row;
   for (it->Seek(start); it->Valid() && out.size() < query.limit; it->Next()) {
     std::string_view key = it->key().ToStringView();
-    if (key.size() < trial_id.size() + 8 || key.substr(0, trial_id.size()) != trial_id) break;
-    LF_ASSIGN_OR_RETURN(MetricPoint p,
-                        codec::DecodeMetric(trial_id, key, it->value().ToStringView()));
-    if (p.step > query.to_step) break;
-    if (query.name && p.name != *query.name) continue;
-    out.push_back(std::move(p));
+    if (key.size() != trial_id.size() + 8 || key.substr(0, trial_id.size()) != trial_id) break;
+    row.clear();
+    LF_RETURN_IF_ERROR(codec::DecodeMetricRow(trial_id, key, it->value().ToStringView(), &row));
+    if (!row.empty() && row[0].step > query.to_step) break;
+    for (MetricPoint& p : row) {
+      if (out.size() >= query.limit) break;
+      if (query.name && p.name != *query.name) continue;
+      out.push_back(std::move(p));
+    }
   }
   LF_RETURN_IF_ERROR(FromRocks(it->status(), "reading metrics of trial " + trial_id));
   return out;

@@ -1,6 +1,7 @@
 // Opening a store (schema checks, recovery of the event sequence), backups and store info.
 #include <rocksdb/convenience.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/merge_operator.h>
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
@@ -29,6 +30,21 @@ rocksdb::DBOptions MakeDbOptions() {
   return o;
 }
 
+// Metric rows are merged, not overwritten: see codec::MergeMetricRows.
+class MetricRowMergeOperator final : public rocksdb::AssociativeMergeOperator {
+ public:
+  bool Merge(const rocksdb::Slice& key, const rocksdb::Slice* existing, const rocksdb::Slice& value,
+             std::string* merged, rocksdb::Logger* logger) const override {
+    if (existing == nullptr) {
+      merged->assign(value.data(), value.size());
+      return true;
+    }
+    // false makes RocksDB report Corruption, which the store turns into kDataLoss.
+    return codec::MergeMetricRows(existing->ToStringView(), value.ToStringView(), merged);
+  }
+  const char* Name() const override { return "lorafleet.MetricRowMerge"; }
+};
+
 rocksdb::ColumnFamilyOptions MakeFamilyOptions(const std::string& name) {
   rocksdb::ColumnFamilyOptions o;
   rocksdb::BlockBasedTableOptions table;
@@ -38,6 +54,7 @@ rocksdb::ColumnFamilyOptions MakeFamilyOptions(const std::string& name) {
   o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   if (name == "metrics") {
     o.write_buffer_size = 64 << 20;  // metric appends come in bursts; fewer, larger flushes
+    o.merge_operator = std::make_shared<MetricRowMergeOperator>();
   }
   if (name == "adapters") {
     // Adapter files (KB to hundreds of MB) live in blob files so compactions of the LSM tree

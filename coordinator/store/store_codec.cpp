@@ -1,5 +1,6 @@
 #include "coordinator/store/store_codec.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "common/json_reader.h"
@@ -146,41 +147,74 @@ Result<EventRecord> DecodeEvent(std::string_view value) {
   }
 }
 
-std::string MetricKeyPrefix(std::string_view trial_id, int64_t step) {
-  std::string key(trial_id);
-  AppendBigEndian64(&key, static_cast<uint64_t>(step));
-  return key;
-}
-
-std::string MetricKey(std::string_view trial_id, int64_t step, std::string_view name) {
+std::string MetricRowKey(std::string_view trial_id, int64_t step) {
   std::string key;
-  key.reserve(trial_id.size() + 8 + name.size());
+  key.reserve(trial_id.size() + 8);
   key.append(trial_id);
   AppendBigEndian64(&key, static_cast<uint64_t>(step));
-  key.append(name);
   return key;
 }
 
-std::string EncodeMetricValue(double value, int64_t time_ms) {
-  std::string out;
-  out.reserve(16);
-  AppendRaw(&out, value);
-  AppendRaw(&out, time_ms);
-  return out;
+void AppendMetricEntry(std::string* row, std::string_view name, double value, int64_t time_ms) {
+  LF_CHECK(!name.empty() && name.size() <= 255);
+  row->push_back(static_cast<char>(name.size()));
+  row->append(name);
+  AppendRaw(row, value);  // little-endian hosts only, as everywhere in this file
+  AppendRaw(row, time_ms);
 }
 
-Result<MetricPoint> DecodeMetric(std::string_view trial_id, std::string_view key,
-                                 std::string_view value) {
-  if (key.size() < trial_id.size() + 8 || value.size() != 16) {
-    return DataLoss("metric record of trial " + std::string(trial_id) +
-                    " has a malformed key or value; the store is damaged");
+namespace {
+
+struct MetricEntry {
+  std::string_view name;
+  std::string_view payload;  // value and time, 16 bytes
+};
+
+bool ParseMetricRow(std::string_view row, std::vector<MetricEntry>* out) {
+  while (!row.empty()) {
+    const size_t len = static_cast<uint8_t>(row[0]);
+    if (len == 0 || row.size() < 1 + len + 16) return false;
+    out->push_back({row.substr(1, len), row.substr(1 + len, 16)});
+    row.remove_prefix(1 + len + 16);
   }
-  MetricPoint p;
-  p.step = static_cast<int64_t>(ReadBigEndian64(key.substr(trial_id.size(), 8)));
-  p.name = std::string(key.substr(trial_id.size() + 8));
-  p.value = ReadRaw<double>(value);
-  p.time_ms = ReadRaw<int64_t>(value.substr(8));
-  return p;
+  return true;
+}
+
+}  // namespace
+
+Status DecodeMetricRow(std::string_view trial_id, std::string_view key, std::string_view row,
+                       std::vector<MetricPoint>* out) {
+  std::vector<MetricEntry> entries;
+  if (key.size() != trial_id.size() + 8 || !ParseMetricRow(row, &entries)) {
+    return DataLoss("a metric row of trial " + std::string(trial_id) +
+                    " is malformed; the store is damaged: restore it from a backup");
+  }
+  const int64_t step = static_cast<int64_t>(ReadBigEndian64(key.substr(trial_id.size())));
+  for (const MetricEntry& e : entries) {
+    out->push_back({.step = step,
+                    .name = std::string(e.name),
+                    .value = ReadRaw<double>(e.payload),
+                    .time_ms = ReadRaw<int64_t>(e.payload.substr(8))});
+  }
+  return Status::Ok();
+}
+
+bool MergeMetricRows(std::string_view earlier, std::string_view later, std::string* merged) {
+  std::vector<MetricEntry> entries;
+  if (!ParseMetricRow(later, &entries)) return false;
+  if (!ParseMetricRow(earlier, &entries)) return false;
+  // Stable sort keeps `later` entries ahead of `earlier` ones with the same name.
+  std::stable_sort(entries.begin(), entries.end(),
+                   [](const MetricEntry& a, const MetricEntry& b) { return a.name < b.name; });
+  merged->clear();
+  merged->reserve(earlier.size() + later.size());
+  for (size_t i = 0; i < entries.size(); ++i) {
+    if (i > 0 && entries[i].name == entries[i - 1].name) continue;
+    merged->push_back(static_cast<char>(entries[i].name.size()));
+    merged->append(entries[i].name);
+    merged->append(entries[i].payload);
+  }
+  return true;
 }
 
 std::string GlobalEventKey(uint64_t seq) {

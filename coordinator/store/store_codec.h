@@ -23,12 +23,19 @@ Result<TrialRecord> DecodeTrial(std::string_view key, std::string_view value);
 std::string EncodeEvent(const EventRecord& event);
 Result<EventRecord> DecodeEvent(std::string_view value);
 
-// metrics CF: <trial id> <step, big-endian u64> <name>  ->  <value f64 LE> <time_ms i64 LE>
-std::string MetricKey(std::string_view trial_id, int64_t step, std::string_view name);
-std::string MetricKeyPrefix(std::string_view trial_id, int64_t step);
-Result<MetricPoint> DecodeMetric(std::string_view trial_id, std::string_view key,
-                                 std::string_view value);
-std::string EncodeMetricValue(double value, int64_t time_ms);
+// metrics CF: one row per (trial, step), so a range scan returns a trial's steps in order:
+//   <trial id> <step, big-endian u64>  ->  entries sorted by name, each
+//   <name length u8> <name> <value f64 LE> <time_ms i64 LE>
+// Rows are written with RocksDB Merge; MetricRowMergeOperator unions the entries of all writes
+// to a row, the later write winning for a name (a resumed trial replaying a step replaces it).
+std::string MetricRowKey(std::string_view trial_id, int64_t step);
+void AppendMetricEntry(std::string* row, std::string_view name, double value, int64_t time_ms);
+// Appends the row's points to `out`, in name order. kDataLoss when the row is malformed.
+Status DecodeMetricRow(std::string_view trial_id, std::string_view key, std::string_view row,
+                       std::vector<MetricPoint>* out);
+// Unions rows: entries of `later` replace those of `earlier` with the same name. Returns false
+// when either row is malformed.
+bool MergeMetricRows(std::string_view earlier, std::string_view later, std::string* merged);
 
 // events CF: 'g' <seq>  -> event          (the global log)
 //            't' <trial id> <seq> -> event (per-trial index, written in the same batch)

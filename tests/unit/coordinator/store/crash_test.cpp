@@ -7,6 +7,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fcntl.h>
+
+#include <fstream>
 #include <map>
 #include <set>
 #include <random>
@@ -59,6 +62,9 @@ void RunAndKill(const std::string& dir, uint64_t seed, int run_ms, Acked* acked)
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
+  const std::string stderr_path = dir + ".writer-stderr";
+  posix_spawn_file_actions_addopen(&actions, 2, stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0644);
   posix_spawn_file_actions_addclose(&actions, fds[0]);
   std::string binary = std::string(LF_TEST_BINDIR) + "/lf_store_crash_writer";
   std::string seed_arg = std::to_string(seed);
@@ -95,8 +101,10 @@ void RunAndKill(const std::string& dir, uint64_t seed, int run_ms, Acked* acked)
   while (drain(100)) {
   }
   ::close(fds[0]);
+  std::ifstream err(stderr_path);
+  std::string writer_stderr((std::istreambuf_iterator<char>(err)), std::istreambuf_iterator<char>());
   ASSERT_TRUE(WIFSIGNALED(status)) << "the writer exited by itself (status " << status
-                                   << "): it failed before it was killed";
+                                   << ") before it was killed: " << writer_stderr;
 }
 
 void VerifyStore(const std::string& dir, const Acked& acked) {
