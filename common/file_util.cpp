@@ -14,20 +14,14 @@
 namespace lf {
 namespace {
 
-Status ErrnoStatus(const std::string& what, const std::string& path, int err) {
-  std::string msg = what + " " + path + ": " + std::strerror(err);
-  if (err == ENOENT) return NotFound(msg);
-  if (err == ENOSPC || err == EDQUOT) return ResourceExhausted(msg);
-  if (err == EACCES || err == EPERM) return FailedPrecondition(msg + " (check its permissions)");
-  return Internal(msg);
-}
+constexpr size_t kAtomicWriterBufferSize = 1 << 20;
 
 Status WriteAll(int fd, std::string_view data, const std::string& path) {
   while (!data.empty()) {
     ssize_t n = ::write(fd, data.data(), data.size());
     if (n < 0) {
       if (errno == EINTR) continue;
-      return ErrnoStatus("writing", path, errno);
+      return StatusFromErrno("writing", path, errno);
     }
     data.remove_prefix(static_cast<size_t>(n));
   }
@@ -36,68 +30,44 @@ Status WriteAll(int fd, std::string_view data, const std::string& path) {
 
 }  // namespace
 
+Status StatusFromErrno(const std::string& what, const std::string& path, int err) {
+  std::string msg = what + " " + path + ": " + std::strerror(err);
+  if (err == ENOENT) return NotFound(msg);
+  if (err == ENOSPC || err == EDQUOT) return ResourceExhausted(msg);
+  if (err == EACCES || err == EPERM) return FailedPrecondition(msg + " (check its permissions)");
+  return Internal(msg);
+}
+
 Result<std::string> ReadFileToString(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return ErrnoStatus("opening", path, errno ? errno : ENOENT);
+  if (!in) return StatusFromErrno("opening", path, errno ? errno : ENOENT);
   std::ostringstream buffer;
   buffer << in.rdbuf();
-  if (in.bad()) return ErrnoStatus("reading", path, errno);
+  if (in.bad()) return StatusFromErrno("reading", path, errno);
   return std::move(buffer).str();
 }
 
 Status WriteFileAtomically(const std::string& path, std::string_view contents) {
-  std::filesystem::path target(path);
-  std::filesystem::path dir = target.has_parent_path() ? target.parent_path() : ".";
-  std::string tmp = (dir / ("." + target.filename().string() + ".tmp-XXXXXX")).string();
-  int fd = ::mkstemp(tmp.data());
-  if (fd < 0) return ErrnoStatus("creating a temporary file in", dir.string(), errno);
-  Status st = WriteAll(fd, contents, tmp);
-  if (st.ok() && ::fchmod(fd, 0644) != 0) st = ErrnoStatus("setting permissions on", tmp, errno);
-  if (st.ok() && ::fsync(fd) != 0) st = ErrnoStatus("syncing", tmp, errno);
-  if (::close(fd) != 0 && st.ok()) st = ErrnoStatus("closing", tmp, errno);
-  if (st.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) {
-    st = ErrnoStatus("renaming " + tmp + " to", path, errno);
-  }
-  if (!st.ok()) {
-    ::unlink(tmp.c_str());
-    return st;
-  }
-  // The rename is durable only once the directory entry is on disk.
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
-  return Status::Ok();
+  LF_ASSIGN_OR_RETURN(AtomicFileWriter writer, AtomicFileWriter::Create(path));
+  LF_RETURN_IF_ERROR(writer.Append(contents));
+  return writer.Commit();
 }
 
 Status CreateDirectories(const std::string& path) {
   std::error_code ec;
   std::filesystem::create_directories(path, ec);
-  if (ec) return ErrnoStatus("creating directory", path, ec.value());
+  if (ec) return StatusFromErrno("creating directory", path, ec.value());
   return Status::Ok();
 }
-
-}  // namespace lf
-
-namespace lf {
-
-Status StatusFromErrno(const std::string& what, const std::string& path, int err) {
-  return ErrnoStatus(what, path, err);
-}
-
-namespace {
-constexpr size_t kAtomicWriterBufferSize = 1 << 20;
-}  // namespace
 
 Result<AtomicFileWriter> AtomicFileWriter::Create(const std::string& path) {
   std::filesystem::path target(path);
   std::filesystem::path dir = target.has_parent_path() ? target.parent_path() : ".";
   std::string tmp = (dir / ("." + target.filename().string() + ".tmp-XXXXXX")).string();
   int fd = ::mkstemp(tmp.data());
-  if (fd < 0) return ErrnoStatus("creating a temporary file in", dir.string(), errno);
+  if (fd < 0) return StatusFromErrno("creating a temporary file in", dir.string(), errno);
   if (::fchmod(fd, 0644) != 0) {
-    Status st = ErrnoStatus("setting permissions on", tmp, errno);
+    Status st = StatusFromErrno("setting permissions on", tmp, errno);
     ::close(fd);
     ::unlink(tmp.c_str());
     return st;
@@ -159,11 +129,11 @@ Status AtomicFileWriter::Append(std::string_view data) {
 Status AtomicFileWriter::Commit() {
   if (fd_ < 0) return FailedPrecondition("committing " + path_ + ": the writer is closed");
   Status st = Flush();
-  if (st.ok() && ::fsync(fd_) != 0) st = ErrnoStatus("syncing", tmp_path_, errno);
+  if (st.ok() && ::fsync(fd_) != 0) st = StatusFromErrno("syncing", tmp_path_, errno);
   int fd = std::exchange(fd_, -1);
-  if (::close(fd) != 0 && st.ok()) st = ErrnoStatus("closing", tmp_path_, errno);
+  if (::close(fd) != 0 && st.ok()) st = StatusFromErrno("closing", tmp_path_, errno);
   if (st.ok() && ::rename(tmp_path_.c_str(), path_.c_str()) != 0) {
-    st = ErrnoStatus("renaming " + tmp_path_ + " to", path_, errno);
+    st = StatusFromErrno("renaming " + tmp_path_ + " to", path_, errno);
   }
   if (!st.ok()) {
     ::unlink(tmp_path_.c_str());

@@ -1,6 +1,7 @@
-// Whole-file reads and crash-safe writes. WriteFileAtomically writes a temporary file beside the
-// target, fsyncs it, renames it over the target and fsyncs the directory, so a reader sees either
-// the old or the new content, never a torn file. Thread-safe (no shared state).
+// Whole-file reads and crash-safe writes. WriteFileAtomically and AtomicFileWriter write a
+// temporary file beside the target, fsync it, rename it over the target and fsync the directory,
+// so a reader sees either the old or the new content, never a torn file. The free functions are
+// thread-safe (no shared state).
 #pragma once
 
 #include <cstddef>
@@ -15,10 +16,6 @@ Result<std::string> ReadFileToString(const std::string& path);
 Status WriteFileAtomically(const std::string& path, std::string_view contents);
 // Creates the directory and its parents (like `mkdir -p`); ok when it already exists.
 Status CreateDirectories(const std::string& path);
-
-}  // namespace lf
-
-namespace lf {
 
 // Describes a failed system call on `path` as a Status whose code follows errno (ENOENT is
 // NotFound, ENOSPC ResourceExhausted, EACCES FailedPrecondition, ...): "<what> <path>: <strerror>".

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Runs every benchmark against the build in $1 (default: build). Each prints its own figures
+# beside a baseline measured in the same run; docs/benchmarks.md records them.
+set -euo pipefail
+build=${1:-build}
+for bench in store_bench; do
+  echo "== $bench"
+  "$build/bin/$bench"
+  echo
+done
