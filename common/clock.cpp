@@ -1,6 +1,8 @@
 #include "common/clock.h"
 
 #include <chrono>
+#include <cstdio>
+#include <ctime>
 
 namespace lf {
 namespace {
@@ -24,6 +26,17 @@ class RealClock final : public Clock {
 const Clock& SystemClock() {
   static const RealClock clock;
   return clock;
+}
+
+std::string FormatUtcMillis(int64_t millis) {
+  const std::time_t seconds = static_cast<std::time_t>(millis / 1000);
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(millis % 1000));
+  return buf;
 }
 
 }  // namespace lf

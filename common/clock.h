@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <string>
 
 namespace lf {
 
@@ -19,6 +20,9 @@ class Clock {
 
 // The real clock.
 const Clock& SystemClock();
+
+// "2026-11-24T04:58:36.129Z": how lorafleet shows a time to people.
+std::string FormatUtcMillis(int64_t millis_since_epoch);
 
 class FakeClock final : public Clock {
  public:

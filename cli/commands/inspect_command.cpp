@@ -1,5 +1,6 @@
 // `lorafleet inspect FILE.safetensors [--json]`: what a safetensors file holds (tensors, dtypes,
 // shapes, sizes, metadata), after checking it the way every lorafleet reader does.
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 
@@ -64,8 +65,10 @@ int RunInspect(const std::vector<std::string>& args) {
   std::printf("%s: %zu tensors, %lld parameters, %zu bytes\n", path.c_str(),
               file->tensors().size(), static_cast<long long>(total_params), file->file_size());
   for (const auto& [k, v] : file->metadata()) std::printf("  metadata %s = %s\n", k.c_str(), v.c_str());
+  int name_width = 4;
+  for (const auto& t : file->tensors()) name_width = std::max(name_width, static_cast<int>(t.name.size()));
   for (const auto& t : file->tensors()) {
-    std::printf("  %-60s %-5s %-20s %zu bytes\n", t.name.c_str(),
+    std::printf("  %-*s  %-5s %-16s %zu bytes\n", name_width, t.name.c_str(),
                 std::string(safetensors::DTypeName(t.dtype)).c_str(), ShapeString(t.shape).c_str(),
                 t.data.size());
   }

@@ -4,6 +4,7 @@
 #include <iostream>
 #include <map>
 
+#include "common/clock.h"
 #include "common/json_reader.h"
 #include "coordinator/store/experiment_store.h"
 
@@ -83,6 +84,28 @@ Result<uint64_t> ParseCount(const Args& a, const std::string& flag, uint64_t fal
 }
 
 Status Run(const Args& a) {
+  // Arguments are checked before the store is opened, so a typo is reported as such.
+  if (a.command != "backup" && a.command != "info" && a.command != "sweeps" &&
+      a.command != "trials" && a.command != "events") {
+    return InvalidArgument("unknown command '" + a.command + "'");
+  }
+  for (const auto& [flag, value] : a.flags) {
+    if (flag != "--sweep" && flag != "--state" && flag != "--trial" && flag != "--after" &&
+        flag != "--limit") {
+      return InvalidArgument("unknown option " + flag);
+    }
+  }
+  TrialFilter filter;
+  if (auto it = a.flags.find("--sweep"); it != a.flags.end()) filter.sweep_id = it->second;
+  if (auto it = a.flags.find("--state"); it != a.flags.end()) {
+    LF_ASSIGN_OR_RETURN(jobs::TrialState s, jobs::ParseTrialState(it->second));
+    filter.states.push_back(s);
+  }
+  EventQuery query;
+  LF_ASSIGN_OR_RETURN(query.after_seq, ParseCount(a, "--after", 0));
+  LF_ASSIGN_OR_RETURN(query.limit, ParseCount(a, "--limit", 1000));
+  if (auto it = a.flags.find("--trial"); it != a.flags.end()) query.trial_id = it->second;
+
   if (a.command == "backup") {
     if (a.positional.size() != 1) return InvalidArgument("backup needs one TARGET_DIR");
     LF_ASSIGN_OR_RETURN(auto store, OpenRocksDbStore({.path = a.store, .create_if_missing = false}));
@@ -127,12 +150,6 @@ Status Run(const Args& a) {
     return Status::Ok();
   }
   if (a.command == "trials") {
-    TrialFilter filter;
-    if (auto it = a.flags.find("--sweep"); it != a.flags.end()) filter.sweep_id = it->second;
-    if (auto it = a.flags.find("--state"); it != a.flags.end()) {
-      LF_ASSIGN_OR_RETURN(jobs::TrialState s, jobs::ParseTrialState(it->second));
-      filter.states.push_back(s);
-    }
     LF_ASSIGN_OR_RETURN(auto trials, store->ListTrials(filter));
     Json out = Json::array();
     for (const auto& t : trials) {
@@ -148,18 +165,14 @@ Status Run(const Args& a) {
     return Status::Ok();
   }
   if (a.command == "events") {
-    EventQuery q;
-    LF_ASSIGN_OR_RETURN(q.after_seq, ParseCount(a, "--after", 0));
-    LF_ASSIGN_OR_RETURN(q.limit, ParseCount(a, "--limit", 1000));
-    if (auto it = a.flags.find("--trial"); it != a.flags.end()) q.trial_id = it->second;
-    LF_ASSIGN_OR_RETURN(auto events, store->ReadEvents(q));
+    LF_ASSIGN_OR_RETURN(auto events, store->ReadEvents(query));
     Json out = Json::array();
     for (const auto& e : events) {
       if (a.json) {
         out.push_back(EventJson(e));
       } else {
-        std::printf("%6llu  %lld  %-16s %-18s %s %s\n", static_cast<unsigned long long>(e.seq),
-                    static_cast<long long>(e.time_ms), e.actor.c_str(), e.kind.c_str(),
+        std::printf("%6llu  %s  %-16s %-18s %s %s\n", static_cast<unsigned long long>(e.seq),
+                    FormatUtcMillis(e.time_ms).c_str(), e.actor.c_str(), e.kind.c_str(),
                     (e.trial_id.empty() ? e.sweep_id : e.trial_id).c_str(), e.detail.c_str());
       }
     }

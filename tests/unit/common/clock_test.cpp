@@ -24,5 +24,10 @@ TEST(ClockTest, FakeClockMovesOnlyWhenTold) {
   EXPECT_EQ(c.NowMillis(), 5000);
 }
 
+TEST(ClockTest, FormatsUtcWithMilliseconds) {
+  EXPECT_EQ(FormatUtcMillis(0), "1970-01-01T00:00:00.000Z");
+  EXPECT_EQ(FormatUtcMillis(1'795'496'116'129), "2026-11-24T04:55:16.129Z");
+}
+
 }  // namespace
 }  // namespace lf
