@@ -3,9 +3,10 @@
 
 find_program(LF_CCACHE ccache)
 if(LF_CCACHE AND NOT CMAKE_CXX_COMPILER_LAUNCHER)
-  # Precompiled headers are only reused by ccache when it ignores their timestamps.
+  # Precompiled headers are only reused by ccache when it ignores their timestamps; BASEDIR and
+  # NOHASHDIR let a fresh clone elsewhere (CI) reuse the cache of an earlier build.
   set(lf_launcher env CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime
-      ${LF_CCACHE})
+      CCACHE_BASEDIR=${CMAKE_SOURCE_DIR} CCACHE_NOHASHDIR=1 ${LF_CCACHE})
   set(CMAKE_C_COMPILER_LAUNCHER ${lf_launcher})
   set(CMAKE_CXX_COMPILER_LAUNCHER ${lf_launcher})
   set(CMAKE_CUDA_COMPILER_LAUNCHER ${lf_launcher})
