@@ -21,7 +21,11 @@ size_t EditDistance(std::string_view a, std::string_view b) {
   return row[b.size()];
 }
 
+// Shortest form that reads back as the same double; integral values without ".0".
 std::string FormatNumber(double v) {
+  if (std::isfinite(v) && std::trunc(v) == v && std::fabs(v) < 1e15) {
+    return std::to_string(static_cast<int64_t>(v));
+  }
   Json j = v;
   return j.dump();
 }

@@ -1,0 +1,141 @@
+#include "jobs/job_spec.h"
+
+namespace lf::jobs {
+namespace {
+
+Status ParseData(const JsonField& f, DataSpec* d) {
+  LF_RETURN_IF_ERROR(f.CheckKeys({"train", "eval", "seq_len"}));
+  LF_ASSIGN_OR_RETURN(JsonField train, f.Required("train"));
+  LF_ASSIGN_OR_RETURN(d->train, train.NonEmptyString());
+  LF_ASSIGN_OR_RETURN(d->eval, f.StringOr("eval", ""));
+  LF_ASSIGN_OR_RETURN(d->seq_len, f.IntOr("seq_len", d->seq_len, {.min = 2, .max = 1 << 20}));
+  return Status::Ok();
+}
+
+Status ParseLora(const JsonField& f, LoraSpec* l) {
+  LF_RETURN_IF_ERROR(f.CheckKeys(
+      {"r", "alpha", "dropout", "target_modules", "rslora", "layers_to_transform"}));
+  LF_ASSIGN_OR_RETURN(l->r, f.IntOr("r", l->r, {.min = 1, .max = 65536}));
+  LF_ASSIGN_OR_RETURN(l->alpha, f.NumberOr("alpha", l->alpha, {.min = 0, .exclusive_min = true}));
+  LF_ASSIGN_OR_RETURN(l->dropout, f.NumberOr("dropout", l->dropout, {.min = 0, .max = 0.999}));
+  LF_ASSIGN_OR_RETURN(l->rslora, f.BoolOr("rslora", l->rslora));
+  if (auto t = f.Optional("target_modules")) {
+    LF_ASSIGN_OR_RETURN(l->target_modules, t->StringList());
+    if (l->target_modules.empty()) return t->Error("must name at least one module");
+    for (size_t i = 0; i < l->target_modules.size(); ++i) {
+      if (l->target_modules[i].empty()) return t->Error("module names must not be empty");
+    }
+  }
+  if (auto layers = f.Optional("layers_to_transform")) {
+    LF_ASSIGN_OR_RETURN(auto elements, layers->Elements());
+    if (elements.empty()) return layers->Error("must name at least one layer, or be left out");
+    for (const JsonField& e : elements) {
+      LF_ASSIGN_OR_RETURN(int64_t layer, e.Int({.min = 0}));
+      l->layers_to_transform.push_back(layer);
+    }
+  }
+  return Status::Ok();
+}
+
+Status ParseTrain(const JsonField& f, TrainSpec* t) {
+  LF_RETURN_IF_ERROR(f.CheckKeys({"steps", "batch_size", "grad_accum", "lr", "schedule", "warmup",
+                                  "weight_decay", "max_grad_norm", "seed", "eval_every",
+                                  "eval_batches", "checkpoint_every", "log_every"}));
+  LF_ASSIGN_OR_RETURN(t->steps, f.IntOr("steps", t->steps, {.min = 1}));
+  LF_ASSIGN_OR_RETURN(t->batch_size, f.IntOr("batch_size", t->batch_size, {.min = 1}));
+  LF_ASSIGN_OR_RETURN(t->grad_accum, f.IntOr("grad_accum", t->grad_accum, {.min = 1}));
+  LF_ASSIGN_OR_RETURN(t->lr, f.NumberOr("lr", t->lr, {.min = 0, .exclusive_min = true}));
+  if (auto s = f.Optional("schedule")) {
+    LF_ASSIGN_OR_RETURN(std::string name, s->String());
+    if (name == "constant") {
+      t->schedule = Schedule::kConstant;
+    } else if (name == "linear") {
+      t->schedule = Schedule::kLinear;
+    } else if (name == "cosine") {
+      t->schedule = Schedule::kCosine;
+    } else {
+      return s->Error("expected one of constant, linear, cosine, got \"" + name + "\"");
+    }
+  }
+  LF_ASSIGN_OR_RETURN(t->warmup, f.IntOr("warmup", t->warmup, {.min = 0}));
+  if (t->warmup >= t->steps && t->warmup > 0) {
+    return f.Required("warmup")->Error("warmup (" + std::to_string(t->warmup) +
+                                       ") must be shorter than steps (" +
+                                       std::to_string(t->steps) + ")");
+  }
+  LF_ASSIGN_OR_RETURN(t->weight_decay, f.NumberOr("weight_decay", t->weight_decay, {.min = 0}));
+  LF_ASSIGN_OR_RETURN(t->max_grad_norm, f.NumberOr("max_grad_norm", t->max_grad_norm, {.min = 0}));
+  LF_ASSIGN_OR_RETURN(int64_t seed, f.IntOr("seed", 0, {.min = 0}));
+  t->seed = static_cast<uint64_t>(seed);
+  LF_ASSIGN_OR_RETURN(t->eval_every, f.IntOr("eval_every", t->eval_every, {.min = 0}));
+  LF_ASSIGN_OR_RETURN(t->eval_batches, f.IntOr("eval_batches", t->eval_batches, {.min = 0}));
+  LF_ASSIGN_OR_RETURN(t->checkpoint_every,
+                      f.IntOr("checkpoint_every", t->checkpoint_every, {.min = 0}));
+  LF_ASSIGN_OR_RETURN(t->log_every, f.IntOr("log_every", t->log_every, {.min = 1}));
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::string_view ScheduleName(Schedule s) {
+  switch (s) {
+    case Schedule::kConstant: return "constant";
+    case Schedule::kLinear: return "linear";
+    case Schedule::kCosine: return "cosine";
+  }
+  return "?";
+}
+
+Result<JobSpec> ParseJobSpec(const Json& doc, std::string_view root) {
+  JsonField f(doc, FieldPath(std::string(root)));
+  if (!doc.is_object()) return f.Error("expected a job (a mapping), got " + DescribeJsonValue(doc));
+  LF_RETURN_IF_ERROR(f.CheckKeys({"base_model", "data", "method", "lora", "train", "output"}));
+  JobSpec spec;
+  LF_ASSIGN_OR_RETURN(JsonField base, f.Required("base_model"));
+  LF_ASSIGN_OR_RETURN(spec.base_model, base.NonEmptyString());
+  LF_ASSIGN_OR_RETURN(JsonField data, f.Required("data"));
+  LF_RETURN_IF_ERROR(ParseData(data, &spec.data));
+  LF_ASSIGN_OR_RETURN(spec.method, f.StringOr("method", spec.method));
+  if (spec.method != "lora") {
+    return f.Required("method")->Error("unknown method \"" + spec.method +
+                                       "\"; this version trains: lora");
+  }
+  if (auto lora = f.Optional("lora")) LF_RETURN_IF_ERROR(ParseLora(*lora, &spec.lora));
+  if (auto train = f.Optional("train")) LF_RETURN_IF_ERROR(ParseTrain(*train, &spec.train));
+  LF_ASSIGN_OR_RETURN(spec.output, f.StringOr("output", ""));
+  return spec;
+}
+
+Json JobSpecToJson(const JobSpec& s) {
+  return {
+      {"base_model", s.base_model},
+      {"data", {{"train", s.data.train}, {"eval", s.data.eval}, {"seq_len", s.data.seq_len}}},
+      {"method", s.method},
+      {"lora",
+       {{"r", s.lora.r},
+        {"alpha", s.lora.alpha},
+        {"dropout", s.lora.dropout},
+        // null, not [], for "the default": ParseJobSpec reads the result back unchanged.
+        {"target_modules", s.lora.target_modules.empty() ? Json(nullptr) : Json(s.lora.target_modules)},
+        {"rslora", s.lora.rslora},
+        {"layers_to_transform",
+         s.lora.layers_to_transform.empty() ? Json(nullptr) : Json(s.lora.layers_to_transform)}}},
+      {"train",
+       {{"steps", s.train.steps},
+        {"batch_size", s.train.batch_size},
+        {"grad_accum", s.train.grad_accum},
+        {"lr", s.train.lr},
+        {"schedule", ScheduleName(s.train.schedule)},
+        {"warmup", s.train.warmup},
+        {"weight_decay", s.train.weight_decay},
+        {"max_grad_norm", s.train.max_grad_norm},
+        {"seed", s.train.seed},
+        {"eval_every", s.train.eval_every},
+        {"eval_batches", s.train.eval_batches},
+        {"checkpoint_every", s.train.checkpoint_every},
+        {"log_every", s.train.log_every}}},
+      {"output", s.output},
+  };
+}
+
+}  // namespace lf::jobs

@@ -1,0 +1,66 @@
+// A training job as users write it (the YAML file `lorafleet train` takes, and the base job of a
+// sweep): which base model, which data, which method with its settings, how to train, where the
+// output goes. Parsing is pure and strict: an unknown key or a bad value is an error naming its
+// path ("job.lora.r: expected a positive integer, got 0"). Values, thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/json_reader.h"
+#include "common/status.h"
+
+namespace lf::jobs {
+
+struct DataSpec {
+  std::string train;  // JSONL
+  std::string eval;   // JSONL; empty: no evaluation
+  int64_t seq_len = 128;
+};
+
+struct LoraSpec {
+  int64_t r = 8;
+  double alpha = 16;
+  double dropout = 0.0;
+  // Module names matched as PEFT matches a list: the full name or its suffix after a dot.
+  // Empty: the architecture's default (GPT-2: c_attn; Llama family: q_proj, v_proj), as PEFT's.
+  std::vector<std::string> target_modules;
+  bool rslora = false;                       // scale alpha / sqrt(r) instead of alpha / r
+  std::vector<int64_t> layers_to_transform;  // empty: every layer
+};
+
+enum class Schedule { kConstant, kLinear, kCosine };
+std::string_view ScheduleName(Schedule s);
+
+struct TrainSpec {
+  int64_t steps = 100;       // optimizer steps
+  int64_t batch_size = 8;    // sequences per micro-batch
+  int64_t grad_accum = 1;    // micro-batches per optimizer step
+  double lr = 3e-4;
+  Schedule schedule = Schedule::kConstant;
+  int64_t warmup = 0;        // steps of linear warmup from 0
+  double weight_decay = 0.0;
+  double max_grad_norm = 1.0;  // 0: no clipping
+  uint64_t seed = 0;
+  int64_t eval_every = 0;      // steps; 0: only at the end
+  int64_t eval_batches = 0;    // 0: the whole eval set
+  int64_t checkpoint_every = 0;  // steps; 0: no intermediate checkpoints
+  int64_t log_every = 10;
+};
+
+struct JobSpec {
+  std::string base_model;  // a Hugging Face model folder
+  DataSpec data;
+  std::string method = "lora";
+  LoraSpec lora;
+  TrainSpec train;
+  std::string output;  // folder for the adapter, checkpoints and metrics
+};
+
+// `root` names the document in error paths ("job" -> "job.train.lr: ...").
+Result<JobSpec> ParseJobSpec(const Json& doc, std::string_view root = "job");
+// The fully resolved job (every default filled in), as stored beside results for lineage.
+Json JobSpecToJson(const JobSpec& spec);
+
+}  // namespace lf::jobs

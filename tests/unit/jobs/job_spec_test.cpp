@@ -1,0 +1,101 @@
+#include "jobs/job_spec.h"
+
+#include <gtest/gtest.h>
+
+#include "common/yaml.h"
+
+namespace lf::jobs {
+namespace {
+
+Result<JobSpec> Parse(const std::string& yaml) {
+  Result<Json> doc = ParseYaml(yaml, "job.yaml");
+  if (!doc.ok()) return doc.status();
+  return ParseJobSpec(*doc);
+}
+
+constexpr const char* kMinimal = R"(
+base_model: examples/models/tiny-gpt2
+data: {train: train.jsonl}
+)";
+
+TEST(JobSpecTest, MinimalJobGetsDefaults) {
+  Result<JobSpec> spec = Parse(kMinimal);
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  EXPECT_EQ(spec->base_model, "examples/models/tiny-gpt2");
+  EXPECT_EQ(spec->data.train, "train.jsonl");
+  EXPECT_EQ(spec->data.eval, "");
+  EXPECT_EQ(spec->data.seq_len, 128);
+  EXPECT_EQ(spec->method, "lora");
+  EXPECT_EQ(spec->lora.r, 8);
+  EXPECT_TRUE(spec->lora.target_modules.empty());
+  EXPECT_EQ(spec->train.schedule, Schedule::kConstant);
+  EXPECT_DOUBLE_EQ(spec->train.max_grad_norm, 1.0);
+}
+
+TEST(JobSpecTest, FullJobParsesAndRoundTrips) {
+  Result<JobSpec> spec = Parse(R"(
+base_model: m
+data: {train: t.jsonl, eval: e.jsonl, seq_len: 64}
+method: lora
+lora: {r: 16, alpha: 32, dropout: 0.1, target_modules: [c_attn, c_proj], rslora: true,
+       layers_to_transform: [0, 2]}
+train: {steps: 300, batch_size: 4, grad_accum: 2, lr: 1e-3, schedule: cosine, warmup: 30,
+        weight_decay: 0.01, max_grad_norm: 0, seed: 7, eval_every: 50, eval_batches: 4,
+        checkpoint_every: 100, log_every: 5}
+output: runs/x
+)");
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  EXPECT_EQ(spec->lora.target_modules, (std::vector<std::string>{"c_attn", "c_proj"}));
+  EXPECT_EQ(spec->lora.layers_to_transform, (std::vector<int64_t>{0, 2}));
+  EXPECT_TRUE(spec->lora.rslora);
+  EXPECT_DOUBLE_EQ(spec->train.lr, 1e-3);
+  EXPECT_EQ(spec->train.schedule, Schedule::kCosine);
+  EXPECT_EQ(spec->train.seed, 7u);
+  Json resolved = JobSpecToJson(*spec);
+  Result<JobSpec> again = ParseJobSpec(resolved);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(JobSpecToJson(*again), resolved);
+  // Defaults round-trip too (empty lists are written as null).
+  Json minimal = JobSpecToJson(*Parse(kMinimal));
+  ASSERT_TRUE(ParseJobSpec(minimal).ok()) << ParseJobSpec(minimal).status().ToString();
+}
+
+TEST(JobSpecTest, ErrorsNameTheField) {
+  struct Case {
+    std::string yaml;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {"data: {train: t}\n", "job.base_model: required field is missing"},
+      {"base_model: m\n", "job.data: required field is missing"},
+      {"base_model: m\ndata: {train: t}\nlora: {r: 0}\n",
+       "job.lora.r: expected an integer from 1 to 65536, got 0"},
+      {"base_model: m\ndata: {train: t}\ntrain: {lr: -1e-4}\n",
+       "job.train.lr: expected a positive number, got -0.0001"},
+      {"base_model: m\ndata: {train: t}\nlora: {rank: 4}\n",
+       "job.lora.rank: unknown key; expected one of: r, alpha, dropout, target_modules, rslora, "
+       "layers_to_transform"},
+      {"base_model: m\ndata: {train: t}\ntrain: {schedule: step}\n",
+       "job.train.schedule: expected one of constant, linear, cosine, got \"step\""},
+      {"base_model: m\ndata: {train: t}\nmethod: prefix\n", "job.method: unknown method \"prefix\""},
+      {"base_model: m\ndata: {train: t}\nlora: {target_modules: [q_proj, 3]}\n",
+       "job.lora.target_modules[1]: expected a string, got 3"},
+      {"base_model: m\ndata: {train: t}\ntrain: {steps: 10, warmup: 10}\n",
+       "job.train.warmup: warmup (10) must be shorter than steps (10)"},
+      {"base_model: m\ndata: {train: t, seq_len: 1}\n",
+       "job.data.seq_len: expected an integer from 2 to 1048576, got 1"},
+      {"- a list\n", "job: expected a job (a mapping), got a list"},
+      {"base_model: m\ndata: {train: t}\nlora: {dropout: 1.5}\n",
+       "job.lora.dropout: expected a number >= 0 and <= 0.999, got 1.5"},
+  };
+  for (const Case& c : cases) {
+    Result<JobSpec> spec = Parse(c.yaml);
+    ASSERT_FALSE(spec.ok()) << c.yaml;
+    EXPECT_EQ(spec.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(spec.status().message().find(c.message), std::string::npos)
+        << "got: " << spec.status().message() << "\nwant: " << c.message;
+  }
+}
+
+}  // namespace
+}  // namespace lf::jobs
