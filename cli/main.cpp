@@ -15,9 +15,21 @@ void PrintHelp() {
 usage: lorafleet <command> [arguments]
 
 commands:
+  train JOB.yaml [--out DIR]          train one adapter on this machine (no daemon)
+  eval --base DIR [--adapter DIR] --data FILE.jsonl [--json]
+                                      mean next-token loss and perplexity of a model
+  generate --base DIR [--adapter DIR]... --prompt TEXT [--max-new-tokens N]
+                                      greedy continuation, once per adapter, one loaded base
+  merge --base DIR --adapter DIR --out DIR
+                                      fold an adapter into the base; save a Hugging Face folder
+  tokenize --tokenizer DIR [--json]   token ids of the text on stdin
+  pretrain --data FILE.jsonl --out DIR [options]
+                                      train a small GPT-2-architecture base model from scratch
   inspect FILE.safetensors [--json]   list the tensors, dtypes, shapes and metadata of a file
   version                             print the version
   help                                this text
+
+Run a command without arguments for its options.
 
 The experiment store is inspected with lorafleet-store (see `lorafleet-store help`).
 )";
@@ -39,6 +51,12 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (command == "inspect") return lf::cli::RunInspect(args);
+  if (command == "train") return lf::cli::RunTrain(args);
+  if (command == "pretrain") return lf::cli::RunPretrain(args);
+  if (command == "eval") return lf::cli::RunEval(args);
+  if (command == "tokenize") return lf::cli::RunTokenize(args);
+  if (command == "generate") return lf::cli::RunGenerate(args);
+  if (command == "merge") return lf::cli::RunMerge(args);
   std::cerr << "lorafleet: unknown command '" << command << "'; run `lorafleet help`\n";
   return 2;
 }

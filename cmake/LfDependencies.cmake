@@ -8,6 +8,8 @@ find_package(spdlog REQUIRED CONFIG)
 find_package(nlohmann_json 3.10 REQUIRED CONFIG)
 find_package(yaml-cpp REQUIRED CONFIG)
 find_package(OpenSSL REQUIRED COMPONENTS Crypto)
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)  # GPT-2 pre-tokenization
 
 # yaml-cpp 0.7's config file names its target yaml-cpp without a namespace; later ones add
 # yaml-cpp::yaml-cpp. Use one name everywhere.

@@ -218,6 +218,16 @@ Result<std::vector<std::string>> JsonField::StringList() const {
   return out;
 }
 
+Result<int64_t> JsonField::IntAt(std::string_view key, IntBounds bounds) const {
+  LF_ASSIGN_OR_RETURN(JsonField f, Required(key));
+  return f.Int(bounds);
+}
+
+Result<std::string> JsonField::StringAt(std::string_view key) const {
+  LF_ASSIGN_OR_RETURN(JsonField f, Required(key));
+  return f.String();
+}
+
 Result<int64_t> JsonField::IntOr(std::string_view key, int64_t fallback, IntBounds bounds) const {
   std::optional<JsonField> f = Optional(key);
   return f ? f->Int(bounds) : Result<int64_t>(fallback);

@@ -82,6 +82,10 @@ class JsonField {
   Result<bool> Bool() const;
   Result<std::vector<std::string>> StringList() const;
 
+  // Required field of this object: e.g. IntAt("n_head", {.min = 1}).
+  Result<int64_t> IntAt(std::string_view key, IntBounds bounds = {}) const;
+  Result<std::string> StringAt(std::string_view key) const;
+
   // Field of this object with a default when absent: e.g. IntOr("r", 8, {.min = 1}).
   Result<int64_t> IntOr(std::string_view key, int64_t fallback, IntBounds bounds = {}) const;
   Result<double> NumberOr(std::string_view key, double fallback, NumberBounds bounds = {}) const;

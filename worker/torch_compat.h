@@ -6,6 +6,8 @@
 #include <torch/torch.h>
 #include <torch/version.h>
 
+#include <cmath>
+#include <limits>
 #include <optional>
 
 #define LF_TORCH_AT_LEAST(major, minor) \
@@ -51,6 +53,21 @@ inline std::optional<c10::ScalarType> Float8E5M2Type() {
   return c10::ScalarType::Float8_e5m2;
 #else
   return std::nullopt;
+#endif
+}
+
+// Causal scaled dot-product attention over [batch, heads, seq, head_dim]. LibTorch 2.x has a
+// fused kernel; 1.13 computes it step by step (same result up to rounding).
+inline torch::Tensor CausalAttention(const torch::Tensor& q, const torch::Tensor& k,
+                                     const torch::Tensor& v) {
+#if LF_TORCH_AT_LEAST(2, 0)
+  return at::scaled_dot_product_attention(q, k, v, {}, 0.0, /*is_causal=*/true);
+#else
+  const int64_t t = q.size(-2);
+  torch::Tensor scores = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(static_cast<double>(q.size(-1)));
+  torch::Tensor mask = torch::ones({t, k.size(-2)}, torch::TensorOptions().dtype(torch::kBool).device(q.device())).triu(1);
+  scores = scores.masked_fill(mask, -std::numeric_limits<float>::infinity());
+  return torch::matmul(torch::softmax(scores, -1), v);
 #endif
 }
 

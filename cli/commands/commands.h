@@ -8,5 +8,11 @@
 namespace lf::cli {
 
 int RunInspect(const std::vector<std::string>& args);
+int RunTrain(const std::vector<std::string>& args);
+int RunPretrain(const std::vector<std::string>& args);
+int RunEval(const std::vector<std::string>& args);
+int RunTokenize(const std::vector<std::string>& args);
+int RunGenerate(const std::vector<std::string>& args);
+int RunMerge(const std::vector<std::string>& args);
 
 }  // namespace lf::cli

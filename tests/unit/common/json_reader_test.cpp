@@ -38,6 +38,9 @@ TEST(JsonReaderTest, MissingAndWrongTypedFields) {
             "job.search: expected true or false, got an object");
   EXPECT_EQ(root.Required("empty").value().NonEmptyString().status().message(),
             "job.empty: must not be empty");
+  EXPECT_EQ(root.IntAt("model", {.min = 1}).status().message(),
+            "job.model: required field is missing");
+  EXPECT_EQ(*root.StringAt("name"), "ranks");
   EXPECT_FALSE(root.Optional("nothing").has_value());  // null counts as absent
   EXPECT_FALSE(root.Optional("absent").has_value());
 }

@@ -1,0 +1,91 @@
+// A decoder-only language model (GPT-2 or the Llama family) built from Hugging Face weights,
+// with module names as Hugging Face has them (transformer.h.0.attn.c_attn,
+// model.layers.0.self_attn.q_proj), so adapter keys and target_modules mean what they mean in
+// PEFT. The base is frozen unless SetBaseTrainable(true) (full fine-tuning, pretraining): frozen
+// weights keep no gradient buffers. Adapters reach into the forward pass through LinearHook.
+// A CausalLm is used by one thread at a time.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "common/status.h"
+#include "worker/model/model_config.h"
+
+namespace lf::worker {
+
+// One linear map of the model. The weight is kept as [out, in] for every architecture; GPT-2's
+// Conv1D stores [in, out] in its files, which `stored_transposed` records for saving.
+struct LinearModule {
+  std::string name;  // Hugging Face module name, e.g. "model.layers.3.mlp.down_proj"
+  int64_t layer = -1;  // the decoder layer it belongs to
+  torch::Tensor weight;  // [out, in]
+  torch::Tensor bias;    // [out] or undefined
+  bool stored_transposed = false;
+  int64_t in_features() const { return weight.size(1); }
+  int64_t out_features() const { return weight.size(0); }
+};
+
+// Adapters implement this to change what a linear module computes. `base` is x·Wᵀ + b.
+class LinearHook {
+ public:
+  virtual ~LinearHook() = default;
+  virtual torch::Tensor Apply(const LinearModule& module, const torch::Tensor& x,
+                              torch::Tensor base) = 0;
+};
+
+class CausalLm {
+ public:
+  virtual ~CausalLm() = default;
+
+  virtual const ModelConfig& config() const = 0;
+  // input_ids [batch, seq] (int64) -> logits [batch, seq, vocab] in the compute dtype.
+  virtual torch::Tensor Forward(const torch::Tensor& input_ids) = 0;
+  // Every linear module, in file order; pointers stay valid for the model's lifetime.
+  virtual std::vector<LinearModule*> LinearModules() = 0;
+  // All weights under the names and layouts of a Hugging Face checkpoint (tied weights once).
+  virtual std::map<std::string, torch::Tensor> StateDict() const = 0;
+  // The base weights as trainable parameters (full fine-tuning and pretraining).
+  virtual std::vector<torch::Tensor> BaseParameters() = 0;
+
+  // Copies `tensors` (named and laid out as StateDict gives them) into the live weights.
+  Status LoadStateDict(const std::map<std::string, torch::Tensor>& tensors,
+                       const std::string& source);
+
+  void SetLinearHook(LinearHook* hook) { hook_ = hook; }  // not owned; null: the base alone
+  LinearHook* linear_hook() const { return hook_; }
+  void SetBaseTrainable(bool trainable);
+  int64_t NumBaseParameters();
+
+ protected:
+  torch::Tensor ApplyLinear(const LinearModule& m, const torch::Tensor& x) const;
+
+ private:
+  LinearHook* hook_ = nullptr;
+};
+
+struct LoadOptions {
+  torch::Dtype dtype = torch::kFloat32;  // compute dtype; weights are converted on load
+  torch::Device device = torch::kCPU;
+};
+
+// Loads config.json and model.safetensors (or a sharded model.safetensors.index.json) from a
+// Hugging Face folder. A missing or wrong file, an unsupported architecture, or a tensor whose
+// shape disagrees with config.json is an error naming the file and the tensor.
+Result<std::unique_ptr<CausalLm>> LoadCausalLm(const std::string& model_dir,
+                                               const LoadOptions& options = {});
+// A model with freshly initialised weights, as Hugging Face initialises them (normal(0, 0.02),
+// GPT-2's residual projections scaled by 1/sqrt(2 * layers)), from the given seed.
+Result<std::unique_ptr<CausalLm>> NewCausalLm(const ModelConfig& config, uint64_t seed,
+                                              const LoadOptions& options = {});
+// Writes config.json and model.safetensors as Hugging Face's save_pretrained does.
+Status SaveCausalLm(const CausalLm& model, const std::string& model_dir);
+
+// Mean next-token cross-entropy over positions whose label is not -100, in fp32.
+torch::Tensor CausalLmLoss(const torch::Tensor& logits, const torch::Tensor& labels);
+
+}  // namespace lf::worker

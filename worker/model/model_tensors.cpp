@@ -1,0 +1,98 @@
+// What each architecture's checkpoint holds (names, shapes, initialisation) and how names found
+// in files map to the canonical ones.
+#include "worker/model/architectures.h"
+
+namespace lf::worker::internal {
+
+std::vector<TensorSpec> ExpectedTensors(const ModelConfig& c) {
+  std::vector<TensorSpec> out;
+  const int64_t h = c.hidden;
+  if (c.arch == Architecture::kGpt2) {
+    out.push_back({"transformer.wte.weight", {c.vocab_size, h}});
+    out.push_back({"transformer.wpe.weight", {c.max_positions, h}});
+    for (int64_t i = 0; i < c.layers; ++i) {
+      const std::string p = "transformer.h." + std::to_string(i) + ".";
+      out.push_back({p + "ln_1.weight", {h}, Init::kOnes});
+      out.push_back({p + "ln_1.bias", {h}, Init::kZeros});
+      out.push_back({p + "attn.c_attn.weight", {h, 3 * h}});  // Conv1D: [in, out]
+      out.push_back({p + "attn.c_attn.bias", {3 * h}, Init::kZeros});
+      out.push_back({p + "attn.c_proj.weight", {h, h}, Init::kResidualNormal});
+      out.push_back({p + "attn.c_proj.bias", {h}, Init::kZeros});
+      out.push_back({p + "ln_2.weight", {h}, Init::kOnes});
+      out.push_back({p + "ln_2.bias", {h}, Init::kZeros});
+      out.push_back({p + "mlp.c_fc.weight", {h, c.intermediate}});
+      out.push_back({p + "mlp.c_fc.bias", {c.intermediate}, Init::kZeros});
+      out.push_back({p + "mlp.c_proj.weight", {c.intermediate, h}, Init::kResidualNormal});
+      out.push_back({p + "mlp.c_proj.bias", {h}, Init::kZeros});
+    }
+    out.push_back({"transformer.ln_f.weight", {h}, Init::kOnes});
+    out.push_back({"transformer.ln_f.bias", {h}, Init::kZeros});
+    return out;
+  }
+  const int64_t q = c.heads * c.head_dim, kv = c.kv_heads * c.head_dim;
+  out.push_back({"model.embed_tokens.weight", {c.vocab_size, h}});
+  for (int64_t i = 0; i < c.layers; ++i) {
+    const std::string p = "model.layers." + std::to_string(i) + ".";
+    out.push_back({p + "input_layernorm.weight", {h}, Init::kOnes});
+    out.push_back({p + "self_attn.q_proj.weight", {q, h}});
+    out.push_back({p + "self_attn.k_proj.weight", {kv, h}});
+    out.push_back({p + "self_attn.v_proj.weight", {kv, h}});
+    if (c.qkv_bias) {
+      out.push_back({p + "self_attn.q_proj.bias", {q}, Init::kZeros});
+      out.push_back({p + "self_attn.k_proj.bias", {kv}, Init::kZeros});
+      out.push_back({p + "self_attn.v_proj.bias", {kv}, Init::kZeros});
+    }
+    out.push_back({p + "self_attn.o_proj.weight", {h, q}});
+    out.push_back({p + "post_attention_layernorm.weight", {h}, Init::kOnes});
+    out.push_back({p + "mlp.gate_proj.weight", {c.intermediate, h}});
+    out.push_back({p + "mlp.up_proj.weight", {c.intermediate, h}});
+    out.push_back({p + "mlp.down_proj.weight", {h, c.intermediate}});
+  }
+  out.push_back({"model.norm.weight", {h}, Init::kOnes});
+  if (!c.tie_word_embeddings) out.push_back({"lm_head.weight", {c.vocab_size, h}});
+  return out;
+}
+
+std::string CanonicalName(const ModelConfig& c, const std::string& name) {
+  auto ends_with = [&](std::string_view suffix) {
+    return name.size() >= suffix.size() &&
+           std::string_view(name).substr(name.size() - suffix.size()) == suffix;
+  };
+  if (c.arch == Architecture::kGpt2) {
+    // Causal-mask buffers that older GPT-2 checkpoints carry; the tied lm_head.
+    if (ends_with(".attn.bias") || ends_with(".attn.masked_bias") || name == "lm_head.weight") {
+      return "";
+    }
+    if (name.rfind("transformer.", 0) == 0) return name;
+    return "transformer." + name;  // GPT2Model checkpoints have no prefix
+  }
+  if (ends_with("rotary_emb.inv_freq")) return "";
+  if (name == "lm_head.weight" && c.tie_word_embeddings) return "";
+  return name;
+}
+
+torch::Tensor Take(std::map<std::string, torch::Tensor>& weights, const std::string& name) {
+  auto it = weights.find(name);
+  LF_CHECK_MSG(it != weights.end(), "weight " + name + " was not loaded");
+  torch::Tensor t = std::move(it->second);
+  weights.erase(it);
+  return t;
+}
+
+LinearModule MakeLinear(std::map<std::string, torch::Tensor>& weights, const std::string& module,
+                        int64_t layer, bool bias, bool stored_transposed) {
+  LinearModule m;
+  m.name = module;
+  m.layer = layer;
+  m.stored_transposed = stored_transposed;
+  torch::Tensor w = Take(weights, module + ".weight");
+  m.weight = stored_transposed ? w.t().contiguous() : w;
+  if (bias) m.bias = Take(weights, module + ".bias");
+  return m;
+}
+
+torch::Tensor StoredWeight(const LinearModule& m) {
+  return m.stored_transposed ? m.weight.t().contiguous() : m.weight;
+}
+
+}  // namespace lf::worker::internal

@@ -1,0 +1,110 @@
+// Method dispatch and the PEFT folder format (adapter_config.json + adapter_model.safetensors).
+#include "worker/peft/adapter.h"
+
+#include <filesystem>
+
+#include "common/file_util.h"
+#include "worker/model/tensor_io.h"
+#include "worker/peft/lora.h"
+
+namespace lf::worker {
+namespace {
+
+namespace fs = std::filesystem;
+
+// adapter_config.json of a PEFT LoRA adapter -> our LoraSpec. Settings this version cannot honour
+// are refused by name rather than ignored.
+Result<jobs::LoraSpec> LoraSpecFromPeft(const JsonField& f) {
+  jobs::LoraSpec spec;
+  LF_ASSIGN_OR_RETURN(spec.r, f.IntAt("r", {.min = 1}));
+  LF_ASSIGN_OR_RETURN(spec.alpha, f.NumberOr("lora_alpha", 8, {.min = 0, .exclusive_min = true}));
+  LF_ASSIGN_OR_RETURN(spec.dropout, f.NumberOr("lora_dropout", 0, {.min = 0, .max = 1}));
+  LF_ASSIGN_OR_RETURN(spec.rslora, f.BoolOr("use_rslora", false));
+  LF_ASSIGN_OR_RETURN(JsonField targets, f.Required("target_modules"));
+  if (targets.json().is_string()) {
+    return targets.Error("a regular expression is not supported; list the module names");
+  }
+  LF_ASSIGN_OR_RETURN(spec.target_modules, targets.StringList());
+  if (auto layers = f.Optional("layers_to_transform")) {
+    if (layers->json().is_number()) {
+      LF_ASSIGN_OR_RETURN(int64_t l, layers->Int({.min = 0}));
+      spec.layers_to_transform.push_back(l);
+    } else {
+      LF_ASSIGN_OR_RETURN(auto elements, layers->Elements());
+      for (const JsonField& e : elements) {
+        LF_ASSIGN_OR_RETURN(int64_t l, e.Int({.min = 0}));
+        spec.layers_to_transform.push_back(l);
+      }
+    }
+  }
+  LF_ASSIGN_OR_RETURN(bool dora, f.BoolOr("use_dora", false));
+  if (dora) return f.Required("use_dora")->Error("DoRA adapters are not supported by this version");
+  LF_ASSIGN_OR_RETURN(std::string bias, f.StringOr("bias", "none"));
+  if (bias != "none") return f.Required("bias")->Error("only bias \"none\" is supported");
+  for (const char* key : {"rank_pattern", "alpha_pattern"}) {
+    if (auto p = f.Optional(key); p && !p->json().empty()) {
+      return p->Error("per-module ranks and alphas are not supported");
+    }
+  }
+  if (auto m = f.Optional("modules_to_save"); m && !m->json().empty()) {
+    return m->Error("modules_to_save is not supported");
+  }
+  return spec;
+}
+
+}  // namespace
+
+int64_t Adapter::NumTrainable() {
+  int64_t n = 0;
+  for (const torch::Tensor& t : Parameters()) n += t.numel();
+  return n;
+}
+
+Result<std::unique_ptr<Adapter>> CreateAdapter(CausalLm& model, const jobs::JobSpec& job,
+                                               uint64_t seed) {
+  if (job.method == "lora") return CreateLora(model, job.lora, seed);
+  return InvalidArgument("job.method: unknown method \"" + job.method + "\"");
+}
+
+Status SaveAdapter(const Adapter& adapter, const std::string& dir,
+                   const std::string& base_model_name_or_path) {
+  LF_RETURN_IF_ERROR(CreateDirectories(dir));
+  LF_RETURN_IF_ERROR(
+      WriteFileAtomically((fs::path(dir) / "adapter_config.json").string(),
+                          adapter.PeftConfig(base_model_name_or_path).dump(2) + "\n"));
+  std::map<std::string, torch::Tensor> tensors;
+  for (auto& [key, t] : adapter.StateDict()) tensors[key] = t.to(torch::kCPU).contiguous();
+  return SaveTensors(tensors, (fs::path(dir) / "adapter_model.safetensors").string());
+}
+
+Result<std::unique_ptr<Adapter>> LoadAdapter(CausalLm& model, const std::string& dir) {
+  const std::string config_path = (fs::path(dir) / "adapter_config.json").string();
+  const std::string weights_path = (fs::path(dir) / "adapter_model.safetensors").string();
+  if (!fs::exists(config_path)) {
+    return NotFound("adapter folder " + dir + " has no adapter_config.json");
+  }
+  if (!fs::exists(weights_path)) {
+    return NotFound("adapter folder " + dir + " has no adapter_model.safetensors (PEFT's "
+                    "adapter_model.bin is not read; re-save with safe_serialization=True)");
+  }
+  LF_ASSIGN_OR_RETURN(std::string text, ReadFileToString(config_path));
+  LF_ASSIGN_OR_RETURN(Json doc, ParseJson(text, config_path));
+  JsonField root(doc, FieldPath());
+  Result<std::string> type = root.StringAt("peft_type");
+  if (!type.ok()) return type.status().WithContext(config_path);
+  if (*type != "LORA") {
+    return InvalidArgument(config_path + ": peft_type \"" + *type +
+                           "\" is not supported by this version (LORA is)");
+  }
+  Result<jobs::LoraSpec> spec = LoraSpecFromPeft(root);
+  if (!spec.ok()) return spec.status().WithContext(config_path);
+  LF_ASSIGN_OR_RETURN(std::unique_ptr<Adapter> adapter, CreateLora(model, *spec, 0));
+  LF_ASSIGN_OR_RETURN(safetensors::File file, safetensors::File::Open(weights_path));
+  LF_ASSIGN_OR_RETURN(auto tensors, LoadAllTensors(file));
+  auto options = model.LinearModules().front()->weight.options();
+  for (auto& [key, t] : tensors) t = t.to(options);
+  LF_RETURN_IF_ERROR(adapter->LoadStateDict(tensors, weights_path));
+  return adapter;
+}
+
+}  // namespace lf::worker

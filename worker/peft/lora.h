@@ -1,0 +1,21 @@
+// LoRA (Hu et al. 2021) as Hugging Face PEFT implements it: for each targeted linear module,
+// y = W x + b + (alpha / r) · B A dropout(x), A [r, in] Kaiming-uniform (a = sqrt(5)), B [out, r]
+// zeros, so an untrained adapter leaves the model's output unchanged. rsLoRA scales by
+// alpha / sqrt(r). Module matching follows PEFT: a listed name matches the full module name or
+// its suffix after a dot.
+#pragma once
+
+#include "worker/peft/adapter.h"
+
+namespace lf::worker {
+
+// PEFT's default target modules for an architecture ("c_attn" for GPT-2, q_proj and v_proj for
+// the Llama family).
+std::vector<std::string> DefaultLoraTargets(const ModelConfig& config);
+// PEFT's rule: `module` equals a target or ends with "." + target.
+bool MatchesTarget(const std::string& module, const std::vector<std::string>& targets);
+
+Result<std::unique_ptr<Adapter>> CreateLora(CausalLm& model, const jobs::LoraSpec& spec,
+                                            uint64_t seed);
+
+}  // namespace lf::worker

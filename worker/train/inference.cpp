@@ -1,0 +1,141 @@
+// Evaluation of a text file, generation, merging and tokenization for the command line.
+#include <filesystem>
+#include <fstream>
+
+#include "common/file_util.h"
+#include "worker/model/causal_lm.h"
+#include "worker/model/tensor_io.h"
+#include "worker/peft/adapter.h"
+#include "worker/tokenizer/tokenizer.h"
+#include "worker/worker_api.h"
+
+namespace lf::worker {
+namespace {
+
+namespace fs = std::filesystem;
+
+// The {"text"} of every non-blank line; errors name file and line.
+Result<std::vector<std::string>> ReadTexts(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return NotFound("cannot open data file " + path);
+  std::vector<std::string> texts;
+  std::string line;
+  for (int64_t n = 1; std::getline(in, line); ++n) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    const std::string where = path + ":" + std::to_string(n);
+    LF_ASSIGN_OR_RETURN(Json doc, ParseJson(line, where));
+    JsonField f(doc, FieldPath());
+    if (!doc.is_object()) return InvalidArgument(where + ": expected an object with \"text\"");
+    Status keys = f.CheckKeys({"text"});
+    if (!keys.ok()) return keys.WithContext(where);
+    Result<std::string> text = f.StringAt("text");
+    if (!text.ok()) return text.status().WithContext(where);
+    texts.push_back(std::move(*text));
+  }
+  if (texts.empty()) return InvalidArgument(path + " holds no {\"text\"} lines");
+  return texts;
+}
+
+}  // namespace
+
+Result<EvalReport> EvaluateFile(const std::string& base_dir, const std::string& adapter_dir,
+                                const std::string& data_path, const std::string& logits_path) {
+  LF_ASSIGN_OR_RETURN(std::vector<std::string> texts, ReadTexts(data_path));
+  LF_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tokenizer, LoadTokenizer(base_dir));
+  LF_ASSIGN_OR_RETURN(std::unique_ptr<CausalLm> model, LoadCausalLm(base_dir));
+  std::unique_ptr<Adapter> adapter;
+  if (!adapter_dir.empty()) {
+    LF_ASSIGN_OR_RETURN(adapter, LoadAdapter(*model, adapter_dir));
+  }
+  torch::NoGradGuard no_grad;
+  double loss_sum = 0;
+  int64_t tokens = 0;
+  const int64_t context = model->config().max_positions;
+  for (const std::string& text : texts) {
+    std::vector<int32_t> ids = tokenizer->Encode(text);
+    if (static_cast<int64_t>(ids.size()) > context) ids.resize(static_cast<size_t>(context));
+    if (ids.size() < 2) continue;  // nothing to predict
+    std::vector<int64_t> wide(ids.begin(), ids.end());
+    torch::Tensor all = torch::tensor(wide, torch::kInt64).unsqueeze(0);
+    torch::Tensor input = all.slice(1, 0, all.size(1) - 1);
+    torch::Tensor target = all.slice(1, 1);
+    torch::Tensor logits = model->Forward(input);
+    if (!logits_path.empty() && tokens == 0) {
+      LF_RETURN_IF_ERROR(SaveTensors({{"logits", logits[0].to(torch::kFloat32)}}, logits_path));
+    }
+    loss_sum += torch::nn::functional::cross_entropy(
+                    logits.reshape({-1, logits.size(-1)}).to(torch::kFloat32), target.reshape({-1}),
+                    torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+                    .item<double>();
+    tokens += target.numel();
+  }
+  if (tokens == 0) return InvalidArgument(data_path + ": no line has two or more tokens to score");
+  EvalReport r;
+  r.tokens = tokens;
+  r.loss = loss_sum / static_cast<double>(tokens);
+  r.perplexity = std::exp(r.loss);
+  return r;
+}
+
+Result<std::vector<std::string>> Generate(const std::string& base_dir,
+                                          const std::vector<std::string>& adapter_dirs,
+                                          const std::string& prompt, int64_t max_new_tokens) {
+  LF_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tokenizer, LoadTokenizer(base_dir));
+  LF_ASSIGN_OR_RETURN(std::unique_ptr<CausalLm> model, LoadCausalLm(base_dir));
+  std::vector<int32_t> prompt_ids = tokenizer->Encode(prompt);
+  if (prompt_ids.empty()) return InvalidArgument("--prompt is empty");
+  const int64_t context = model->config().max_positions;
+  std::vector<std::string> outputs;
+  std::vector<std::string> runs = adapter_dirs.empty() ? std::vector<std::string>{""} : adapter_dirs;
+  torch::NoGradGuard no_grad;
+  for (const std::string& dir : runs) {
+    std::unique_ptr<Adapter> adapter;  // swapped on the one loaded base
+    model->SetLinearHook(nullptr);
+    if (!dir.empty()) {
+      LF_ASSIGN_OR_RETURN(adapter, LoadAdapter(*model, dir));
+    }
+    std::vector<int64_t> ids(prompt_ids.begin(), prompt_ids.end());
+    std::vector<int32_t> generated;
+    for (int64_t i = 0; i < max_new_tokens; ++i) {
+      const int64_t start = std::max<int64_t>(0, static_cast<int64_t>(ids.size()) - context);
+      torch::Tensor input =
+          torch::tensor(std::vector<int64_t>(ids.begin() + start, ids.end()), torch::kInt64)
+              .unsqueeze(0);
+      const int64_t next = model->Forward(input).select(1, -1).argmax(-1).item<int64_t>();
+      if (tokenizer->eos_id() && next == *tokenizer->eos_id()) break;
+      ids.push_back(next);
+      generated.push_back(static_cast<int32_t>(next));
+    }
+    outputs.push_back(tokenizer->Decode(generated));
+  }
+  model->SetLinearHook(nullptr);
+  return outputs;
+}
+
+Status MergeAdapter(const std::string& base_dir, const std::string& adapter_dir,
+                    const std::string& out_dir) {
+  if (fs::exists(out_dir) && !fs::is_empty(out_dir)) {
+    return AlreadyExists("--out " + out_dir + " exists and is not empty; choose a new folder");
+  }
+  LF_ASSIGN_OR_RETURN(std::unique_ptr<CausalLm> model, LoadCausalLm(base_dir));
+  LF_ASSIGN_OR_RETURN(std::unique_ptr<Adapter> adapter, LoadAdapter(*model, adapter_dir));
+  LF_RETURN_IF_ERROR(adapter->MergeInto(*model));
+  model->SetLinearHook(nullptr);
+  LF_RETURN_IF_ERROR(SaveCausalLm(*model, out_dir));
+  for (const char* name : {"tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt",
+                           "special_tokens_map.json", "generation_config.json"}) {
+    const fs::path from = fs::path(base_dir) / name;
+    std::error_code ec;
+    if (fs::exists(from)) fs::copy_file(from, fs::path(out_dir) / name, ec);
+    if (ec) return Internal("copying " + from.string() + " to " + out_dir + ": " + ec.message());
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<int32_t>> TokenizeText(const std::string& tokenizer_dir,
+                                          const std::string& text) {
+  LF_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tokenizer, LoadTokenizer(tokenizer_dir));
+  return tokenizer->Encode(text);
+}
+
+}  // namespace lf::worker

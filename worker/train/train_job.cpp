@@ -1,0 +1,189 @@
+// RunTrainJob and Pretrain: from a job description to a trained adapter (or base model) on disk.
+#include <filesystem>
+#include <fstream>
+
+#include "common/file_util.h"
+#include "common/logging.h"
+#include "common/version.h"
+#include "worker/data/batch.h"
+#include "worker/data/jsonl_reader.h"
+#include "worker/data/packed_loader.h"
+#include "worker/model/causal_lm.h"
+#include "worker/peft/adapter.h"
+#include "worker/tokenizer/tokenizer.h"
+#include "worker/train/trainer.h"
+#include "worker/worker_api.h"
+
+namespace lf::worker {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct LoadedData {
+  PackedLoader train;
+  std::vector<Batch> eval;
+  std::vector<DataLineage> lineage;
+};
+
+Result<DataLineage> Lineage(const DataFileInfo& info) {
+  return DataLineage{info.path, info.sha256, info.stats.examples, info.stats.tokens};
+}
+
+Result<LoadedData> LoadData(const std::string& train_path, const std::string& eval_path,
+                            const Tokenizer& tokenizer, int64_t seq_len,
+                            const jobs::TrainSpec& train) {
+  DataFileInfo info;
+  LF_ASSIGN_OR_RETURN(auto examples, LoadJsonlExamples(train_path, tokenizer, &info));
+  std::vector<DataLineage> lineage = {*Lineage(info)};
+  LF_ASSIGN_OR_RETURN(PackedLoader loader,
+                      PackedLoader::Create(std::move(examples), {.seq_len = seq_len,
+                                                                 .batch_size = train.batch_size,
+                                                                 .seed = train.seed}));
+  std::vector<Batch> eval;
+  if (!eval_path.empty()) {
+    DataFileInfo eval_info;
+    LF_ASSIGN_OR_RETURN(auto eval_examples, LoadJsonlExamples(eval_path, tokenizer, &eval_info));
+    lineage.push_back(*Lineage(eval_info));
+    const int32_t pad = tokenizer.eos_id().value_or(0);
+    LF_ASSIGN_OR_RETURN(eval, EvalBatches(eval_examples, seq_len, train.batch_size, pad));
+  }
+  return LoadedData{std::move(loader), std::move(eval), std::move(lineage)};
+}
+
+// Appends each step's metrics to <output>/metrics.jsonl as the run goes.
+std::function<void(const StepMetrics&)> MetricsWriter(const std::string& path,
+                                                      std::function<void(const StepMetrics&)> next) {
+  auto out = std::make_shared<std::ofstream>(path, std::ios::app);
+  return [out, next = std::move(next)](const StepMetrics& m) {
+    Json line = {{"step", m.step}, {"loss", m.loss}, {"lr", m.lr}, {"grad_norm", m.grad_norm},
+                 {"tokens_per_s", m.tokens_per_s}};
+    if (m.eval_loss) line["eval_loss"] = *m.eval_loss;
+    *out << line.dump() << "\n";
+    out->flush();
+    if (next) next(m);
+  };
+}
+
+Json ResultJson(const TrainJobResult& r) {
+  const TrainResult& t = r.train;
+  Json j = {{"lorafleet_version", kVersion},
+            {"completed", t.completed},
+            {"stop_reason", t.stop_reason},
+            {"steps", t.steps},
+            {"resumed_from_step", t.resumed_from_step},
+            {"final_train_loss", t.final_train_loss},
+            {"eval_loss", t.eval_loss ? Json(*t.eval_loss) : Json(nullptr)},
+            {"eval_perplexity", t.eval_perplexity ? Json(*t.eval_perplexity) : Json(nullptr)},
+            {"train_tokens", t.train_tokens},
+            {"tokens_per_s", t.tokens_per_s},
+            {"wall_s", t.wall_s},
+            {"peak_memory_bytes", t.peak_memory_bytes},
+            {"trainable_params", t.trainable_params},
+            {"base_params", t.base_params},
+            {"adapter_dir", r.adapter_dir},
+            {"adapter_bytes", r.adapter_bytes},
+            {"data", Json::array()}};
+  for (const DataLineage& d : r.data) {
+    j["data"].push_back({{"path", d.path}, {"sha256", d.sha256}, {"examples", d.examples},
+                         {"tokens", d.tokens}});
+  }
+  return j;
+}
+
+Result<std::string> OutputDir(const std::string& output) {
+  if (output.empty()) {
+    return InvalidArgument("job.output: required to know where the adapter goes (or pass --out)");
+  }
+  LF_RETURN_IF_ERROR(CreateDirectories(output));
+  return output;
+}
+
+}  // namespace
+
+Result<TrainJobResult> RunTrainJob(const jobs::JobSpec& job, const TrainJobOptions& options) {
+  LF_ASSIGN_OR_RETURN(std::string out, OutputDir(job.output));
+  LF_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tokenizer, LoadTokenizer(job.base_model));
+  LF_ASSIGN_OR_RETURN(std::unique_ptr<CausalLm> model, LoadCausalLm(job.base_model));
+  if (job.data.seq_len > model->config().max_positions) {
+    return InvalidArgument("job.data.seq_len: " + std::to_string(job.data.seq_len) +
+                           " is longer than the model's context of " +
+                           std::to_string(model->config().max_positions) + " tokens");
+  }
+  LF_ASSIGN_OR_RETURN(LoadedData data, LoadData(job.data.train, job.data.eval, *tokenizer,
+                                                job.data.seq_len, job.train));
+  LF_ASSIGN_OR_RETURN(std::unique_ptr<Adapter> adapter, CreateAdapter(*model, job, job.train.seed));
+
+  TrainerOptions trainer_options{
+      .label = fs::path(out).filename().string(),
+      .progress = options.progress,
+      .checkpoint_dir = job.train.checkpoint_every > 0 ? (fs::path(out) / "checkpoints").string() : "",
+      .resume = options.resume,
+      .on_step = MetricsWriter((fs::path(out) / "metrics.jsonl").string(), options.on_step),
+      .stop_requested = options.stop_requested};
+  Trainer trainer(*model, adapter.get(), job.train, trainer_options);
+  TrainJobResult result;
+  LF_ASSIGN_OR_RETURN(result.train, trainer.Run(data.train, data.eval));
+  result.data = data.lineage;
+  if (result.train.completed) {
+    result.adapter_dir = (fs::path(out) / "adapter").string();
+    LF_RETURN_IF_ERROR(SaveAdapter(*adapter, result.adapter_dir,
+                                   fs::absolute(job.base_model).lexically_normal().string()));
+    result.adapter_bytes =
+        static_cast<int64_t>(fs::file_size(fs::path(result.adapter_dir) / "adapter_model.safetensors"));
+  }
+  if (result.train.completed && !trainer_options.checkpoint_dir.empty()) {
+    std::error_code ec;  // the adapter is saved: checkpoints are no longer needed
+    fs::remove_all(trainer_options.checkpoint_dir, ec);
+  }
+  Json summary = ResultJson(result);
+  summary["job"] = jobs::JobSpecToJson(job);
+  LF_RETURN_IF_ERROR(WriteFileAtomically((fs::path(out) / "result.json").string(),
+                                         summary.dump(2) + "\n"));
+  return result;
+}
+
+Result<TrainJobResult> Pretrain(const PretrainSpec& spec, const TrainJobOptions& options) {
+  LF_ASSIGN_OR_RETURN(std::string out, OutputDir(spec.output));
+  if (spec.hidden % spec.heads != 0) {
+    return InvalidArgument("--hidden (" + std::to_string(spec.hidden) +
+                           ") must be divisible by --heads (" + std::to_string(spec.heads) + ")");
+  }
+  std::unique_ptr<Tokenizer> tokenizer = MakeByteTokenizer();
+  ModelConfig config;
+  config.arch = Architecture::kGpt2;
+  config.model_type = "gpt2";
+  config.vocab_size = tokenizer->vocab_size();
+  config.hidden = spec.hidden;
+  config.layers = spec.layers;
+  config.heads = config.kv_heads = spec.heads;
+  config.head_dim = spec.hidden / spec.heads;
+  config.intermediate = 4 * spec.hidden;
+  config.max_positions = spec.seq_len;
+  config.qkv_bias = true;
+  LF_ASSIGN_OR_RETURN(std::unique_ptr<CausalLm> model, NewCausalLm(config, spec.train.seed));
+  LF_ASSIGN_OR_RETURN(LoadedData data,
+                      LoadData(spec.data, spec.eval, *tokenizer, spec.seq_len, spec.train));
+  TrainerOptions trainer_options{
+      .label = "pretrain",
+      .progress = options.progress,
+      .checkpoint_dir =
+          spec.train.checkpoint_every > 0 ? (fs::path(out) / "checkpoints").string() : "",
+      .resume = options.resume,
+      .on_step = MetricsWriter((fs::path(out) / "metrics.jsonl").string(), options.on_step),
+      .stop_requested = options.stop_requested};
+  Trainer trainer(*model, nullptr, spec.train, trainer_options);
+  TrainJobResult result;
+  LF_ASSIGN_OR_RETURN(result.train, trainer.Run(data.train, data.eval));
+  result.data = data.lineage;
+  if (result.train.completed) {
+    LF_RETURN_IF_ERROR(SaveCausalLm(*model, out));
+    LF_RETURN_IF_ERROR(SaveByteTokenizer(out));
+    std::error_code ec;
+    if (!trainer_options.checkpoint_dir.empty()) fs::remove_all(trainer_options.checkpoint_dir, ec);
+  }
+  LF_RETURN_IF_ERROR(WriteFileAtomically((fs::path(out) / "pretrain_result.json").string(),
+                                         ResultJson(result).dump(2) + "\n"));
+  return result;
+}
+
+}  // namespace lf::worker

@@ -1,0 +1,59 @@
+// The training loop: AdamW over the trainable tensors (an adapter's, or the whole base for full
+// fine-tuning and pretraining), learning-rate schedule with warmup, gradient accumulation and
+// clipping, periodic evaluation and checkpoints, resume that continues exactly where a run
+// stopped, and a stop with a reason on a NaN or infinite loss. Runs on the calling thread.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "jobs/job_spec.h"
+#include "worker/data/packed_loader.h"
+#include "worker/model/causal_lm.h"
+#include "worker/peft/adapter.h"
+#include "worker/train/train_result.h"
+
+namespace lf::worker {
+
+struct TrainerOptions {
+  std::string label = "train";  // shown on the progress bar
+  bool progress = true;
+  std::string checkpoint_dir;  // empty: no checkpoints
+  bool resume = true;          // continue from the newest checkpoint in checkpoint_dir
+  std::function<void(const StepMetrics&)> on_step;  // every optimizer step (metrics sinks)
+  std::function<bool()> stop_requested;             // polled between steps (SIGTERM)
+};
+
+class Trainer {
+ public:
+  // `adapter` null: every base weight trains (full fine-tuning).
+  Trainer(CausalLm& model, Adapter* adapter, const jobs::TrainSpec& spec, TrainerOptions options);
+
+  // Trains until spec.steps (or a stop). `eval` may be empty.
+  Result<TrainResult> Run(PackedLoader& train, const std::vector<Batch>& eval);
+
+ private:
+  std::vector<torch::Tensor> Trainable();
+  std::map<std::string, torch::Tensor> TrainableState() const;
+  Status SaveCheckpoint(int64_t step, torch::optim::Optimizer& optimizer,
+                        const std::vector<double>& losses);
+  // Returns the step to continue from (0 when there is no checkpoint).
+  Result<int64_t> RestoreCheckpoint(torch::optim::Optimizer& optimizer, std::vector<double>* losses);
+
+  CausalLm& model_;
+  Adapter* adapter_;
+  jobs::TrainSpec spec_;
+  TrainerOptions options_;
+};
+
+// Token-weighted mean loss over the batches, without gradients.
+struct EvalResult {
+  double loss = 0;
+  double perplexity = 0;
+  int64_t tokens = 0;
+};
+EvalResult Evaluate(CausalLm& model, const std::vector<Batch>& batches, int64_t max_batches = 0);
+
+}  // namespace lf::worker

@@ -1,0 +1,83 @@
+// What the `lorafleet` client and the worker agent ask of the training engine, in torch-free
+// types: train one job, pretrain a small base model, evaluate, generate, merge, tokenize.
+// Each call loads what it needs, runs on the calling thread and returns; errors name the file,
+// field or tensor that is wrong.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "jobs/job_spec.h"
+#include "worker/train/train_result.h"
+
+namespace lf::worker {
+
+struct DataLineage {
+  std::string path;
+  std::string sha256;
+  int64_t examples = 0;
+  int64_t tokens = 0;
+};
+
+struct TrainJobOptions {
+  bool progress = true;
+  bool resume = true;  // continue from <output>/checkpoints when a checkpoint is there
+  std::function<void(const StepMetrics&)> on_step;
+  std::function<bool()> stop_requested;
+};
+
+struct TrainJobResult {
+  TrainResult train;
+  std::string adapter_dir;     // <output>/adapter: the PEFT folder
+  int64_t adapter_bytes = 0;   // size of adapter_model.safetensors
+  std::vector<DataLineage> data;
+};
+
+// Trains the job's adapter and writes <output>/adapter (PEFT format), <output>/metrics.jsonl
+// and <output>/result.json (summary, resolved job, data hashes). Checkpoints go to
+// <output>/checkpoints when train.checkpoint_every is set.
+Result<TrainJobResult> RunTrainJob(const jobs::JobSpec& job, const TrainJobOptions& options);
+
+// Trains a GPT-2-architecture model from scratch with the byte-level tokenizer (full training)
+// and saves a Hugging Face folder (config.json, model.safetensors, tokenizer.json).
+struct PretrainSpec {
+  std::string data;  // JSONL with {"text"}
+  std::string eval;  // optional JSONL
+  std::string output;
+  int64_t layers = 4;
+  int64_t hidden = 256;
+  int64_t heads = 4;
+  int64_t seq_len = 256;
+  jobs::TrainSpec train;
+};
+Result<TrainJobResult> Pretrain(const PretrainSpec& spec, const TrainJobOptions& options);
+
+struct EvalReport {
+  double loss = 0;
+  double perplexity = 0;
+  int64_t tokens = 0;  // predicted tokens
+};
+// Each {"text"} line is its own sequence, tokenized as TokenizeText does (nothing added) and cut
+// to the model's context; the mean next-token cross-entropy over every predicted token.
+// `logits_path`, when given, receives the first line's logits [tokens, vocab] as safetensors
+// (tensor "logits"), for comparisons with other implementations.
+Result<EvalReport> EvaluateFile(const std::string& base_dir, const std::string& adapter_dir,
+                                const std::string& data_path, const std::string& logits_path = "");
+
+// Greedy continuation of `prompt` with each adapter in turn (or the base alone when none is
+// given), on one loaded base.
+Result<std::vector<std::string>> Generate(const std::string& base_dir,
+                                          const std::vector<std::string>& adapter_dirs,
+                                          const std::string& prompt, int64_t max_new_tokens);
+
+// The base with the adapter folded in, saved as a Hugging Face folder (tokenizer files copied).
+Status MergeAdapter(const std::string& base_dir, const std::string& adapter_dir,
+                    const std::string& out_dir);
+
+Result<std::vector<int32_t>> TokenizeText(const std::string& tokenizer_dir, const std::string& text);
+
+}  // namespace lf::worker
