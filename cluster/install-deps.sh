@@ -21,6 +21,9 @@ packages=(
   libgtest-dev libgmock-dev
   # libraries the common layer uses
   libspdlog-dev libfmt-dev nlohmann-json3-dev libyaml-cpp-dev libssl-dev libpcre2-dev
+  # an optimised BLAS for LibTorch on the CPU (the reference BLAS is 10-50x slower); the OpenMP
+  # build, because LibTorch parallelises with OpenMP too
+  libopenblas0-openmp
 )
 
 missing=()

@@ -5,21 +5,7 @@ set -uo pipefail
 bin=$1
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-failures=0
-check() {  # check NAME EXPECTED_RC PATTERN -- COMMAND...
-  local name=$1 want_rc=$2 pattern=$3
-  shift 4
-  local out rc
-  out=$("$@" 2>&1)
-  rc=$?
-  if [[ $rc -ne $want_rc ]] || ! grep -qE -- "$pattern" <<<"$out"; then
-    echo "FAIL $name: rc=$rc (want $want_rc), output:"
-    echo "$out" | head -20
-    failures=$((failures + 1))
-  else
-    echo "ok   $name"
-  fi
-}
+source "$(dirname "$0")/check.sh"
 
 # A hand-made safetensors file: one F32 tensor [2] = {1, 2}, header padded to 8 bytes.
 header='{"__metadata__":{"format":"pt"},"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}'
@@ -43,5 +29,4 @@ check "store bad state" 2 "unknown trial state 'bogus'" -- "$bin/lorafleet-store
 check "store unknown command" 2 "unknown command" -- "$bin/lorafleet-store" frob --store "$work/none"
 check "store unknown option" 2 "unknown option --colour" -- "$bin/lorafleet-store" sweeps --colour red --store "$work/none"
 
-echo "$failures failed"
-[[ $failures -eq 0 ]]
+finish

@@ -102,8 +102,8 @@ Result<std::string> OutputDir(const std::string& output) {
 
 Result<TrainJobResult> RunTrainJob(const jobs::JobSpec& job, const TrainJobOptions& options) {
   LF_ASSIGN_OR_RETURN(std::string out, OutputDir(job.output));
-  LF_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tokenizer, LoadTokenizer(job.base_model));
   LF_ASSIGN_OR_RETURN(std::unique_ptr<CausalLm> model, LoadCausalLm(job.base_model));
+  LF_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tokenizer, LoadTokenizer(job.base_model));
   if (job.data.seq_len > model->config().max_positions) {
     return InvalidArgument("job.data.seq_len: " + std::to_string(job.data.seq_len) +
                            " is longer than the model's context of " +
