@@ -65,6 +65,10 @@ int PrintResult(const worker::TrainJobResult& r, bool json, const std::string& w
     if (!r.adapter_dir.empty()) {
       std::printf("  adapter: %s (%s)\n", r.adapter_dir.c_str(), Mb(r.adapter_bytes).c_str());
     }
+    if (t.stop_reason == "stopped") {
+      std::printf("  checkpointed; run the same command again to continue from step %lld\n",
+                  static_cast<long long>(t.steps));
+    }
   }
   return t.completed ? 0 : 1;
 }

@@ -53,6 +53,23 @@ check "tokenize" 0 "^104 105$" -- sh -c "printf hi | '$bin/lorafleet' tokenize -
 check "tokenize --json" 0 '^\[104,105\]$' -- \
   sh -c "printf hi | '$bin/lorafleet' tokenize --tokenizer '$work/base' --json"
 
+# SIGTERM finishes the step, checkpoints and exits; the same command continues from there.
+sed -e 's/steps: 5,/steps: 200000,/' -e "s|output: .*|output: $work/long|" "$work/job.yaml" > "$work/long.yaml"
+"$bin/lorafleet" train "$work/long.yaml" > "$work/long.out" 2>&1 &
+pid=$!
+sleep 2
+kill -TERM $pid
+wait $pid
+echo "exit code $?" >> "$work/long.out"
+check "SIGTERM checkpoints and exits 1" 0 "checkpointed; run the same command again" -- \
+  grep -A1 "checkpointed" "$work/long.out"
+check "SIGTERM exit code" 0 "^exit code 1$" -- tail -1 "$work/long.out"
+# Continue to 20 steps past where it stopped (a constant learning rate, so the end can move).
+stopped=$(grep -oE "continue from step [0-9]+" "$work/long.out" | grep -oE "[0-9]+$")
+sed -i "s/steps: 200000,/steps: $((stopped + 20)),/" "$work/long.yaml"
+check "the same command resumes" 0 '"resumed_from_step": [1-9]' -- sh -c \
+  "'$bin/lorafleet' train '$work/long.yaml' --quiet && cat '$work/long/result.json'"
+
 printf 'base_model: %s\ndata: {train: %s}\nlora: {rank: 4}\n' "$work/base" "$work/train.jsonl" \
   > "$work/bad.yaml"
 check "train: unknown key" 2 "bad.yaml: job.lora.rank: unknown key" -- \

@@ -50,10 +50,16 @@ Result<LoadedData> LoadData(const std::string& train_path, const std::string& ev
   return LoadedData{std::move(loader), std::move(eval), std::move(lineage)};
 }
 
-// Appends each step's metrics to <output>/metrics.jsonl as the run goes.
-std::function<void(const StepMetrics&)> MetricsWriter(const std::string& path,
+// Writes each step's metrics to <output>/metrics.jsonl as the run goes: appended when the run
+// resumes from a checkpoint (steps replayed since that checkpoint appear again), rewritten when
+// it starts over.
+std::function<void(const StepMetrics&)> MetricsWriter(const std::string& out_dir, bool resume,
                                                       std::function<void(const StepMetrics&)> next) {
-  auto out = std::make_shared<std::ofstream>(path, std::ios::app);
+  const fs::path checkpoints = fs::path(out_dir) / "checkpoints";
+  std::error_code ec;
+  const bool resuming = resume && fs::exists(checkpoints, ec) && !fs::is_empty(checkpoints, ec);
+  auto out = std::make_shared<std::ofstream>((fs::path(out_dir) / "metrics.jsonl").string(),
+                                             resuming ? std::ios::app : std::ios::trunc);
   return [out, next = std::move(next)](const StepMetrics& m) {
     Json line = {{"step", m.step}, {"loss", m.loss}, {"lr", m.lr}, {"grad_norm", m.grad_norm},
                  {"tokens_per_s", m.tokens_per_s}};
@@ -116,9 +122,10 @@ Result<TrainJobResult> RunTrainJob(const jobs::JobSpec& job, const TrainJobOptio
   TrainerOptions trainer_options{
       .label = fs::path(out).filename().string(),
       .progress = options.progress,
-      .checkpoint_dir = job.train.checkpoint_every > 0 ? (fs::path(out) / "checkpoints").string() : "",
+      // Always set: a stopped run checkpoints there even without checkpoint_every.
+      .checkpoint_dir = (fs::path(out) / "checkpoints").string(),
       .resume = options.resume,
-      .on_step = MetricsWriter((fs::path(out) / "metrics.jsonl").string(), options.on_step),
+      .on_step = MetricsWriter(out, options.resume, options.on_step),
       .stop_requested = options.stop_requested};
   Trainer trainer(*model, adapter.get(), job.train, trainer_options);
   TrainJobResult result;
@@ -131,7 +138,7 @@ Result<TrainJobResult> RunTrainJob(const jobs::JobSpec& job, const TrainJobOptio
     result.adapter_bytes =
         static_cast<int64_t>(fs::file_size(fs::path(result.adapter_dir) / "adapter_model.safetensors"));
   }
-  if (result.train.completed && !trainer_options.checkpoint_dir.empty()) {
+  if (result.train.completed) {
     std::error_code ec;  // the adapter is saved: checkpoints are no longer needed
     fs::remove_all(trainer_options.checkpoint_dir, ec);
   }
@@ -166,10 +173,9 @@ Result<TrainJobResult> Pretrain(const PretrainSpec& spec, const TrainJobOptions&
   TrainerOptions trainer_options{
       .label = "pretrain",
       .progress = options.progress,
-      .checkpoint_dir =
-          spec.train.checkpoint_every > 0 ? (fs::path(out) / "checkpoints").string() : "",
+      .checkpoint_dir = (fs::path(out) / "checkpoints").string(),
       .resume = options.resume,
-      .on_step = MetricsWriter((fs::path(out) / "metrics.jsonl").string(), options.on_step),
+      .on_step = MetricsWriter(out, options.resume, options.on_step),
       .stop_requested = options.stop_requested};
   Trainer trainer(*model, nullptr, spec.train, trainer_options);
   TrainJobResult result;
@@ -179,7 +185,7 @@ Result<TrainJobResult> Pretrain(const PretrainSpec& spec, const TrainJobOptions&
     LF_RETURN_IF_ERROR(SaveCausalLm(*model, out));
     LF_RETURN_IF_ERROR(SaveByteTokenizer(out));
     std::error_code ec;
-    if (!trainer_options.checkpoint_dir.empty()) fs::remove_all(trainer_options.checkpoint_dir, ec);
+    fs::remove_all(trainer_options.checkpoint_dir, ec);
   }
   LF_RETURN_IF_ERROR(WriteFileAtomically((fs::path(out) / "pretrain_result.json").string(),
                                          ResultJson(result).dump(2) + "\n"));
