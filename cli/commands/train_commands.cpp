@@ -43,6 +43,7 @@ int PrintResult(const worker::TrainJobResult& r, bool json, const std::string& w
                 {"final_train_loss", t.final_train_loss},
                 {"eval_loss", t.eval_loss ? Json(*t.eval_loss) : Json(nullptr)},
                 {"eval_perplexity", t.eval_perplexity ? Json(*t.eval_perplexity) : Json(nullptr)},
+                {"initial_eval_loss", t.initial_eval_loss ? Json(*t.initial_eval_loss) : Json(nullptr)},
                 {"tokens_per_s", t.tokens_per_s},
                 {"wall_s", t.wall_s},
                 {"peak_memory_bytes", t.peak_memory_bytes},
@@ -56,6 +57,7 @@ int PrintResult(const worker::TrainJobResult& r, bool json, const std::string& w
                 static_cast<long long>(t.steps));
     std::printf("  train loss %.4f", t.final_train_loss);
     if (t.eval_loss) std::printf("   eval loss %.4f (perplexity %.2f)", *t.eval_loss, *t.eval_perplexity);
+    if (t.eval_loss && t.initial_eval_loss) std::printf(", %.4f before training", *t.initial_eval_loss);
     std::printf("\n  trainable %lld of %lld parameters (%.3f%%)\n",
                 static_cast<long long>(t.trainable_params), static_cast<long long>(t.base_params),
                 100.0 * static_cast<double>(t.trainable_params) /

@@ -30,7 +30,8 @@ struct LinearModule {
   int64_t out_features() const { return weight.size(0); }
 };
 
-// Adapters implement this to change what a linear module computes. `base` is x·Wᵀ + b.
+// Adapters implement this to change what a linear module computes. `base` is x·Wᵀ + b, a fresh
+// tensor that autograd does not keep: Apply may update it in place and return it.
 class LinearHook {
  public:
   virtual ~LinearHook() = default;

@@ -41,6 +41,13 @@ Result<jobs::LoraSpec> LoraSpecFromPeft(const JsonField& f) {
   if (dora) return f.Required("use_dora")->Error("DoRA adapters are not supported by this version");
   LF_ASSIGN_OR_RETURN(std::string bias, f.StringOr("bias", "none"));
   if (bias != "none") return f.Required("bias")->Error("only bias \"none\" is supported");
+  LF_ASSIGN_OR_RETURN(bool lora_bias, f.BoolOr("lora_bias", false));
+  if (lora_bias) return f.Required("lora_bias")->Error("LoRA biases are not supported");
+  for (const char* key : {"exclude_modules", "target_parameters", "layer_replication"}) {
+    if (auto p = f.Optional(key); p && !p->json().empty()) {
+      return p->Error("is not supported by this version; leave it null");
+    }
+  }
   for (const char* key : {"rank_pattern", "alpha_pattern"}) {
     if (auto p = f.Optional(key); p && !p->json().empty()) {
       return p->Error("per-module ranks and alphas are not supported");

@@ -44,7 +44,8 @@ class LoraAdapter final : public Adapter {
     if (it == modules_.end()) return base;
     torch::Tensor h = spec_.dropout > 0 ? torch::dropout(x, spec_.dropout, training_) : x;
     torch::Tensor delta = torch::matmul(torch::matmul(h, it->second.a.t()), it->second.b.t());
-    return base + delta * scale_;
+    // In place: `base` is a fresh output that backward does not need, so no full-size temporary.
+    return base.add_(delta, scale_);
   }
 
   std::vector<torch::Tensor> Parameters() override {

@@ -80,6 +80,7 @@ Json ResultJson(const TrainJobResult& r) {
             {"final_train_loss", t.final_train_loss},
             {"eval_loss", t.eval_loss ? Json(*t.eval_loss) : Json(nullptr)},
             {"eval_perplexity", t.eval_perplexity ? Json(*t.eval_perplexity) : Json(nullptr)},
+            {"initial_eval_loss", t.initial_eval_loss ? Json(*t.initial_eval_loss) : Json(nullptr)},
             {"train_tokens", t.train_tokens},
             {"tokens_per_s", t.tokens_per_s},
             {"wall_s", t.wall_s},

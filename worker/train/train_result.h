@@ -25,6 +25,9 @@ struct TrainResult {
   double final_train_loss = 0;  // mean of the last min(10, steps) steps
   std::optional<double> eval_loss;
   std::optional<double> eval_perplexity;
+  // Eval loss before the first step: the base model's (an untrained adapter changes nothing), or
+  // the checkpoint's when resuming. What the adapter gained is initial_eval_loss - eval_loss.
+  std::optional<double> initial_eval_loss;
   int64_t train_tokens = 0;     // tokens processed (inputs), over every step of this run
   double tokens_per_s = 0;
   double wall_s = 0;

@@ -149,6 +149,7 @@ Result<TrainResult> Trainer::Run(PackedLoader& train, const std::vector<Batch>& 
   }
   result.resumed_from_step = start;
   train.SeekToStep(start * spec_.grad_accum);
+  if (!eval.empty()) result.initial_eval_loss = Evaluate(model_, eval, spec_.eval_batches).loss;
   if (adapter_ != nullptr) adapter_->SetTraining(true);
 
   ProgressBar bar(options_.label, spec_.steps, spec_.log_every, options_.progress);

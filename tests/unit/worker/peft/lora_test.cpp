@@ -145,12 +145,12 @@ TEST(LoraTest, ScalingIsAlphaOverROrAlphaOverSqrtRWithRsLora) {
   torch::Tensor A = state.at("base_model.model.transformer.h.0.mlp.c_fc.lora_A.weight");
   torch::Tensor B = state.at("base_model.model.transformer.h.0.mlp.c_fc.lora_B.weight");
   torch::Tensor expected = torch::matmul(torch::matmul(x, A.t()), B.t());
-  EXPECT_TRUE(torch::allclose((*a)->Apply(*fc, x, zero), expected * (8.0 / 4), 1e-5, 1e-6));
+  EXPECT_TRUE(torch::allclose((*a)->Apply(*fc, x, zero.clone()), expected * (8.0 / 4), 1e-5, 1e-6));
   jobs::JobSpec rs = plain;
   rs.lora.rslora = true;
   auto b = CreateAdapter(*model, rs, 3);
   Perturb(**b, 4);
-  EXPECT_TRUE(torch::allclose((*b)->Apply(*fc, x, zero), expected * (8.0 / 2), 1e-5, 1e-6));
+  EXPECT_TRUE(torch::allclose((*b)->Apply(*fc, x, zero.clone()), expected * (8.0 / 2), 1e-5, 1e-6));
   // Modules that are not targeted pass the base output through untouched.
   LinearModule* attn = model->LinearModules()[0];
   torch::Tensor base = torch::randn({3, 48});

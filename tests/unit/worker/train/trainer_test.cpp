@@ -112,6 +112,8 @@ TEST(TrainerTest, LoraLossFallsAndOnlyTheAdapterChanges) {
   EXPECT_LT(result->final_train_loss, result->losses.front() * 0.8);
   ASSERT_TRUE(result->eval_loss.has_value());
   EXPECT_LT(*result->eval_loss, eval_before);
+  ASSERT_TRUE(result->initial_eval_loss.has_value());
+  EXPECT_DOUBLE_EQ(*result->initial_eval_loss, eval_before);  // the untrained adapter is the base
   EXPECT_EQ(result->trainable_params, (*adapter)->NumTrainable());
   EXPECT_GT(result->tokens_per_s, 0);
   for (auto& [k, v] : model->StateDict()) EXPECT_TRUE(torch::equal(v, base_copy.at(k))) << k;
