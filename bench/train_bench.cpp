@@ -34,21 +34,6 @@ constexpr const char* kTinyData = "examples/data/medical/train.jsonl";
   std::exit(1);
 }
 
-ModelConfig Gpt2Small() {
-  ModelConfig c;
-  c.arch = Architecture::kGpt2;
-  c.model_type = "gpt2";
-  c.vocab_size = 50257;
-  c.hidden = 768;
-  c.layers = 12;
-  c.heads = c.kv_heads = 12;
-  c.head_dim = 64;
-  c.intermediate = 3072;
-  c.max_positions = 1024;
-  c.qkv_bias = true;
-  return c;
-}
-
 // Synthetic token stream for the random model: speed does not depend on what the tokens say.
 std::vector<Example> RandomExamples(int64_t vocab, int n, int len) {
   SplitMix64 rng(1);
@@ -78,7 +63,7 @@ int RunOne(const std::string& model_name, const std::string& method, int64_t ste
     if (!ex.ok()) Die(ex.status().ToString());
     examples = std::move(*ex);
   } else {
-    auto m = NewCausalLm(Gpt2Small(), 0);
+    auto m = NewCausalLm(Gpt2Config(50257, 1024, 768, 12, 12), 0);  // GPT-2 small
     if (!m.ok()) Die(m.status().ToString());
     model = std::move(*m);
     examples = RandomExamples(50257, 64, 512);

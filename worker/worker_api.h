@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "common/json_reader.h"
 #include "common/status.h"
 #include "jobs/job_spec.h"
 #include "worker/train/train_result.h"
@@ -36,6 +37,9 @@ struct TrainJobResult {
   int64_t adapter_bytes = 0;   // size of adapter_model.safetensors
   std::vector<DataLineage> data;
 };
+
+// The summary written to result.json and printed by `lorafleet train --json`.
+Json TrainJobResultToJson(const TrainJobResult& result);
 
 // Trains the job's adapter and writes <output>/adapter (PEFT format), <output>/metrics.jsonl
 // and <output>/result.json (summary, resolved job, data hashes). Checkpoints go to

@@ -37,21 +37,7 @@ std::string Mb(int64_t bytes) {
 int PrintResult(const worker::TrainJobResult& r, bool json, const std::string& what) {
   const worker::TrainResult& t = r.train;
   if (json) {
-    Json out = {{"completed", t.completed},
-                {"stop_reason", t.stop_reason},
-                {"steps", t.steps},
-                {"final_train_loss", t.final_train_loss},
-                {"eval_loss", t.eval_loss ? Json(*t.eval_loss) : Json(nullptr)},
-                {"eval_perplexity", t.eval_perplexity ? Json(*t.eval_perplexity) : Json(nullptr)},
-                {"initial_eval_loss", t.initial_eval_loss ? Json(*t.initial_eval_loss) : Json(nullptr)},
-                {"tokens_per_s", t.tokens_per_s},
-                {"wall_s", t.wall_s},
-                {"peak_memory_bytes", t.peak_memory_bytes},
-                {"trainable_params", t.trainable_params},
-                {"base_params", t.base_params},
-                {"adapter_dir", r.adapter_dir},
-                {"adapter_bytes", r.adapter_bytes}};
-    std::cout << out.dump(2) << "\n";
+    std::cout << worker::TrainJobResultToJson(r).dump(2) << "\n";
   } else {
     std::printf("%s: %s after %lld steps\n", what.c_str(), t.stop_reason.c_str(),
                 static_cast<long long>(t.steps));

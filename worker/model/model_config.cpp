@@ -79,6 +79,22 @@ Status ParseLlama(const JsonField& f, ModelConfig* c) {
 
 }  // namespace
 
+ModelConfig Gpt2Config(int64_t vocab_size, int64_t max_positions, int64_t hidden, int64_t layers,
+                       int64_t heads) {
+  ModelConfig c;
+  c.arch = Architecture::kGpt2;
+  c.model_type = "gpt2";
+  c.vocab_size = vocab_size;
+  c.max_positions = max_positions;
+  c.hidden = hidden;
+  c.layers = layers;
+  c.heads = c.kv_heads = heads;
+  c.head_dim = hidden / heads;
+  c.intermediate = 4 * hidden;
+  c.qkv_bias = true;
+  return c;
+}
+
 int64_t ModelConfig::NumParameters() const {
   const int64_t q = heads * head_dim, kv = kv_heads * head_dim;
   int64_t per_layer = 0;

@@ -33,6 +33,10 @@ struct ModelConfig {
   int64_t NumParameters() const;  // of the base model, tied embeddings counted once
 };
 
+// A GPT-2 configuration as Hugging Face's GPT2Config builds it (MLP 4x wide, tied embeddings).
+ModelConfig Gpt2Config(int64_t vocab_size, int64_t max_positions, int64_t hidden, int64_t layers,
+                       int64_t heads);
+
 // `source` names the file in errors ("model/config.json: n_head: ...").
 Result<ModelConfig> ParseModelConfig(const Json& doc, const std::string& source);
 Result<ModelConfig> ReadModelConfig(const std::string& model_dir);

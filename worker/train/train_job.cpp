@@ -70,7 +70,9 @@ std::function<void(const StepMetrics&)> MetricsWriter(const std::string& out_dir
   };
 }
 
-Json ResultJson(const TrainJobResult& r) {
+}  // namespace
+
+Json TrainJobResultToJson(const TrainJobResult& r) {
   const TrainResult& t = r.train;
   Json j = {{"lorafleet_version", kVersion},
             {"completed", t.completed},
@@ -96,6 +98,8 @@ Json ResultJson(const TrainJobResult& r) {
   }
   return j;
 }
+
+namespace {
 
 Result<std::string> OutputDir(const std::string& output) {
   if (output.empty()) {
@@ -143,7 +147,7 @@ Result<TrainJobResult> RunTrainJob(const jobs::JobSpec& job, const TrainJobOptio
     std::error_code ec;  // the adapter is saved: checkpoints are no longer needed
     fs::remove_all(trainer_options.checkpoint_dir, ec);
   }
-  Json summary = ResultJson(result);
+  Json summary = TrainJobResultToJson(result);
   summary["job"] = jobs::JobSpecToJson(job);
   LF_RETURN_IF_ERROR(WriteFileAtomically((fs::path(out) / "result.json").string(),
                                          summary.dump(2) + "\n"));
@@ -157,17 +161,8 @@ Result<TrainJobResult> Pretrain(const PretrainSpec& spec, const TrainJobOptions&
                            ") must be divisible by --heads (" + std::to_string(spec.heads) + ")");
   }
   std::unique_ptr<Tokenizer> tokenizer = MakeByteTokenizer();
-  ModelConfig config;
-  config.arch = Architecture::kGpt2;
-  config.model_type = "gpt2";
-  config.vocab_size = tokenizer->vocab_size();
-  config.hidden = spec.hidden;
-  config.layers = spec.layers;
-  config.heads = config.kv_heads = spec.heads;
-  config.head_dim = spec.hidden / spec.heads;
-  config.intermediate = 4 * spec.hidden;
-  config.max_positions = spec.seq_len;
-  config.qkv_bias = true;
+  const ModelConfig config =
+      Gpt2Config(tokenizer->vocab_size(), spec.seq_len, spec.hidden, spec.layers, spec.heads);
   LF_ASSIGN_OR_RETURN(std::unique_ptr<CausalLm> model, NewCausalLm(config, spec.train.seed));
   LF_ASSIGN_OR_RETURN(LoadedData data,
                       LoadData(spec.data, spec.eval, *tokenizer, spec.seq_len, spec.train));
@@ -189,7 +184,7 @@ Result<TrainJobResult> Pretrain(const PretrainSpec& spec, const TrainJobOptions&
     fs::remove_all(trainer_options.checkpoint_dir, ec);
   }
   LF_RETURN_IF_ERROR(WriteFileAtomically((fs::path(out) / "pretrain_result.json").string(),
-                                         ResultJson(result).dump(2) + "\n"));
+                                         TrainJobResultToJson(result).dump(2) + "\n"));
   return result;
 }
 

@@ -11,20 +11,7 @@
 
 namespace lf::worker::testing {
 
-inline ModelConfig TinyGpt2() {
-  ModelConfig c;
-  c.arch = Architecture::kGpt2;
-  c.model_type = "gpt2";
-  c.vocab_size = 50;
-  c.hidden = 16;
-  c.layers = 2;
-  c.heads = c.kv_heads = 2;
-  c.head_dim = 8;
-  c.intermediate = 64;
-  c.max_positions = 32;
-  c.qkv_bias = true;
-  return c;
-}
+inline ModelConfig TinyGpt2() { return Gpt2Config(50, 32, 16, 2, 2); }
 
 // Grouped-query attention (4 query heads, 2 kv heads); `qwen2` adds q/k/v biases.
 inline ModelConfig TinyLlama(bool qwen2 = false, bool tied = false) {
