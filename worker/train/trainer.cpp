@@ -108,12 +108,24 @@ Result<int64_t> Trainer::RestoreCheckpoint(torch::optim::Optimizer& optimizer,
   LF_ASSIGN_OR_RETURN(safetensors::File file,
                       safetensors::File::Open(dir + "/trainable.safetensors"));
   LF_ASSIGN_OR_RETURN(auto tensors, LoadAllTensors(file));
+  Status loaded;
   if (adapter_ != nullptr) {
     auto options = Trainable().front().options();
     for (auto& [k, t] : tensors) t = t.to(options.device(), options.dtype());
-    LF_RETURN_IF_ERROR(adapter_->LoadStateDict(tensors, dir));
+    loaded = adapter_->LoadStateDict(tensors, dir);
   } else {
-    LF_RETURN_IF_ERROR(model_.LoadStateDict(tensors, dir));
+    loaded = model_.LoadStateDict(tensors, dir);
+  }
+  if (!loaded.ok()) {
+    return loaded.WithContext("the checkpoint does not fit this job (was the job changed?); "
+                              "start over with --no-resume or use another output folder");
+  }
+  std::vector<double> history;
+  LF_ASSIGN_OR_RETURN(JsonField losses_field, root.Required("losses"));
+  LF_ASSIGN_OR_RETURN(auto elements, losses_field.Elements());
+  for (const JsonField& e : elements) {
+    LF_ASSIGN_OR_RETURN(double l, e.Number());
+    history.push_back(l);
   }
   try {
     torch::load(optimizer, dir + "/optimizer.pt");
@@ -125,8 +137,7 @@ Result<int64_t> Trainer::RestoreCheckpoint(torch::optim::Optimizer& optimizer,
   } catch (const c10::Error& e) {
     return DataLoss("restoring " + dir + ": " + e.what_without_backtrace());
   }
-  losses->clear();
-  for (const auto& l : state.at("losses")) losses->push_back(l.get<double>());
+  *losses = std::move(history);
   return step;
 }
 

@@ -154,6 +154,24 @@ TEST(TrainerTest, ResumingFromACheckpointGivesTheUninterruptedLosses) {
   }
 }
 
+TEST(TrainerTest, ACheckpointOfAnotherJobIsRefusedWithWhatToDo) {
+  jobs::TrainSpec spec = Spec(10);
+  const std::string dir = TempDir("ckpt_other_job");
+  int calls = 0;
+  ASSERT_TRUE(TrainLora(spec, {.checkpoint_dir = dir, .stop_requested = [&] { return ++calls > 3; }}).ok());
+  auto model = NewModel(testing::TinyGpt2(), 7);
+  jobs::JobSpec other = LoraJob();
+  other.lora.r = 2;  // the job changed between the runs
+  auto adapter = CreateAdapter(*model, other, 0);
+  ASSERT_TRUE(adapter.ok());
+  PackedLoader loader = Loader(spec);
+  Trainer trainer(*model, adapter->get(), spec, {.progress = false, .checkpoint_dir = dir});
+  auto result = trainer.Run(loader, {});
+  ASSERT_FALSE(result.ok());
+  EXPECT_NE(result.status().message().find("--no-resume"), std::string::npos) << result.status().message();
+  EXPECT_NE(result.status().message().find("for r=2"), std::string::npos);
+}
+
 TEST(TrainerTest, FullFineTuningTrainsEveryWeightAndResumes) {
   jobs::TrainSpec spec = Spec(10);
   spec.lr = 3e-3;
