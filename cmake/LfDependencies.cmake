@@ -70,6 +70,16 @@ endif()
 # --- LibTorch -------------------------------------------------------------------------------
 # Debian's libtorch-dev (1.13, CPU) is found by default. On GPU machines the PyTorch package's
 # LibTorch 2.x is used instead when Debian's is absent (or when -DTorch_DIR points at it).
+# TorchConfig looks for its Caffe2 config by PATHS, which a system-wide Debian LibTorch would
+# shadow; point it at the one beside the chosen TorchConfig.
+macro(lf_pin_caffe2 torch_dir)
+  if(NOT Caffe2_DIR AND EXISTS "${torch_dir}/../Caffe2/Caffe2Config.cmake")
+    set(Caffe2_DIR "${torch_dir}/../Caffe2")
+  endif()
+endmacro()
+if(Torch_DIR)
+  lf_pin_caffe2("${Torch_DIR}")
+endif()
 find_package(Torch QUIET CONFIG)
 if(NOT Torch_FOUND)
   find_package(Python3 COMPONENTS Interpreter QUIET)
@@ -78,6 +88,7 @@ if(NOT Torch_FOUND)
       COMMAND ${Python3_EXECUTABLE} -c "import torch.utils; print(torch.utils.cmake_prefix_path)"
       OUTPUT_VARIABLE lf_torch_prefix OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
     if(lf_torch_prefix)
+      lf_pin_caffe2("${lf_torch_prefix}/Torch")
       find_package(Torch CONFIG PATHS ${lf_torch_prefix} NO_DEFAULT_PATH)
     endif()
   endif()
