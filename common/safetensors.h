@@ -144,10 +144,4 @@ class Writer {
   std::map<std::string, Entry, std::less<>> entries_;
 };
 
-namespace internal {
-// Offset of the first byte of `text` that is not part of valid UTF-8 (overlong forms, surrogates
-// and code points above U+10FFFF count as invalid, as in Rust's from_utf8), or npos.
-size_t FindInvalidUtf8(std::string_view text);
-}  // namespace internal
-
 }  // namespace lf::safetensors

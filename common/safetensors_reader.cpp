@@ -1,6 +1,7 @@
 // safetensors::File: checks a header against every rule of the format before handing out views,
 // so no TensorView can ever point outside the file.
 #include "common/safetensors.h"
+#include "common/utf8.h"
 
 #include <algorithm>
 #include <limits>
@@ -263,7 +264,7 @@ Result<File> File::Parse(std::shared_ptr<State> state) {
     return InvalidArgument(source + ": the header does not start with '{'; the file is " +
                            "corrupt or not a safetensors file");
   }
-  if (size_t bad = internal::FindInvalidUtf8(header); bad != std::string_view::npos) {
+  if (size_t bad = utf8::FindInvalid(header); bad != std::string_view::npos) {
     return InvalidArgument(source + ": the header is not valid UTF-8 (byte " +
                            std::to_string(8 + bad) + " of the file)");
   }

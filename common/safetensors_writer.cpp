@@ -1,6 +1,7 @@
 // safetensors::Writer: lays tensors out as the reference crate does, so the files we export are
 // byte-for-byte what Hugging Face tools would write for the same tensors.
 #include "common/safetensors.h"
+#include "common/utf8.h"
 
 #include <algorithm>
 #include <limits>
@@ -54,7 +55,7 @@ Status Writer::AddView(std::string name, DType dtype, std::vector<int64_t> shape
 Status Writer::AddEntry(std::string name, DType dtype, std::vector<int64_t> shape,
                         std::span<const std::byte> data, bool copy) {
   if (name.empty()) return InvalidArgument("safetensors writer: a tensor name must not be empty");
-  if (size_t bad = internal::FindInvalidUtf8(name); bad != std::string_view::npos) {
+  if (size_t bad = utf8::FindInvalid(name); bad != std::string_view::npos) {
     return InvalidArgument("safetensors writer: tensor name is not valid UTF-8 (byte " +
                            std::to_string(bad) + ")");
   }
@@ -84,8 +85,8 @@ Status Writer::AddEntry(std::string name, DType dtype, std::vector<int64_t> shap
 
 Result<Writer::Layout> Writer::Prepare() const {
   for (const auto& [key, value] : metadata_) {
-    if (internal::FindInvalidUtf8(key) != std::string_view::npos ||
-        internal::FindInvalidUtf8(value) != std::string_view::npos) {
+    if (utf8::FindInvalid(key) != std::string_view::npos ||
+        utf8::FindInvalid(value) != std::string_view::npos) {
       return InvalidArgument(
           "safetensors writer: metadata entry " +
           nlohmann::json(key).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +

@@ -9,6 +9,7 @@
 #include "common/file_util.h"
 #include "common/json_reader.h"
 #include "common/sha256.h"
+#include "common/utf8.h"
 
 namespace lf::worker {
 namespace {
@@ -23,43 +24,6 @@ struct FileCloser {
 
 bool IsBlank(std::string_view line) {
   return line.find_first_not_of(" \t\r") == std::string_view::npos;
-}
-
-// The offset of the first byte that does not begin a well-formed UTF-8 sequence (RFC 3629: no
-// overlong forms, no surrogates, nothing above U+10FFFF), or npos. nlohmann rejects such bytes
-// too, but its message ("ill-formed UTF-8 byte") does not tell a user that the file's encoding is
-// the problem.
-size_t FindInvalidUtf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<uint8_t>(s[i]);
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t extra = 0;
-    uint8_t lo = 0x80, hi = 0xBF;  // bounds of the second byte; later ones are always 80..BF
-    if (c >= 0xC2 && c <= 0xDF) {
-      extra = 1;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      extra = 2;
-      if (c == 0xE0) lo = 0xA0;  // overlong
-      if (c == 0xED) hi = 0x9F;  // UTF-16 surrogates
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      extra = 3;
-      if (c == 0xF0) lo = 0x90;  // overlong
-      if (c == 0xF4) hi = 0x8F;  // above U+10FFFF
-    } else {
-      return i;
-    }
-    if (i + extra >= s.size()) return i;
-    for (size_t k = 1; k <= extra; ++k) {
-      const auto b = static_cast<uint8_t>(s[i + k]);
-      if (k == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF)) return i;
-    }
-    i += extra + 1;
-  }
-  return std::string_view::npos;
 }
 
 // nlohmann's what() reads "[json.exception.parse_error.101] parse error at line 1, column 5:
@@ -78,7 +42,9 @@ Result<std::string> StringField(const JsonField& object, std::string_view key) {
 }
 
 Result<Example> ParseLine(std::string_view line, const Tokenizer& tokenizer, int32_t eos_id) {
-  if (size_t bad = FindInvalidUtf8(line); bad != std::string_view::npos) {
+  // nlohmann rejects such bytes too, but its message ("ill-formed UTF-8 byte") does not tell a
+  // user that the file's encoding is the problem.
+  if (size_t bad = utf8::FindInvalid(line); bad != std::string_view::npos) {
     char byte[8];
     std::snprintf(byte, sizeof(byte), "0x%02X", static_cast<uint8_t>(line[bad]));
     return InvalidArgument("invalid UTF-8 at column " + std::to_string(bad + 1) + " (byte " + byte +

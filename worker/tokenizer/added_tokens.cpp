@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "worker/tokenizer/byte_level.h"
-#include "worker/tokenizer/utf8.h"
+#include "common/utf8.h"
 
 namespace lf::worker {
 

@@ -4,7 +4,7 @@
 #include <unordered_map>
 
 #include "worker/tokenizer/byte_level.h"
-#include "worker/tokenizer/utf8.h"
+#include "common/utf8.h"
 
 namespace lf::worker {
 namespace {

@@ -5,7 +5,7 @@
 
 #include <array>
 
-#include "worker/tokenizer/utf8.h"
+#include "common/utf8.h"
 
 namespace lf::worker {
 namespace {

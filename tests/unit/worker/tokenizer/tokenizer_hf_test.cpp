@@ -10,7 +10,7 @@
 #include "common/json_reader.h"
 #include "worker/tokenizer/byte_level.h"
 #include "worker/tokenizer/tokenizer.h"
-#include "worker/tokenizer/utf8.h"
+#include "common/utf8.h"
 
 namespace lf::worker {
 namespace {

@@ -10,7 +10,7 @@
 #include "common/json_reader.h"
 #include "worker/tokenizer/bpe_tokenizer.h"
 #include "worker/tokenizer/tokenizer_json.h"
-#include "worker/tokenizer/utf8.h"
+#include "common/utf8.h"
 
 namespace lf::worker {
 namespace {

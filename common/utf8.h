@@ -1,19 +1,21 @@
-// UTF-8 helpers for the tokenizers: validation, the replacement of invalid bytes that Python's
-// bytes.decode("utf-8", errors="replace") performs, and code point stepping. Internal to
-// worker/tokenizer. Pure functions: thread-safe.
+// UTF-8 for every reader of text: validation (safetensors headers, JSONL data), the replacement
+// of invalid bytes that Python's bytes.decode("utf-8", errors="replace") performs (tokenizers),
+// and code point stepping. Pure functions: thread-safe.
 #pragma once
 
 #include <cstddef>
 #include <string>
 #include <string_view>
 
-namespace lf::worker::utf8 {
+namespace lf::utf8 {
 
 inline constexpr char32_t kReplacementChar = 0xFFFD;
 
 // True when `text` is well-formed UTF-8 (no overlong forms, surrogates or code points past
 // U+10FFFF), as the Unicode standard and Python define it.
 bool IsValid(std::string_view text);
+// Offset of the first byte that does not begin a well-formed sequence, or npos when all is valid.
+size_t FindInvalid(std::string_view text);
 
 // `text` with each maximal ill-formed subsequence replaced by U+FFFD: exactly what Python's
 // bytes.decode("utf-8", errors="replace") returns, encoded back to UTF-8. A truncated but
@@ -32,4 +34,4 @@ void Append(std::string& out, char32_t cp);
 // The Unicode White_Space property (what Rust's char::is_whitespace and regex \s test).
 bool IsWhitespace(char32_t cp);
 
-}  // namespace lf::worker::utf8
+}  // namespace lf::utf8

@@ -1,9 +1,9 @@
-#include "worker/tokenizer/utf8.h"
+#include "common/utf8.h"
 
 #include <cstdint>
 #include <cstring>
 
-namespace lf::worker::utf8 {
+namespace lf::utf8 {
 namespace {
 
 // Length of the well-formed sequence that starts at text[i], or 0 when it is ill-formed; then
@@ -55,18 +55,20 @@ size_t AsciiRun(std::string_view text, size_t i) {
 
 }  // namespace
 
-bool IsValid(std::string_view text) {
+size_t FindInvalid(std::string_view text) {
   size_t i = 0;
   while (i < text.size()) {
     i += AsciiRun(text, i);
     if (i >= text.size()) break;
     size_t bad = 0;
     size_t n = SequenceLength(text, i, &bad);
-    if (n == 0) return false;
+    if (n == 0) return i;
     i += n;
   }
-  return true;
+  return std::string_view::npos;
 }
+
+bool IsValid(std::string_view text) { return FindInvalid(text) == std::string_view::npos; }
 
 std::string ReplaceInvalid(std::string_view text) {
   std::string out;
@@ -160,4 +162,4 @@ bool IsWhitespace(char32_t cp) {
   }
 }
 
-}  // namespace lf::worker::utf8
+}  // namespace lf::utf8
