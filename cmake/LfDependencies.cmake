@@ -33,6 +33,9 @@ if(NOT LF_WITH_CUDA STREQUAL "OFF")
   if(CMAKE_CUDA_COMPILER)
     enable_language(CUDA)
     find_package(CUDAToolkit REQUIRED)
+    # CMake 3.25 has no flags for CUDA 20 with nvcc; kernels need only C++17.
+    set(CMAKE_CUDA_STANDARD 17)
+    set(CMAKE_CUDA_STANDARD_REQUIRED ON)
     if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES OR CMAKE_CUDA_ARCHITECTURES STREQUAL "52")
       set(CMAKE_CUDA_ARCHITECTURES 80 90)  # A100 and H100/H200, the machines we run on
     endif()
