@@ -178,10 +178,21 @@ Status SaveCausalLm(const CausalLm& model, const std::string& dir) {
   return SaveTensors(model.StateDict(), (fs::path(dir) / "model.safetensors").string());
 }
 
-torch::Tensor CausalLmLoss(const torch::Tensor& logits, const torch::Tensor& labels) {
+namespace {
+torch::Tensor CrossEntropy(const torch::Tensor& logits, const torch::Tensor& labels,
+                           torch::nn::functional::CrossEntropyFuncOptions::reduction_t reduction) {
   return torch::nn::functional::cross_entropy(
       logits.reshape({-1, logits.size(-1)}).to(torch::kFloat32), labels.reshape({-1}),
-      torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100));
+      torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100).reduction(reduction));
+}
+}  // namespace
+
+torch::Tensor CausalLmLoss(const torch::Tensor& logits, const torch::Tensor& labels) {
+  return CrossEntropy(logits, labels, torch::kMean);
+}
+
+torch::Tensor CausalLmLossSum(const torch::Tensor& logits, const torch::Tensor& labels) {
+  return CrossEntropy(logits, labels, torch::kSum);
 }
 
 }  // namespace lf::worker

@@ -88,5 +88,7 @@ Status SaveCausalLm(const CausalLm& model, const std::string& model_dir);
 
 // Mean next-token cross-entropy over positions whose label is not -100, in fp32.
 torch::Tensor CausalLmLoss(const torch::Tensor& logits, const torch::Tensor& labels);
+// The same summed instead of averaged, for token-weighted means over several batches.
+torch::Tensor CausalLmLossSum(const torch::Tensor& logits, const torch::Tensor& labels);
 
 }  // namespace lf::worker

@@ -63,10 +63,7 @@ Result<EvalReport> EvaluateFile(const std::string& base_dir, const std::string& 
     if (!logits_path.empty() && tokens == 0) {
       LF_RETURN_IF_ERROR(SaveTensors({{"logits", logits[0].to(torch::kFloat32)}}, logits_path));
     }
-    loss_sum += torch::nn::functional::cross_entropy(
-                    logits.reshape({-1, logits.size(-1)}).to(torch::kFloat32), target.reshape({-1}),
-                    torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
-                    .item<double>();
+    loss_sum += CausalLmLossSum(logits, target).item<double>();
     tokens += target.numel();
   }
   if (tokens == 0) return InvalidArgument(data_path + ": no line has two or more tokens to score");

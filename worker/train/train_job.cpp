@@ -25,7 +25,7 @@ struct LoadedData {
   std::vector<DataLineage> lineage;
 };
 
-Result<DataLineage> Lineage(const DataFileInfo& info) {
+DataLineage Lineage(const DataFileInfo& info) {
   return DataLineage{info.path, info.sha256, info.stats.examples, info.stats.tokens};
 }
 
@@ -34,7 +34,7 @@ Result<LoadedData> LoadData(const std::string& train_path, const std::string& ev
                             const jobs::TrainSpec& train) {
   DataFileInfo info;
   LF_ASSIGN_OR_RETURN(auto examples, LoadJsonlExamples(train_path, tokenizer, &info));
-  std::vector<DataLineage> lineage = {*Lineage(info)};
+  std::vector<DataLineage> lineage = {Lineage(info)};
   LF_ASSIGN_OR_RETURN(PackedLoader loader,
                       PackedLoader::Create(std::move(examples), {.seq_len = seq_len,
                                                                  .batch_size = train.batch_size,
@@ -43,7 +43,7 @@ Result<LoadedData> LoadData(const std::string& train_path, const std::string& ev
   if (!eval_path.empty()) {
     DataFileInfo eval_info;
     LF_ASSIGN_OR_RETURN(auto eval_examples, LoadJsonlExamples(eval_path, tokenizer, &eval_info));
-    lineage.push_back(*Lineage(eval_info));
+    lineage.push_back(Lineage(eval_info));
     const int32_t pad = tokenizer.eos_id().value_or(0);
     LF_ASSIGN_OR_RETURN(eval, EvalBatches(eval_examples, seq_len, train.batch_size, pad));
   }
@@ -101,6 +101,24 @@ Json TrainJobResultToJson(const TrainJobResult& r) {
 
 namespace {
 
+// The options both jobs train with. The checkpoint folder is always set: a stopped run
+// checkpoints there even without train.checkpoint_every.
+TrainerOptions JobTrainerOptions(const std::string& out, std::string label,
+                                 const TrainJobOptions& options) {
+  return {.label = std::move(label),
+          .progress = options.progress,
+          .checkpoint_dir = (fs::path(out) / "checkpoints").string(),
+          .resume = options.resume,
+          .on_step = MetricsWriter(out, options.resume, options.on_step),
+          .stop_requested = options.stop_requested};
+}
+
+// Once the result is saved, checkpoints are no longer needed.
+void RemoveCheckpoints(const TrainerOptions& options) {
+  std::error_code ec;
+  fs::remove_all(options.checkpoint_dir, ec);
+}
+
 Result<std::string> OutputDir(const std::string& output) {
   if (output.empty()) {
     return InvalidArgument("job.output: required to know where the adapter goes (or pass --out)");
@@ -124,14 +142,8 @@ Result<TrainJobResult> RunTrainJob(const jobs::JobSpec& job, const TrainJobOptio
                                                 job.data.seq_len, job.train));
   LF_ASSIGN_OR_RETURN(std::unique_ptr<Adapter> adapter, CreateAdapter(*model, job, job.train.seed));
 
-  TrainerOptions trainer_options{
-      .label = fs::path(out).filename().string(),
-      .progress = options.progress,
-      // Always set: a stopped run checkpoints there even without checkpoint_every.
-      .checkpoint_dir = (fs::path(out) / "checkpoints").string(),
-      .resume = options.resume,
-      .on_step = MetricsWriter(out, options.resume, options.on_step),
-      .stop_requested = options.stop_requested};
+  const TrainerOptions trainer_options =
+      JobTrainerOptions(out, fs::path(out).filename().string(), options);
   Trainer trainer(*model, adapter.get(), job.train, trainer_options);
   TrainJobResult result;
   LF_ASSIGN_OR_RETURN(result.train, trainer.Run(data.train, data.eval));
@@ -142,10 +154,7 @@ Result<TrainJobResult> RunTrainJob(const jobs::JobSpec& job, const TrainJobOptio
                                    fs::absolute(job.base_model).lexically_normal().string()));
     result.adapter_bytes =
         static_cast<int64_t>(fs::file_size(fs::path(result.adapter_dir) / "adapter_model.safetensors"));
-  }
-  if (result.train.completed) {
-    std::error_code ec;  // the adapter is saved: checkpoints are no longer needed
-    fs::remove_all(trainer_options.checkpoint_dir, ec);
+    RemoveCheckpoints(trainer_options);
   }
   Json summary = TrainJobResultToJson(result);
   summary["job"] = jobs::JobSpecToJson(job);
@@ -166,13 +175,7 @@ Result<TrainJobResult> Pretrain(const PretrainSpec& spec, const TrainJobOptions&
   LF_ASSIGN_OR_RETURN(std::unique_ptr<CausalLm> model, NewCausalLm(config, spec.train.seed));
   LF_ASSIGN_OR_RETURN(LoadedData data,
                       LoadData(spec.data, spec.eval, *tokenizer, spec.seq_len, spec.train));
-  TrainerOptions trainer_options{
-      .label = "pretrain",
-      .progress = options.progress,
-      .checkpoint_dir = (fs::path(out) / "checkpoints").string(),
-      .resume = options.resume,
-      .on_step = MetricsWriter(out, options.resume, options.on_step),
-      .stop_requested = options.stop_requested};
+  const TrainerOptions trainer_options = JobTrainerOptions(out, "pretrain", options);
   Trainer trainer(*model, nullptr, spec.train, trainer_options);
   TrainJobResult result;
   LF_ASSIGN_OR_RETURN(result.train, trainer.Run(data.train, data.eval));
@@ -180,8 +183,7 @@ Result<TrainJobResult> Pretrain(const PretrainSpec& spec, const TrainJobOptions&
   if (result.train.completed) {
     LF_RETURN_IF_ERROR(SaveCausalLm(*model, out));
     LF_RETURN_IF_ERROR(SaveByteTokenizer(out));
-    std::error_code ec;
-    fs::remove_all(trainer_options.checkpoint_dir, ec);
+    RemoveCheckpoints(trainer_options);
   }
   LF_RETURN_IF_ERROR(WriteFileAtomically((fs::path(out) / "pretrain_result.json").string(),
                                          TrainJobResultToJson(result).dump(2) + "\n"));

@@ -254,11 +254,7 @@ EvalResult Evaluate(CausalLm& model, const std::vector<Batch>& batches, int64_t 
     if (max_batches > 0 && n++ >= max_batches) break;
     torch::Tensor ids = ToTensor(batch.input_ids, batch.rows, batch.seq_len, device);
     torch::Tensor labels = ToTensor(batch.labels, batch.rows, batch.seq_len, device);
-    torch::Tensor logits = model.Forward(ids);
-    torch::Tensor sum = torch::nn::functional::cross_entropy(
-        logits.reshape({-1, logits.size(-1)}).to(torch::kFloat32), labels.reshape({-1}),
-        torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100).reduction(torch::kSum));
-    loss_sum += sum.item<double>();
+    loss_sum += CausalLmLossSum(model.Forward(ids), labels).item<double>();
     tokens += (labels != -100).sum().item<int64_t>();
   }
   EvalResult r;
