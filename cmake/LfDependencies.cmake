@@ -10,6 +10,16 @@ find_package(yaml-cpp REQUIRED CONFIG)
 find_package(OpenSSL REQUIRED COMPONENTS Crypto)
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)  # GPT-2 pre-tokenization
+find_package(Boost 1.74 REQUIRED CONFIG COMPONENTS headers)  # Asio and Beast (header-only)
+pkg_check_modules(ZMQ REQUIRED IMPORTED_TARGET libzmq)  # coordinator <-> worker; zmq.hpp from cppzmq-dev
+find_package(MPI REQUIRED COMPONENTS CXX)                     # worker ranks (mpirun / srun)
+find_program(LF_MPIRUN NAMES mpirun mpiexec HINTS ${MPIEXEC_EXECUTABLE})
+
+# lf_asio: what a target using Boost.Asio/Beast links. BOOST_ASIO_NO_DEPRECATED keeps us on the
+# API that later Boost versions still have.
+add_library(lf_asio INTERFACE)
+target_link_libraries(lf_asio INTERFACE Boost::headers Threads::Threads)
+target_compile_definitions(lf_asio INTERFACE BOOST_ASIO_NO_DEPRECATED BOOST_BEAST_USE_STD_STRING_VIEW)
 
 # yaml-cpp 0.7's config file names its target yaml-cpp without a namespace; later ones add
 # yaml-cpp::yaml-cpp. Use one name everywhere.

@@ -1,5 +1,7 @@
 #include "jobs/job_spec.h"
 
+#include <filesystem>
+
 namespace lf::jobs {
 namespace {
 
@@ -75,6 +77,13 @@ Status ParseTrain(const JsonField& f, TrainSpec* t) {
   return Status::Ok();
 }
 
+void ResolvePath(std::string* path, std::string_view base_dir) {
+  if (path->empty()) return;
+  std::filesystem::path p(*path);
+  if (p.is_absolute()) return;
+  *path = (std::filesystem::path(base_dir) / p).lexically_normal().string();
+}
+
 }  // namespace
 
 std::string_view ScheduleName(Schedule s) {
@@ -136,6 +145,12 @@ Json JobSpecToJson(const JobSpec& s) {
         {"log_every", s.train.log_every}}},
       {"output", s.output},
   };
+}
+
+void ResolveJobPaths(JobSpec* job, std::string_view base_dir) {
+  ResolvePath(&job->base_model, base_dir);
+  ResolvePath(&job->data.train, base_dir);
+  ResolvePath(&job->data.eval, base_dir);
 }
 
 }  // namespace lf::jobs

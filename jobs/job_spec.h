@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/json_reader.h"
@@ -62,5 +63,10 @@ struct JobSpec {
 Result<JobSpec> ParseJobSpec(const Json& doc, std::string_view root = "job");
 // The fully resolved job (every default filled in), as stored beside results for lineage.
 Json JobSpecToJson(const JobSpec& spec);
+// Makes relative base_model, data.train and data.eval absolute by joining them to `base_dir`
+// (an absolute directory they are relative to, e.g. the submitting client's working directory),
+// so the job means the same wherever it runs. Lexical only (the filesystem is not touched);
+// absolute and empty paths are left alone.
+void ResolveJobPaths(JobSpec* job, std::string_view base_dir);
 
 }  // namespace lf::jobs

@@ -42,6 +42,7 @@ struct TrialRecord {
   std::string config;    // JSON: this trial's resolved job configuration
   jobs::TrialState state = jobs::TrialState::kQueued;
   uint32_t attempt = 0;  // incremented each time the trial is assigned to a worker
+  uint32_t failures = 0; // transitions to failed: what the retry budget counts
   std::string worker;    // the worker that holds it while assigned or running
   std::string last_error;
   std::string checkpoint;  // the last checkpoint reported, to resume from
@@ -64,6 +65,14 @@ struct TransitionRequest {
   std::string worker;  // required when to == assigned: the worker taking the trial
   std::string reason;  // free text kept in the audit log; for failed, the error
   std::optional<std::string> checkpoint;  // record a checkpoint with the change
+  // Adapter files stored in the same atomic batch as the change, so a trial is never completed
+  // without its adapter nor has an adapter it did not complete with. The bytes must stay valid
+  // for the duration of the call.
+  struct File {
+    std::string name;
+    std::string_view bytes;
+  };
+  std::vector<File> files;
 };
 
 struct SweepUpdate {

@@ -8,17 +8,6 @@ namespace lf::store {
 namespace {
 
 constexpr size_t kMaxMetricNameBytes = 200;  // stored with a one-byte length
-constexpr size_t kMaxAdapterNameBytes = 255;
-
-Status ValidateAdapterName(const std::string& trial_id, const std::string& name) {
-  if (name.empty() || name.size() > kMaxAdapterNameBytes || name.find('/') != std::string::npos ||
-      name == "." || name == "..") {
-    return InvalidArgument("adapter file name '" + name + "' of trial " + trial_id +
-                           " must be a plain file name (1-255 bytes, no '/')");
-  }
-  return Status::Ok();
-}
-
 }  // namespace
 
 Status RocksDbStore::AppendMetrics(const std::string& trial_id,
@@ -99,7 +88,7 @@ Result<AdapterFileInfo> RocksDbStore::PutAdapterFile(const std::string& trial_id
                                                      std::string_view bytes,
                                                      const std::string& actor) {
   LF_RETURN_IF_ERROR(CheckWritable());
-  LF_RETURN_IF_ERROR(ValidateAdapterName(trial_id, name));
+  LF_RETURN_IF_ERROR(codec::ValidateAdapterName(trial_id, name));
   // Hash outside the lock: adapters can be hundreds of MB.
   const int64_t now = options_.clock->NowMillis();
   std::string value = codec::EncodeAdapterValue(bytes, now);

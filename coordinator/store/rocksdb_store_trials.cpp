@@ -200,6 +200,7 @@ Status RocksDbStore::ApplyTransition(const TransitionRequest& r, TrialRecord* t)
       if (!r.reason.empty()) t->last_error = r.reason;
       break;
     case jobs::TrialState::kFailed:
+      ++t->failures;
       t->last_error = r.reason;
       t->finished_ms = now;
       break;
@@ -229,11 +230,27 @@ std::vector<Result<TrialRecord>> RocksDbStore::TransitionTrials(
     for (size_t i = 0; i < requests.size(); ++i) results.emplace_back(st);
     return results;
   }
+  // Adapter files are checked and hashed before taking the lock: they can be hundreds of MB.
+  const int64_t now = options_.clock->NowMillis();
+  std::vector<std::vector<std::string>> encoded(requests.size());
+  std::vector<Status> file_errors(requests.size());
+  for (size_t i = 0; i < requests.size(); ++i) {
+    for (const auto& file : requests[i].files) {
+      file_errors[i] = codec::ValidateAdapterName(requests[i].trial_id, file.name);
+      if (!file_errors[i].ok()) break;
+      encoded[i].push_back(codec::EncodeAdapterValue(file.bytes, now));
+    }
+  }
   std::lock_guard lock(write_mu_);
   std::map<std::string, TrialRecord> pending;  // trials changed earlier in this batch
   rocksdb::WriteBatch batch;
   uint64_t next_seq = next_event_seq_;
-  for (const TransitionRequest& r : requests) {
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const TransitionRequest& r = requests[i];
+    if (!file_errors[i].ok()) {
+      results.emplace_back(file_errors[i]);
+      continue;
+    }
     TrialRecord trial;
     if (auto it = pending.find(r.trial_id); it != pending.end()) {
       trial = it->second;
@@ -261,6 +278,20 @@ std::vector<Result<TrialRecord>> RocksDbStore::TransitionTrials(
               .trial_id = trial.id,
               .detail = std::move(detail)},
              &next_seq);
+    for (size_t f = 0; f < r.files.size(); ++f) {
+      batch.Put(cf(kAdapters), codec::AdapterKey(trial.id, r.files[f].name), encoded[i][f]);
+      auto stored = codec::DecodeAdapterValue(trial.id, r.files[f].name, encoded[i][f],
+                                              /*verify_checksum=*/false);
+      LF_CHECK_OK(stored.status());
+      AddEvent(&batch,
+               {.actor = r.actor,
+                .kind = "adapter.stored",
+                .sweep_id = trial.sweep_id,
+                .trial_id = trial.id,
+                .detail = r.files[f].name + " (" + std::to_string(r.files[f].bytes.size()) +
+                          " bytes, sha256 " + stored->info.sha256 + ")"},
+               &next_seq);
+    }
     pending[trial.id] = trial;
     results.emplace_back(std::move(trial));
   }

@@ -88,6 +88,7 @@ std::string EncodeTrial(const TrialRecord& t) {
             {"config", t.config},
             {"state", jobs::TrialStateName(t.state)},
             {"attempt", t.attempt},
+            {"failures", t.failures},
             {"worker", t.worker},
             {"last_error", t.last_error},
             {"checkpoint", t.checkpoint},
@@ -109,6 +110,7 @@ Result<TrialRecord> DecodeTrial(std::string_view key, std::string_view value) {
     t.config = j.at("config").get<std::string>();
     LF_ASSIGN_OR_RETURN(t.state, jobs::ParseTrialState(j.at("state").get<std::string>()));
     t.attempt = j.at("attempt").get<uint32_t>();
+    t.failures = j.value("failures", 0u);
     t.worker = j.at("worker").get<std::string>();
     t.last_error = j.at("last_error").get<std::string>();
     t.checkpoint = j.at("checkpoint").get<std::string>();
@@ -235,6 +237,16 @@ std::string AdapterKey(std::string_view trial_id, std::string_view name) {
   key.push_back('/');
   key.append(name);
   return key;
+}
+
+Status ValidateAdapterName(std::string_view trial_id, std::string_view name) {
+  constexpr size_t kMaxAdapterNameBytes = 255;
+  if (name.empty() || name.size() > kMaxAdapterNameBytes || name.find('/') != std::string::npos ||
+      name == "." || name == "..") {
+    return InvalidArgument("adapter file name '" + std::string(name) + "' of trial " +
+                           std::string(trial_id) + " must be a plain file name (1-255 bytes, no '/')");
+  }
+  return Status::Ok();
 }
 
 std::string EncodeAdapterValue(std::string_view bytes, int64_t stored_ms) {

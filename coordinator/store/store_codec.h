@@ -46,6 +46,8 @@ inline constexpr char kTrialEventPrefix = 't';
 
 // adapters CF: <trial id> '/' <file name>  ->  "LFA1" <sha256, 32 bytes> <stored_ms i64 LE> <bytes>
 std::string AdapterKey(std::string_view trial_id, std::string_view name);
+// A plain file name: 1-255 bytes, no '/', not "." or "..".
+Status ValidateAdapterName(std::string_view trial_id, std::string_view name);
 std::string EncodeAdapterValue(std::string_view bytes, int64_t stored_ms);
 struct AdapterValue {
   AdapterFileInfo info;

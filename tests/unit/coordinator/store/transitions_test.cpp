@@ -167,5 +167,30 @@ TEST_F(TransitionTest, EventLogIsGaplessAndResumesAfterReopen) {
   EXPECT_EQ(store_->RecordEvent({.actor = "x"}).status().code(), StatusCode::kInvalidArgument);
 }
 
+TEST_F(TransitionTest, ACompletionStoresItsAdapterFilesInTheSameBatch) {
+  std::string id = TrialInState(S::kRunning);
+  const std::string weights(1000, 'w');
+  auto done = Move(id, S::kRunning, S::kCompleted);
+  done.files = {{"adapter_config.json", "{}"}, {"adapter_model.safetensors", weights}};
+  ASSERT_TRUE(store_->TransitionTrial(done).ok());
+  EXPECT_EQ(*store_->GetAdapterFile(id, "adapter_model.safetensors"), weights);
+  EXPECT_EQ(store_->ListAdapterFiles(id)->size(), 2u);
+  auto events = *store_->ReadEvents({.trial_id = id});
+  EXPECT_EQ(events.back().kind, "adapter.stored");
+}
+
+TEST_F(TransitionTest, ARefusedCompletionStoresNoAdapterFiles) {
+  std::string id = TrialInState(S::kRunning);
+  auto stale = Move(id, S::kRunning, S::kCompleted);
+  stale.expected_attempt = 7;  // someone else's lease
+  stale.files = {{"adapter_model.safetensors", "bytes"}};
+  EXPECT_EQ(store_->TransitionTrial(stale).status().code(), StatusCode::kConflict);
+  auto bad_name = Move(id, S::kRunning, S::kCompleted);
+  bad_name.files = {{"../escape", "bytes"}};
+  EXPECT_EQ(store_->TransitionTrial(bad_name).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(store_->ListAdapterFiles(id)->empty());
+  EXPECT_EQ(store_->GetTrial(id)->state, S::kRunning);
+}
+
 }  // namespace
 }  // namespace lf::store

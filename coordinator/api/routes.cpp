@@ -1,0 +1,214 @@
+#include "coordinator/api/routes.h"
+
+#include <charconv>
+
+#include "coordinator/api/http_message.h"
+
+namespace lf::api {
+namespace {
+
+using coordinator::Coordinator;
+
+HttpResponse Reply(const Result<Json>& result, int ok_status = 200) {
+  if (!result.ok()) return ErrorResponse(result.status());
+  return JsonResponse(ok_status, *result);
+}
+
+// Who asks, for the audit log: the owner the client names, else its address.
+std::string Actor(const HttpRequest& request) {
+  auto it = request.headers.find("x-lorafleet-user");
+  return "user:" + (it != request.headers.end() && !it->second.empty() ? it->second
+                                                                         : request.peer);
+}
+
+Result<Json> BodyJson(const HttpRequest& request) {
+  if (request.body.empty()) return Json::object();
+  LF_ASSIGN_OR_RETURN(Json body, ParseJson(request.body, "request body"));
+  if (!body.is_object()) return InvalidArgument("request body: expected a JSON object");
+  return body;
+}
+
+Result<int64_t> QueryInt(const HttpRequest& request, const std::string& key, int64_t fallback) {
+  auto it = request.query.find(key);
+  if (it == request.query.end()) return fallback;
+  int64_t value = 0;
+  const auto* end = it->second.data() + it->second.size();
+  auto [ptr, ec] = std::from_chars(it->second.data(), end, value);
+  if (ec != std::errc() || ptr != end || value < 0) {
+    return InvalidArgument("query " + key + ": expected a non-negative integer, got '" +
+                           it->second + "'");
+  }
+  return value;
+}
+
+HttpResponse Submit(Coordinator& c, const HttpRequest& request) {
+  auto body = BodyJson(request);
+  if (!body.ok()) return ErrorResponse(body.status());
+  JsonField root(*body, FieldPath("request"));
+  if (Status st = root.CheckKeys({"spec", "base_dir", "source", "owner"}); !st.ok()) {
+    return ErrorResponse(st);
+  }
+  coordinator::SubmitRequest submit;
+  auto spec = root.StringAt("spec");
+  if (!spec.ok()) return ErrorResponse(spec.status(), "spec");
+  submit.spec = *spec;
+  auto base_dir = root.StringOr("base_dir", "");
+  auto source = root.StringOr("source", "");
+  auto owner = root.StringOr("owner", "");
+  for (const auto* r : {&base_dir, &source, &owner}) {
+    if (!r->ok()) return ErrorResponse(r->status());
+  }
+  submit.base_dir = *base_dir;
+  submit.source = *source;
+  submit.owner = owner->empty() ? Actor(request).substr(5) : *owner;
+  coordinator::RequestError error;
+  auto result = c.Submit(submit, &error);
+  if (!result.ok()) return ErrorResponse(error.status, error.field);
+  return JsonResponse(201, *result);
+}
+
+HttpResponse Metrics(Coordinator& c, const HttpRequest& request) {
+  auto from = QueryInt(request, "from_step", 0);
+  auto limit = QueryInt(request, "limit", 100000);
+  if (!from.ok()) return ErrorResponse(from.status());
+  if (!limit.ok()) return ErrorResponse(limit.status());
+  store::MetricQuery query{.from_step = *from, .limit = static_cast<size_t>(*limit)};
+  if (auto it = request.query.find("name"); it != request.query.end()) query.name = it->second;
+  auto points = c.store().ReadMetrics(request.params.at("id"), query);
+  if (!points.ok()) return ErrorResponse(points.status());
+  Json list = Json::array();
+  for (const auto& p : *points) {
+    list.push_back({{"step", p.step}, {"name", p.name}, {"value", p.value}, {"time_ms", p.time_ms}});
+  }
+  return JsonResponse(200, {{"metrics", std::move(list)}});
+}
+
+HttpResponse Events(Coordinator& c, const HttpRequest& request) {
+  auto after = QueryInt(request, "after", 0);
+  auto limit = QueryInt(request, "limit", 1000);
+  if (!after.ok()) return ErrorResponse(after.status());
+  if (!limit.ok()) return ErrorResponse(limit.status());
+  store::EventQuery query{.after_seq = static_cast<uint64_t>(*after),
+                          .limit = static_cast<size_t>(*limit)};
+  if (auto it = request.query.find("trial"); it != request.query.end()) query.trial_id = it->second;
+  std::string sweep;
+  if (auto it = request.query.find("sweep"); it != request.query.end()) sweep = it->second;
+  // A sweep's events are filtered from the global log, a page at a time.
+  Json list = Json::array();
+  uint64_t last = query.after_seq;
+  while (list.size() < query.limit) {
+    auto events = c.store().ReadEvents(query);
+    if (!events.ok()) return ErrorResponse(events.status());
+    for (const auto& e : *events) {
+      last = e.seq;
+      if (!sweep.empty() && e.sweep_id != sweep) continue;
+      list.push_back({{"seq", e.seq}, {"time_ms", e.time_ms}, {"actor", e.actor},
+                      {"kind", e.kind}, {"sweep_id", e.sweep_id}, {"trial_id", e.trial_id},
+                      {"detail", e.detail}});
+      if (list.size() >= query.limit) break;
+    }
+    if (events->size() < query.limit || sweep.empty()) break;
+    query.after_seq = last;
+  }
+  return JsonResponse(200, {{"events", std::move(list)}, {"last_seq", last}});
+}
+
+HttpResponse AdapterFiles(Coordinator& c, const HttpRequest& request) {
+  auto files = c.store().ListAdapterFiles(request.params.at("id"));
+  if (!files.ok()) return ErrorResponse(files.status());
+  if (files->empty()) {
+    auto trial = c.store().GetTrial(request.params.at("id"));
+    if (!trial.ok()) return ErrorResponse(trial.status());
+    return ErrorResponse(404, "trial " + trial->id + " has no adapter yet (it is " +
+                                  std::string(jobs::TrialStateName(trial->state)) + ")");
+  }
+  Json list = Json::array();
+  for (const auto& f : *files) {
+    list.push_back({{"name", f.name}, {"size", f.size}, {"sha256", f.sha256}});
+  }
+  return JsonResponse(200, {{"files", std::move(list)}});
+}
+
+HttpResponse AdapterFile(Coordinator& c, const HttpRequest& request) {
+  const std::string& name = request.params.at("name");
+  auto bytes = c.store().GetAdapterFile(request.params.at("id"), name);
+  if (!bytes.ok()) return ErrorResponse(bytes.status());
+  HttpResponse response{.status = 200,
+                        .content_type = "application/octet-stream",
+                        .body = std::move(bytes).value()};
+  response.headers.emplace_back("Content-Disposition", "attachment; filename=\"" + name + "\"");
+  return response;
+}
+
+}  // namespace
+
+void AddApiRoutes(Router& router, Coordinator& c, std::function<void()> after_request) {
+  auto add = [&](const char* method, const char* pattern, Handler handler) {
+    router.Add(method, pattern, [handler = std::move(handler), after_request](const HttpRequest& r) {
+      HttpResponse response = handler(r);
+      if (after_request) after_request();
+      return response;
+    });
+  };
+  add("GET", "/v1/health", [&c](const HttpRequest&) {
+    return JsonResponse(200, c.HealthView());
+  });
+  add("POST", "/v1/sweeps", [&c](const HttpRequest& r) { return Submit(c, r); });
+  add("GET", "/v1/sweeps", [&c](const HttpRequest&) { return Reply(c.ListSweepsView()); });
+  add("GET", "/v1/sweeps/{id}", [&c](const HttpRequest& r) {
+    return Reply(c.SweepView(r.params.at("id")));
+  });
+  add("GET", "/v1/sweeps/{id}/compare", [&c](const HttpRequest& r) {
+    return Reply(c.CompareView(r.params.at("id")));
+  });
+  add("POST", "/v1/sweeps/{id}/cancel", [&c](const HttpRequest& r) {
+    return Reply(c.CancelSweep(r.params.at("id"), Actor(r)));
+  });
+  add("POST", "/v1/sweeps/{id}/pause", [&c](const HttpRequest& r) {
+    return Reply(c.PauseSweep(r.params.at("id"), Actor(r)));
+  });
+  add("POST", "/v1/sweeps/{id}/resume", [&c](const HttpRequest& r) {
+    return Reply(c.ResumeSweep(r.params.at("id"), Actor(r)));
+  });
+  add("POST", "/v1/sweeps/{id}/priority", [&c](const HttpRequest& r) {
+    auto body = BodyJson(r);
+    if (!body.ok()) return ErrorResponse(body.status());
+    JsonField root(*body, FieldPath("request"));
+    auto priority = root.IntAt("priority", {.min = INT32_MIN, .max = INT32_MAX});
+    if (!priority.ok()) return ErrorResponse(priority.status(), "priority");
+    return Reply(c.SetSweepPriority(r.params.at("id"), static_cast<int32_t>(*priority), Actor(r)));
+  });
+  add("GET", "/v1/trials", [&c](const HttpRequest& r) {
+    std::optional<std::string> sweep;
+    if (auto it = r.query.find("sweep"); it != r.query.end()) sweep = it->second;
+    std::vector<jobs::TrialState> states;
+    if (auto it = r.query.find("state"); it != r.query.end()) {
+      auto state = jobs::ParseTrialState(it->second);
+      if (!state.ok()) return ErrorResponse(state.status(), "state");
+      states.push_back(*state);
+    }
+    return Reply(c.TrialsView(sweep, states));
+  });
+  add("GET", "/v1/trials/{id}", [&c](const HttpRequest& r) {
+    return Reply(c.TrialView(r.params.at("id")));
+  });
+  add("POST", "/v1/trials/{id}/cancel", [&c](const HttpRequest& r) {
+    return Reply(c.CancelTrial(r.params.at("id"), Actor(r)));
+  });
+  add("GET", "/v1/trials/{id}/metrics", [&c](const HttpRequest& r) { return Metrics(c, r); });
+  add("GET", "/v1/trials/{id}/adapter",
+             [&c](const HttpRequest& r) { return AdapterFiles(c, r); });
+  add("GET", "/v1/trials/{id}/adapter/{name}",
+             [&c](const HttpRequest& r) { return AdapterFile(c, r); });
+  add("GET", "/v1/events", [&c](const HttpRequest& r) { return Events(c, r); });
+  add("GET", "/v1/queue", [&c](const HttpRequest& r) {
+    auto limit = QueryInt(r, "limit", 1000);
+    if (!limit.ok()) return ErrorResponse(limit.status());
+    return JsonResponse(200, c.QueueView(static_cast<size_t>(*limit)));
+  });
+  add("GET", "/v1/workers", [&c](const HttpRequest&) {
+    return JsonResponse(200, c.WorkersView());
+  });
+}
+
+}  // namespace lf::api

@@ -1,0 +1,19 @@
+// The versioned JSON API (/v1/...) over a Coordinator: one handler per route, each translating
+// between HTTP and a Coordinator call. The routes and their JSON are documented in docs/api.md.
+// Handlers call the Coordinator directly, so the io_context that runs the server must be the
+// (single) thread that owns the Coordinator.
+#pragma once
+
+#include <functional>
+
+#include "coordinator/api/router.h"
+#include "coordinator/coordinator.h"
+
+namespace lf::api {
+
+// Adds every /v1 route to `router`; `coordinator` must outlive the server using the router.
+// `after_request` runs after each handler (the daemon re-checks the worker socket there).
+void AddApiRoutes(Router& router, coordinator::Coordinator& coordinator,
+                  std::function<void()> after_request = {});
+
+}  // namespace lf::api

@@ -1,0 +1,179 @@
+// The coordinator's core: turns worker messages and user requests into durable store writes,
+// scheduling decisions and messages to workers. It owns the in-memory view of every unfinished
+// trial and recovers it from the store when created, so a restarted daemon carries on where the
+// last one stopped. Store writes made while handling a batch of messages are committed together
+// (one fsync) by Flush(). Transport-, socket- and HTTP-free: the daemon feeds it messages and
+// requests, unit tests feed it directly with a fake clock. Not thread-safe: one event loop owns it.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/ids.h"
+#include "common/json_reader.h"
+#include "common/protocol.h"
+#include "common/status.h"
+#include "coordinator/scheduler/scheduler.h"
+#include "coordinator/store/experiment_store.h"
+
+namespace lf::coordinator {
+
+// Where messages to workers go: the ZeroMQ router in the daemon, a recorder in tests.
+class WorkerSink {
+ public:
+  virtual ~WorkerSink() = default;
+  virtual void Send(const std::string& worker_id, const protocol::Message& message) = 0;
+};
+
+struct CoordinatorOptions {
+  std::string runs_dir;                  // trial outputs: <runs_dir>/<sweep id>/<trial id>
+  int64_t heartbeat_interval_ms = 1000;  // told to workers in WELCOME
+  int64_t heartbeat_timeout_ms = 10000;  // a worker silent this long is lost
+  int64_t retry_backoff_ms = 2000;       // delay before the first retry; doubles per failure
+  int64_t retry_backoff_max_ms = 60000;
+  bool check_paths = true;               // Submit checks that model and data files exist
+};
+
+struct SubmitRequest {
+  std::string spec;      // the sweep YAML (or JSON) text
+  std::string base_dir;  // relative paths in the sweep resolve against it
+  std::string source;    // the file name, for messages
+  std::string owner;
+};
+
+// A user request's failure: the status plus the document field it is about, if any.
+struct RequestError {
+  Status status;
+  std::string field;  // "sweep.space.lora.r[2]"
+};
+
+class Coordinator {
+ public:
+  static Result<std::unique_ptr<Coordinator>> Create(store::ExperimentStore& store,
+                                                     WorkerSink& sink, const Clock& clock,
+                                                     CoordinatorOptions options);
+  ~Coordinator();
+
+  // --- workers -----------------------------------------------------------------------------
+  // Handles one message from `peer` (the transport's identity of the worker). Store writes are
+  // queued; call Flush() after a batch of messages.
+  void OnMessage(const std::string& peer, protocol::Message message);
+  // Commits queued writes, hands queued trials to idle workers and finishes sweeps with nothing
+  // left to run.
+  void Flush();
+  // Periodic work: declares silent workers lost (their trials go back to the queue), gives up
+  // leases no worker reclaimed after a restart, and flushes.
+  void Tick();
+  // When Tick next has something to do (a retry back-off ending), or nullopt.
+  std::optional<int64_t> NextDeadlineMs() const;
+
+  // --- user requests (the HTTP API) ---------------------------------------------------------
+  // Each validates before writing anything: a refused request stores nothing.
+  Result<Json> Submit(const SubmitRequest& request, RequestError* error);
+  Result<Json> CancelSweep(const std::string& sweep_id, const std::string& actor);
+  Result<Json> PauseSweep(const std::string& sweep_id, const std::string& actor);
+  Result<Json> ResumeSweep(const std::string& sweep_id, const std::string& actor);
+  Result<Json> SetSweepPriority(const std::string& sweep_id, int32_t priority,
+                                const std::string& actor);
+  Result<Json> CancelTrial(const std::string& trial_id, const std::string& actor);
+
+  // --- views (JSON documented in docs/api.md) -----------------------------------------------
+  Result<Json> ListSweepsView() const;
+  Result<Json> SweepView(const std::string& sweep_id) const;
+  Result<Json> CompareView(const std::string& sweep_id) const;
+  Result<Json> TrialsView(const std::optional<std::string>& sweep_id,
+                          const std::vector<jobs::TrialState>& states) const;
+  Result<Json> TrialView(const std::string& trial_id) const;
+  Json QueueView(size_t limit) const;
+  Json WorkersView() const;
+  Json HealthView() const;
+
+  const Scheduler& scheduler() const { return scheduler_; }
+  store::ExperimentStore& store() const { return store_; }
+
+ private:
+  // What the coordinator keeps about a trial that has not finished.
+  struct LiveTrial {
+    std::string sweep_id;
+    jobs::TrialState state = jobs::TrialState::kQueued;
+    uint32_t attempt = 0;
+    uint32_t failures = 0;
+    std::string worker;
+    int64_t step = 0;
+    int64_t steps = 0;
+    std::string checkpoint;
+  };
+  struct LiveSweep {
+    store::SweepRecord record;
+    std::array<int64_t, 7> counts{};  // trials per jobs::TrialState
+    int32_t max_retries = 0;
+    int64_t memory_bytes = 0;
+    uint64_t ordinal = 0;  // creation order, for dispatch order across sweeps
+    int64_t unfinished() const;
+  };
+  // A store write waiting for Flush, and what to do once it is committed (or refused).
+  struct Pending {
+    store::TransitionRequest request;
+    std::function<void(const Result<store::TrialRecord>&)> then;
+    std::shared_ptr<const protocol::Done> keep_alive;  // owns the adapter bytes in request.files
+  };
+  // A lease the last coordinator granted, waiting for its worker to say it still holds it.
+  struct OrphanLease {
+    std::string worker;
+    uint32_t attempt = 0;
+    int64_t deadline_ms = 0;
+  };
+
+  Coordinator(store::ExperimentStore& store, WorkerSink& sink, const Clock& clock,
+              CoordinatorOptions options);
+  Status Recover();
+
+  void OnHello(const std::string& peer, const protocol::Hello& hello, bool first);
+  void OnProgress(const std::string& peer, const protocol::Progress& m);
+  void OnCheckpoint(const std::string& peer, const protocol::Checkpoint& m);
+  void OnDone(const std::string& peer, std::shared_ptr<const protocol::Done> m);
+  void OnFailed(const std::string& peer, const protocol::Failed& m);
+  // The live trial when `peer` holds it at `attempt`; otherwise tells the peer to stop it.
+  LiveTrial* HeldBy(const std::string& peer, const std::string& trial_id, uint32_t attempt);
+
+  // Queues from -> to for a live trial, keeping the in-memory state in step.
+  void Move(const std::string& trial_id, jobs::TrialState to, std::string actor,
+            std::string reason, std::function<void(const Result<store::TrialRecord>&)> then = {},
+            std::shared_ptr<const protocol::Done> done = nullptr);
+  // Ends the attempt a worker holds and puts the trial back in the queue (lost, paused, SIGTERM).
+  void Requeue(const std::string& trial_id, std::string actor, std::string reason,
+               int64_t not_before_ms = 0);
+  void Enqueue(const std::string& trial_id, int64_t not_before_ms);
+  void Commit();
+  void Dispatch();
+  void FinishSweeps();
+  void CountMove(const std::string& sweep_id, jobs::TrialState from, jobs::TrialState to);
+  void WorkerLost(const std::string& worker_id, const std::string& why);
+  void StopOnWorker(const std::string& trial_id, const std::string& reason);
+  Result<LiveSweep*> FindSweep(const std::string& sweep_id);
+  Json SweepJson(const LiveSweep& sweep) const;
+  Json TrialJson(const store::TrialRecord& trial) const;
+
+  store::ExperimentStore& store_;
+  WorkerSink& sink_;
+  const Clock& clock_;
+  CoordinatorOptions options_;
+  IdGenerator ids_;
+  Scheduler scheduler_;
+  std::unordered_map<std::string, LiveSweep> sweeps_;
+  std::vector<std::string> sweep_order_;  // ids, oldest first
+  std::unordered_map<std::string, LiveTrial> trials_;  // unfinished trials only
+  std::unordered_map<std::string, OrphanLease> orphans_;
+  std::vector<Pending> pending_;
+  std::vector<std::string> touched_sweeps_;
+  int64_t started_ms_ = 0;
+};
+
+}  // namespace lf::coordinator

@@ -1,0 +1,238 @@
+// User requests: submitting sweeps, and cancelling, pausing, resuming and re-prioritising them.
+// Every request is checked completely before it writes: a refused one stores nothing.
+#include <filesystem>
+#include <set>
+
+#include "common/logging.h"
+#include "common/yaml.h"
+#include "coordinator/coordinator.h"
+#include "jobs/job_spec.h"
+#include "jobs/sweep_spec.h"
+
+namespace lf::coordinator {
+
+using jobs::SweepState;
+using jobs::TrialState;
+namespace fs = std::filesystem;
+
+namespace {
+
+// "sweep.space.lora.r[2]: expected ..." -> "sweep.space.lora.r[2]".
+std::string FieldOf(const Status& status) {
+  const std::string& m = status.message();
+  const size_t colon = m.find(": ");
+  if (colon == std::string::npos || m.rfind("sweep", 0) != 0) return "";
+  const std::string field = m.substr(0, colon);
+  return field.find(' ') == std::string::npos ? field : "";
+}
+
+// Where a job field came from: the space when the trial's value was swept, else the base job.
+std::string FieldFor(const jobs::TrialSpec& trial, const std::string& key) {
+  return (trial.params.contains(key) ? "sweep.space." : "sweep.base.") + key;
+}
+
+// The files a job reads must exist where the workers will read them (the coordinator and local
+// workers share a filesystem; see docs/operations.md for clusters).
+Status CheckJobPaths(const jobs::TrialSpec& trial, std::set<std::string>* checked) {
+  const jobs::JobSpec& job = trial.job;
+  struct Want {
+    std::string key, path, what;
+  };
+  std::vector<Want> wants = {
+      {"base_model", (fs::path(job.base_model) / "config.json").string(), "a model folder"},
+      {"data.train", job.data.train, "a training data file"}};
+  if (!job.data.eval.empty()) wants.push_back({"data.eval", job.data.eval, "an eval data file"});
+  for (const auto& w : wants) {
+    if (!checked->insert(w.path).second) continue;
+    std::error_code ec;
+    if (!fs::is_regular_file(w.path, ec)) {
+      const std::string shown = w.key == "base_model" ? job.base_model : w.path;
+      return InvalidArgument(FieldFor(trial, w.key) + ": " + shown + " is not " + w.what +
+                             (w.key == "base_model" ? " (no config.json)" : "") +
+                             "; relative paths resolve against the directory `lorafleet submit` "
+                             "ran in");
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<Json> Coordinator::Submit(const SubmitRequest& request, RequestError* error) {
+  auto refuse = [&](Status st) {
+    error->status = st;
+    error->field = FieldOf(st);
+    return st;
+  };
+  const std::string source = request.source.empty() ? "sweep" : request.source;
+  auto doc = ParseYaml(request.spec, source);
+  if (!doc.ok()) return refuse(doc.status());
+  auto spec = jobs::ParseSweepSpec(*doc, "sweep");
+  if (!spec.ok()) return refuse(spec.status());
+  if (spec->resources.gpus > 1) {
+    return refuse(InvalidArgument(
+        "sweep.resources.gpus: " + std::to_string(spec->resources.gpus) +
+        " ranks per trial needs gang scheduling, which this coordinator does not do yet; use 1"));
+  }
+  auto expanded = jobs::ExpandSweep(*spec);
+  if (!expanded.ok()) return refuse(expanded.status());
+  std::vector<jobs::TrialSpec>& trials = *expanded;
+  if (trials.empty()) return refuse(InvalidArgument("sweep: expands to no trials"));
+  std::string base_dir = request.base_dir;
+  if (base_dir.empty()) base_dir = fs::current_path().string();
+  if (!fs::path(base_dir).is_absolute()) {
+    return refuse(InvalidArgument("base_dir: '" + base_dir + "' must be an absolute directory"));
+  }
+
+  const std::string sweep_id = ids_.NextSweepId();
+  std::set<std::string> checked;
+  std::vector<store::TrialRecord> records;
+  records.reserve(trials.size());
+  for (auto& trial : trials) {
+    jobs::ResolveJobPaths(&trial.job, base_dir);
+    if (options_.check_paths) {
+      if (Status st = CheckJobPaths(trial, &checked); !st.ok()) return refuse(st);
+    }
+    store::TrialRecord r;
+    r.id = MakeTrialId(sweep_id, trial.index);
+    r.sweep_id = sweep_id;
+    r.index = trial.index;
+    trial.job.output = (fs::path(options_.runs_dir) / sweep_id / r.id).string();
+    r.config = Json{{"job", jobs::JobSpecToJson(trial.job)}, {"params", trial.params}}.dump();
+    records.push_back(std::move(r));
+  }
+  store::SweepRecord sweep{.id = sweep_id,
+                           .name = spec->name,
+                           .owner = request.owner,
+                           .spec = request.spec,
+                           .resolved = jobs::SweepSpecToJson(*spec).dump(),
+                           .priority = spec->priority,
+                           .trial_count = static_cast<uint32_t>(records.size())};
+  if (Status st = store_.CreateSweep(sweep, records, "user:" + request.owner); !st.ok()) {
+    return refuse(st);
+  }
+  auto stored = store_.GetSweep(sweep_id);
+  if (!stored.ok()) return refuse(stored.status());
+
+  LiveSweep live{.record = *stored,
+                 .max_retries = spec->max_retries,
+                 .memory_bytes = spec->resources.memory_bytes,
+                 .ordinal = sweep_order_.size()};
+  live.counts[static_cast<size_t>(TrialState::kQueued)] = static_cast<int64_t>(records.size());
+  sweep_order_.push_back(sweep_id);
+  sweeps_.emplace(sweep_id, std::move(live));
+  scheduler_.AddSweep(sweep_id, spec->priority, spec->max_concurrent, /*paused=*/false);
+  for (size_t i = 0; i < records.size(); ++i) {
+    trials_.emplace(records[i].id,
+                    LiveTrial{.sweep_id = sweep_id, .steps = trials[i].job.train.steps});
+    Enqueue(records[i].id, 0);
+  }
+  LF_LOG_INFO("sweep {} ({}) submitted by {}: {} trials", sweep_id, spec->name, request.owner,
+              records.size());
+  Flush();
+  Json out = {{"sweep", SweepJson(sweeps_.at(sweep_id))}, {"trials", Json::array()}};
+  constexpr size_t kListed = 1000;  // a huge sweep's trials are listed by GET /v1/trials
+  for (size_t i = 0; i < records.size() && i < kListed; ++i) {
+    auto t = store_.GetTrial(records[i].id);
+    if (t.ok()) out["trials"].push_back(TrialJson(*t));
+  }
+  return out;
+}
+
+Result<Coordinator::LiveSweep*> Coordinator::FindSweep(const std::string& sweep_id) {
+  auto it = sweeps_.find(sweep_id);
+  if (it == sweeps_.end()) return NotFound("no sweep with id '" + sweep_id + "'");
+  return &it->second;
+}
+
+Result<Json> Coordinator::CancelSweep(const std::string& sweep_id, const std::string& actor) {
+  LF_ASSIGN_OR_RETURN(LiveSweep * s, FindSweep(sweep_id));
+  LF_ASSIGN_OR_RETURN(s->record, store_.UpdateSweep(sweep_id, {.expected_state = s->record.state,
+                                                               .state = SweepState::kCancelled,
+                                                               .actor = actor,
+                                                               .reason = "cancelled"}));
+  std::vector<std::string> ids;
+  for (const auto& [id, t] : trials_) {
+    if (t.sweep_id == sweep_id) ids.push_back(id);
+  }
+  for (const auto& id : ids) {
+    if (trials_.at(id).state == TrialState::kFailed) continue;  // waiting for its retry commit
+    StopOnWorker(id, "the sweep was cancelled");
+    scheduler_.Dequeue(id);
+    Move(id, TrialState::kCancelled, actor, "the sweep was cancelled");
+  }
+  Flush();
+  scheduler_.RemoveSweep(sweep_id);
+  LF_LOG_INFO("sweep {} cancelled by {}", sweep_id, actor);
+  return Json{{"sweep", SweepJson(*s)}};
+}
+
+Result<Json> Coordinator::PauseSweep(const std::string& sweep_id, const std::string& actor) {
+  LF_ASSIGN_OR_RETURN(LiveSweep * s, FindSweep(sweep_id));
+  LF_ASSIGN_OR_RETURN(s->record, store_.UpdateSweep(sweep_id, {.expected_state = SweepState::kActive,
+                                                               .state = SweepState::kPaused,
+                                                               .actor = actor,
+                                                               .reason = "paused"}));
+  scheduler_.SetPaused(sweep_id, true);
+  // Running trials stop at their next step, checkpoint, and wait in the queue for the resume.
+  std::vector<std::string> held;
+  for (const auto& [id, t] : trials_) {
+    if (t.sweep_id == sweep_id && (t.state == TrialState::kAssigned ||
+                                   t.state == TrialState::kRunning)) {
+      held.push_back(id);
+    }
+  }
+  for (const auto& id : held) {
+    StopOnWorker(id, "the sweep was paused");
+    Requeue(id, actor, "the sweep was paused; resumes from its checkpoint");
+  }
+  Flush();
+  LF_LOG_INFO("sweep {} paused by {} ({} running trials stopped)", sweep_id, actor, held.size());
+  return Json{{"sweep", SweepJson(*s)}};
+}
+
+Result<Json> Coordinator::ResumeSweep(const std::string& sweep_id, const std::string& actor) {
+  LF_ASSIGN_OR_RETURN(LiveSweep * s, FindSweep(sweep_id));
+  LF_ASSIGN_OR_RETURN(s->record, store_.UpdateSweep(sweep_id, {.expected_state = SweepState::kPaused,
+                                                               .state = SweepState::kActive,
+                                                               .actor = actor,
+                                                               .reason = "resumed"}));
+  scheduler_.SetPaused(sweep_id, false);
+  touched_sweeps_.push_back(sweep_id);
+  Flush();
+  LF_LOG_INFO("sweep {} resumed by {}", sweep_id, actor);
+  return Json{{"sweep", SweepJson(*s)}};
+}
+
+Result<Json> Coordinator::SetSweepPriority(const std::string& sweep_id, int32_t priority,
+                                           const std::string& actor) {
+  LF_ASSIGN_OR_RETURN(LiveSweep * s, FindSweep(sweep_id));
+  LF_ASSIGN_OR_RETURN(s->record, store_.UpdateSweep(sweep_id, {.priority = priority,
+                                                               .actor = actor,
+                                                               .reason = "priority changed"}));
+  scheduler_.SetPriority(sweep_id, priority);
+  Flush();
+  return Json{{"sweep", SweepJson(*s)}};
+}
+
+Result<Json> Coordinator::CancelTrial(const std::string& trial_id, const std::string& actor) {
+  auto it = trials_.find(trial_id);
+  if (it == trials_.end()) {
+    LF_ASSIGN_OR_RETURN(store::TrialRecord t, store_.GetTrial(trial_id));
+    return FailedPrecondition("trial " + trial_id + " is already " +
+                              std::string(jobs::TrialStateName(t.state)) +
+                              "; only queued, assigned or running trials can be cancelled");
+  }
+  if (it->second.state == TrialState::kFailed) {
+    return Conflict("trial " + trial_id + " is between a failure and its retry; try again");
+  }
+  StopOnWorker(trial_id, "cancelled by " + actor);
+  scheduler_.Dequeue(trial_id);
+  Move(trial_id, TrialState::kCancelled, actor, "cancelled");
+  Flush();
+  LF_ASSIGN_OR_RETURN(store::TrialRecord t, store_.GetTrial(trial_id));
+  LF_LOG_INFO("trial {} cancelled by {}", trial_id, actor);
+  return Json{{"trial", TrialJson(t)}};
+}
+
+}  // namespace lf::coordinator

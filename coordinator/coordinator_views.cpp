@@ -1,0 +1,223 @@
+// What the API shows: sweeps, trials, the queue, the workers and the comparison table. The JSON
+// shapes are documented in docs/api.md; keep the two in step.
+#include <algorithm>
+#include <cmath>
+
+#include "common/version.h"
+#include "coordinator/coordinator.h"
+
+namespace lf::coordinator {
+
+using jobs::TrialState;
+
+namespace {
+
+Json CountsJson(const std::array<int64_t, 7>& counts) {
+  Json j = Json::object();
+  for (TrialState s : jobs::AllTrialStates()) {
+    j[std::string(jobs::TrialStateName(s))] = counts[static_cast<size_t>(s)];
+  }
+  return j;
+}
+
+double Seconds(int64_t ms) { return static_cast<double>(ms) / 1000.0; }
+
+Json NumberOrNull(const Json& j, const char* key) {
+  if (j.contains(key) && j[key].is_number()) return j[key];
+  return nullptr;
+}
+
+}  // namespace
+
+Json Coordinator::SweepJson(const LiveSweep& s) const {
+  const auto& r = s.record;
+  return {{"id", r.id},
+          {"name", r.name},
+          {"owner", r.owner},
+          {"state", jobs::SweepStateName(r.state)},
+          {"priority", r.priority},
+          {"trial_count", r.trial_count},
+          {"created_ms", r.created_ms},
+          {"updated_ms", r.updated_ms},
+          {"counts", CountsJson(s.counts)}};
+}
+
+Json Coordinator::TrialJson(const store::TrialRecord& t) const {
+  Json j = {{"id", t.id},
+            {"sweep_id", t.sweep_id},
+            {"index", t.index},
+            {"state", jobs::TrialStateName(t.state)},
+            {"attempt", t.attempt},
+            {"failures", t.failures},
+            {"worker", t.worker},
+            {"last_error", t.last_error},
+            {"checkpoint", t.checkpoint},
+            {"created_ms", t.created_ms},
+            {"updated_ms", t.updated_ms},
+            {"started_ms", t.started_ms},
+            {"finished_ms", t.finished_ms},
+            {"params", Json::object()},
+            {"step", 0},
+            {"steps", 0},
+            {"job", Json::object()}};
+  if (auto config = ParseJson(t.config, "trial " + t.id); config.ok()) {
+    j["params"] = config->value("params", Json::object());
+    j["job"] = config->value("job", Json::object());
+    j["steps"] = j["job"].value(Json::json_pointer("/train/steps"), int64_t{0});
+  }
+  if (auto live = trials_.find(t.id); live != trials_.end()) {
+    j["step"] = live->second.step;
+  } else if (t.state == TrialState::kCompleted) {
+    j["step"] = j["steps"];
+  }
+  return j;
+}
+
+Result<Json> Coordinator::ListSweepsView() const {
+  Json list = Json::array();
+  for (const auto& id : sweep_order_) list.push_back(SweepJson(sweeps_.at(id)));
+  return Json{{"sweeps", std::move(list)}};
+}
+
+Result<Json> Coordinator::SweepView(const std::string& sweep_id) const {
+  auto it = sweeps_.find(sweep_id);
+  if (it == sweeps_.end()) return NotFound("no sweep with id '" + sweep_id + "'");
+  LF_ASSIGN_OR_RETURN(Json trials, TrialsView(sweep_id, {}));
+  return Json{{"sweep", SweepJson(it->second)}, {"trials", std::move(trials["trials"])}};
+}
+
+Result<Json> Coordinator::TrialsView(const std::optional<std::string>& sweep_id,
+                                     const std::vector<TrialState>& states) const {
+  if (sweep_id && !sweeps_.count(*sweep_id)) {
+    return NotFound("no sweep with id '" + *sweep_id + "'");
+  }
+  LF_ASSIGN_OR_RETURN(auto trials, store_.ListTrials({.sweep_id = sweep_id, .states = states}));
+  Json list = Json::array();
+  for (const auto& t : trials) list.push_back(TrialJson(t));
+  return Json{{"trials", std::move(list)}};
+}
+
+Result<Json> Coordinator::TrialView(const std::string& trial_id) const {
+  LF_ASSIGN_OR_RETURN(store::TrialRecord t, store_.GetTrial(trial_id));
+  return Json{{"trial", TrialJson(t)}};
+}
+
+// One row per trial with what research teams compare; completed trials first, best (lowest eval
+// loss) first, then the others in index order.
+Result<Json> Coordinator::CompareView(const std::string& sweep_id) const {
+  auto it = sweeps_.find(sweep_id);
+  if (it == sweeps_.end()) return NotFound("no sweep with id '" + sweep_id + "'");
+  LF_ASSIGN_OR_RETURN(auto trials, store_.ListTrials({.sweep_id = sweep_id}));
+  Json rows = Json::array();
+  for (const auto& t : trials) {
+    Json trial = TrialJson(t);
+    const Json& job = trial["job"];
+    Json row = {{"trial_id", t.id},
+                {"state", trial["state"]},
+                {"method", job.value("method", "lora")},
+                {"r", job.value(Json::json_pointer("/lora/r"), Json(nullptr))},
+                {"alpha", job.value(Json::json_pointer("/lora/alpha"), Json(nullptr))},
+                {"lr", job.value(Json::json_pointer("/train/lr"), Json(nullptr))},
+                {"params", trial["params"]}};
+    Json result = Json::object();
+    if (t.state == TrialState::kCompleted) {
+      if (auto bytes = store_.GetAdapterFile(t.id, "result.json"); bytes.ok()) {
+        if (auto parsed = ParseJson(*bytes, "result.json of " + t.id); parsed.ok()) {
+          result = std::move(parsed).value();
+        }
+      }
+    }
+    for (const char* key : {"trainable_params", "adapter_bytes", "eval_loss", "eval_perplexity",
+                            "initial_eval_loss", "final_train_loss", "tokens_per_s", "wall_s",
+                            "peak_memory_bytes", "steps", "base_params"}) {
+      row[key] = NumberOrNull(result, key);
+    }
+    row["perplexity"] = row["eval_perplexity"];
+    row["train_loss"] = row["final_train_loss"];
+    row.erase("eval_perplexity");
+    row.erase("final_train_loss");
+    if (row["trainable_params"].is_number() && row["base_params"].is_number() &&
+        row["base_params"].get<double>() > 0) {
+      row["trainable_pct"] =
+          100.0 * row["trainable_params"].get<double>() / row["base_params"].get<double>();
+    } else {
+      row["trainable_pct"] = nullptr;
+    }
+    rows.push_back(std::move(row));
+  }
+  auto loss = [](const Json& row) {
+    return row["eval_loss"].is_number() ? row["eval_loss"].get<double>() : INFINITY;
+  };
+  std::stable_sort(rows.begin(), rows.end(), [&](const Json& a, const Json& b) {
+    const bool ca = a["state"] == "completed", cb = b["state"] == "completed";
+    if (ca != cb) return ca;
+    return ca && loss(a) < loss(b);
+  });
+  return Json{{"sweep", SweepJson(it->second)}, {"rows", std::move(rows)}};
+}
+
+Json Coordinator::QueueView(size_t limit) const {
+  const int64_t now = clock_.NowMillis();
+  Json counts = Json::object();
+  std::array<int64_t, 7> totals{};
+  for (const auto& [id, s] : sweeps_) {
+    for (size_t i = 0; i < totals.size(); ++i) totals[i] += s.counts[i];
+  }
+  Json queued = Json::array();
+  for (const auto& q : scheduler_.QueueSnapshot()) {
+    if (queued.size() >= limit) break;
+    const auto& sweep = sweeps_.at(q.sweep_id);
+    queued.push_back({{"trial_id", q.trial_id},
+                      {"sweep_id", q.sweep_id},
+                      {"priority", sweep.record.priority},
+                      {"paused", sweep.record.state == jobs::SweepState::kPaused},
+                      {"attempt", trials_.at(q.trial_id).attempt},
+                      {"waiting_s", Seconds(now - q.queued_ms)},
+                      {"eligible_in_s", Seconds(std::max<int64_t>(0, q.not_before_ms - now))}});
+  }
+  Json running = Json::array();
+  for (const auto& [id, t] : trials_) {
+    if (t.state != TrialState::kAssigned && t.state != TrialState::kRunning) continue;
+    running.push_back({{"trial_id", id},
+                       {"sweep_id", t.sweep_id},
+                       {"state", jobs::TrialStateName(t.state)},
+                       {"worker", t.worker},
+                       {"attempt", t.attempt},
+                       {"step", t.step},
+                       {"steps", t.steps}});
+  }
+  std::sort(running.begin(), running.end(),
+            [](const Json& a, const Json& b) { return a["trial_id"] < b["trial_id"]; });
+  return {{"counts", CountsJson(totals)}, {"queued", std::move(queued)},
+          {"running", std::move(running)}};
+}
+
+Json Coordinator::WorkersView() const {
+  const int64_t now = clock_.NowMillis();
+  Json list = Json::array();
+  for (const auto& [id, w] : scheduler_.workers()) {
+    list.push_back({{"id", id},
+                    {"rank", w.rank},
+                    {"host", w.host},
+                    {"device", w.device},
+                    {"memory_bytes", w.memory_bytes},
+                    {"state", w.trial_id.empty() ? "idle" : "busy"},
+                    {"trial", w.trial_id},
+                    {"attempt", w.attempt},
+                    {"step", w.step},
+                    {"tokens_per_s", w.tokens_per_s},
+                    {"last_heartbeat_s", Seconds(now - w.last_seen_ms)},
+                    {"connected_s", Seconds(now - w.connected_ms)}});
+  }
+  return {{"workers", std::move(list)}};
+}
+
+Json Coordinator::HealthView() const {
+  return {{"status", "ok"},
+          {"version", kVersion},
+          {"uptime_s", Seconds(clock_.NowMillis() - started_ms_)},
+          {"workers", scheduler_.workers().size()},
+          {"queued", scheduler_.queued_count()}};
+}
+
+}  // namespace lf::coordinator

@@ -1,0 +1,447 @@
+// The worker side of the coordinator: recovery, worker messages, leases, retries, lost workers,
+// and the group commit that turns a batch of messages into one durable store write.
+#include <algorithm>
+#include <filesystem>
+
+#include "common/logging.h"
+#include "coordinator/coordinator.h"
+#include "jobs/job_spec.h"
+#include "jobs/sweep_spec.h"
+
+namespace lf::coordinator {
+
+using jobs::TrialState;
+namespace fs = std::filesystem;
+
+namespace {
+constexpr const char* kScheduler = "scheduler";
+std::string WorkerActor(const std::string& worker_id) { return "worker:" + worker_id; }
+bool Holds(TrialState s) { return s == TrialState::kAssigned || s == TrialState::kRunning; }
+}  // namespace
+
+int64_t Coordinator::LiveSweep::unfinished() const {
+  return counts[static_cast<size_t>(TrialState::kQueued)] +
+         counts[static_cast<size_t>(TrialState::kAssigned)] +
+         counts[static_cast<size_t>(TrialState::kRunning)];
+}
+
+Coordinator::Coordinator(store::ExperimentStore& store, WorkerSink& sink, const Clock& clock,
+                         CoordinatorOptions options)
+    : store_(store), sink_(sink), clock_(clock), options_(std::move(options)), ids_(clock) {
+  started_ms_ = clock_.NowMillis();
+}
+
+Coordinator::~Coordinator() = default;
+
+Result<std::unique_ptr<Coordinator>> Coordinator::Create(store::ExperimentStore& store,
+                                                         WorkerSink& sink, const Clock& clock,
+                                                         CoordinatorOptions options) {
+  std::unique_ptr<Coordinator> c(new Coordinator(store, sink, clock, std::move(options)));
+  LF_RETURN_IF_ERROR(c->Recover());
+  return c;
+}
+
+// Rebuilds the queue and the sweeps' counts from the store. Trials the last coordinator had
+// handed out keep their lease for one heartbeat timeout, so a worker that is still training
+// reports it and carries on; leases nobody reclaims go back to the queue (Tick).
+Status Coordinator::Recover() {
+  LF_ASSIGN_OR_RETURN(std::vector<store::SweepRecord> sweeps, store_.ListSweeps());
+  const int64_t now = clock_.NowMillis();
+  for (auto& record : sweeps) {
+    LiveSweep live;
+    live.ordinal = sweep_order_.size();
+    LF_ASSIGN_OR_RETURN(Json resolved, ParseJson(record.resolved, "sweep " + record.id));
+    LF_ASSIGN_OR_RETURN(jobs::SweepSpec spec, jobs::ParseSweepSpec(resolved, "sweep"));
+    live.max_retries = spec.max_retries;
+    live.memory_bytes = spec.resources.memory_bytes;
+    const bool open = record.state == jobs::SweepState::kActive ||
+                      record.state == jobs::SweepState::kPaused;
+    if (open) {
+      scheduler_.AddSweep(record.id, record.priority, spec.max_concurrent,
+                          record.state == jobs::SweepState::kPaused);
+    }
+    live.record = std::move(record);
+    sweep_order_.push_back(live.record.id);
+    sweeps_.emplace(live.record.id, std::move(live));
+  }
+  LF_ASSIGN_OR_RETURN(std::vector<store::TrialRecord> trials, store_.ListTrials({}));
+  size_t queued = 0, leased = 0;
+  for (const auto& t : trials) {
+    auto sit = sweeps_.find(t.sweep_id);
+    if (sit == sweeps_.end()) continue;
+    ++sit->second.counts[static_cast<size_t>(t.state)];
+    if (jobs::IsFinal(t.state) || t.state == TrialState::kFailed) continue;
+    LiveTrial live{.sweep_id = t.sweep_id, .state = t.state, .attempt = t.attempt,
+                   .failures = t.failures, .worker = t.worker, .checkpoint = t.checkpoint};
+    if (auto config = ParseJson(t.config, "trial " + t.id); config.ok()) {
+      live.steps = config->value(Json::json_pointer("/job/train/steps"), int64_t{0});
+    }
+    trials_.emplace(t.id, std::move(live));
+    if (t.state == TrialState::kQueued) {
+      Enqueue(t.id, 0);
+      ++queued;
+    } else {
+      orphans_[t.id] = {t.worker, t.attempt, now + options_.heartbeat_timeout_ms};
+      ++leased;
+    }
+  }
+  for (const auto& id : sweep_order_) touched_sweeps_.push_back(id);
+  LF_LOG_INFO("recovered {} sweeps; {} trials queued, {} held by workers before the restart",
+              sweeps_.size(), queued, leased);
+  return Status::Ok();
+}
+
+void Coordinator::Enqueue(const std::string& trial_id, int64_t not_before_ms) {
+  const LiveTrial& t = trials_.at(trial_id);
+  const LiveSweep& s = sweeps_.at(t.sweep_id);
+  auto parsed = ParseTrialId(trial_id);
+  const uint64_t index = parsed.ok() ? parsed->index : 0;
+  scheduler_.Enqueue({.trial_id = trial_id,
+                      .sweep_id = t.sweep_id,
+                      .order = (s.ordinal << 32) | index,
+                      .memory_bytes = s.memory_bytes,
+                      .not_before_ms = not_before_ms,
+                      .queued_ms = clock_.NowMillis()});
+}
+
+void Coordinator::OnMessage(const std::string& peer, protocol::Message message) {
+  std::visit(
+      [&](auto& m) {
+        using T = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<T, protocol::Hello>) {
+          OnHello(peer, m, /*first=*/true);
+        } else if constexpr (std::is_same_v<T, protocol::Heartbeat>) {
+          OnHello(peer, m, /*first=*/false);
+        } else if constexpr (std::is_same_v<T, protocol::Progress>) {
+          OnProgress(peer, m);
+        } else if constexpr (std::is_same_v<T, protocol::Checkpoint>) {
+          OnCheckpoint(peer, m);
+        } else if constexpr (std::is_same_v<T, protocol::Done>) {
+          OnDone(peer, std::make_shared<const protocol::Done>(std::move(m)));
+        } else if constexpr (std::is_same_v<T, protocol::Failed>) {
+          OnFailed(peer, m);
+        } else {
+          LF_LOG_WARN("worker {} sent {}, which only the coordinator sends; ignored", peer,
+                      protocol::MessageTypeName(message));
+        }
+      },
+      message);
+}
+
+void Coordinator::OnHello(const std::string& peer, const protocol::Hello& hello, bool first) {
+  const int64_t now = clock_.NowMillis();
+  const bool known = scheduler_.FindWorker(peer) != nullptr;
+  WorkerState& w = scheduler_.UpsertWorker({.id = peer,
+                                            .rank = hello.rank,
+                                            .host = hello.host,
+                                            .device = hello.device,
+                                            .memory_bytes = hello.memory_bytes,
+                                            .connected_ms = now,
+                                            .last_seen_ms = now,
+                                            .tokens_per_s = hello.tokens_per_s});
+  if (!known) {
+    LF_LOG_INFO("worker {} joined: rank {} of {} on {}, {}, {} MiB{}", peer, hello.rank,
+                hello.world_size, hello.host, hello.device, hello.memory_bytes >> 20,
+                first ? "" : " (reconnected)");
+    sink_.Send(peer, protocol::Welcome{.heartbeat_interval_ms = options_.heartbeat_interval_ms});
+  }
+  for (const auto& r : hello.running) {
+    auto orphan = orphans_.find(r.trial_id);
+    if (orphan != orphans_.end() && orphan->second.worker == peer &&
+        orphan->second.attempt == r.attempt && w.trial_id.empty()) {
+      // A worker reclaiming the lease the last coordinator gave it.
+      const LiveTrial& t = trials_.at(r.trial_id);
+      scheduler_.Lease(r.trial_id, t.sweep_id, peer, r.attempt);
+      orphans_.erase(orphan);
+      LF_LOG_INFO("worker {} still holds {} (attempt {}); lease kept", peer, r.trial_id,
+                  r.attempt);
+    }
+    if (LiveTrial* t = HeldBy(peer, r.trial_id, r.attempt)) {
+      t->step = std::max(t->step, r.step);
+      w.step = t->step;
+    }
+  }
+}
+
+Coordinator::LiveTrial* Coordinator::HeldBy(const std::string& peer, const std::string& trial_id,
+                                            uint32_t attempt) {
+  auto it = trials_.find(trial_id);
+  const WorkerState* holder = scheduler_.Holder(trial_id);
+  if (it != trials_.end() && Holds(it->second.state) && it->second.attempt == attempt &&
+      holder != nullptr && holder->id == peer) {
+    return &it->second;
+  }
+  if (orphans_.count(trial_id)) return nullptr;  // its worker may still reclaim it
+  LF_LOG_INFO("worker {} reports {} attempt {}, which is no longer its to train; stopping it",
+              peer, trial_id, attempt);
+  sink_.Send(peer, protocol::Stop{.trial_id = trial_id,
+                                  .attempt = attempt,
+                                  .reason = "this attempt is no longer yours"});
+  return nullptr;
+}
+
+void Coordinator::OnProgress(const std::string& peer, const protocol::Progress& m) {
+  LiveTrial* t = HeldBy(peer, m.trial_id, m.attempt);
+  if (t == nullptr) return;
+  if (t->state == TrialState::kAssigned) {
+    Move(m.trial_id, TrialState::kRunning, WorkerActor(peer), "");
+  }
+  std::vector<store::MetricPoint> points;
+  points.reserve(m.metrics.size());
+  for (const auto& v : m.metrics) {
+    points.push_back({.step = v.step, .name = v.name, .value = v.value, .time_ms = v.time_ms});
+    t->step = std::max(t->step, v.step);
+  }
+  if (WorkerState* w = scheduler_.FindWorker(peer)) w->step = t->step;
+  if (Status st = store_.AppendMetrics(m.trial_id, points); !st.ok()) {
+    LF_LOG_ERROR("storing metrics of {}: {}", m.trial_id, st.ToString());
+  }
+}
+
+void Coordinator::OnCheckpoint(const std::string& peer, const protocol::Checkpoint& m) {
+  LiveTrial* t = HeldBy(peer, m.trial_id, m.attempt);
+  if (t == nullptr) return;
+  t->checkpoint = m.path + "@" + std::to_string(m.step);
+  auto recorded = store_.RecordEvent({.actor = WorkerActor(peer),
+                                      .kind = "trial.checkpoint",
+                                      .sweep_id = t->sweep_id,
+                                      .trial_id = m.trial_id,
+                                      .detail = "step " + std::to_string(m.step) + " in " +
+                                                m.path});
+  if (!recorded.ok()) LF_LOG_ERROR("recording a checkpoint: {}", recorded.status().ToString());
+}
+
+void Coordinator::OnDone(const std::string& peer, std::shared_ptr<const protocol::Done> m) {
+  LiveTrial* t = HeldBy(peer, m->trial_id, m->attempt);
+  if (t == nullptr) return;
+  if (t->state == TrialState::kAssigned) {
+    Move(m->trial_id, TrialState::kRunning, WorkerActor(peer), "");
+  }
+  const std::string trial_id = m->trial_id;
+  Move(trial_id, TrialState::kCompleted, WorkerActor(peer), "",
+       [this, trial_id](const Result<store::TrialRecord>& r) {
+         if (r.ok()) LF_LOG_INFO("trial {} completed", trial_id);
+       },
+       std::move(m));
+}
+
+void Coordinator::OnFailed(const std::string& peer, const protocol::Failed& m) {
+  LiveTrial* t = HeldBy(peer, m.trial_id, m.attempt);
+  if (t == nullptr) return;
+  if (m.interrupted) {
+    Requeue(m.trial_id, WorkerActor(peer), m.reason);
+    return;
+  }
+  if (t->state == TrialState::kAssigned) {
+    Move(m.trial_id, TrialState::kRunning, WorkerActor(peer), "");
+  }
+  const LiveSweep& sweep = sweeps_.at(t->sweep_id);
+  const uint32_t failures = t->failures + 1;
+  const bool retry = m.retryable && failures <= static_cast<uint32_t>(sweep.max_retries);
+  Move(m.trial_id, TrialState::kFailed, WorkerActor(peer), m.reason);
+  if (!retry) {
+    LF_LOG_WARN("trial {} failed{}: {}", m.trial_id,
+                m.retryable ? " (retries exhausted)" : " (not retryable)", m.reason);
+    return;
+  }
+  const int64_t backoff = std::min(options_.retry_backoff_max_ms,
+                                   options_.retry_backoff_ms << std::min<uint32_t>(failures - 1, 20));
+  LF_LOG_WARN("trial {} failed (attempt {}), retry {} of {} in {} ms: {}", m.trial_id, m.attempt,
+              failures, sweep.max_retries, backoff, m.reason);
+  const std::string trial_id = m.trial_id;
+  const int64_t not_before = clock_.NowMillis() + backoff;
+  Move(trial_id, TrialState::kQueued, kScheduler,
+       "retry " + std::to_string(failures) + " of " + std::to_string(sweep.max_retries),
+       [this, trial_id, not_before](const Result<store::TrialRecord>& r) {
+         if (r.ok()) Enqueue(trial_id, not_before);
+       });
+}
+
+void Coordinator::Move(const std::string& trial_id, TrialState to, std::string actor,
+                       std::string reason,
+                       std::function<void(const Result<store::TrialRecord>&)> then,
+                       std::shared_ptr<const protocol::Done> done) {
+  LiveTrial& t = trials_.at(trial_id);
+  const TrialState from = t.state;
+  store::TransitionRequest request{.trial_id = trial_id,
+                                   .from = from,
+                                   .to = to,
+                                   .expected_attempt = t.attempt,
+                                   .actor = std::move(actor),
+                                   .worker = t.worker,
+                                   .reason = std::move(reason)};
+  if (!t.checkpoint.empty() && (to == TrialState::kQueued || jobs::IsFinal(to))) {
+    request.checkpoint = t.checkpoint;
+  }
+  if (done) {
+    for (const auto& f : done->files) request.files.push_back({f.name, f.bytes});
+  }
+  // The in-memory state moves now, so later messages of the same batch see it; a refused write
+  // is reconciled from the store when the batch commits.
+  t.state = to;
+  if (to == TrialState::kFailed) ++t.failures;
+  if (to == TrialState::kQueued || jobs::IsFinal(to) || to == TrialState::kFailed) {
+    scheduler_.Release(trial_id);
+    t.worker.clear();
+    t.step = 0;
+  }
+  CountMove(t.sweep_id, from, to);
+  pending_.push_back({std::move(request), std::move(then), std::move(done)});
+}
+
+void Coordinator::Requeue(const std::string& trial_id, std::string actor, std::string reason,
+                          int64_t not_before_ms) {
+  Move(trial_id, TrialState::kQueued, std::move(actor), std::move(reason),
+       [this, trial_id, not_before_ms](const Result<store::TrialRecord>& r) {
+         if (r.ok()) Enqueue(trial_id, not_before_ms);
+       });
+}
+
+void Coordinator::CountMove(const std::string& sweep_id, TrialState from, TrialState to) {
+  LiveSweep& s = sweeps_.at(sweep_id);
+  --s.counts[static_cast<size_t>(from)];
+  ++s.counts[static_cast<size_t>(to)];
+  if (jobs::IsFinal(to) || to == TrialState::kFailed) touched_sweeps_.push_back(sweep_id);
+}
+
+void Coordinator::Commit() {
+  while (!pending_.empty()) {
+    std::vector<Pending> batch;
+    batch.swap(pending_);
+    std::vector<store::TransitionRequest> requests;
+    requests.reserve(batch.size());
+    for (auto& p : batch) requests.push_back(p.request);
+    std::vector<Result<store::TrialRecord>> results = store_.TransitionTrials(requests);
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const auto& r = results[i];
+      const std::string& id = batch[i].request.trial_id;
+      if (!r.ok()) {
+        // Another writer got there first (or the store failed): take the store's word for it.
+        LF_LOG_WARN("trial {}: {} -> {} refused: {}", id,
+                    jobs::TrialStateName(batch[i].request.from),
+                    jobs::TrialStateName(batch[i].request.to), r.status().ToString());
+        auto live = trials_.find(id);
+        auto stored = store_.GetTrial(id);
+        if (live != trials_.end() && stored.ok()) {
+          CountMove(live->second.sweep_id, live->second.state, stored->state);
+          live->second.state = stored->state;
+          live->second.attempt = stored->attempt;
+        }
+      } else {
+        auto live = trials_.find(id);
+        if (live != trials_.end()) {
+          live->second.attempt = r->attempt;
+          live->second.failures = r->failures;
+        }
+      }
+      if (batch[i].then) batch[i].then(r);
+      if (r.ok() && jobs::IsFinal(r->state)) trials_.erase(id);
+    }
+  }
+}
+
+void Coordinator::Dispatch() {
+  for (const Placement& p : scheduler_.Place(clock_.NowMillis())) {
+    LiveTrial& t = trials_.at(p.trial.trial_id);
+    t.worker = p.worker_id;
+    const std::string trial_id = p.trial.trial_id;
+    const std::string worker_id = p.worker_id;
+    Move(trial_id, TrialState::kAssigned, kScheduler, "",
+         [this, trial_id, worker_id](const Result<store::TrialRecord>& r) {
+           if (!r.ok()) {
+             scheduler_.Release(trial_id);
+             return;
+           }
+           auto config = ParseJson(r->config, "trial " + trial_id);
+           if (!config.ok() || !config->contains("job")) {
+             LF_LOG_ERROR("trial {} has no readable job: {}", trial_id,
+                          config.status().ToString());
+             return;
+           }
+           LF_LOG_INFO("trial {} attempt {} -> worker {}", trial_id, r->attempt, worker_id);
+           sink_.Send(worker_id, protocol::Assign{.trial_id = trial_id,
+                                                  .attempt = r->attempt,
+                                                  .job = std::move((*config)["job"])});
+         });
+    // Move released nothing for an assignment: the lease Place made stays.
+  }
+}
+
+void Coordinator::Flush() {
+  Commit();
+  Dispatch();
+  Commit();
+  FinishSweeps();
+}
+
+void Coordinator::FinishSweeps() {
+  std::sort(touched_sweeps_.begin(), touched_sweeps_.end());
+  touched_sweeps_.erase(std::unique(touched_sweeps_.begin(), touched_sweeps_.end()),
+                        touched_sweeps_.end());
+  for (const auto& id : touched_sweeps_) {
+    LiveSweep& s = sweeps_.at(id);
+    const auto state = s.record.state;
+    if (s.unfinished() > 0 ||
+        (state != jobs::SweepState::kActive && state != jobs::SweepState::kPaused)) {
+      continue;
+    }
+    auto updated = store_.UpdateSweep(id, {.expected_state = state,
+                                           .state = jobs::SweepState::kFinished,
+                                           .actor = kScheduler,
+                                           .reason = "every trial reached a final state"});
+    if (!updated.ok()) {
+      LF_LOG_ERROR("finishing sweep {}: {}", id, updated.status().ToString());
+      continue;
+    }
+    s.record = std::move(updated).value();
+    scheduler_.RemoveSweep(id);
+    LF_LOG_INFO("sweep {} ({}) finished", id, s.record.name);
+  }
+  touched_sweeps_.clear();
+}
+
+void Coordinator::WorkerLost(const std::string& worker_id, const std::string& why) {
+  const std::string trial = scheduler_.RemoveWorker(worker_id);
+  LF_LOG_WARN("worker {} lost: {}{}", worker_id, why,
+              trial.empty() ? "" : "; " + trial + " goes back to the queue");
+  auto recorded = store_.RecordEvent(
+      {.actor = kScheduler, .kind = "worker.lost", .trial_id = trial, .detail = worker_id + ": " + why});
+  if (!recorded.ok()) LF_LOG_ERROR("recording a lost worker: {}", recorded.status().ToString());
+  if (!trial.empty() && trials_.count(trial) && Holds(trials_.at(trial).state)) {
+    Requeue(trial, kScheduler, "worker " + worker_id + " lost (" + why + ")");
+  }
+}
+
+void Coordinator::Tick() {
+  const int64_t now = clock_.NowMillis();
+  for (const auto& id : scheduler_.SilentWorkers(now - options_.heartbeat_timeout_ms)) {
+    WorkerLost(id, "no heartbeat for " + std::to_string(options_.heartbeat_timeout_ms / 1000.0) +
+                       " s");
+  }
+  for (auto it = orphans_.begin(); it != orphans_.end();) {
+    if (it->second.deadline_ms > now) {
+      ++it;
+      continue;
+    }
+    const std::string trial = it->first;
+    const std::string worker = it->second.worker;
+    it = orphans_.erase(it);
+    if (trials_.count(trial) && Holds(trials_.at(trial).state)) {
+      Requeue(trial, kScheduler,
+              "worker " + worker + " did not reclaim it after the coordinator restarted");
+    }
+  }
+  Flush();
+}
+
+std::optional<int64_t> Coordinator::NextDeadlineMs() const { return scheduler_.NextRetryMs(); }
+
+void Coordinator::StopOnWorker(const std::string& trial_id, const std::string& reason) {
+  const WorkerState* holder = scheduler_.Holder(trial_id);
+  auto it = trials_.find(trial_id);
+  if (holder == nullptr || it == trials_.end()) return;
+  sink_.Send(holder->id,
+             protocol::Stop{.trial_id = trial_id, .attempt = it->second.attempt, .reason = reason});
+}
+
+}  // namespace lf::coordinator

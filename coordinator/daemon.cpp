@@ -1,0 +1,161 @@
+#include "coordinator/daemon.h"
+
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <csignal>
+#include <filesystem>
+
+#include "common/file_util.h"
+#include "common/logging.h"
+#include "coordinator/api/http_server.h"
+#include "coordinator/api/routes.h"
+#include "coordinator/coordinator.h"
+#include "coordinator/transport/zmq_router.h"
+
+namespace lf::coordinator {
+namespace {
+
+namespace asio = boost::asio;
+namespace fs = std::filesystem;
+
+Result<std::pair<std::string, uint16_t>> ParseHostPort(const std::string& text) {
+  const size_t colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    return InvalidArgument("--http: expected HOST:PORT (e.g. 127.0.0.1:7070), got '" + text + "'");
+  }
+  try {
+    const int port = std::stoi(text.substr(colon + 1));
+    if (port < 0 || port > 65535) throw std::out_of_range("port");
+    return std::make_pair(text.substr(0, colon), static_cast<uint16_t>(port));
+  } catch (const std::exception&) {
+    return InvalidArgument("--http: '" + text.substr(colon + 1) + "' is not a port (0-65535)");
+  }
+}
+
+// Feeds worker messages to the coordinator as they arrive. ZMQ_FD is edge-triggered and only
+// says the socket's state may have changed, so every wake-up drains the socket completely and
+// re-checks it after the replies were sent (a send can consume the edge of a pending receive).
+class WorkerPump {
+ public:
+  WorkerPump(asio::io_context& io, ZmqRouter& router, Coordinator& coordinator)
+      : io_(io), router_(router), coordinator_(coordinator), fd_(io, ::dup(router.fd())) {}
+
+  void Start() { Arm(); }
+  // Called after anything else made the coordinator send (HTTP requests, ticks).
+  void Kick() {
+    if (router_.HasInput() && !scheduled_) {
+      scheduled_ = true;
+      asio::post(io_, [this] { Drain(); });
+    }
+  }
+
+ private:
+  void Arm() {
+    fd_.async_wait(asio::posix::stream_descriptor::wait_read, [this](boost::system::error_code ec) {
+      if (ec) return;  // cancelled at shutdown
+      Drain();
+      Arm();
+    });
+  }
+  void Drain() {
+    scheduled_ = false;
+    // A batch is committed with one fsync; bound it so one flood cannot starve the HTTP API.
+    constexpr int kBatch = 4096;
+    int handled = 0;
+    while (true) {
+      for (; handled < kBatch; ++handled) {
+        auto message = router_.TryReceive();
+        if (!message) break;
+        coordinator_.OnMessage(message->first, std::move(message->second));
+      }
+      coordinator_.Flush();
+      if (handled < kBatch && !router_.HasInput()) return;
+      if (handled >= kBatch) {
+        Kick();  // the rest after other work had a turn
+        return;
+      }
+    }
+  }
+
+  asio::io_context& io_;
+  ZmqRouter& router_;
+  Coordinator& coordinator_;
+  asio::posix::stream_descriptor fd_;
+  bool scheduled_ = false;
+};
+
+Status WriteEndpointFile(const DaemonOptions& options, uint16_t http_port,
+                         const std::string& host, const std::string& workers) {
+  if (options.endpoint_file.empty()) return Status::Ok();
+  std::error_code ec;
+  Json j = {{"http", "http://" + host + ":" + std::to_string(http_port)},
+            {"workers", workers},
+            {"pid", static_cast<int64_t>(::getpid())},
+            {"store", fs::absolute(options.store_dir, ec).string()},
+            {"runs", fs::absolute(options.runs_dir, ec).string()}};
+  return WriteFileAtomically(options.endpoint_file, j.dump(2) + "\n");
+}
+
+}  // namespace
+
+Status RunDaemon(const DaemonOptions& options) {
+  LF_ASSIGN_OR_RETURN(auto http, ParseHostPort(options.http));
+  LF_RETURN_IF_ERROR(CreateDirectories(options.runs_dir));
+  std::error_code ec;
+  const std::string runs_dir = fs::absolute(options.runs_dir, ec).string();
+  LF_ASSIGN_OR_RETURN(auto store, store::OpenRocksDbStore({.path = options.store_dir}));
+  LF_ASSIGN_OR_RETURN(auto router, ZmqRouter::Bind(options.workers));
+  LF_ASSIGN_OR_RETURN(auto coordinator,
+                      Coordinator::Create(*store, *router, SystemClock(),
+                                          {.runs_dir = runs_dir,
+                                           .heartbeat_interval_ms = options.heartbeat_interval_ms,
+                                           .heartbeat_timeout_ms = options.heartbeat_timeout_ms,
+                                           .retry_backoff_ms = options.retry_backoff_ms}));
+
+  asio::io_context io(1);
+  WorkerPump pump(io, *router, *coordinator);
+  api::Router routes;
+  // Replies to workers that an HTTP request caused (cancel, pause, a dispatch) may have eaten
+  // the socket's edge: look again after every request.
+  api::AddApiRoutes(routes, *coordinator, [&pump] { pump.Kick(); });
+  LF_ASSIGN_OR_RETURN(auto server,
+                      api::HttpServer::Start(io, routes, {.host = http.first, .port = http.second}));
+  LF_RETURN_IF_ERROR(WriteEndpointFile(options, server->port(), http.first, router->endpoint()));
+  LF_LOG_INFO("lorafleetd: API on http://{}:{}, workers on {}, store {}", http.first,
+              server->port(), router->endpoint(), options.store_dir);
+
+  // Heartbeat checks, retry back-offs and reclaimed leases run on a timer.
+  asio::steady_timer timer(io);
+  const auto period = std::chrono::milliseconds(std::max<int64_t>(options.heartbeat_interval_ms / 4, 50));
+  std::function<void()> tick = [&] {
+    timer.expires_after(period);
+    timer.async_wait([&](boost::system::error_code e) {
+      if (e) return;
+      coordinator->Tick();
+      pump.Kick();
+      tick();
+    });
+  };
+  tick();
+
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](boost::system::error_code e, int signal) {
+    if (e) return;
+    LF_LOG_INFO("lorafleetd: {} received; stopping (workers keep their trials and reconnect to "
+                "the next coordinator)", signal == SIGINT ? "SIGINT" : "SIGTERM");
+    server->Stop();
+    timer.cancel();
+    io.stop();
+  });
+  pump.Start();
+  io.run();
+  if (!options.endpoint_file.empty()) fs::remove(options.endpoint_file, ec);
+  return Status::Ok();
+}
+
+}  // namespace lf::coordinator

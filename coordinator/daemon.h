@@ -1,0 +1,27 @@
+// lorafleetd: the coordinator daemon. Opens the experiment store, recovers the queue, serves the
+// HTTP API and the worker endpoint on one Boost.Asio event loop (one thread: the Coordinator is
+// not thread-safe and needs no locks), and runs until SIGTERM or SIGINT.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "common/status.h"
+
+namespace lf::coordinator {
+
+struct DaemonOptions {
+  std::string store_dir = ".lorafleet/store";
+  std::string runs_dir = ".lorafleet/runs";  // trial outputs and checkpoints, shared with workers
+  std::string http = "127.0.0.1:7070";       // HOST:PORT; port 0 picks a free one
+  std::string workers = "tcp://127.0.0.1:7071";
+  std::string endpoint_file;                 // written once both ports listen (JSON)
+  int64_t heartbeat_interval_ms = 1000;
+  int64_t heartbeat_timeout_ms = 10000;
+  int64_t retry_backoff_ms = 2000;
+};
+
+// Returns when the daemon stopped: ok after a signal, an error if it could not start.
+Status RunDaemon(const DaemonOptions& options);
+
+}  // namespace lf::coordinator

@@ -1,0 +1,47 @@
+// The coordinator's end of the worker transport: a ZeroMQ ROUTER socket that workers' DEALER
+// sockets connect to. Each worker's routing id is its worker id. The only coordinator file that
+// includes zmq.hpp is zmq_router.cpp. Not thread-safe: the daemon's event loop owns it.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "common/protocol.h"
+#include "common/status.h"
+#include "coordinator/coordinator.h"
+
+namespace lf::coordinator {
+
+class ZmqRouter : public WorkerSink {
+ public:
+  // "tcp://127.0.0.1:7071"; port 0 (or *) picks a free port, see endpoint().
+  static Result<std::unique_ptr<ZmqRouter>> Bind(const std::string& endpoint);
+  ~ZmqRouter() override;
+
+  const std::string& endpoint() const { return endpoint_; }  // the bound address
+  // A file descriptor that becomes readable when the socket's state may have changed (ZMQ_FD:
+  // edge-triggered; check HasInput() after every operation on the socket).
+  int fd() const;
+  bool HasInput() const;
+  // One message, without blocking; nullopt when none is waiting. A message that does not decode
+  // is logged with its sender and skipped.
+  std::optional<std::pair<std::string, protocol::Message>> TryReceive();
+  // Drops the message (logged) when the worker is not connected: its heartbeats stop and the
+  // coordinator declares it lost.
+  void Send(const std::string& worker_id, const protocol::Message& message) override;
+
+  uint64_t sent() const { return sent_; }
+  uint64_t received() const { return received_; }
+
+ private:
+  struct Impl;
+  explicit ZmqRouter(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+  std::string endpoint_;
+  uint64_t sent_ = 0;
+  uint64_t received_ = 0;
+};
+
+}  // namespace lf::coordinator

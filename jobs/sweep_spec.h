@@ -1,0 +1,111 @@
+// A hyperparameter sweep as users submit it: a base job, a search space over its keys, and how
+// the coordinator schedules the resulting trials. Parsing and expansion are pure (no I/O) and
+// deterministic; every error names its field path ("sweep.space.lora.r[2]: expected ...") and is
+// checked up front, before any trial runs. Values, thread-safe.
+//
+// The document (YAML via common/yaml.h, or JSON):
+//
+//   name: lora-ranks
+//   base:                      # required: a job, the keys of `lorafleet train`'s job file, but
+//     base_model: m            #   no `output` (the coordinator chooses trial output folders)
+//     data: {train: t.jsonl}
+//     lora: {r: 8}
+//   space:                     # optional; absent: the base job alone
+//     lora.r: [1, 2, 4, 8]                   # a list: a grid axis (one value per trial)
+//     train.lr: {loguniform: [1.0e-5, 1.0e-3]}  # uniform in log space, low > 0
+//     lora.dropout: {uniform: [0.0, 0.1]}    # a number between low and high
+//     lora.alpha: {int: [8, 64]}             # an integer, both ends included
+//     lora.target_modules: {choice: [[c_attn], [c_attn, c_fc]]}  # one of the values at random
+//   search: grid               # grid (default) or random
+//   seed: 0                    # seeds the sampling; training's seed is base.train.seed
+//   num_samples: 1             # grid: repeats of the whole grid; random: the number of trials
+//   priority: 0                # higher runs first; any int32
+//   max_retries: 2             # retries of retryable failures per trial, 0 to 100
+//   max_concurrent: 0          # trials of this sweep running at once; 0: no limit
+//   resources: {gpus: 1, memory: 2GiB}   # per trial; memory 0 or absent: any
+//
+// Space keys are dotted paths into the base job; a missing leaf (or missing parent objects) is
+// added, a parent that is not an object is an error. Axes are ordered by key (the Json tree keeps
+// object keys sorted, not in document order).
+//
+// search: grid crosses the list axes like nested loops in key order (the first axis varies
+// slowest), samples the other axes once per trial, and repeats the whole grid num_samples times;
+// repeat k > 0 adds k to train.seed (unless train.seed is swept) so repeats differ.
+// search: random makes exactly num_samples trials; a list axis is a uniform choice of its values.
+// Sampling uses a SplitMix64 stream per trial, derived from `seed` and the trial's index, and our
+// own mapping to numbers, so a sweep expands to the same trials on every platform and run (up to
+// the last bit of loguniform values, which go through the C library's log and exp).
+// A range axis's ends must satisfy low < high; every list must have at least one value.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/json_reader.h"
+#include "common/status.h"
+#include "jobs/job_spec.h"
+
+namespace lf::jobs {
+
+// One axis of the search space: a dotted key into the job document ("lora.r", "train.lr",
+// "lora.target_modules", "data.train") and how its values are chosen.
+struct SearchAxis {
+  enum class Kind { kGrid, kChoice, kUniform, kLogUniform, kInt };
+  std::string key;
+  Kind kind = Kind::kGrid;
+  std::vector<Json> values;  // kGrid, kChoice
+  double low = 0, high = 0;  // kUniform, kLogUniform, kInt (inclusive ints)
+
+  friend bool operator==(const SearchAxis&, const SearchAxis&) = default;
+};
+
+struct ResourceSpec {
+  int64_t gpus = 1;          // device slots (ranks) per trial; a CPU rank counts as one
+  int64_t memory_bytes = 0;  // device memory a trial needs; 0: any
+
+  friend bool operator==(const ResourceSpec&, const ResourceSpec&) = default;
+};
+
+struct SweepSpec {
+  std::string name;
+  Json base;                      // the base job document, keys as in `lorafleet train`'s job file
+  std::vector<SearchAxis> space;  // ordered by key
+  std::string search = "grid";    // "grid" or "random"
+  uint64_t seed = 0;
+  int64_t num_samples = 1;
+  int32_t priority = 0;        // higher runs first
+  int32_t max_retries = 2;     // retries of retryable failures per trial
+  int32_t max_concurrent = 0;  // trials of this sweep running at once; 0: no limit
+  ResourceSpec resources;
+
+  friend bool operator==(const SweepSpec&, const SweepSpec&) = default;
+};
+
+struct TrialSpec {
+  uint32_t index = 0;  // 0-based, expansion order
+  Json params;         // {"lora.r": 4, "train.lr": 0.002}: this trial's values of the swept keys
+  JobSpec job;         // the base job with params substituted, parsed and validated; no output
+};
+
+// `root` names the document in error paths ("sweep" -> "sweep.space.lora.r[2]: ..."). Checks the
+// base job with every value of every list and choice axis and both ends of every range, so a bad
+// value is reported here, with its index, however large the grid.
+Result<SweepSpec> ParseSweepSpec(const Json& doc, std::string_view root = "sweep");
+
+// Expands and validates every trial (each substituted job goes through ParseJobSpec), in index
+// order. Refuses more than max_trials trials before building any. Also accepts a SweepSpec built
+// in code: it is checked as ParseSweepSpec would check it. Error paths are rooted at "sweep".
+Result<std::vector<TrialSpec>> ExpandSweep(const SweepSpec& spec, size_t max_trials = 100000);
+
+// The resolved form stored with the sweep (every default written out; memory in bytes);
+// ParseSweepSpec(SweepSpecToJson(s)) gives s back.
+Json SweepSpecToJson(const SweepSpec& spec);
+
+// Size strings: "512MiB", "8GiB", "2GB", "1.5G", or a plain integer of bytes. Units are case-
+// insensitive; K/M/G/T and KiB/MiB/GiB/TiB are powers of 1024, KB/MB/GB/TB powers of 1000.
+// `path` names the field in errors.
+Result<int64_t> ParseByteSize(const Json& value, std::string_view path);
+
+}  // namespace lf::jobs

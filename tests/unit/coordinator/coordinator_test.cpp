@@ -1,0 +1,272 @@
+// The coordinator's core driven directly: real store in a temporary directory, fake clock, and a
+// sink that records what would go to workers (the in-process transport).
+#include "coordinator/coordinator.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "store/store_test_util.h"
+
+namespace lf::coordinator {
+namespace {
+
+using jobs::TrialState;
+using protocol::Message;
+
+const std::string kRepo = std::string(LF_TEST_SRCDIR) + "/../../..";
+
+class RecordingSink : public WorkerSink {
+ public:
+  void Send(const std::string& worker, const Message& message) override {
+    sent.emplace_back(worker, message);
+  }
+  template <typename T>
+  std::vector<T> Take(const std::string& worker) {
+    std::vector<T> out;
+    for (auto it = sent.begin(); it != sent.end();) {
+      if (it->first == worker && std::holds_alternative<T>(it->second)) {
+        out.push_back(std::get<T>(it->second));
+        it = sent.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    return out;
+  }
+  std::vector<std::pair<std::string, Message>> sent;
+};
+
+std::string SweepYaml(const std::string& space = "lora.r: [1, 2]", const std::string& extra = "") {
+  return "name: t\nbase:\n  base_model: examples/models/tiny-gpt2\n"
+         "  data: {train: examples/data/medical/train.jsonl}\n"
+         "  train: {steps: 10}\nspace:\n  " + space + "\n" + extra;
+}
+
+class CoordinatorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = store::testing::FreshDir("coord");
+    auto opened = store::OpenRocksDbStore({.path = dir_ + "/store", .clock = &clock_});
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+    store_ = std::move(opened).value();
+    Restart();
+  }
+  void Restart() {
+    coordinator_.reset();
+    auto created = Coordinator::Create(*store_, sink_, clock_,
+                                       {.runs_dir = dir_ + "/runs",
+                                        .heartbeat_timeout_ms = 5000,
+                                        .retry_backoff_ms = 1000});
+    ASSERT_TRUE(created.ok()) << created.status().ToString();
+    coordinator_ = std::move(created).value();
+  }
+  std::string Submit(const std::string& yaml) {
+    RequestError error;
+    auto r = coordinator_->Submit({.spec = yaml, .base_dir = kRepo, .owner = "alice"}, &error);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? (*r)["sweep"]["id"].get<std::string>() : "";
+  }
+  void Send(const std::string& worker, Message m) {
+    coordinator_->OnMessage(worker, std::move(m));
+    coordinator_->Flush();
+  }
+  protocol::Hello Hello(const std::string& worker,
+                        std::vector<protocol::RunningTrial> running = {}) {
+    return {.worker_id = worker, .host = "h", .device = "cpu", .memory_bytes = 1LL << 33,
+            .running = std::move(running)};
+  }
+  // Connects a worker and returns what it was assigned.
+  protocol::Assign Join(const std::string& worker) {
+    Send(worker, Hello(worker));
+    auto assigned = sink_.Take<protocol::Assign>(worker);
+    EXPECT_EQ(assigned.size(), 1u);
+    return assigned.empty() ? protocol::Assign{} : assigned[0];
+  }
+  TrialState StateOf(const std::string& trial) { return store_->GetTrial(trial)->state; }
+  protocol::Done DoneFor(const protocol::Assign& a) {
+    return {.trial_id = a.trial_id,
+            .attempt = a.attempt,
+            .result = {{"eval_loss", 1.5}},
+            .files = {{"adapter_model.safetensors", "weights"},
+                      {"result.json", R"({"eval_loss": 1.5, "trainable_params": 10})"}}};
+  }
+
+  std::string dir_;
+  FakeClock clock_;
+  RecordingSink sink_;
+  std::unique_ptr<store::ExperimentStore> store_;
+  std::unique_ptr<Coordinator> coordinator_;
+};
+
+TEST_F(CoordinatorTest, ASweepRunsToCompletionAndStoresEveryAdapter) {
+  const std::string sweep = Submit(SweepYaml());
+  auto a = Join("w1");
+  EXPECT_EQ(a.attempt, 1u);
+  EXPECT_EQ(a.job["lora"]["r"], 1);
+  EXPECT_EQ(a.job["output"], dir_ + "/runs/" + sweep + "/" + a.trial_id);
+  EXPECT_EQ(sink_.Take<protocol::Welcome>("w1").size(), 1u);
+  EXPECT_EQ(StateOf(a.trial_id), TrialState::kAssigned);
+
+  Send("w1", protocol::Progress{.trial_id = a.trial_id, .attempt = 1,
+                                .metrics = {{1, "loss", 2.5, 0}, {2, "loss", 2.25, 0}}});
+  EXPECT_EQ(StateOf(a.trial_id), TrialState::kRunning);
+  EXPECT_EQ(store_->ReadMetrics(a.trial_id, {})->size(), 2u);
+
+  Send("w1", DoneFor(a));
+  EXPECT_EQ(StateOf(a.trial_id), TrialState::kCompleted);
+  EXPECT_EQ(*store_->GetAdapterFile(a.trial_id, "adapter_model.safetensors"), "weights");
+  // The idle worker gets the second trial straight away.
+  auto next = sink_.Take<protocol::Assign>("w1");
+  ASSERT_EQ(next.size(), 1u);
+  Send("w1", DoneFor(next[0]));  // DONE without PROGRESS: assigned -> running -> completed
+  EXPECT_EQ(StateOf(next[0].trial_id), TrialState::kCompleted);
+  EXPECT_EQ(store_->GetSweep(sweep)->state, jobs::SweepState::kFinished);
+
+  auto compare = coordinator_->CompareView(sweep);
+  ASSERT_TRUE(compare.ok());
+  EXPECT_EQ((*compare)["rows"].size(), 2u);
+  EXPECT_EQ((*compare)["rows"][0]["eval_loss"], 1.5);
+  EXPECT_EQ((*compare)["rows"][0]["trainable_params"], 10);
+}
+
+TEST_F(CoordinatorTest, ARefusedSubmissionStoresNothing) {
+  RequestError error;
+  auto bad = coordinator_->Submit({.spec = SweepYaml("lora.r: [1, 0]"), .base_dir = kRepo},
+                                  &error);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(error.status.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(error.field, "sweep.space.lora.r[1]");
+  auto missing = coordinator_->Submit(
+      {.spec = SweepYaml("data.train: [examples/data/medical/train.jsonl, nope.jsonl]"),
+       .base_dir = kRepo},
+      &error);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(error.field, "sweep.space.data.train");
+  EXPECT_NE(error.status.message().find("nope.jsonl"), std::string::npos);
+  EXPECT_TRUE(store_->ListSweeps()->empty());
+  EXPECT_EQ(coordinator_->scheduler().queued_count(), 0u);
+}
+
+TEST_F(CoordinatorTest, ALostWorkersTrialResumesElsewhereAndItsLateReportIsRefused) {
+  Submit(SweepYaml("lora.r: [4]"));
+  auto first = Join("w1");
+  Send("w1", protocol::Progress{.trial_id = first.trial_id, .attempt = 1,
+                                .metrics = {{5, "loss", 2.0, 0}}});
+  Send("w1", protocol::Checkpoint{.trial_id = first.trial_id, .attempt = 1, .step = 5,
+                                  .path = "/ckpt"});
+  Send("w2", Hello("w2"));  // idle: nothing left to assign
+  clock_.AdvanceMillis(3000);
+  Send("w2", protocol::Heartbeat{Hello("w2")});
+  clock_.AdvanceMillis(3000);  // w1 silent for 6 s > 5 s
+  coordinator_->Tick();
+  auto second = sink_.Take<protocol::Assign>("w2");
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(second[0].trial_id, first.trial_id);
+  EXPECT_EQ(second[0].attempt, 2u);
+  EXPECT_EQ(store_->GetTrial(first.trial_id)->checkpoint, "/ckpt@5");
+  // w1 comes back and reports the old attempt as done: refused, and told to stop.
+  Send("w1", DoneFor(first));
+  EXPECT_EQ(StateOf(first.trial_id), TrialState::kAssigned);
+  EXPECT_TRUE(store_->ListAdapterFiles(first.trial_id)->empty());
+  EXPECT_EQ(sink_.Take<protocol::Stop>("w1").size(), 1u);
+  Send("w2", DoneFor(second[0]));
+  EXPECT_EQ(StateOf(first.trial_id), TrialState::kCompleted);
+}
+
+TEST_F(CoordinatorTest, RetryableFailuresRetryAfterABackOffAndOthersFailForGood) {
+  Submit(SweepYaml("lora.r: [1, 2]", "max_retries: 1\n"));
+  auto a = Join("w1");
+  Send("w1", protocol::Failed{.trial_id = a.trial_id, .attempt = 1, .reason = "oom",
+                              .retryable = true});
+  // Backing off: the idle worker gets the other trial meanwhile.
+  auto b = sink_.Take<protocol::Assign>("w1");
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_NE(b[0].trial_id, a.trial_id);
+  EXPECT_EQ(StateOf(a.trial_id), TrialState::kQueued);
+  EXPECT_EQ(store_->GetTrial(a.trial_id)->failures, 1u);
+  Send("w1", protocol::Failed{.trial_id = b[0].trial_id, .attempt = 1,
+                              .reason = "bad data file", .retryable = false});
+  EXPECT_EQ(StateOf(b[0].trial_id), TrialState::kFailed);
+  EXPECT_TRUE(sink_.Take<protocol::Assign>("w1").empty());  // a's back-off has not ended
+  clock_.AdvanceMillis(1000);
+  coordinator_->Tick();
+  auto retry = sink_.Take<protocol::Assign>("w1");
+  ASSERT_EQ(retry.size(), 1u);
+  EXPECT_EQ(retry[0].trial_id, a.trial_id);
+  EXPECT_EQ(retry[0].attempt, 2u);
+  // The second failure exhausts max_retries: 1.
+  Send("w1", protocol::Failed{.trial_id = a.trial_id, .attempt = 2, .reason = "oom again",
+                              .retryable = true});
+  EXPECT_EQ(StateOf(a.trial_id), TrialState::kFailed);
+  clock_.AdvanceMillis(60000);
+  coordinator_->Tick();
+  EXPECT_TRUE(sink_.Take<protocol::Assign>("w1").empty());
+  auto sweep = store_->GetSweep(store_->GetTrial(a.trial_id)->sweep_id);
+  EXPECT_EQ(sweep->state, jobs::SweepState::kFinished);
+}
+
+TEST_F(CoordinatorTest, AnInterruptedWorkerRequeuesItsTrialWithoutCountingAFailure) {
+  Submit(SweepYaml("lora.r: [1]"));
+  auto a = Join("w1");
+  Send("w1", protocol::Failed{.trial_id = a.trial_id, .attempt = 1, .reason = "SIGTERM",
+                              .retryable = true, .interrupted = true, .step = 4});
+  EXPECT_EQ(store_->GetTrial(a.trial_id)->failures, 0u);
+  auto again = sink_.Take<protocol::Assign>("w1");  // no back-off
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].attempt, 2u);
+}
+
+TEST_F(CoordinatorTest, CancelAndPauseReachRunningTrials) {
+  const std::string sweep = Submit(SweepYaml("lora.r: [1, 2, 4]"));
+  auto a = Join("w1");
+  auto b = Join("w2");
+  auto cancelled = coordinator_->CancelTrial(a.trial_id, "user:alice");
+  ASSERT_TRUE(cancelled.ok()) << cancelled.status().ToString();
+  EXPECT_EQ(StateOf(a.trial_id), TrialState::kCancelled);
+  auto stops = sink_.Take<protocol::Stop>("w1");
+  ASSERT_EQ(stops.size(), 1u);
+  EXPECT_EQ(stops[0].trial_id, a.trial_id);
+  auto c = sink_.Take<protocol::Assign>("w1");  // w1 is free for the third trial
+  ASSERT_EQ(c.size(), 1u);
+
+  ASSERT_TRUE(coordinator_->PauseSweep(sweep, "user:alice").ok());
+  EXPECT_EQ(sink_.Take<protocol::Stop>("w1").size(), 1u);
+  EXPECT_EQ(sink_.Take<protocol::Stop>("w2").size(), 1u);
+  EXPECT_EQ(StateOf(b.trial_id), TrialState::kQueued);
+  EXPECT_EQ(StateOf(c[0].trial_id), TrialState::kQueued);
+  coordinator_->Tick();
+  EXPECT_TRUE(sink_.Take<protocol::Assign>("w1").empty());  // paused: nothing dispatched
+
+  ASSERT_TRUE(coordinator_->ResumeSweep(sweep, "user:alice").ok());
+  EXPECT_EQ(sink_.Take<protocol::Assign>("w1").size() + sink_.Take<protocol::Assign>("w2").size(),
+            2u);
+  EXPECT_EQ(coordinator_->CancelTrial(a.trial_id, "user:alice").status().code(),
+            StatusCode::kFailedPrecondition);
+}
+
+TEST_F(CoordinatorTest, ARestartedCoordinatorKeepsReclaimedLeasesAndRequeuesTheRest) {
+  Submit(SweepYaml("lora.r: [1, 2, 4]"));
+  auto a = Join("w1");
+  auto b = Join("w2");
+  Send("w1", protocol::Progress{.trial_id = a.trial_id, .attempt = 1,
+                                .metrics = {{3, "loss", 2.0, 0}}});
+  Restart();  // w2 died with the old coordinator; w1 is still training
+  EXPECT_EQ(coordinator_->scheduler().queued_count(), 1u);
+  Send("w1", protocol::Heartbeat{Hello("w1", {{a.trial_id, 1, 4}})});
+  EXPECT_TRUE(sink_.Take<protocol::Stop>("w1").empty());
+  EXPECT_TRUE(sink_.Take<protocol::Assign>("w1").empty());  // busy with its reclaimed trial
+  clock_.AdvanceMillis(6000);
+  Send("w1", protocol::Heartbeat{Hello("w1", {{a.trial_id, 1, 6}})});
+  coordinator_->Tick();
+  EXPECT_EQ(StateOf(b.trial_id), TrialState::kQueued);  // nobody reclaimed it
+  Send("w1", DoneFor(a));
+  EXPECT_EQ(StateOf(a.trial_id), TrialState::kCompleted);
+  auto next = sink_.Take<protocol::Assign>("w1");
+  ASSERT_EQ(next.size(), 1u);
+  // The third trial was queued all along, so it goes first; b follows.
+  EXPECT_NE(next[0].trial_id, a.trial_id);
+}
+
+}  // namespace
+}  // namespace lf::coordinator
