@@ -367,8 +367,13 @@ void Coordinator::Dispatch() {
   }
 }
 
+// Leases are released in memory as soon as a message ends them, so the trials that workers just
+// finished and the ones they get next commit in the same batch: one fsync per batch of messages.
+// ASSIGNs are sent from the commit callbacks, once the assignment is durable.
 void Coordinator::Flush() {
+  Dispatch();
   Commit();
+  // A commit may have re-queued trials (interrupted or lost workers) that idle workers can take.
   Dispatch();
   Commit();
   FinishSweeps();

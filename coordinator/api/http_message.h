@@ -29,8 +29,8 @@ struct HttpResponse {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
-  std::vector<std::pair<std::string, std::string>>
-      headers;  // extra ones: Allow, Content-Disposition
+  // Extra headers (Allow, Content-Disposition); Content-Type and Content-Length are set for you.
+  std::vector<std::pair<std::string, std::string>> headers;
 };
 
 // `body` serialised compactly; invalid UTF-8 in strings is replaced rather than thrown on.
