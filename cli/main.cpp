@@ -14,8 +14,24 @@ void PrintHelp() {
 
 usage: lorafleet <command> [arguments]
 
-commands:
-  train JOB.yaml [--out DIR]          train one adapter on this machine (no daemon)
+a fleet on this machine or a cluster (a coordinator daemon and MPI worker ranks):
+  up [--workers N] [--hostfile FILE] [--http HOST:PORT] [--worker-endpoint tcp://HOST:PORT]
+     [--heartbeat-timeout S]          start the coordinator and N workers in the background
+  down                                stop the workers (they checkpoint) and the coordinator
+  submit SWEEP.yaml [--wait]          queue a sweep; --wait follows it and prints the comparison
+  sweeps                              list the sweeps
+  status SWEEP|TRIAL                  a sweep and its trials, or one trial and its metrics
+  logs SWEEP|TRIAL [-f]               events and metric lines; -f follows until the end
+  compare SWEEP [--csv|--md]          the trials side by side, best eval loss first
+  export TRIAL DIR [--force]          download a trained adapter (Hugging Face PEFT format)
+  cancel SWEEP|TRIAL, pause SWEEP, resume SWEEP, priority SWEEP N
+  queue                               what is queued and running
+  workers                             the connected worker ranks
+  These take --url URL (default: $LORAFLEET_URL, then <home>/coordinator.json, then
+  http://127.0.0.1:7070), --home DIR (default: $LORAFLEET_HOME, then ./.lorafleet) and --json.
+
+one job, no daemon:
+  train JOB.yaml [--out DIR]          train one adapter on this machine
   eval --base DIR [--adapter DIR] --data FILE.jsonl [--json]
                                       mean next-token loss and perplexity of a model
   generate --base DIR [--adapter DIR]... --prompt TEXT [--max-new-tokens N]
@@ -57,6 +73,20 @@ int main(int argc, char** argv) {
   if (command == "tokenize") return lf::cli::RunTokenize(args);
   if (command == "generate") return lf::cli::RunGenerate(args);
   if (command == "merge") return lf::cli::RunMerge(args);
+  if (command == "up") return lf::cli::RunUp(args);
+  if (command == "down") return lf::cli::RunDown(args);
+  if (command == "submit") return lf::cli::RunSubmit(args);
+  if (command == "sweeps") return lf::cli::RunSweeps(args);
+  if (command == "queue") return lf::cli::RunQueue(args);
+  if (command == "workers") return lf::cli::RunWorkers(args);
+  if (command == "status") return lf::cli::RunStatus(args);
+  if (command == "logs") return lf::cli::RunLogs(args);
+  if (command == "cancel") return lf::cli::RunCancel(args);
+  if (command == "pause") return lf::cli::RunPause(args);
+  if (command == "resume") return lf::cli::RunResume(args);
+  if (command == "priority") return lf::cli::RunPriority(args);
+  if (command == "compare") return lf::cli::RunCompare(args);
+  if (command == "export") return lf::cli::RunExport(args);
   std::cerr << "lorafleet: unknown command '" << command << "'; run `lorafleet help`\n";
   return 2;
 }

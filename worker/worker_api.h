@@ -28,6 +28,8 @@ struct TrainJobOptions {
   bool progress = true;
   bool resume = true;  // continue from <output>/checkpoints when a checkpoint is there
   std::function<void(const StepMetrics&)> on_step;
+  // After each checkpoint is complete in `dir` (<output>/checkpoints/checkpoint-<step>).
+  std::function<void(int64_t step, const std::string& dir)> on_checkpoint;
   std::function<bool()> stop_requested;
 };
 

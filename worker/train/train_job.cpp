@@ -110,6 +110,7 @@ TrainerOptions JobTrainerOptions(const std::string& out, std::string label,
           .checkpoint_dir = (fs::path(out) / "checkpoints").string(),
           .resume = options.resume,
           .on_step = MetricsWriter(out, options.resume, options.on_step),
+          .on_checkpoint = options.on_checkpoint,
           .stop_requested = options.stop_requested};
 }
 

@@ -94,6 +94,7 @@ Status Trainer::SaveCheckpoint(int64_t step, torch::optim::Optimizer& optimizer,
     int64_t s = std::stoll(name.substr(std::string(kCheckpointPrefix).size()));
     if (s < step - std::max<int64_t>(1, spec_.checkpoint_every)) fs::remove_all(entry.path(), ec);
   }
+  if (options_.on_checkpoint) options_.on_checkpoint(step, final_dir.string());
   return Status::Ok();
 }
 

@@ -23,6 +23,8 @@ struct TrainerOptions {
   std::string checkpoint_dir;  // empty: no checkpoints
   bool resume = true;          // continue from the newest checkpoint in checkpoint_dir
   std::function<void(const StepMetrics&)> on_step;  // every optimizer step (metrics sinks)
+  // After a checkpoint folder is complete on disk (periodic ones and the one a stop writes).
+  std::function<void(int64_t step, const std::string& dir)> on_checkpoint;
   std::function<bool()> stop_requested;             // polled between steps (SIGTERM)
 };
 

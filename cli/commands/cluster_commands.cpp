@@ -1,0 +1,430 @@
+// `lorafleet up` starts the coordinator daemon and `mpirun ... lorafleet-worker` in the background,
+// detached from the terminal, and waits until both answer; `lorafleet down` stops them: the
+// worker ranks first (SIGTERM: they checkpoint and exit), then the daemon.
+//
+// Why the ranks get SIGTERM directly rather than through mpirun: Open MPI's mpirun, on SIGTERM,
+// sends the ranks SIGCONT, waits odls_base_sigkill_timeout (1 s), sends SIGTERM, waits again and
+// sends SIGKILL, which leaves a training rank about a second to checkpoint. Ranks signalled
+// directly take as long as they need; mpirun (run with --enable-recovery, so one rank's death
+// does not take down the others) exits once the last one has.
+#include <unistd.h>
+
+#include <algorithm>
+#include <csignal>
+#include <filesystem>
+#include <iostream>
+#include <thread>
+
+#include "cli/commands/commands.h"
+#include "cli/commands/process.h"
+#include "cli/commands/remote.h"
+#include "cli/commands/table.h"
+#include "common/file_util.h"
+
+namespace lf::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+constexpr const char* kUpUsage =
+    "usage: lorafleet up [--workers N] [--hostfile FILE] [--home DIR] [--http HOST:PORT]\n"
+    "         [--worker-endpoint tcp://HOST:PORT] [--heartbeat-timeout SECONDS] [--json]\n";
+constexpr const char* kDownUsage = "usage: lorafleet down [--home DIR]\n";
+constexpr auto kStartTimeout = seconds(30);
+constexpr auto kWorkerStopTimeout = seconds(60);
+constexpr auto kDaemonStopTimeout = seconds(30);
+
+struct HomeLayout {
+  std::string home, store, runs, logs, coordinator_log, workers_log, endpoint_file, coordinator_pid,
+      workers_pid;
+};
+
+HomeLayout Layout(const std::string& home) {
+  const fs::path h(home);
+  return {home,
+          (h / "store").string(),
+          (h / "runs").string(),
+          (h / "logs").string(),
+          (h / "logs" / "coordinator.log").string(),
+          (h / "logs" / "workers.log").string(),
+          CoordinatorFilePath(home),
+          (h / "coordinator.pid").string(),
+          (h / "workers.pid").string()};
+}
+
+bool Answers(const std::string& url) {
+  return Coordinator(url, milliseconds(1000)).Get("/v1/health").ok();
+}
+
+// The pid in a pid file when that process is alive and its command line mentions `program`
+// (so a reused pid is not mistaken for ours).
+std::optional<pid_t> LiveProcess(const std::string& pid_file,
+                                 std::initializer_list<const char*> programs) {
+  std::optional<pid_t> pid = ReadPidFile(pid_file);
+  if (!pid || !ProcessAlive(*pid)) return std::nullopt;
+  const std::string cmdline = ProcessCommandLine(*pid);
+  for (const char* program : programs) {
+    if (cmdline.find(program) != std::string::npos) return pid;
+  }
+  return std::nullopt;
+}
+
+// The workers an earlier `up` started: mpirun (while alive) and the local ranks, found by the
+// session mpirun leads (it was started with setsid). Ranks outlive a killed mpirun; they are then
+// recognised by their command line.
+struct WorkerProcesses {
+  pid_t session = 0;
+  std::optional<pid_t> mpirun;
+  std::vector<pid_t> ranks;
+  bool any() const { return mpirun.has_value() || !ranks.empty(); }
+};
+
+WorkerProcesses FindWorkers(const HomeLayout& layout) {
+  WorkerProcesses w;
+  std::optional<pid_t> pid = ReadPidFile(layout.workers_pid);
+  if (!pid) return w;
+  w.session = *pid;
+  w.mpirun = LiveProcess(layout.workers_pid, {"mpirun", "mpiexec", "orterun"});
+  for (pid_t p : SessionMembers(*pid)) {
+    if (w.mpirun || ProcessCommandLine(p).find("lorafleet-worker") != std::string::npos) {
+      w.ranks.push_back(p);
+    }
+  }
+  return w;
+}
+
+Status CheckNothingRunning(const HomeLayout& layout, const std::string& http_url) {
+  Result<CoordinatorFile> file = ReadCoordinatorFile(layout.endpoint_file);
+  if (file.ok()) {
+    Result<std::string> url = NormalizeUrl(file->http);
+    if (url.ok() && Answers(*url)) {
+      return AlreadyExists("lorafleet is already running at " + *url + " (pid " +
+                           std::to_string(file->pid) + ", home " + layout.home +
+                           "); `lorafleet down` stops it");
+    }
+  }
+  const bool any_port = http_url.size() >= 2 && http_url.compare(http_url.size() - 2, 2, ":0") == 0;
+  if (!any_port && Answers(http_url)) {
+    return AlreadyExists("a coordinator already answers at " + http_url +
+                         " (not one started from " + layout.home +
+                         "); stop it, or choose another address with --http HOST:PORT");
+  }
+  if (auto pid = LiveProcess(layout.coordinator_pid, {"lorafleetd"})) {
+    return AlreadyExists("the coordinator from an earlier `lorafleet up` (pid " +
+                         std::to_string(*pid) + ") is running but does not answer; " +
+                         "`lorafleet down` stops it");
+  }
+  if (WorkerProcesses w = FindWorkers(layout); w.any()) {
+    return AlreadyExists("workers from an earlier `lorafleet up` (mpirun pid " +
+                         std::to_string(w.session) +
+                         ") are still running; `lorafleet down` stops them");
+  }
+  return Status::Ok();
+}
+
+// Waits for the daemon to write its endpoint file and answer GET /v1/health.
+Result<CoordinatorFile> WaitForCoordinator(pid_t pid, const HomeLayout& layout) {
+  const auto deadline = std::chrono::steady_clock::now() + kStartTimeout;
+  std::string exit_description;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (ExitedEarly(pid, exit_description)) {
+      return FailedPrecondition("lorafleetd " + exit_description + " while starting; the end of " +
+                                layout.coordinator_log + ":\n" +
+                                TailOfFile(layout.coordinator_log, 15));
+    }
+    Result<CoordinatorFile> file = ReadCoordinatorFile(layout.endpoint_file);
+    if (file.ok() && (file->pid == 0 || file->pid == pid)) {
+      Result<std::string> url = NormalizeUrl(file->http);
+      if (!url.ok()) return url.status().WithContext(layout.endpoint_file);
+      if (Answers(*url)) {
+        file->http = *url;
+        return *file;
+      }
+    }
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  return DeadlineExceeded(
+      "lorafleetd (pid " + std::to_string(pid) + ") did not answer within " +
+      std::to_string(kStartTimeout.count()) + " s; see " + layout.coordinator_log +
+      " (it is still running: `lorafleet down --home " + layout.home + "` stops it)");
+}
+
+// Waits until `want` workers are connected; returns how many are.
+Result<size_t> WaitForWorkers(pid_t mpirun, size_t want, const std::string& url,
+                              const HomeLayout& layout) {
+  const auto deadline = std::chrono::steady_clock::now() + kStartTimeout;
+  const Coordinator remote(url, milliseconds(2000));
+  size_t connected = 0;
+  std::string exit_description;
+  while (true) {
+    if (Result<Json> reply = remote.Get("/v1/workers"); reply.ok()) {
+      const Json& workers = Member(*reply, "workers");
+      connected = workers.is_array() ? workers.size() : 0;
+      if (connected >= want) return connected;
+    }
+    if (ExitedEarly(mpirun, exit_description)) {
+      return FailedPrecondition("mpirun " + exit_description +
+                                " while the workers started; the end of " + layout.workers_log +
+                                ":\n" + TailOfFile(layout.workers_log, 15) +
+                                "  (the coordinator is still running: `lorafleet down` stops it)");
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return connected;
+    std::this_thread::sleep_for(milliseconds(200));
+  }
+}
+
+struct UpOptions {
+  int64_t workers = 2;
+  std::string hostfile;
+  std::string http = "127.0.0.1:7070";
+  std::string worker_endpoint = kDefaultWorkerEndpoint;
+  std::optional<std::string> heartbeat_timeout;
+  bool json = false;
+};
+
+int Up(const UpOptions& opt, const HomeLayout& layout) {
+  const std::string bindir = ExecutableDir();
+  const std::string daemon = (fs::path(bindir) / "lorafleetd").string();
+  const std::string worker = (fs::path(bindir) / "lorafleet-worker").string();
+  if (::access(daemon.c_str(), X_OK) != 0) {
+    return ReportFailure("up", NotFound("the coordinator daemon is not at " + daemon +
+                                        "; build it (cmake --build BUILD --target lorafleetd)"));
+  }
+  std::optional<std::string> mpirun;
+  if (opt.workers > 0) {
+    if (::access(worker.c_str(), X_OK) != 0) {
+      return ReportFailure("up",
+                           NotFound("the worker is not at " + worker +
+                                    "; build it (cmake --build BUILD --target lorafleet-worker)"));
+    }
+    mpirun = FindOnPath("mpirun");
+    if (!mpirun) {
+      return ReportFailure("up", NotFound("mpirun is not on PATH; install openmpi-bin (make deps), "
+                                          "or start only the coordinator with --workers 0"));
+    }
+  }
+  Result<std::string> http_url = NormalizeUrl(opt.http);
+  if (!http_url.ok()) return ReportError("up", http_url.status().WithContext("--http"), kUpUsage);
+  if (Status st = CheckNothingRunning(layout, *http_url); !st.ok()) return ReportFailure("up", st);
+
+  for (const std::string& dir : {layout.home, layout.store, layout.runs, layout.logs}) {
+    if (Status st = CreateDirectories(dir); !st.ok()) return ReportFailure("up", st);
+  }
+  std::error_code ec;
+  for (const std::string& stale :
+       {layout.endpoint_file, layout.coordinator_pid, layout.workers_pid}) {
+    fs::remove(stale, ec);
+  }
+
+  std::vector<std::string> daemon_argv = {
+      daemon,   "--store",   layout.store,        "--runs",          layout.runs,         "--http",
+      opt.http, "--workers", opt.worker_endpoint, "--endpoint-file", layout.endpoint_file};
+  if (opt.heartbeat_timeout) {
+    daemon_argv.push_back("--heartbeat-timeout");
+    daemon_argv.push_back(*opt.heartbeat_timeout);
+  }
+  Result<pid_t> daemon_pid = SpawnDetached(daemon_argv, layout.coordinator_log);
+  if (!daemon_pid.ok()) return ReportFailure("up", daemon_pid.status());
+  if (!opt.json)
+    std::cout << "starting the coordinator (pid " << *daemon_pid << ")...\n" << std::flush;
+  Result<CoordinatorFile> endpoint = WaitForCoordinator(*daemon_pid, layout);
+  if (!endpoint.ok()) return ReportFailure("up", endpoint.status());
+  if (Status st = WritePidFile(layout.coordinator_pid, *daemon_pid); !st.ok()) {
+    return ReportFailure("up", st);
+  }
+  const std::string workers_endpoint =
+      endpoint->workers.empty() ? opt.worker_endpoint : endpoint->workers;
+
+  pid_t mpirun_pid = 0;
+  size_t connected = 0;
+  if (opt.workers > 0) {
+    std::vector<std::string> argv = {*mpirun, "-np", std::to_string(opt.workers), "--oversubscribe",
+                                     "--bind-to", "none",
+                                     // One rank killed (OOM, SIGKILL) must not take down the rest.
+                                     "--enable-recovery"};
+    if (!opt.hostfile.empty()) {
+      argv.push_back("--hostfile");
+      argv.push_back(fs::absolute(opt.hostfile, ec).string());
+    }
+    if (::geteuid() == 0) argv.push_back("--allow-run-as-root");
+    if (std::getenv("LF_LOG_LEVEL") != nullptr) {  // mpirun warns about -x of an unset variable
+      argv.push_back("-x");
+      argv.push_back("LF_LOG_LEVEL");
+    }
+    argv.insert(argv.end(), {worker, "--coordinator", workers_endpoint});
+    if (!opt.hostfile.empty() && workers_endpoint.find("127.0.0.1") != std::string::npos) {
+      std::cerr << "lorafleet up: warning: ranks on other hosts cannot reach " << workers_endpoint
+                << "; pass --worker-endpoint tcp://<this host's address>:PORT\n";
+    }
+    Result<pid_t> pid = SpawnDetached(argv, layout.workers_log);
+    if (!pid.ok()) return ReportFailure("up", pid.status());
+    mpirun_pid = *pid;
+    if (Status st = WritePidFile(layout.workers_pid, mpirun_pid); !st.ok())
+      return ReportFailure("up", st);
+    if (!opt.json) {
+      std::cout << "starting " << opt.workers << " worker" << (opt.workers == 1 ? "" : "s")
+                << " (mpirun pid " << mpirun_pid << ")...\n"
+                << std::flush;
+    }
+    Result<size_t> n =
+        WaitForWorkers(mpirun_pid, static_cast<size_t>(opt.workers), endpoint->http, layout);
+    if (!n.ok()) return ReportFailure("up", n.status());
+    connected = *n;
+    if (connected < static_cast<size_t>(opt.workers)) {
+      std::cerr << "lorafleet up: warning: " << connected << " of " << opt.workers
+                << " workers connected within " << kStartTimeout.count()
+                << " s; they may still be loading (`lorafleet workers`; log: " << layout.workers_log
+                << ")\n";
+    }
+  }
+
+  if (opt.json) {
+    PrintJson(
+        {{"url", endpoint->http},
+         {"workers_endpoint", workers_endpoint},
+         {"coordinator_pid", *daemon_pid},
+         {"mpirun_pid", mpirun_pid},
+         {"workers_requested", opt.workers},
+         {"workers_connected", connected},
+         {"home", layout.home},
+         {"store", layout.store},
+         {"runs", layout.runs},
+         {"logs", {{"coordinator", layout.coordinator_log}, {"workers", layout.workers_log}}}});
+    return 0;
+  }
+  std::cout << "lorafleet is up\n"
+            << "  coordinator   " << endpoint->http << " (pid " << *daemon_pid << ")\n";
+  if (opt.workers > 0) {
+    std::cout << "  workers       " << connected << " of " << opt.workers << " connected to "
+              << workers_endpoint << " (mpirun pid " << mpirun_pid << ")\n";
+  } else {
+    std::cout << "  workers       none started (--workers 0); they connect to " << workers_endpoint
+              << "\n";
+  }
+  std::cout << "  store         " << layout.store << "\n"
+            << "  trial output  " << layout.runs << "\n"
+            << "  logs          " << layout.coordinator_log << "\n"
+            << "                " << layout.workers_log << "\n"
+            << "next: `lorafleet submit SWEEP.yaml`; `lorafleet down` stops everything\n";
+  return 0;
+}
+
+bool WaitUntilAllGone(const std::vector<pid_t>& pids, milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (pid_t p : pids) {
+    const auto left =
+        std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (!WaitUntilGone(p, std::max(left, milliseconds(0)))) return false;
+  }
+  return true;
+}
+
+// SIGTERM, a grace period, then SIGKILL. Returns true when the process had to be killed.
+bool Stop(pid_t pid, std::chrono::milliseconds grace) {
+  SendSignal(pid, SIGTERM);
+  if (WaitUntilGone(pid, grace)) return false;
+  SendSignal(pid, SIGKILL);
+  WaitUntilGone(pid, milliseconds(5000));
+  return true;
+}
+
+}  // namespace
+
+int RunUp(const std::vector<std::string>& args) {
+  Result<Flags> flags =
+      Flags::Parse(args, {.options = {"--workers", "--hostfile", "--home", "--http",
+                                      "--worker-endpoint", "--heartbeat-timeout"},
+                          .switches = {"--json"}});
+  if (!flags.ok()) return ReportError("up", flags.status(), kUpUsage);
+  UpOptions opt;
+  Result<int64_t> workers = flags->Int("--workers", 2, 0);
+  if (!workers.ok()) return ReportError("up", workers.status(), kUpUsage);
+  opt.workers = *workers;
+  opt.hostfile = flags->Get("--hostfile").value_or("");
+  if (!opt.hostfile.empty() && !fs::exists(opt.hostfile)) {
+    return ReportError("up", InvalidArgument("--hostfile " + opt.hostfile + " does not exist"));
+  }
+  opt.http = flags->Get("--http").value_or(opt.http);
+  opt.worker_endpoint = flags->Get("--worker-endpoint").value_or(opt.worker_endpoint);
+  if (opt.worker_endpoint.rfind("tcp://", 0) != 0) {
+    return ReportError("up",
+                       InvalidArgument("--worker-endpoint must look like tcp://HOST:PORT, got '" +
+                                       opt.worker_endpoint + "'"));
+  }
+  if (flags->Has("--heartbeat-timeout")) {
+    Result<double> s = flags->Number("--heartbeat-timeout", 0);
+    if (!s.ok()) return ReportError("up", s.status(), kUpUsage);
+    opt.heartbeat_timeout = *flags->Get("--heartbeat-timeout");
+  }
+  opt.json = flags->Has("--json");
+  return Up(opt, Layout(ResolveHome(flags->Get("--home"))));
+}
+
+int RunDown(const std::vector<std::string>& args) {
+  Result<Flags> flags = Flags::Parse(args, {.options = {"--home"}});
+  if (!flags.ok()) return ReportError("down", flags.status(), kDownUsage);
+  const HomeLayout layout = Layout(ResolveHome(flags->Get("--home")));
+  const WorkerProcesses workers = FindWorkers(layout);
+  std::optional<pid_t> daemon = LiveProcess(layout.coordinator_pid, {"lorafleetd"});
+  if (!daemon) {
+    // A daemon started by hand with --endpoint-file has no pid file; its endpoint file names it.
+    if (Result<CoordinatorFile> file = ReadCoordinatorFile(layout.endpoint_file);
+        file.ok() && file->pid > 0 && ProcessAlive(static_cast<pid_t>(file->pid)) &&
+        ProcessCommandLine(static_cast<pid_t>(file->pid)).find("lorafleetd") != std::string::npos) {
+      daemon = static_cast<pid_t>(file->pid);
+    }
+  }
+  std::vector<std::string> stopped;
+  if (workers.any()) {
+    std::cout << "stopping the workers (mpirun pid " << workers.session
+              << (workers.mpirun ? "" : ", which is gone") << "; " << workers.ranks.size()
+              << " local process" << (workers.ranks.size() == 1 ? "" : "es")
+              << "): they checkpoint their trials first...\n"
+              << std::flush;
+    for (pid_t rank : workers.ranks) SendSignal(rank, SIGTERM);
+    bool killed = false;
+    if (workers.mpirun) {
+      if (workers.ranks.empty() || !WaitUntilGone(*workers.mpirun, kWorkerStopTimeout)) {
+        // No local ranks (all on other hosts): mpirun forwards SIGTERM itself, giving them about a
+        // second before SIGKILL. Otherwise the ranks took too long.
+        killed = Stop(*workers.mpirun, milliseconds(workers.ranks.empty() ? 30000 : 5000));
+      }
+    } else {
+      killed = !WaitUntilAllGone(workers.ranks, kWorkerStopTimeout);
+    }
+    for (pid_t p : SessionMembers(workers.session)) {
+      if (workers.mpirun ||
+          std::find(workers.ranks.begin(), workers.ranks.end(), p) != workers.ranks.end()) {
+        SendSignal(p, SIGKILL);
+      }
+    }
+    stopped.push_back("the workers (mpirun pid " + std::to_string(workers.session) + ")" +
+                      (killed ? ", killed after they did not exit in time" : ""));
+  }
+  if (daemon) {
+    std::cout << "stopping the coordinator (pid " << *daemon << ")...\n" << std::flush;
+    const bool killed = Stop(*daemon, kDaemonStopTimeout);
+    stopped.push_back(
+        "the coordinator (pid " + std::to_string(*daemon) + ")" +
+        (killed ? ", killed after " + std::to_string(kDaemonStopTimeout.count()) + " s" : ""));
+  }
+  std::error_code ec;
+  bool stale = false;
+  for (const std::string& file :
+       {layout.endpoint_file, layout.coordinator_pid, layout.workers_pid}) {
+    stale |= fs::remove(file, ec);
+  }
+  if (stopped.empty()) {
+    std::cout << "nothing is running from " << layout.home
+              << (stale ? " (removed stale pid and endpoint files)" : "") << "\n";
+    return 0;
+  }
+  std::cout << "stopped";
+  for (size_t i = 0; i < stopped.size(); ++i) std::cout << (i == 0 ? " " : " and ") << stopped[i];
+  std::cout << "\n";
+  return 0;
+}
+
+}  // namespace lf::cli

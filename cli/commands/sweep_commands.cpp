@@ -1,0 +1,204 @@
+// `submit SWEEP.yaml [--wait]`, `compare SWEEP` and `export TRIAL DIR`: a sweep's way in, its
+// results, and an adapter's way out.
+#include <pwd.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <iostream>
+
+#include "cli/commands/commands.h"
+#include "cli/commands/remote.h"
+#include "cli/commands/sweep_watch.h"
+#include "cli/commands/views.h"
+#include "common/file_util.h"
+#include "common/http_client.h"
+#include "common/sha256.h"
+
+namespace lf::cli {
+namespace {
+
+constexpr const char* kSubmitUsage =
+    "usage: lorafleet submit SWEEP.yaml [--wait] [--url URL] [--home DIR] [--json]\n";
+constexpr const char* kCompareUsage =
+    "usage: lorafleet compare SWEEP [--csv | --md | --json] [--url URL] [--home DIR]\n";
+constexpr const char* kExportUsage =
+    "usage: lorafleet export TRIAL DIR [--force] [--url URL] [--home DIR] [--json]\n";
+
+std::string CurrentUser() {
+  if (const char* user = std::getenv("USER"); user != nullptr && *user != '\0') return user;
+  if (const passwd* pw = ::getpwuid(::geteuid()); pw != nullptr && pw->pw_name != nullptr) {
+    return pw->pw_name;
+  }
+  return "uid " + std::to_string(::geteuid());
+}
+
+// A file name the coordinator lists must be a plain name: it is joined to the user's folder.
+bool IsPlainFileName(const std::string& name) {
+  return !name.empty() && name != "." && name != ".." && name.find('/') == std::string::npos &&
+         name.find('\0') == std::string::npos;
+}
+
+}  // namespace
+
+int RunSubmit(const std::vector<std::string>& args) {
+  Result<Flags> flags =
+      Flags::Parse(args, WithRemoteFlags({.switches = {"--wait"}, .max_positional = 1}));
+  if (!flags.ok()) return ReportError("submit", flags.status(), kSubmitUsage);
+  if (flags->positional().empty()) {
+    return ReportError("submit", InvalidArgument("SWEEP.yaml is required"), kSubmitUsage);
+  }
+  const std::string path = flags->positional()[0];
+  Result<std::string> text = ReadFileToString(path);
+  if (!text.ok()) return ReportFailure("submit", text.status());
+  std::error_code ec;
+  const std::string base_dir = std::filesystem::current_path(ec).string();
+  if (ec)
+    return ReportFailure("submit", Internal("cannot read the current directory: " + ec.message()));
+  Result<Coordinator> remote = ConnectFromFlags(*flags);
+  if (!remote.ok()) return ReportFailure("submit", remote.status());
+  const Json body = {
+      {"spec", *text}, {"base_dir", base_dir}, {"source", path}, {"owner", CurrentUser()}};
+  Result<Json> reply = remote->Post("/v1/sweeps", body);
+  if (!reply.ok()) {
+    Status st = reply.status();
+    if (st.code() == StatusCode::kInvalidArgument) st = st.WithContext(path);
+    return ReportFailure("submit", st);
+  }
+  const bool json = flags->Has("--json");
+  const Json& sweep = Member(*reply, "sweep");
+  const std::string id = StringMember(sweep, "id");
+  if (id.empty())
+    return ReportFailure("submit", Internal("the coordinator's reply has no sweep id"));
+  if (json && !flags->Has("--wait")) {
+    PrintJson(*reply);
+    return 0;
+  }
+  if (!json) {
+    const Json& trials = Member(*reply, "trials");
+    const size_t n = trials.is_array() ? trials.size() : 0;
+    std::cout << "submitted sweep " << id << " \"" << StringMember(sweep, "name") << "\": " << n
+              << " trial" << (n == 1 ? "" : "s") << "\n"
+              << "  follow it:  lorafleet status " << id << "   (or: lorafleet logs " << id
+              << " -f)\n"
+              << "  results:    lorafleet compare " << id << "\n";
+    std::cout.flush();
+  }
+  if (!flags->Has("--wait")) return 0;
+  return WatchSweep(*remote, *reply, {.json = json});
+}
+
+int RunCompare(const std::vector<std::string>& args) {
+  Result<Flags> flags =
+      Flags::Parse(args, WithRemoteFlags({.switches = {"--csv", "--md"}, .max_positional = 1}));
+  if (!flags.ok()) return ReportError("compare", flags.status(), kCompareUsage);
+  if (flags->positional().empty()) {
+    return ReportError("compare", InvalidArgument("SWEEP is required"), kCompareUsage);
+  }
+  if (flags->Has("--csv") + flags->Has("--md") + flags->Has("--json") > 1) {
+    return ReportError("compare", InvalidArgument("choose one of --csv, --md and --json"),
+                       kCompareUsage);
+  }
+  const std::string id = flags->positional()[0];
+  if (ClassifyId(id) != IdKind::kSweep) {
+    Status st = CheckId(id);
+    return ReportError("compare", st.ok() ? InvalidArgument("'" + id +
+                                                            "' is a trial; compare takes "
+                                                            "its sweep, " +
+                                                            id.substr(0, 26))
+                                          : st);
+  }
+  Result<Coordinator> remote = ConnectFromFlags(*flags);
+  if (!remote.ok()) return ReportFailure("compare", remote.status());
+  Result<Json> reply = remote->Get("/v1/sweeps/" + id + "/compare");
+  if (!reply.ok()) return ReportFailure("compare", reply.status());
+  if (flags->Has("--json")) {
+    PrintJson(*reply);
+  } else if (flags->Has("--csv")) {
+    std::cout << CompareTable(Member(*reply, "rows"), /*raw=*/true).RenderCsv();
+  } else if (flags->Has("--md")) {
+    std::cout << CompareTable(Member(*reply, "rows"), /*raw=*/false).RenderMarkdown();
+  } else {
+    PrintComparison(*reply);
+  }
+  return 0;
+}
+
+int RunExport(const std::vector<std::string>& args) {
+  Result<Flags> flags =
+      Flags::Parse(args, WithRemoteFlags({.switches = {"--force"}, .max_positional = 2}));
+  if (!flags.ok()) return ReportError("export", flags.status(), kExportUsage);
+  if (flags->positional().size() != 2) {
+    return ReportError("export", InvalidArgument("TRIAL and DIR are required"), kExportUsage);
+  }
+  const std::string id = flags->positional()[0];
+  const std::string dir = flags->positional()[1];
+  if (ClassifyId(id) != IdKind::kTrial) {
+    Status st = CheckId(id);
+    return ReportError("export", st.ok() ? InvalidArgument("'" + id +
+                                                           "' is a sweep; export takes a "
+                                                           "trial (`lorafleet compare " +
+                                                           id + "` lists them, best first)")
+                                         : st);
+  }
+  std::error_code ec;
+  if (std::filesystem::exists(dir, ec)) {
+    if (!std::filesystem::is_directory(dir, ec)) {
+      return ReportFailure("export", FailedPrecondition(dir + " exists and is not a folder"));
+    }
+    if (!std::filesystem::is_empty(dir, ec) && !flags->Has("--force")) {
+      return ReportFailure(
+          "export",
+          FailedPrecondition(dir + " exists and is not empty; choose another folder or "
+                                   "pass --force to overwrite the adapter's files in it"));
+    }
+  }
+  Result<Coordinator> remote = ConnectFromFlags(*flags);
+  if (!remote.ok()) return ReportFailure("export", remote.status());
+  Result<Json> listing = remote->Get("/v1/trials/" + id + "/adapter");
+  if (!listing.ok()) return ReportFailure("export", listing.status());
+  const Json& files = Member(*listing, "files");
+  if (!files.is_array() || files.empty()) {
+    return ReportFailure("export", NotFound("trial " + id + " has no stored adapter files"));
+  }
+  if (Status st = CreateDirectories(dir); !st.ok()) return ReportFailure("export", st);
+  // Adapters can be large: downloads get more time than the API's small replies.
+  Coordinator downloader(remote->url(), std::chrono::minutes(10));
+  std::vector<std::string> names;
+  for (const Json& f : files) {
+    const std::string name = StringMember(f, "name");
+    if (!IsPlainFileName(name)) {
+      return ReportFailure("export", DataLoss("the coordinator listed an unsafe file name '" +
+                                              name + "' for trial " + id));
+    }
+    Result<std::string> bytes =
+        downloader.GetBytes("/v1/trials/" + id + "/adapter/" + UrlEncode(name));
+    if (!bytes.ok())
+      return ReportFailure("export", bytes.status().WithContext("downloading " + name));
+    const Json& size = Member(f, "size");
+    if (size.is_number() && static_cast<double>(bytes->size()) != size.get<double>()) {
+      return ReportFailure("export",
+                           DataLoss(name + ": got " + std::to_string(bytes->size()) +
+                                    " bytes, the listing says " + FormatInt(size) + "; try again"));
+    }
+    const std::string want = StringMember(f, "sha256");
+    if (!want.empty() && Sha256Hex(*bytes) != want) {
+      return ReportFailure("export", DataLoss(name + ": sha256 " + Sha256Hex(*bytes) +
+                                              " does not match the stored " + want +
+                                              "; the download is corrupt, try again"));
+    }
+    const std::string out = (std::filesystem::path(dir) / name).string();
+    if (Status st = WriteFileAtomically(out, *bytes); !st.ok()) return ReportFailure("export", st);
+    names.push_back(name);
+  }
+  if (flags->Has("--json")) {
+    PrintJson({{"trial", id}, {"dir", dir}, {"files", files}});
+    return 0;
+  }
+  std::string list;
+  for (const std::string& n : names) list += (list.empty() ? "" : ", ") + n;
+  std::cout << "exported " << id << " to " << dir << " (" << list
+            << "): load with PeftModel.from_pretrained(model, '" << dir << "')\n";
+  return 0;
+}
+
+}  // namespace lf::cli

@@ -1,0 +1,72 @@
+// What the remote commands print, built from the coordinator's JSON replies: the tables of
+// sweeps, trials, the queue, workers and a sweep's comparison, metric lines for `logs`, and the
+// live lines of `submit --wait`. Pure functions of their arguments (no I/O): thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cli/commands/table.h"
+#include "common/json_reader.h"
+
+namespace lf::cli {
+
+// completed, failed, cancelled, stopped. (A failed trial may still be retried by the
+// coordinator; its sweep's state says when nothing more will run.)
+bool IsFinalTrialState(std::string_view state);
+// cancelled, finished.
+bool IsFinalSweepState(std::string_view state);
+
+// "3 queued, 2 running, 1 completed": the non-zero counts, in lifecycle order; "no trials" when
+// every count is zero.
+std::string CountsLine(const Json& counts);
+
+Table SweepsTable(const Json& sweeps);
+Table TrialsTable(const Json& trials);
+Table QueuedTable(const Json& queued);
+Table RunningTable(const Json& running);
+Table WorkersTable(const Json& workers);
+
+// Swept parameter keys in the rows' params other than the ones compare shows in their own columns
+// (method, lora.r, lora.alpha, train.lr), sorted.
+std::vector<std::string> ExtraParamKeys(const Json& rows);
+// Completed rows with an eval loss first, ascending; then the rest, in their given order. The
+// coordinator already sorts this way; the CLI re-sorts (stably) so the order never depends on it.
+Json SortCompareRows(const Json& rows);
+// raw: cells as plain numbers with full precision and machine-friendly headers (for CSV);
+// otherwise formatted for reading ("-" for missing values).
+Table CompareTable(const Json& rows, bool raw);
+
+// A metric record from GET /v1/trials/{id}/metrics, with the trial it belongs to.
+struct MetricPoint {
+  std::string trial_id;
+  int64_t step = 0;
+  std::string name;
+  double value = 0;
+  int64_t time_ms = 0;
+};
+// One line per (trial, step), in the points' order of first appearance:
+// "step 10 loss 2.134 lr 0.002 tokens/s 5234". `with_trial` prefixes the trial id.
+std::vector<std::string> MetricLines(const std::vector<MetricPoint>& points, bool with_trial);
+// A metric value as people read it: integers plainly, large values rounded, small with 4
+// significant digits ("2.134", "0.002", "5234").
+std::string FormatMetric(std::string_view name, double value);
+
+// "2026-05-01 12:03:04 scheduler trial.transition 01j...-000001 queued -> assigned ...".
+std::string EventLine(const Json& event);
+
+// "[#####.......]" of `width` characters for step/steps.
+std::string ProgressBar(int64_t step, int64_t steps, int width);
+// The lines `submit --wait` draws for a sweep reply ({"sweep", "trials"}): one per trial that is
+// assigned or running (id, params, bar, step/steps, the latest loss from `loss`), then a total
+// line. `width` bounds each line (0: no bound).
+std::vector<std::string> LiveLines(const Json& reply, const std::map<std::string, double>& loss,
+                                   size_t width);
+// A line for a trial's change of state seen between two polls:
+// "trial 01j...-000002 running -> completed (attempt 1) on host/0/1234".
+std::string TransitionLine(const Json& trial, std::string_view old_state);
+
+}  // namespace lf::cli
