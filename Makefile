@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 GENERATOR := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 
-.PHONY: all deps configure build test bench format clean
+.PHONY: all deps configure build test demo bench format clean
 
 all: build
 
@@ -24,6 +24,11 @@ build: configure
 # Every test case is its own ctest entry; --no-tests=error makes an empty run a failure.
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure --no-tests=error -j $(JOBS) $(CTEST_FLAGS)
+
+# A real sweep on the bundled model: coordinator, two local MPI worker ranks, live progress and
+# the comparison (cluster/demo.sh). The fleet keeps running; `build/bin/lorafleet down` stops it.
+demo: build
+	./cluster/demo.sh $(BUILD_DIR)
 
 bench: build
 	./bench/run.sh $(BUILD_DIR)

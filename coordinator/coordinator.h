@@ -108,6 +108,8 @@ class Coordinator {
     std::string worker;
     int64_t step = 0;
     int64_t steps = 0;
+    std::optional<double> loss;  // the latest train loss reported
+    int64_t started_ms = 0;      // when this attempt was assigned
     std::string checkpoint;
   };
   struct LiveSweep {

@@ -65,8 +65,10 @@ Json Coordinator::TrialJson(const store::TrialRecord& t) const {
     j["job"] = config->value("job", Json::object());
     j["steps"] = j["job"].value(Json::json_pointer("/train/steps"), int64_t{0});
   }
+  j["loss"] = nullptr;
   if (auto live = trials_.find(t.id); live != trials_.end()) {
     j["step"] = live->second.step;
+    if (live->second.loss) j["loss"] = *live->second.loss;
   } else if (t.state == TrialState::kCompleted) {
     j["step"] = j["steps"];
   }
@@ -184,7 +186,9 @@ Json Coordinator::QueueView(size_t limit) const {
                        {"worker", t.worker},
                        {"attempt", t.attempt},
                        {"step", t.step},
-                       {"steps", t.steps}});
+                       {"steps", t.steps},
+                       {"loss", t.loss ? Json(*t.loss) : Json(nullptr)},
+                       {"running_s", Seconds(now - t.started_ms)}});
   }
   std::sort(running.begin(), running.end(),
             [](const Json& a, const Json& b) { return a["trial_id"] < b["trial_id"]; });

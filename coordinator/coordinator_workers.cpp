@@ -72,7 +72,8 @@ Status Coordinator::Recover() {
     ++sit->second.counts[static_cast<size_t>(t.state)];
     if (jobs::IsFinal(t.state) || t.state == TrialState::kFailed) continue;
     LiveTrial live{.sweep_id = t.sweep_id, .state = t.state, .attempt = t.attempt,
-                   .failures = t.failures, .worker = t.worker, .checkpoint = t.checkpoint};
+                   .failures = t.failures, .worker = t.worker, .started_ms = t.started_ms,
+                   .checkpoint = t.checkpoint};
     if (auto config = ParseJson(t.config, "trial " + t.id); config.ok()) {
       live.steps = config->value(Json::json_pointer("/job/train/steps"), int64_t{0});
     }
@@ -190,6 +191,7 @@ void Coordinator::OnProgress(const std::string& peer, const protocol::Progress& 
   points.reserve(m.metrics.size());
   for (const auto& v : m.metrics) {
     points.push_back({.step = v.step, .name = v.name, .value = v.value, .time_ms = v.time_ms});
+    if (v.step >= t->step && v.name == "loss") t->loss = v.value;
     t->step = std::max(t->step, v.step);
   }
   if (WorkerState* w = scheduler_.FindWorker(peer)) w->step = t->step;
@@ -284,6 +286,7 @@ void Coordinator::Move(const std::string& trial_id, TrialState to, std::string a
     scheduler_.Release(trial_id);
     t.worker.clear();
     t.step = 0;
+    t.loss.reset();
   }
   CountMove(t.sweep_id, from, to);
   pending_.push_back({std::move(request), std::move(then), std::move(done)});
@@ -344,6 +347,7 @@ void Coordinator::Dispatch() {
   for (const Placement& p : scheduler_.Place(clock_.NowMillis())) {
     LiveTrial& t = trials_.at(p.trial.trial_id);
     t.worker = p.worker_id;
+    t.started_ms = clock_.NowMillis();
     const std::string trial_id = p.trial.trial_id;
     const std::string worker_id = p.worker_id;
     Move(trial_id, TrialState::kAssigned, kScheduler, "",
