@@ -240,12 +240,17 @@ void Coordinator::OnFailed(const std::string& peer, const protocol::Failed& m) {
   const LiveSweep& sweep = sweeps_.at(t->sweep_id);
   const uint32_t failures = t->failures + 1;
   const bool retry = m.retryable && failures <= static_cast<uint32_t>(sweep.max_retries);
-  Move(m.trial_id, TrialState::kFailed, WorkerActor(peer), m.reason);
   if (!retry) {
     LF_LOG_WARN("trial {} failed{}: {}", m.trial_id,
                 m.retryable ? " (retries exhausted)" : " (not retryable)", m.reason);
+    const std::string trial_id = m.trial_id;
+    Move(trial_id, TrialState::kFailed, WorkerActor(peer), m.reason,
+         [this, trial_id](const Result<store::TrialRecord>& r) {
+           if (r.ok()) trials_.erase(trial_id);  // for good: nothing more will happen to it
+         });
     return;
   }
+  Move(m.trial_id, TrialState::kFailed, WorkerActor(peer), m.reason);
   const int64_t backoff = std::min(options_.retry_backoff_max_ms,
                                    options_.retry_backoff_ms << std::min<uint32_t>(failures - 1, 20));
   LF_LOG_WARN("trial {} failed (attempt {}), retry {} of {} in {} ms: {}", m.trial_id, m.attempt,
