@@ -39,4 +39,18 @@ std::string FormatUtcMillis(int64_t millis) {
   return buf;
 }
 
+std::string FormatDuration(double seconds) {
+  if (!(seconds >= 0) || seconds > 1e8) return "-";  // 1e8 s: about three years
+  const int64_t s = static_cast<int64_t>(seconds + 0.5);
+  char buf[32];
+  if (s >= 3600) {
+    std::snprintf(buf, sizeof(buf), "%lld:%02lld:%02lld", static_cast<long long>(s / 3600),
+                  static_cast<long long>(s / 60 % 60), static_cast<long long>(s % 60));
+  } else {
+    std::snprintf(buf, sizeof(buf), "%lld:%02lld", static_cast<long long>(s / 60),
+                  static_cast<long long>(s % 60));
+  }
+  return buf;
+}
+
 }  // namespace lf

@@ -23,6 +23,8 @@ const Clock& SystemClock();
 
 // "2026-11-24T04:58:36.129Z": how lorafleet shows a time to people.
 std::string FormatUtcMillis(int64_t millis_since_epoch);
+// "1:05:03", "4:07", "0:09"; "-" for a negative, unknown or absurd (> 3 years) duration.
+std::string FormatDuration(double seconds);
 
 class FakeClock final : public Clock {
  public:

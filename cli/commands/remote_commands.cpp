@@ -4,6 +4,7 @@
 #include <iostream>
 #include <map>
 
+#include "common/clock.h"
 #include "cli/commands/commands.h"
 #include "cli/commands/remote.h"
 #include "cli/commands/views.h"

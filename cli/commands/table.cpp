@@ -160,20 +160,6 @@ std::string FormatBytes(double bytes) {
   return buf;
 }
 
-std::string FormatDuration(double seconds) {
-  if (!(seconds >= 0) || seconds > 1e8) return "-";
-  const int64_t s = static_cast<int64_t>(seconds + 0.5);
-  char buf[32];
-  if (s >= 3600) {
-    std::snprintf(buf, sizeof(buf), "%lld:%02lld:%02lld", static_cast<long long>(s / 3600),
-                  static_cast<long long>(s / 60 % 60), static_cast<long long>(s % 60));
-  } else {
-    std::snprintf(buf, sizeof(buf), "%lld:%02lld", static_cast<long long>(s / 60),
-                  static_cast<long long>(s % 60));
-  }
-  return buf;
-}
-
 std::string FormatLocalTime(int64_t millis_since_epoch) {
   if (millis_since_epoch <= 0) return "-";
   const std::time_t t = static_cast<std::time_t>(millis_since_epoch / 1000);

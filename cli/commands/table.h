@@ -55,8 +55,6 @@ std::string FormatInt(const Json& value);
 std::string FormatMb(const Json& bytes);
 // Bytes with a unit: "512 B", "3.4 KB", "12.0 MB", "7.5 GB".
 std::string FormatBytes(double bytes);
-// Elapsed seconds: "0:09", "4:07", "1:05:03"; "-" when negative or absurd.
-std::string FormatDuration(double seconds);
 // A wall-clock time in the local time zone: "2026-05-01 12:03:04"; "-" for 0 or less.
 std::string FormatLocalTime(int64_t millis_since_epoch);
 // A parameter value as a user writes it: numbers and booleans as JSON, strings unquoted,

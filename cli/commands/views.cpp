@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <set>
 
+#include "common/clock.h"
+
 namespace lf::cli {
 namespace {
 

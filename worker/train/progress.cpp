@@ -4,21 +4,9 @@
 
 #include <cstdio>
 
-namespace lf::worker {
+#include "common/clock.h"
 
-std::string FormatDuration(double seconds) {
-  if (seconds < 0 || seconds > 1e7) return "?";
-  const int64_t s = static_cast<int64_t>(seconds + 0.5);
-  char buf[32];
-  if (s >= 3600) {
-    std::snprintf(buf, sizeof(buf), "%lld:%02lld:%02lld", static_cast<long long>(s / 3600),
-                  static_cast<long long>(s / 60 % 60), static_cast<long long>(s % 60));
-  } else {
-    std::snprintf(buf, sizeof(buf), "%lld:%02lld", static_cast<long long>(s / 60),
-                  static_cast<long long>(s % 60));
-  }
-  return buf;
-}
+namespace lf::worker {
 
 ProgressBar::ProgressBar(std::string label, int64_t total_steps, int64_t log_every, bool enabled)
     : label_(std::move(label)),

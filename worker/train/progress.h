@@ -24,7 +24,4 @@ class ProgressBar {
   bool drawn_ = false;
 };
 
-// "1:05:03", "4:07", "0:09".
-std::string FormatDuration(double seconds);
-
 }  // namespace lf::worker

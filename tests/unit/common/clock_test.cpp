@@ -30,4 +30,12 @@ TEST(ClockTest, FormatsUtcWithMilliseconds) {
 }
 
 }  // namespace
+TEST(FormatDurationTest, MinutesAndHours) {
+  EXPECT_EQ(FormatDuration(9), "0:09");
+  EXPECT_EQ(FormatDuration(247), "4:07");
+  EXPECT_EQ(FormatDuration(3903), "1:05:03");
+  EXPECT_EQ(FormatDuration(-1), "-");
+  EXPECT_EQ(FormatDuration(1e9), "-");
+}
+
 }  // namespace lf
