@@ -54,7 +54,11 @@ class RocksDbStore final : public ExperimentStore {
   Result<StoreInfo> Info() const override;
 
  private:
-  enum Family { kMeta = 0, kSweeps, kTrials, kMetrics, kAdapters, kEvents, kFamilyCount };
+  // trial_configs holds each trial's configuration apart from its record: written once, it is
+  // not rewritten (nor re-encoded) by every state change of the trial.
+  enum Family {
+    kMeta = 0, kSweeps, kTrials, kMetrics, kAdapters, kEvents, kTrialConfigs, kFamilyCount
+  };
   static const char* FamilyName(Family f);
 
   explicit RocksDbStore(const StoreOptions& options);
@@ -67,6 +71,7 @@ class RocksDbStore final : public ExperimentStore {
   // Converts a RocksDB status into ours, naming the operation and the store's path.
   Status FromRocks(const rocksdb::Status& s, const std::string& what) const;
   Result<std::optional<std::string>> GetRaw(Family f, const std::string& key) const;
+  Status AttachConfig(TrialRecord* trial) const;
   // Under write_mu_: adds an event to `batch` with sequence number *next_seq and advances it.
   // The caller publishes *next_seq to next_event_seq_ only once the batch committed, so a failed
   // write leaves no gap in the log.

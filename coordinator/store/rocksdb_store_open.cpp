@@ -80,6 +80,7 @@ const char* RocksDbStore::FamilyName(Family f) {
     case kMetrics: return "metrics";
     case kAdapters: return "adapters";
     case kEvents: return "events";
+    case kTrialConfigs: return "trial_configs";
     case kFamilyCount: break;
   }
   return "?";

@@ -79,6 +79,7 @@ Status RocksDbStore::CreateSweep(const SweepRecord& sweep, const std::vector<Tri
     t.created_ms = t.updated_ms = now;
     t.version = 1;
     batch.Put(cf(kTrials), t.id, codec::EncodeTrial(t));
+    batch.Put(cf(kTrialConfigs), t.id, t.config);
   }
   uint64_t next_seq = next_event_seq_;
   AddEvent(&batch,
@@ -148,10 +149,20 @@ Result<SweepRecord> RocksDbStore::UpdateSweep(const std::string& sweep_id,
   return s;
 }
 
+// Records written before trial_configs existed carry their config inline.
+Status RocksDbStore::AttachConfig(TrialRecord* t) const {
+  if (!t->config.empty()) return Status::Ok();
+  LF_ASSIGN_OR_RETURN(auto config, GetRaw(kTrialConfigs, t->id));
+  if (config) t->config = std::move(*config);
+  return Status::Ok();
+}
+
 Result<TrialRecord> RocksDbStore::GetTrial(const std::string& trial_id) const {
   LF_ASSIGN_OR_RETURN(auto value, GetRaw(kTrials, trial_id));
   if (!value) return NotFound("no trial with id " + trial_id);
-  return codec::DecodeTrial(trial_id, *value);
+  LF_ASSIGN_OR_RETURN(TrialRecord t, codec::DecodeTrial(trial_id, *value));
+  LF_RETURN_IF_ERROR(AttachConfig(&t));
+  return t;
 }
 
 Result<std::vector<TrialRecord>> RocksDbStore::ListTrials(const TrialFilter& filter) const {
@@ -161,6 +172,7 @@ Result<std::vector<TrialRecord>> RocksDbStore::ListTrials(const TrialFilter& fil
   for (it->Seek(prefix); it->Valid() && HasPrefix(it->key(), prefix); it->Next()) {
     LF_ASSIGN_OR_RETURN(TrialRecord t,
                         codec::DecodeTrial(it->key().ToStringView(), it->value().ToStringView()));
+    LF_RETURN_IF_ERROR(AttachConfig(&t));
     if (!filter.states.empty() &&
         std::find(filter.states.begin(), filter.states.end(), t.state) == filter.states.end()) {
       continue;

@@ -85,7 +85,6 @@ std::string EncodeTrial(const TrialRecord& t) {
   Json j = {{"id", t.id},
             {"sweep_id", t.sweep_id},
             {"index", t.index},
-            {"config", t.config},
             {"state", jobs::TrialStateName(t.state)},
             {"attempt", t.attempt},
             {"failures", t.failures},
@@ -107,7 +106,7 @@ Result<TrialRecord> DecodeTrial(std::string_view key, std::string_view value) {
     t.id = j.at("id").get<std::string>();
     t.sweep_id = j.at("sweep_id").get<std::string>();
     t.index = j.at("index").get<uint32_t>();
-    t.config = j.at("config").get<std::string>();
+    t.config = j.value("config", std::string());  // inline only in records from before v1.1
     LF_ASSIGN_OR_RETURN(t.state, jobs::ParseTrialState(j.at("state").get<std::string>()));
     t.attempt = j.at("attempt").get<uint32_t>();
     t.failures = j.value("failures", 0u);

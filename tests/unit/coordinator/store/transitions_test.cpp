@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "coordinator/store/store_codec.h"
 #include "store_test_util.h"
 
 namespace lf::store {
@@ -190,6 +191,21 @@ TEST_F(TransitionTest, ARefusedCompletionStoresNoAdapterFiles) {
   EXPECT_EQ(store_->TransitionTrial(bad_name).status().code(), StatusCode::kInvalidArgument);
   EXPECT_TRUE(store_->ListAdapterFiles(id)->empty());
   EXPECT_EQ(store_->GetTrial(id)->state, S::kRunning);
+}
+
+TEST_F(TransitionTest, ConfigsLiveApartFromRecordsAndOldInlineConfigsStillRead) {
+  std::string id = TrialInState(S::kRunning);
+  EXPECT_EQ(store_->GetTrial(id)->config, "{\"lora\":{\"r\":1}}");  // joined from trial_configs
+  TrialRecord t = *store_->GetTrial(id);
+  EXPECT_EQ(codec::EncodeTrial(t).find("lora"), std::string::npos);  // not in the record
+  // A record from before trial_configs carried its config inline.
+  auto old = codec::DecodeTrial(id, R"({"id":")" + id + R"(","sweep_id":")" + t.sweep_id +
+                                        R"(","index":0,"config":"{\"x\":1}","state":"queued",)"
+                                        R"("attempt":0,"worker":"","last_error":"","checkpoint":"",)"
+                                        R"("created_ms":1,"updated_ms":1,"started_ms":0,)"
+                                        R"("finished_ms":0,"version":1})");
+  ASSERT_TRUE(old.ok()) << old.status().ToString();
+  EXPECT_EQ(old->config, "{\"x\":1}");
 }
 
 }  // namespace
