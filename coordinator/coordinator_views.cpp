@@ -69,6 +69,8 @@ Json Coordinator::TrialJson(const store::TrialRecord& t) const {
   if (auto live = trials_.find(t.id); live != trials_.end()) {
     j["step"] = live->second.step;
     if (live->second.loss) j["loss"] = *live->second.loss;
+    // The store has the checkpoint as of the last state change; a running trial's is newer.
+    if (!live->second.checkpoint.empty()) j["checkpoint"] = live->second.checkpoint;
   } else if (t.state == TrialState::kCompleted) {
     j["step"] = j["steps"];
   }

@@ -217,6 +217,9 @@ Status RocksDbStore::ApplyTransition(const TransitionRequest& r, TrialRecord* t)
       t->finished_ms = now;
       break;
     case jobs::TrialState::kCompleted:
+      t->last_error.clear();  // an error of an earlier attempt no longer describes the trial
+      t->finished_ms = now;
+      break;
     case jobs::TrialState::kCancelled:
     case jobs::TrialState::kStopped:
       t->finished_ms = now;

@@ -155,6 +155,7 @@ TEST_F(CoordinatorTest, ALostWorkersTrialResumesElsewhereAndItsLateReportIsRefus
                                 .metrics = {{5, "loss", 2.0, 0}}});
   Send("w1", protocol::Checkpoint{.trial_id = first.trial_id, .attempt = 1, .step = 5,
                                   .path = "/ckpt"});
+  EXPECT_EQ((*coordinator_->TrialView(first.trial_id))["trial"]["checkpoint"], "/ckpt@5");
   Send("w2", Hello("w2"));  // idle: nothing left to assign
   clock_.AdvanceMillis(3000);
   Send("w2", protocol::Heartbeat{Hello("w2")});
