@@ -112,7 +112,9 @@ Json Job(const std::string& output, int64_t steps, const std::string& train = "t
 class AgentTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = (fs::path(::testing::TempDir()) / "lf_agent_unit").string();
+    // ctest runs each test case as its own process, in parallel: one folder per test.
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    dir_ = (fs::path(::testing::TempDir()) / ("lf_agent_unit_" + std::string(info->name()))).string();
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     shared_ = std::make_shared<FakeLink::Shared>();
