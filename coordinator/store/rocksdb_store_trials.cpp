@@ -293,18 +293,25 @@ std::vector<Result<TrialRecord>> RocksDbStore::TransitionTrials(
               .trial_id = trial.id,
               .detail = std::move(detail)},
              &next_seq);
+    // One audit event for all the files of a completion: the log says what was stored without
+    // growing by a pair of keys per file.
+    std::string stored_files;
     for (size_t f = 0; f < r.files.size(); ++f) {
       batch.Put(cf(kAdapters), codec::AdapterKey(trial.id, r.files[f].name), encoded[i][f]);
       auto stored = codec::DecodeAdapterValue(trial.id, r.files[f].name, encoded[i][f],
                                               /*verify_checksum=*/false);
       LF_CHECK_OK(stored.status());
+      stored_files += (f ? ", " : "") + r.files[f].name + " (" +
+                      std::to_string(r.files[f].bytes.size()) + " bytes, sha256 " +
+                      stored->info.sha256 + ")";
+    }
+    if (!r.files.empty()) {
       AddEvent(&batch,
                {.actor = r.actor,
                 .kind = "adapter.stored",
                 .sweep_id = trial.sweep_id,
                 .trial_id = trial.id,
-                .detail = r.files[f].name + " (" + std::to_string(r.files[f].bytes.size()) +
-                          " bytes, sha256 " + stored->info.sha256 + ")"},
+                .detail = std::move(stored_files)},
                &next_seq);
     }
     pending[trial.id] = trial;

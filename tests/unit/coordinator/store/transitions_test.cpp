@@ -177,7 +177,10 @@ TEST_F(TransitionTest, ACompletionStoresItsAdapterFilesInTheSameBatch) {
   EXPECT_EQ(*store_->GetAdapterFile(id, "adapter_model.safetensors"), weights);
   EXPECT_EQ(store_->ListAdapterFiles(id)->size(), 2u);
   auto events = *store_->ReadEvents({.trial_id = id});
-  EXPECT_EQ(events.back().kind, "adapter.stored");
+  EXPECT_EQ(events.back().kind, "adapter.stored");  // one event naming both files
+  EXPECT_EQ(events[events.size() - 2].kind, "trial.transition");
+  EXPECT_NE(events.back().detail.find("adapter_config.json (2 bytes"), std::string::npos);
+  EXPECT_NE(events.back().detail.find("adapter_model.safetensors (1000 bytes"), std::string::npos);
 }
 
 TEST_F(TransitionTest, ARefusedCompletionStoresNoAdapterFiles) {
