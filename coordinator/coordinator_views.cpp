@@ -116,11 +116,13 @@ Result<Json> Coordinator::CompareView(const std::string& sweep_id) const {
   for (const auto& t : trials) {
     Json trial = TrialJson(t);
     const Json& job = trial["job"];
+    const std::string method = job.value("method", "lora");
+    // LoRA-family methods keep their rank and alpha in the block named after the method.
     Json row = {{"trial_id", t.id},
                 {"state", trial["state"]},
-                {"method", job.value("method", "lora")},
-                {"r", job.value(Json::json_pointer("/lora/r"), Json(nullptr))},
-                {"alpha", job.value(Json::json_pointer("/lora/alpha"), Json(nullptr))},
+                {"method", method},
+                {"r", job.value(Json::json_pointer("/" + method + "/r"), Json(nullptr))},
+                {"alpha", job.value(Json::json_pointer("/" + method + "/alpha"), Json(nullptr))},
                 {"lr", job.value(Json::json_pointer("/train/lr"), Json(nullptr))},
                 {"params", trial["params"]}};
     Json result = Json::object();

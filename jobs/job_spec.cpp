@@ -1,6 +1,8 @@
 #include "jobs/job_spec.h"
 
+#include <algorithm>
 #include <filesystem>
+#include <iterator>
 
 namespace lf::jobs {
 namespace {
@@ -14,6 +16,15 @@ Status ParseData(const JsonField& f, DataSpec* d) {
   return Status::Ok();
 }
 
+Status ParseModuleList(const JsonField& f, std::vector<std::string>* out) {
+  LF_ASSIGN_OR_RETURN(*out, f.StringList());
+  if (out->empty()) return f.Error("must name at least one module, or be left out");
+  for (const std::string& name : *out) {
+    if (name.empty()) return f.Error("module names must not be empty");
+  }
+  return Status::Ok();
+}
+
 Status ParseLora(const JsonField& f, LoraSpec* l) {
   LF_RETURN_IF_ERROR(f.CheckKeys(
       {"r", "alpha", "dropout", "target_modules", "rslora", "layers_to_transform"}));
@@ -22,11 +33,7 @@ Status ParseLora(const JsonField& f, LoraSpec* l) {
   LF_ASSIGN_OR_RETURN(l->dropout, f.NumberOr("dropout", l->dropout, {.min = 0, .max = 0.999}));
   LF_ASSIGN_OR_RETURN(l->rslora, f.BoolOr("rslora", l->rslora));
   if (auto t = f.Optional("target_modules")) {
-    LF_ASSIGN_OR_RETURN(l->target_modules, t->StringList());
-    if (l->target_modules.empty()) return t->Error("must name at least one module");
-    for (size_t i = 0; i < l->target_modules.size(); ++i) {
-      if (l->target_modules[i].empty()) return t->Error("module names must not be empty");
-    }
+    LF_RETURN_IF_ERROR(ParseModuleList(*t, &l->target_modules));
   }
   if (auto layers = f.Optional("layers_to_transform")) {
     LF_ASSIGN_OR_RETURN(auto elements, layers->Elements());
@@ -37,6 +44,41 @@ Status ParseLora(const JsonField& f, LoraSpec* l) {
     }
   }
   return Status::Ok();
+}
+
+Status ParseIa3(const JsonField& f, Ia3Spec* s) {
+  LF_RETURN_IF_ERROR(f.CheckKeys({"target_modules", "feedforward_modules"}));
+  if (auto t = f.Optional("target_modules")) {
+    LF_RETURN_IF_ERROR(ParseModuleList(*t, &s->target_modules));
+  }
+  if (auto ff = f.Optional("feedforward_modules")) {
+    LF_RETURN_IF_ERROR(ParseModuleList(*ff, &s->feedforward_modules));
+    if (!s->target_modules.empty()) {
+      for (const std::string& name : s->feedforward_modules) {
+        if (std::find(s->target_modules.begin(), s->target_modules.end(), name) ==
+            s->target_modules.end()) {
+          return ff->Error("\"" + name + "\" is not in target_modules; feed-forward modules must "
+                           "be a subset of the targeted ones (as PEFT requires)");
+        }
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+Json LoraToJson(const LoraSpec& l) {
+  return {{"r", l.r},
+          {"alpha", l.alpha},
+          {"dropout", l.dropout},
+          // null, not [], for "the default": ParseJobSpec reads the result back unchanged.
+          {"target_modules", l.target_modules.empty() ? Json(nullptr) : Json(l.target_modules)},
+          {"rslora", l.rslora},
+          {"layers_to_transform",
+           l.layers_to_transform.empty() ? Json(nullptr) : Json(l.layers_to_transform)}};
+}
+
+Json ModulesOrNull(const std::vector<std::string>& modules) {
+  return modules.empty() ? Json(nullptr) : Json(modules);
 }
 
 Status ParseTrain(const JsonField& f, TrainSpec* t) {
@@ -98,37 +140,41 @@ std::string_view ScheduleName(Schedule s) {
 Result<JobSpec> ParseJobSpec(const Json& doc, std::string_view root) {
   JsonField f(doc, FieldPath(std::string(root)));
   if (!doc.is_object()) return f.Error("expected a job (a mapping), got " + DescribeJsonValue(doc));
-  LF_RETURN_IF_ERROR(f.CheckKeys({"base_model", "data", "method", "lora", "train", "output"}));
+  LF_RETURN_IF_ERROR(
+      f.CheckKeys({"base_model", "data", "method", "lora", "dora", "ia3", "train", "output"}));
   JobSpec spec;
   LF_ASSIGN_OR_RETURN(JsonField base, f.Required("base_model"));
   LF_ASSIGN_OR_RETURN(spec.base_model, base.NonEmptyString());
   LF_ASSIGN_OR_RETURN(JsonField data, f.Required("data"));
   LF_RETURN_IF_ERROR(ParseData(data, &spec.data));
   LF_ASSIGN_OR_RETURN(spec.method, f.StringOr("method", spec.method));
-  if (spec.method != "lora") {
+  if (std::find_if(std::begin(kMethods), std::end(kMethods), [&](const char* m) {
+        return spec.method == m;
+      }) == std::end(kMethods)) {
     return f.Required("method")->Error("unknown method \"" + spec.method +
-                                       "\"; this version trains: lora");
+                                       "\"; this version trains: lora, dora, ia3");
+  }
+  // A block for another method is a mistake (a half-edited job), not something to ignore.
+  for (const char* other : kMethods) {
+    if (spec.method == other) continue;
+    if (auto block = f.Optional(other)) {
+      return block->Error(std::string("given but method is ") + spec.method +
+                          "; remove it or set method: " + other);
+    }
   }
   if (auto lora = f.Optional("lora")) LF_RETURN_IF_ERROR(ParseLora(*lora, &spec.lora));
+  if (auto dora = f.Optional("dora")) LF_RETURN_IF_ERROR(ParseLora(*dora, &spec.dora));
+  if (auto ia3 = f.Optional("ia3")) LF_RETURN_IF_ERROR(ParseIa3(*ia3, &spec.ia3));
   if (auto train = f.Optional("train")) LF_RETURN_IF_ERROR(ParseTrain(*train, &spec.train));
   LF_ASSIGN_OR_RETURN(spec.output, f.StringOr("output", ""));
   return spec;
 }
 
 Json JobSpecToJson(const JobSpec& s) {
-  return {
+  Json j = {
       {"base_model", s.base_model},
       {"data", {{"train", s.data.train}, {"eval", s.data.eval}, {"seq_len", s.data.seq_len}}},
       {"method", s.method},
-      {"lora",
-       {{"r", s.lora.r},
-        {"alpha", s.lora.alpha},
-        {"dropout", s.lora.dropout},
-        // null, not [], for "the default": ParseJobSpec reads the result back unchanged.
-        {"target_modules", s.lora.target_modules.empty() ? Json(nullptr) : Json(s.lora.target_modules)},
-        {"rslora", s.lora.rslora},
-        {"layers_to_transform",
-         s.lora.layers_to_transform.empty() ? Json(nullptr) : Json(s.lora.layers_to_transform)}}},
       {"train",
        {{"steps", s.train.steps},
         {"batch_size", s.train.batch_size},
@@ -145,6 +191,14 @@ Json JobSpecToJson(const JobSpec& s) {
         {"log_every", s.train.log_every}}},
       {"output", s.output},
   };
+  // Only the selected method's block: ParseJobSpec refuses a block for another method.
+  if (s.method == "lora") j["lora"] = LoraToJson(s.lora);
+  if (s.method == "dora") j["dora"] = LoraToJson(s.dora);
+  if (s.method == "ia3") {
+    j["ia3"] = {{"target_modules", ModulesOrNull(s.ia3.target_modules)},
+                {"feedforward_modules", ModulesOrNull(s.ia3.feedforward_modules)}};
+  }
+  return j;
 }
 
 void ResolveJobPaths(JobSpec* job, std::string_view base_dir) {

@@ -31,6 +31,18 @@ struct LoraSpec {
   std::vector<int64_t> layers_to_transform;  // empty: every layer
 };
 
+// IA³ (PEFT's IA3Config): a learned vector per targeted module. Empty lists: the architecture's
+// defaults, as PEFT's (GPT-2: c_attn, mlp.c_proj / mlp.c_proj; Llama and Mistral: k_proj, v_proj,
+// down_proj / down_proj; Qwen2: q_proj, v_proj, down_proj / down_proj). Feed-forward modules
+// scale their input, the others their output; given both, feedforward_modules must be a subset.
+struct Ia3Spec {
+  std::vector<std::string> target_modules;
+  std::vector<std::string> feedforward_modules;
+};
+
+// The methods `method:` accepts; each has a block of its own settings named after it.
+inline constexpr const char* kMethods[] = {"lora", "dora", "ia3"};
+
 enum class Schedule { kConstant, kLinear, kCosine };
 std::string_view ScheduleName(Schedule s);
 
@@ -53,8 +65,10 @@ struct TrainSpec {
 struct JobSpec {
   std::string base_model;  // a Hugging Face model folder
   DataSpec data;
-  std::string method = "lora";
-  LoraSpec lora;
+  std::string method = "lora";  // one of kMethods; only its block is read
+  LoraSpec lora;  // method lora
+  LoraSpec dora;  // method dora: LoRA's settings, weight-decomposed (PEFT's use_dora)
+  Ia3Spec ia3;    // method ia3
   TrainSpec train;
   std::string output;  // folder for the adapter, checkpoints and metrics
 };

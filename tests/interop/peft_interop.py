@@ -7,7 +7,8 @@ biases, tied embeddings) models with transformers, then checks that
   2. an adapter trained by `lorafleet train` loads with PeftModel.from_pretrained and gives
      the same logits and loss as lorafleet;
   3. an adapter PEFT writes (non-zero B) gives the same logits in lorafleet;
-  4. `lorafleet merge` writes a folder transformers loads with the same logits.
+  4. `lorafleet merge` writes a folder transformers loads with the same logits;
+  5. 2-4 again for DoRA (LoraConfig use_dora=True) and IA³ (IA3Config).
 Run by ctest (label interop) when Python has torch, transformers and peft; exits 77 (skipped)
 otherwise. usage: peft_interop.py BIN_DIR
 """
@@ -92,6 +93,41 @@ def compare(name, hf, mine):
     check(f"{name}: loss", abs(hloss - mloss) < ATOL, f"{hloss:.6f} vs {mloss:.6f}")
 
 
+def check_method(name, model, base, data, n_pos, method, block, peft_config):
+    """Steps 2-4 for `method` (dora, ia3): lorafleet trains, PEFT loads; lorafleet merges,
+    transformers loads; PEFT writes (non-identity weights), lorafleet loads."""
+    job = os.path.join(TMP, f"{name}_{method}_job.yaml")
+    out = os.path.join(TMP, f"{name}_{method}_run")
+    with open(job, "w") as f:
+        json.dump({"base_model": base, "data": {"train": data, "seq_len": 32}, "method": method,
+                   method: block, "train": {"steps": 8, "batch_size": 4, "lr": 0.02, "seed": 1},
+                   "output": out}, f)
+    run("train", job, "--quiet")
+    adapter = os.path.join(out, "adapter")
+    peft_model = peft.PeftModel.from_pretrained(model, adapter).eval()
+    compare(f"{name} {method} adapter trained by lorafleet, loaded by PEFT",
+            hf_logits_and_loss(peft_model, TEXTS, n_pos), ours(base, data, adapter))
+    peft_model.unload()
+
+    merged = os.path.join(TMP, f"{name}_{method}_merged")
+    run("merge", "--base", base, "--adapter", adapter, "--out", merged)
+    merged_model = transformers.AutoModelForCausalLM.from_pretrained(merged).eval()
+    compare(f"{name} {method} merged by lorafleet, loaded by transformers",
+            hf_logits_and_loss(merged_model, TEXTS, n_pos), ours(base, data, adapter))
+
+    fresh = type(model)(model.config).eval()
+    fresh.load_state_dict(transformers.AutoModelForCausalLM.from_pretrained(base).state_dict())
+    written = peft.get_peft_model(fresh, peft_config).eval()
+    with torch.no_grad():  # move DoRA's magnitudes off their initial norms
+        for key, p in written.named_parameters():
+            if "lora_magnitude_vector" in key:
+                p.mul_(1 + 0.3 * torch.rand_like(p))
+    peft_dir = os.path.join(TMP, f"{name}_{method}_peft_adapter")
+    written.save_pretrained(peft_dir)
+    compare(f"{name} {method} adapter written by PEFT, loaded by lorafleet",
+            hf_logits_and_loss(written, TEXTS, n_pos), ours(base, data, peft_dir))
+
+
 def main():
     torch.manual_seed(0)
     # The byte-level tokenizer lorafleet writes for its own models: ids are the UTF-8 bytes.
@@ -164,6 +200,22 @@ def main():
         compare(f"{name} adapter written by PEFT, loaded by lorafleet",
                 hf_logits_and_loss(written, TEXTS, n_pos), ours(base, data, peft_dir))
         del base_loss
+
+        # 5. DoRA and IA³.
+        check_method(name, model, base, data, n_pos, "dora",
+                     {"r": 4, "alpha": 8, "target_modules": targets[name]},
+                     peft.LoraConfig(r=4, lora_alpha=16, target_modules=targets[name],
+                                     use_dora=True, init_lora_weights=False,
+                                     task_type="CAUSAL_LM"))
+        # Feed-forward modules must be among the targets (PEFT checks it; so does lorafleet).
+        ia3_targets, ia3_ff = {
+            "gpt2": (["c_attn", "c_fc", "mlp.c_proj"], ["mlp.c_proj"]),
+            "llama": (["k_proj", "v_proj", "up_proj", "down_proj"], ["down_proj"]),
+            "qwen2": (["q_proj", "v_proj", "down_proj"], ["down_proj"])}[name]
+        check_method(name, model, base, data, n_pos, "ia3",
+                     {"target_modules": ia3_targets, "feedforward_modules": ia3_ff},
+                     peft.IA3Config(target_modules=ia3_targets, feedforward_modules=ia3_ff,
+                                    init_ia3_weights=False, task_type="CAUSAL_LM"))
 
     print(f"{len(failures)} failed")
     shutil.rmtree(TMP, ignore_errors=True)

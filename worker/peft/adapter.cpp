@@ -5,6 +5,8 @@
 
 #include "common/file_util.h"
 #include "worker/model/tensor_io.h"
+#include "worker/peft/dora.h"
+#include "worker/peft/ia3.h"
 #include "worker/peft/lora.h"
 
 namespace lf::worker {
@@ -12,9 +14,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// adapter_config.json of a PEFT LoRA adapter -> our LoraSpec. Settings this version cannot honour
-// are refused by name rather than ignored.
-Result<jobs::LoraSpec> LoraSpecFromPeft(const JsonField& f) {
+// adapter_config.json of a PEFT LoRA adapter -> our LoraSpec (and whether it is DoRA). Settings
+// this version cannot honour are refused by name rather than ignored.
+Result<jobs::LoraSpec> LoraSpecFromPeft(const JsonField& f, bool* use_dora) {
   jobs::LoraSpec spec;
   LF_ASSIGN_OR_RETURN(spec.r, f.IntAt("r", {.min = 1}));
   LF_ASSIGN_OR_RETURN(spec.alpha, f.NumberOr("lora_alpha", 8, {.min = 0, .exclusive_min = true}));
@@ -37,8 +39,7 @@ Result<jobs::LoraSpec> LoraSpecFromPeft(const JsonField& f) {
       }
     }
   }
-  LF_ASSIGN_OR_RETURN(bool dora, f.BoolOr("use_dora", false));
-  if (dora) return f.Required("use_dora")->Error("DoRA adapters are not supported by this version");
+  LF_ASSIGN_OR_RETURN(*use_dora, f.BoolOr("use_dora", false));
   LF_ASSIGN_OR_RETURN(std::string bias, f.StringOr("bias", "none"));
   if (bias != "none") return f.Required("bias")->Error("only bias \"none\" is supported");
   LF_ASSIGN_OR_RETURN(bool lora_bias, f.BoolOr("lora_bias", false));
@@ -59,6 +60,25 @@ Result<jobs::LoraSpec> LoraSpecFromPeft(const JsonField& f) {
   return spec;
 }
 
+// adapter_config.json of a PEFT IA³ adapter -> our Ia3Spec.
+Result<jobs::Ia3Spec> Ia3SpecFromPeft(const JsonField& f) {
+  jobs::Ia3Spec spec;
+  for (auto [key, out] : {std::pair{"target_modules", &spec.target_modules},
+                          {"feedforward_modules", &spec.feedforward_modules}}) {
+    LF_ASSIGN_OR_RETURN(JsonField list, f.Required(key));
+    if (list.json().is_string()) {
+      return list.Error("a regular expression is not supported; list the module names");
+    }
+    LF_ASSIGN_OR_RETURN(*out, list.StringList());
+  }
+  for (const char* key : {"exclude_modules", "modules_to_save"}) {
+    if (auto p = f.Optional(key); p && !p->json().empty()) {
+      return p->Error("is not supported by this version; leave it null");
+    }
+  }
+  return spec;
+}
+
 }  // namespace
 
 int64_t Adapter::NumTrainable() {
@@ -70,6 +90,8 @@ int64_t Adapter::NumTrainable() {
 Result<std::unique_ptr<Adapter>> CreateAdapter(CausalLm& model, const jobs::JobSpec& job,
                                                uint64_t seed) {
   if (job.method == "lora") return CreateLora(model, job.lora, seed);
+  if (job.method == "dora") return CreateDora(model, job.dora, seed);
+  if (job.method == "ia3") return CreateIa3(model, job.ia3);
   return InvalidArgument("job.method: unknown method \"" + job.method + "\"");
 }
 
@@ -99,13 +121,22 @@ Result<std::unique_ptr<Adapter>> LoadAdapter(CausalLm& model, const std::string&
   JsonField root(doc, FieldPath());
   Result<std::string> type = root.StringAt("peft_type");
   if (!type.ok()) return type.status().WithContext(config_path);
-  if (*type != "LORA") {
+  std::unique_ptr<Adapter> adapter;
+  if (*type == "LORA") {
+    bool use_dora = false;
+    Result<jobs::LoraSpec> spec = LoraSpecFromPeft(root, &use_dora);
+    if (!spec.ok()) return spec.status().WithContext(config_path);
+    LF_ASSIGN_OR_RETURN(adapter,
+                        use_dora ? CreateDora(model, *spec, 0) : CreateLora(model, *spec, 0));
+  } else if (*type == "IA3") {
+    Result<jobs::Ia3Spec> spec = Ia3SpecFromPeft(root);
+    if (!spec.ok()) return spec.status().WithContext(config_path);
+    LF_ASSIGN_OR_RETURN(adapter, CreateIa3(model, *spec, /*resolve_defaults=*/false));
+  } else {
     return InvalidArgument(config_path + ": peft_type \"" + *type +
-                           "\" is not supported by this version (LORA is)");
+                           "\" is not supported by this version (LORA, with or without "
+                           "use_dora, and IA3 are)");
   }
-  Result<jobs::LoraSpec> spec = LoraSpecFromPeft(root);
-  if (!spec.ok()) return spec.status().WithContext(config_path);
-  LF_ASSIGN_OR_RETURN(std::unique_ptr<Adapter> adapter, CreateLora(model, *spec, 0));
   LF_ASSIGN_OR_RETURN(safetensors::File file, safetensors::File::Open(weights_path));
   LF_ASSIGN_OR_RETURN(auto tensors, LoadAllTensors(file));
   auto options = model.LinearModules().front()->weight.options();

@@ -1,5 +1,5 @@
 // A parameter-efficient adapter attached to a frozen CausalLm: the one interface every method
-// implements (LoRA today), so the trainer, export and merge do not care which method it is.
+// implements (LoRA, DoRA, IA³), so the trainer, export and merge do not care which method it is.
 // Adapters change the model through LinearHook; they own their trainable tensors. Used by one
 // thread at a time, like the model they are attached to.
 #pragma once
@@ -20,7 +20,7 @@ namespace lf::worker {
 
 class Adapter : public LinearHook {
  public:
-  virtual std::string method() const = 0;  // "lora"
+  virtual std::string method() const = 0;  // "lora", "dora", "ia3"
   virtual std::vector<torch::Tensor> Parameters() = 0;  // the trainable tensors
   int64_t NumTrainable();
   // Dropout on the adapter path is active only while training.

@@ -1,5 +1,6 @@
 #include "worker/peft/lora.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace lf::worker {
@@ -16,8 +17,7 @@ class LoraAdapter final : public Adapter {
  public:
   LoraAdapter(const ModelConfig& config, jobs::LoraSpec spec)
       : config_(config), spec_(std::move(spec)) {
-    scale_ = spec_.rslora ? spec_.alpha / std::sqrt(static_cast<double>(spec_.r))
-                          : spec_.alpha / static_cast<double>(spec_.r);
+    scale_ = LoraScale(spec_);
   }
 
   std::string method() const override { return "lora"; }
@@ -103,28 +103,7 @@ class LoraAdapter final : public Adapter {
   }
 
   Json PeftConfig(const std::string& base) const override {
-    std::vector<std::string> targets = spec_.target_modules;
-    Json layers = spec_.layers_to_transform.empty() ? Json(nullptr) : Json(spec_.layers_to_transform);
-    return {{"alpha_pattern", Json::object()},
-            {"auto_mapping", nullptr},
-            {"base_model_name_or_path", base},
-            {"bias", "none"},
-            {"fan_in_fan_out", config_.arch == Architecture::kGpt2},
-            {"inference_mode", true},
-            {"init_lora_weights", true},
-            {"layers_pattern", nullptr},
-            {"layers_to_transform", layers},
-            {"lora_alpha", spec_.alpha},
-            {"lora_dropout", spec_.dropout},
-            {"modules_to_save", nullptr},
-            {"peft_type", "LORA"},
-            {"r", spec_.r},
-            {"rank_pattern", Json::object()},
-            {"revision", nullptr},
-            {"target_modules", targets},
-            {"task_type", "CAUSAL_LM"},
-            {"use_dora", false},
-            {"use_rslora", spec_.rslora}};
+    return LoraPeftConfig(config_, spec_, base, /*use_dora=*/false);
   }
 
   Status MergeInto(CausalLm& model) const override {
@@ -164,37 +143,78 @@ bool MatchesTarget(const std::string& module, const std::vector<std::string>& ta
   return false;
 }
 
-Result<std::unique_ptr<Adapter>> CreateLora(CausalLm& model, const jobs::LoraSpec& spec,
-                                            uint64_t seed) {
-  jobs::LoraSpec resolved = spec;
-  if (resolved.target_modules.empty()) resolved.target_modules = DefaultLoraTargets(model.config());
-  for (int64_t layer : resolved.layers_to_transform) {
+double LoraScale(const jobs::LoraSpec& spec) {
+  return spec.rslora ? spec.alpha / std::sqrt(static_cast<double>(spec.r))
+                     : spec.alpha / static_cast<double>(spec.r);
+}
+
+Json LoraPeftConfig(const ModelConfig& config, const jobs::LoraSpec& spec, const std::string& base,
+                    bool use_dora) {
+  Json layers = spec.layers_to_transform.empty() ? Json(nullptr) : Json(spec.layers_to_transform);
+  return {{"alpha_pattern", Json::object()},
+          {"auto_mapping", nullptr},
+          {"base_model_name_or_path", base},
+          {"bias", "none"},
+          {"fan_in_fan_out", config.arch == Architecture::kGpt2},
+          {"inference_mode", true},
+          {"init_lora_weights", true},
+          {"layers_pattern", nullptr},
+          {"layers_to_transform", layers},
+          {"lora_alpha", spec.alpha},
+          {"lora_dropout", spec.dropout},
+          {"modules_to_save", nullptr},
+          {"peft_type", "LORA"},
+          {"r", spec.r},
+          {"rank_pattern", Json::object()},
+          {"revision", nullptr},
+          {"target_modules", spec.target_modules},
+          {"task_type", "CAUSAL_LM"},
+          {"use_dora", use_dora},
+          {"use_rslora", spec.rslora}};
+}
+
+Result<std::vector<LinearModule*>> SelectModules(CausalLm& model,
+                                                 const std::vector<std::string>& targets,
+                                                 const std::vector<int64_t>& layers,
+                                                 const std::string& field) {
+  for (int64_t layer : layers) {
     if (layer >= model.config().layers) {
-      return InvalidArgument("job.lora.layers_to_transform: layer " + std::to_string(layer) +
+      return InvalidArgument(field + ".layers_to_transform: layer " + std::to_string(layer) +
                              " does not exist; the model has " +
                              std::to_string(model.config().layers) + " layers (0-" +
                              std::to_string(model.config().layers - 1) + ")");
     }
   }
-  auto adapter = std::make_unique<LoraAdapter>(model.config(), resolved);
-  torch::manual_seed(seed);
+  std::vector<LinearModule*> selected;
   std::vector<std::string> names;
   for (LinearModule* m : model.LinearModules()) {
     names.push_back(m->name);
-    if (!MatchesTarget(m->name, resolved.target_modules)) continue;
-    const auto& layers = resolved.layers_to_transform;
+    if (!MatchesTarget(m->name, targets)) continue;
     if (!layers.empty() && std::find(layers.begin(), layers.end(), m->layer) == layers.end()) {
       continue;
     }
-    adapter->AddModule(*m);
+    selected.push_back(m);
   }
-  if (adapter->Parameters().empty()) {
+  if (selected.empty()) {
     std::string some;
     for (size_t i = 0; i < names.size() && i < 7; ++i) some += (i ? ", " : "") + names[i];
-    return InvalidArgument("job.lora.target_modules: no module of this " +
+    return InvalidArgument(field + ".target_modules: no module of this " +
                            model.config().model_type + " model matches; its linear modules are "
                            "named like " + some);
   }
+  return selected;
+}
+
+Result<std::unique_ptr<Adapter>> CreateLora(CausalLm& model, const jobs::LoraSpec& spec,
+                                            uint64_t seed) {
+  jobs::LoraSpec resolved = spec;
+  if (resolved.target_modules.empty()) resolved.target_modules = DefaultLoraTargets(model.config());
+  LF_ASSIGN_OR_RETURN(
+      std::vector<LinearModule*> modules,
+      SelectModules(model, resolved.target_modules, resolved.layers_to_transform, "job.lora"));
+  auto adapter = std::make_unique<LoraAdapter>(model.config(), resolved);
+  torch::manual_seed(seed);
+  for (LinearModule* m : modules) adapter->AddModule(*m);
   model.SetLinearHook(adapter.get());
   return std::unique_ptr<Adapter>(std::move(adapter));
 }

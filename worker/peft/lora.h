@@ -18,4 +18,17 @@ bool MatchesTarget(const std::string& module, const std::vector<std::string>& ta
 Result<std::unique_ptr<Adapter>> CreateLora(CausalLm& model, const jobs::LoraSpec& spec,
                                             uint64_t seed);
 
+// Shared by the methods built on LoRA's settings (DoRA) and by IA³.
+// The modules `targets` (and `layers`, empty: all) select, in file order. Errors name `field`
+// ("job.dora"): a layer the model lacks, or no module matching.
+Result<std::vector<LinearModule*>> SelectModules(CausalLm& model,
+                                                 const std::vector<std::string>& targets,
+                                                 const std::vector<int64_t>& layers,
+                                                 const std::string& field);
+// alpha / r, or alpha / sqrt(r) with rsLoRA.
+double LoraScale(const jobs::LoraSpec& spec);
+// adapter_config.json as PEFT's LoraConfig writes it; `use_dora` for DoRA.
+Json LoraPeftConfig(const ModelConfig& config, const jobs::LoraSpec& spec,
+                    const std::string& base_model_name_or_path, bool use_dora);
+
 }  // namespace lf::worker

@@ -60,6 +60,48 @@ output: runs/x
   ASSERT_TRUE(ParseJobSpec(minimal).ok()) << ParseJobSpec(minimal).status().ToString();
 }
 
+TEST(JobSpecTest, DoraAndIa3HaveTheirOwnBlocks) {
+  Result<JobSpec> dora = Parse(R"(
+base_model: m
+data: {train: t.jsonl}
+method: dora
+dora: {r: 4, alpha: 8, target_modules: [c_attn], layers_to_transform: [1]}
+)");
+  ASSERT_TRUE(dora.ok()) << dora.status().ToString();
+  EXPECT_EQ(dora->method, "dora");
+  EXPECT_EQ(dora->dora.r, 4);
+  EXPECT_EQ(dora->dora.target_modules, (std::vector<std::string>{"c_attn"}));
+  EXPECT_EQ(dora->lora.r, 8);  // untouched
+  Json j = JobSpecToJson(*dora);
+  EXPECT_TRUE(j.contains("dora"));
+  EXPECT_FALSE(j.contains("lora"));
+  EXPECT_FALSE(j.contains("ia3"));
+  EXPECT_EQ(JobSpecToJson(*ParseJobSpec(j)), j);
+
+  Result<JobSpec> ia3 = Parse(R"(
+base_model: m
+data: {train: t.jsonl}
+method: ia3
+ia3: {target_modules: [c_attn, mlp.c_proj], feedforward_modules: [mlp.c_proj]}
+)");
+  ASSERT_TRUE(ia3.ok()) << ia3.status().ToString();
+  EXPECT_EQ(ia3->ia3.target_modules, (std::vector<std::string>{"c_attn", "mlp.c_proj"}));
+  EXPECT_EQ(ia3->ia3.feedforward_modules, (std::vector<std::string>{"mlp.c_proj"}));
+  j = JobSpecToJson(*ia3);
+  EXPECT_TRUE(j.contains("ia3"));
+  EXPECT_FALSE(j.contains("lora"));
+  EXPECT_EQ(JobSpecToJson(*ParseJobSpec(j)), j);
+  // Defaults (the architecture's modules) are written as null and read back as defaults.
+  Result<JobSpec> plain = Parse("base_model: m\ndata: {train: t}\nmethod: ia3\n");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_TRUE(plain->ia3.target_modules.empty());
+  j = JobSpecToJson(*plain);
+  EXPECT_TRUE(j["ia3"]["target_modules"].is_null());
+  EXPECT_EQ(JobSpecToJson(*ParseJobSpec(j)), j);
+  // The lora job's resolved form has no other method's block.
+  EXPECT_FALSE(JobSpecToJson(*Parse(kMinimal)).contains("dora"));
+}
+
 TEST(JobSpecTest, ErrorsNameTheField) {
   struct Case {
     std::string yaml;
@@ -87,6 +129,22 @@ TEST(JobSpecTest, ErrorsNameTheField) {
       {"- a list\n", "job: expected a job (a mapping), got a list"},
       {"base_model: m\ndata: {train: t}\nlora: {dropout: 1.5}\n",
        "job.lora.dropout: expected a number >= 0 and <= 0.999, got 1.5"},
+      {"base_model: m\ndata: {train: t}\nia3: {target_modules: [c_attn]}\n",
+       "job.ia3: given but method is lora; remove it or set method: ia3"},
+      {"base_model: m\ndata: {train: t}\nmethod: dora\nlora: {r: 4}\n",
+       "job.lora: given but method is dora; remove it or set method: lora"},
+      {"base_model: m\ndata: {train: t}\nmethod: dora\ndora: {rank: 4}\n",
+       "job.dora.rank: unknown key; expected one of: r, alpha, dropout, target_modules, rslora, "
+       "layers_to_transform"},
+      {"base_model: m\ndata: {train: t}\nmethod: ia3\nia3: {r: 4}\n",
+       "job.ia3.r: unknown key; expected one of: target_modules, feedforward_modules"},
+      {"base_model: m\ndata: {train: t}\nmethod: ia3\nia3: {target_module: [c_attn]}\n",
+       "(did you mean 'target_modules'?)"},
+      {"base_model: m\ndata: {train: t}\nmethod: ia3\n"
+       "ia3: {target_modules: [c_attn], feedforward_modules: [c_fc]}\n",
+       "job.ia3.feedforward_modules: \"c_fc\" is not in target_modules"},
+      {"base_model: m\ndata: {train: t}\nmethod: ia3\nia3: {feedforward_modules: []}\n",
+       "job.ia3.feedforward_modules: must name at least one module, or be left out"},
   };
   for (const Case& c : cases) {
     Result<JobSpec> spec = Parse(c.yaml);

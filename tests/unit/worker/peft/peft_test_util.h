@@ -1,0 +1,62 @@
+// Helpers the per-method adapter tests share: perturbing an adapter away from its identity
+// initialisation, and a short training run on the bundled tiny GPT-2 and medical notes.
+#pragma once
+
+#include <fstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "model/test_models.h"
+#include "worker/peft/adapter.h"
+
+namespace lf::worker::testing {
+
+inline const std::string kRepoRoot = std::string(LF_TEST_SRCDIR) + "/../../..";
+
+// Random changes of size ~`size` to every trainable tensor, so the adapter does something.
+inline void PerturbAdapter(Adapter& adapter, uint64_t seed, double size = 0.1) {
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(seed);
+  for (torch::Tensor& t : adapter.Parameters()) t.add_(torch::randn(t.sizes()) * size);
+}
+
+// The first `n` notes of examples/data/medical/train.jsonl as token ids: the bundled tiny GPT-2's
+// tokenizer is byte-level (ids are the UTF-8 bytes), so no tokenizer is needed. [n, seq_len].
+inline torch::Tensor MedicalBatch(int64_t n, int64_t seq_len) {
+  std::ifstream in(kRepoRoot + "/examples/data/medical/train.jsonl");
+  std::vector<int64_t> ids;
+  std::string line;
+  for (int64_t i = 0; i < n && std::getline(in, line); ++i) {
+    std::string text = Json::parse(line).at("text").get<std::string>();
+    text.resize(seq_len, ' ');
+    for (unsigned char c : text) ids.push_back(c);
+  }
+  EXPECT_EQ(static_cast<int64_t>(ids.size()), n * seq_len) << "examples/data/medical missing?";
+  return torch::tensor(ids, torch::kInt64).view({n, seq_len});
+}
+
+// Trains `adapter` (attached to `model`) with Adam on one fixed batch; losses before and after.
+inline std::pair<double, double> TrainBriefly(CausalLm& model, Adapter& adapter,
+                                              const torch::Tensor& ids, int steps, double lr) {
+  torch::optim::Adam opt(adapter.Parameters(), torch::optim::AdamOptions(lr));
+  adapter.SetTraining(true);
+  double first = 0, last = 0;
+  for (int step = 0; step <= steps; ++step) {
+    opt.zero_grad();
+    torch::Tensor loss = CausalLmLoss(model.Forward(ids), ids);
+    if (step == 0) first = loss.item<double>();
+    if (step == steps) {
+      last = loss.item<double>();
+      break;
+    }
+    loss.backward();
+    opt.step();
+  }
+  adapter.SetTraining(false);
+  return {first, last};
+}
+
+}  // namespace lf::worker::testing
