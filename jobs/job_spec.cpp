@@ -25,9 +25,8 @@ Status ParseModuleList(const JsonField& f, std::vector<std::string>* out) {
   return Status::Ok();
 }
 
-Status ParseLora(const JsonField& f, LoraSpec* l) {
-  LF_RETURN_IF_ERROR(f.CheckKeys(
-      {"r", "alpha", "dropout", "target_modules", "rslora", "layers_to_transform"}));
+// LoRA's keys, without checking for others (QLoRA's block adds its own).
+Status ParseLoraValues(const JsonField& f, LoraSpec* l) {
   LF_ASSIGN_OR_RETURN(l->r, f.IntOr("r", l->r, {.min = 1, .max = 65536}));
   LF_ASSIGN_OR_RETURN(l->alpha, f.NumberOr("alpha", l->alpha, {.min = 0, .exclusive_min = true}));
   LF_ASSIGN_OR_RETURN(l->dropout, f.NumberOr("dropout", l->dropout, {.min = 0, .max = 0.999}));
@@ -42,6 +41,25 @@ Status ParseLora(const JsonField& f, LoraSpec* l) {
       LF_ASSIGN_OR_RETURN(int64_t layer, e.Int({.min = 0}));
       l->layers_to_transform.push_back(layer);
     }
+  }
+  return Status::Ok();
+}
+
+Status ParseLora(const JsonField& f, LoraSpec* l) {
+  LF_RETURN_IF_ERROR(f.CheckKeys(
+      {"r", "alpha", "dropout", "target_modules", "rslora", "layers_to_transform"}));
+  return ParseLoraValues(f, l);
+}
+
+Status ParseQlora(const JsonField& f, QloraSpec* q) {
+  LF_RETURN_IF_ERROR(f.CheckKeys({"r", "alpha", "dropout", "target_modules", "rslora",
+                                  "layers_to_transform", "double_quant", "block_size"}));
+  LF_RETURN_IF_ERROR(ParseLoraValues(f, q));
+  LF_ASSIGN_OR_RETURN(q->double_quant, f.BoolOr("double_quant", q->double_quant));
+  LF_ASSIGN_OR_RETURN(q->block_size, f.IntOr("block_size", q->block_size, {.min = 2, .max = 4096}));
+  if (q->block_size % 2 != 0) {
+    return f.Required("block_size")->Error("must be even (two 4-bit codes share a byte), got " +
+                                           std::to_string(q->block_size));
   }
   return Status::Ok();
 }
@@ -62,6 +80,18 @@ Status ParseIa3(const JsonField& f, Ia3Spec* s) {
         }
       }
     }
+  }
+  return Status::Ok();
+}
+
+// The block of a method without settings (bitfit, full): absent, null or an empty mapping.
+Status ParseEmptyBlock(const JsonField& f, std::string_view method) {
+  if (!f.json().is_object()) {
+    return f.Error("expected an empty mapping ({}), got " + DescribeJsonValue(f.json()));
+  }
+  if (!f.json().empty()) {
+    return f.Error("unknown key \"" + f.json().begin().key() + "\": " + std::string(method) +
+                   " has no settings; leave the block empty or remove it");
   }
   return Status::Ok();
 }
@@ -140,8 +170,9 @@ std::string_view ScheduleName(Schedule s) {
 Result<JobSpec> ParseJobSpec(const Json& doc, std::string_view root) {
   JsonField f(doc, FieldPath(std::string(root)));
   if (!doc.is_object()) return f.Error("expected a job (a mapping), got " + DescribeJsonValue(doc));
-  LF_RETURN_IF_ERROR(
-      f.CheckKeys({"base_model", "data", "method", "lora", "dora", "ia3", "train", "output"}));
+  LF_RETURN_IF_ERROR(f.CheckKeys(
+      {"base_model", "data", "method", "lora", "dora", "ia3", "qlora", "bitfit", "full", "train",
+       "output"}));
   JobSpec spec;
   LF_ASSIGN_OR_RETURN(JsonField base, f.Required("base_model"));
   LF_ASSIGN_OR_RETURN(spec.base_model, base.NonEmptyString());
@@ -151,8 +182,10 @@ Result<JobSpec> ParseJobSpec(const Json& doc, std::string_view root) {
   if (std::find_if(std::begin(kMethods), std::end(kMethods), [&](const char* m) {
         return spec.method == m;
       }) == std::end(kMethods)) {
+    std::string known;
+    for (const char* m : kMethods) known += (known.empty() ? "" : ", ") + std::string(m);
     return f.Required("method")->Error("unknown method \"" + spec.method +
-                                       "\"; this version trains: lora, dora, ia3");
+                                       "\"; this version trains: " + known);
   }
   // A block for another method is a mistake (a half-edited job), not something to ignore.
   for (const char* other : kMethods) {
@@ -165,6 +198,10 @@ Result<JobSpec> ParseJobSpec(const Json& doc, std::string_view root) {
   if (auto lora = f.Optional("lora")) LF_RETURN_IF_ERROR(ParseLora(*lora, &spec.lora));
   if (auto dora = f.Optional("dora")) LF_RETURN_IF_ERROR(ParseLora(*dora, &spec.dora));
   if (auto ia3 = f.Optional("ia3")) LF_RETURN_IF_ERROR(ParseIa3(*ia3, &spec.ia3));
+  if (auto qlora = f.Optional("qlora")) LF_RETURN_IF_ERROR(ParseQlora(*qlora, &spec.qlora));
+  for (const char* empty : {"bitfit", "full"}) {
+    if (auto block = f.Optional(empty)) LF_RETURN_IF_ERROR(ParseEmptyBlock(*block, empty));
+  }
   if (auto train = f.Optional("train")) LF_RETURN_IF_ERROR(ParseTrain(*train, &spec.train));
   LF_ASSIGN_OR_RETURN(spec.output, f.StringOr("output", ""));
   return spec;
@@ -194,6 +231,12 @@ Json JobSpecToJson(const JobSpec& s) {
   // Only the selected method's block: ParseJobSpec refuses a block for another method.
   if (s.method == "lora") j["lora"] = LoraToJson(s.lora);
   if (s.method == "dora") j["dora"] = LoraToJson(s.dora);
+  if (s.method == "qlora") {
+    j["qlora"] = LoraToJson(s.qlora);
+    j["qlora"]["double_quant"] = s.qlora.double_quant;
+    j["qlora"]["block_size"] = s.qlora.block_size;
+  }
+  if (s.method == "bitfit" || s.method == "full") j[s.method] = Json::object();
   if (s.method == "ia3") {
     j["ia3"] = {{"target_modules", ModulesOrNull(s.ia3.target_modules)},
                 {"feedforward_modules", ModulesOrNull(s.ia3.feedforward_modules)}};

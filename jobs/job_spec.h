@@ -40,8 +40,19 @@ struct Ia3Spec {
   std::vector<std::string> feedforward_modules;
 };
 
-// The methods `method:` accepts; each has a block of its own settings named after it.
-inline constexpr const char* kMethods[] = {"lora", "dora", "ia3"};
+// QLoRA (Dettmers et al. 2023): LoRA's settings on a base whose transformer-block linear weights
+// are kept in NF4 (blocks of block_size values, one absmax each; with double_quant the absmax
+// values are themselves quantised to 8 bits in groups of 256), dequantised on the fly.
+struct QloraSpec : LoraSpec {
+  bool double_quant = true;
+  int64_t block_size = 64;
+};
+
+// The methods `method:` accepts; each has a block of its own settings named after it. bitfit
+// (only the base model's biases train; Ben Zaken et al. 2022) and full (every weight trains, the
+// baseline the others are measured against) have no settings: their blocks, `bitfit: {}` and
+// `full: {}`, may be left out and must stay empty.
+inline constexpr const char* kMethods[] = {"lora", "dora", "ia3", "qlora", "bitfit", "full"};
 
 enum class Schedule { kConstant, kLinear, kCosine };
 std::string_view ScheduleName(Schedule s);
@@ -69,8 +80,9 @@ struct JobSpec {
   LoraSpec lora;  // method lora
   LoraSpec dora;  // method dora: LoRA's settings, weight-decomposed (PEFT's use_dora)
   Ia3Spec ia3;    // method ia3
+  QloraSpec qlora;  // method qlora
   TrainSpec train;
-  std::string output;  // folder for the adapter, checkpoints and metrics
+  std::string output;  // folder for the adapter (full: the model), checkpoints and metrics
 };
 
 // `root` names the document in error paths ("job" -> "job.train.lr: ...").

@@ -35,8 +35,8 @@ struct TrainJobOptions {
 
 struct TrainJobResult {
   TrainResult train;
-  std::string adapter_dir;     // <output>/adapter: the PEFT folder
-  int64_t adapter_bytes = 0;   // size of adapter_model.safetensors
+  std::string adapter_dir;     // <output>/adapter: the PEFT folder (full: <output>/model)
+  int64_t adapter_bytes = 0;   // size of adapter_model.safetensors (full: model.safetensors)
   std::vector<DataLineage> data;
 };
 

@@ -15,7 +15,8 @@ namespace {
 namespace fs = std::filesystem;
 
 // The files DONE carries: every file of the adapter folder (adapter_config.json,
-// adapter_model.safetensors), then result.json.
+// adapter_model.safetensors; for full fine-tuning the model folder: config.json,
+// model.safetensors, tokenizer files), then result.json.
 Result<std::vector<protocol::AdapterFile>> ReadResultFiles(const std::string& output,
                                                            const std::string& adapter_dir) {
   std::vector<fs::path> paths;

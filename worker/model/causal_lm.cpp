@@ -62,6 +62,7 @@ Result<std::unique_ptr<CausalLm>> Build(const ModelConfig& config,
 }  // namespace
 
 torch::Tensor CausalLm::ApplyLinear(const LinearModule& m, const torch::Tensor& x) const {
+  if (hook_ != nullptr && hook_->ComputesBase(m)) return hook_->Apply(m, x, torch::Tensor());
   torch::Tensor base = torch::nn::functional::linear(x, m.weight, m.bias);
   return hook_ != nullptr ? hook_->Apply(m, x, std::move(base)) : base;
 }

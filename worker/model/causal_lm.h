@@ -31,12 +31,15 @@ struct LinearModule {
 };
 
 // Adapters implement this to change what a linear module computes. `base` is x·Wᵀ + b, a fresh
-// tensor that autograd does not keep: Apply may update it in place and return it.
+// tensor that autograd does not keep: Apply may update it in place and return it. A hook that
+// keeps a module's weight itself (QLoRA's NF4 base) says so with ComputesBase: the model then
+// skips x·Wᵀ + b for that module and passes an undefined `base`.
 class LinearHook {
  public:
   virtual ~LinearHook() = default;
   virtual torch::Tensor Apply(const LinearModule& module, const torch::Tensor& x,
                               torch::Tensor base) = 0;
+  virtual bool ComputesBase(const LinearModule& /*module*/) const { return false; }
 };
 
 class CausalLm {

@@ -5,9 +5,11 @@
 
 #include "common/file_util.h"
 #include "worker/model/tensor_io.h"
+#include "worker/peft/bitfit.h"
 #include "worker/peft/dora.h"
 #include "worker/peft/ia3.h"
 #include "worker/peft/lora.h"
+#include "worker/peft/qlora.h"
 
 namespace lf::worker {
 namespace {
@@ -92,6 +94,12 @@ Result<std::unique_ptr<Adapter>> CreateAdapter(CausalLm& model, const jobs::JobS
   if (job.method == "lora") return CreateLora(model, job.lora, seed);
   if (job.method == "dora") return CreateDora(model, job.dora, seed);
   if (job.method == "ia3") return CreateIa3(model, job.ia3);
+  if (job.method == "qlora") return CreateQlora(model, job.qlora, seed);
+  if (job.method == "bitfit") return CreateBitfit(model, job.base_model);
+  if (job.method == "full") {
+    return InvalidArgument("job.method: full fine-tuning trains the base itself and has no "
+                           "adapter (RunTrainJob passes no adapter to the trainer)");
+  }
   return InvalidArgument("job.method: unknown method \"" + job.method + "\"");
 }
 
@@ -132,10 +140,20 @@ Result<std::unique_ptr<Adapter>> LoadAdapter(CausalLm& model, const std::string&
     Result<jobs::Ia3Spec> spec = Ia3SpecFromPeft(root);
     if (!spec.ok()) return spec.status().WithContext(config_path);
     LF_ASSIGN_OR_RETURN(adapter, CreateIa3(model, *spec, /*resolve_defaults=*/false));
+  } else if (*type == "BITFIT") {
+    Result<JsonField> names_field = root.Required("bias_names");
+    if (!names_field.ok()) return names_field.status().WithContext(config_path);
+    Result<std::vector<std::string>> names = names_field->StringList();
+    if (!names.ok()) return names.status().WithContext(config_path);
+    if (names->empty()) return InvalidArgument(config_path + ": bias_names is empty");
+    Result<std::unique_ptr<Adapter>> bitfit =
+        CreateBitfit(model, root.StringOr("base_model_name_or_path", dir).value_or(dir), *names);
+    if (!bitfit.ok()) return bitfit.status().WithContext(config_path);
+    adapter = std::move(bitfit).value();
   } else {
     return InvalidArgument(config_path + ": peft_type \"" + *type +
                            "\" is not supported by this version (LORA, with or without "
-                           "use_dora, and IA3 are)");
+                           "use_dora, IA3 and BITFIT are)");
   }
   LF_ASSIGN_OR_RETURN(safetensors::File file, safetensors::File::Open(weights_path));
   LF_ASSIGN_OR_RETURN(auto tensors, LoadAllTensors(file));

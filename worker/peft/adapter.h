@@ -20,7 +20,7 @@ namespace lf::worker {
 
 class Adapter : public LinearHook {
  public:
-  virtual std::string method() const = 0;  // "lora", "dora", "ia3"
+  virtual std::string method() const = 0;  // "lora", "dora", "ia3", "bitfit"
   virtual std::vector<torch::Tensor> Parameters() = 0;  // the trainable tensors
   int64_t NumTrainable();
   // Dropout on the adapter path is active only while training.

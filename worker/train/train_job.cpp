@@ -120,6 +120,23 @@ void RemoveCheckpoints(const TrainerOptions& options) {
   fs::remove_all(options.checkpoint_dir, ec);
 }
 
+// Full fine-tuning's output: the whole model as a Hugging Face folder (config.json,
+// model.safetensors) with the base model's tokenizer files beside it, loadable as a base model.
+Status SaveFullModel(const CausalLm& model, const std::string& base_model, const std::string& dir) {
+  LF_RETURN_IF_ERROR(CreateDirectories(dir));
+  LF_RETURN_IF_ERROR(SaveCausalLm(model, dir));
+  for (const char* name : {"tokenizer.json", "tokenizer_config.json", "tokenizer.model",
+                           "vocab.json", "merges.txt", "special_tokens_map.json",
+                           "added_tokens.json", "generation_config.json"}) {
+    const fs::path from = fs::path(base_model) / name;
+    if (!fs::exists(from)) continue;
+    std::error_code ec;
+    fs::copy_file(from, fs::path(dir) / name, fs::copy_options::overwrite_existing, ec);
+    if (ec) return Internal("copying " + from.string() + " to " + dir + ": " + ec.message());
+  }
+  return Status::Ok();
+}
+
 Result<std::string> OutputDir(const std::string& output) {
   if (output.empty()) {
     return InvalidArgument("job.output: required to know where the adapter goes (or pass --out)");
@@ -141,7 +158,12 @@ Result<TrainJobResult> RunTrainJob(const jobs::JobSpec& job, const TrainJobOptio
   }
   LF_ASSIGN_OR_RETURN(LoadedData data, LoadData(job.data.train, job.data.eval, *tokenizer,
                                                 job.data.seq_len, job.train));
-  LF_ASSIGN_OR_RETURN(std::unique_ptr<Adapter> adapter, CreateAdapter(*model, job, job.train.seed));
+  // Full fine-tuning has no adapter: the trainer then trains every base weight.
+  const bool full = job.method == "full";
+  std::unique_ptr<Adapter> adapter;
+  if (!full) {
+    LF_ASSIGN_OR_RETURN(adapter, CreateAdapter(*model, job, job.train.seed));
+  }
 
   const TrainerOptions trainer_options =
       JobTrainerOptions(out, fs::path(out).filename().string(), options);
@@ -149,7 +171,13 @@ Result<TrainJobResult> RunTrainJob(const jobs::JobSpec& job, const TrainJobOptio
   TrainJobResult result;
   LF_ASSIGN_OR_RETURN(result.train, trainer.Run(data.train, data.eval));
   result.data = data.lineage;
-  if (result.train.completed) {
+  if (result.train.completed && full) {
+    result.adapter_dir = (fs::path(out) / "model").string();
+    LF_RETURN_IF_ERROR(SaveFullModel(*model, job.base_model, result.adapter_dir));
+    result.adapter_bytes =
+        static_cast<int64_t>(fs::file_size(fs::path(result.adapter_dir) / "model.safetensors"));
+    RemoveCheckpoints(trainer_options);
+  } else if (result.train.completed) {
     result.adapter_dir = (fs::path(out) / "adapter").string();
     LF_RETURN_IF_ERROR(SaveAdapter(*adapter, result.adapter_dir,
                                    fs::absolute(job.base_model).lexically_normal().string()));

@@ -155,5 +155,109 @@ TEST(JobSpecTest, ErrorsNameTheField) {
   }
 }
 
+TEST(JobSpecTest, QloraHasLorasKeysPlusQuantisation) {
+  Result<JobSpec> q = Parse(R"(
+base_model: m
+data: {train: t.jsonl}
+method: qlora
+qlora: {r: 4, alpha: 8, dropout: 0.05, target_modules: [c_attn], rslora: true,
+        layers_to_transform: [1], double_quant: false, block_size: 128}
+)");
+  ASSERT_TRUE(q.ok()) << q.status().ToString();
+  EXPECT_EQ(q->method, "qlora");
+  EXPECT_EQ(q->qlora.r, 4);
+  EXPECT_EQ(q->qlora.alpha, 8);
+  EXPECT_EQ(q->qlora.dropout, 0.05);
+  EXPECT_TRUE(q->qlora.rslora);
+  EXPECT_EQ(q->qlora.target_modules, (std::vector<std::string>{"c_attn"}));
+  EXPECT_EQ(q->qlora.layers_to_transform, (std::vector<int64_t>{1}));
+  EXPECT_FALSE(q->qlora.double_quant);
+  EXPECT_EQ(q->qlora.block_size, 128);
+  EXPECT_EQ(q->lora.r, 8);  // untouched
+  Json j = JobSpecToJson(*q);
+  EXPECT_TRUE(j.contains("qlora"));
+  EXPECT_FALSE(j.contains("lora"));
+  EXPECT_EQ(j["qlora"]["double_quant"], false);
+  EXPECT_EQ(j["qlora"]["block_size"], 128);
+  EXPECT_EQ(JobSpecToJson(*ParseJobSpec(j)), j);
+
+  // QLoRA's defaults: double quantisation, blocks of 64, LoRA's r and alpha.
+  Result<JobSpec> plain = Parse("base_model: m\ndata: {train: t}\nmethod: qlora\n");
+  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+  EXPECT_TRUE(plain->qlora.double_quant);
+  EXPECT_EQ(plain->qlora.block_size, 64);
+  EXPECT_EQ(plain->qlora.r, 8);
+  EXPECT_TRUE(plain->qlora.target_modules.empty());
+  EXPECT_EQ(JobSpecToJson(*ParseJobSpec(JobSpecToJson(*plain))), JobSpecToJson(*plain));
+  EXPECT_FALSE(JobSpecToJson(*Parse(kMinimal)).contains("qlora"));
+}
+
+TEST(JobSpecTest, QloraErrorsNameTheField) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"method: qlora\nqlora: {rank: 4}\n",
+       "job.qlora.rank: unknown key; expected one of: r, alpha, dropout, target_modules, rslora, "
+       "layers_to_transform, double_quant, block_size"},
+      {"method: qlora\nqlora: {double_quant: 1}\n", "job.qlora.double_quant: expected"},
+      {"method: qlora\nqlora: {block_size: 63}\n", "job.qlora.block_size: must be even"},
+      {"method: qlora\nqlora: {block_size: 0}\n", "job.qlora.block_size: expected an integer"},
+      {"method: qlora\nqlora: {r: 0}\n", "job.qlora.r: expected an integer from 1 to 65536"},
+      {"method: qlora\nlora: {r: 4}\n",
+       "job.lora: given but method is qlora; remove it or set method: lora"},
+      {"qlora: {r: 4}\n", "job.qlora: given but method is lora; remove it or set method: qlora"},
+      {"lora: {double_quant: true}\n", "job.lora.double_quant: unknown key"},
+      {"method: q-lora\n", "unknown method \"q-lora\"; this version trains: lora, dora, ia3"},
+  };
+  for (const auto& [yaml, message] : cases) {
+    Result<JobSpec> spec = Parse("base_model: m\ndata: {train: t}\n" + yaml);
+    ASSERT_FALSE(spec.ok()) << yaml;
+    EXPECT_EQ(spec.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(spec.status().message().find(message), std::string::npos)
+        << "got: " << spec.status().message() << "\nwant: " << message;
+  }
+  Result<JobSpec> unknown = Parse("base_model: m\ndata: {train: t}\nmethod: q-lora\n");
+  EXPECT_NE(unknown.status().message().find("qlora"), std::string::npos)
+      << unknown.status().message();
+}
+
+TEST(JobSpecTest, BitfitAndFullHaveNoSettings) {
+  for (const std::string method : {"bitfit", "full"}) {
+    for (const std::string& block : {std::string(""), method + ":\n", method + ": {}\n"}) {
+      Result<JobSpec> spec =
+          Parse("base_model: m\ndata: {train: t}\nmethod: " + method + "\n" + block);
+      ASSERT_TRUE(spec.ok()) << method << " " << block << ": " << spec.status().ToString();
+      EXPECT_EQ(spec->method, method);
+      Json j = JobSpecToJson(*spec);
+      EXPECT_EQ(j[method], Json::object());
+      EXPECT_FALSE(j.contains("lora"));
+      EXPECT_EQ(JobSpecToJson(*ParseJobSpec(j)), j);
+    }
+  }
+  struct Case {
+    std::string yaml;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {"base_model: m\ndata: {train: t}\nmethod: bitfit\nbitfit: {layers_to_transform: [0]}\n",
+       "job.bitfit: unknown key \"layers_to_transform\": bitfit has no settings"},
+      {"base_model: m\ndata: {train: t}\nmethod: full\nfull: {lr: 1}\n",
+       "job.full: unknown key \"lr\": full has no settings"},
+      {"base_model: m\ndata: {train: t}\nmethod: full\nfull: [a]\n",
+       "job.full: expected an empty mapping ({}), got a list"},
+      {"base_model: m\ndata: {train: t}\nmethod: full\nbitfit: {}\n",
+       "job.bitfit: given but method is full; remove it or set method: bitfit"},
+      {"base_model: m\ndata: {train: t}\nfull: {}\n",
+       "job.full: given but method is lora; remove it or set method: full"},
+      {"base_model: m\ndata: {train: t}\nmethod: bitfit\nlora: {r: 4}\n",
+       "job.lora: given but method is bitfit"},
+  };
+  for (const Case& c : cases) {
+    Result<JobSpec> spec = Parse(c.yaml);
+    ASSERT_FALSE(spec.ok()) << c.yaml;
+    EXPECT_EQ(spec.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(spec.status().message().find(c.message), std::string::npos)
+        << "got: " << spec.status().message() << "\nwant: " << c.message;
+  }
+}
+
 }  // namespace
 }  // namespace lf::jobs
