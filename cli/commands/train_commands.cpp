@@ -1,6 +1,7 @@
 // `lorafleet train JOB.yaml` and `lorafleet pretrain`: one job on this machine, no daemon.
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 
 #include "cli/commands/commands.h"
@@ -51,7 +52,11 @@ int PrintResult(const worker::TrainJobResult& r, bool json, const std::string& w
     std::printf("  %.0f tokens/s, %.1f s, peak memory %s\n", t.tokens_per_s, t.wall_s,
                 Mb(t.peak_memory_bytes).c_str());
     if (!r.adapter_dir.empty()) {
-      std::printf("  adapter: %s (%s)\n", r.adapter_dir.c_str(), Mb(r.adapter_bytes).c_str());
+      // Full fine-tuning writes a whole model folder (with its config.json), not an adapter.
+      const bool whole_model = std::filesystem::exists(std::filesystem::path(r.adapter_dir) /
+                                                       "config.json");
+      std::printf("  %s: %s (%s)\n", whole_model ? "model" : "adapter", r.adapter_dir.c_str(),
+                  Mb(r.adapter_bytes).c_str());
     }
     if (t.stop_reason == "stopped") {
       std::printf("  checkpointed; run the same command again to continue from step %lld\n",
