@@ -3,7 +3,9 @@
 // the same run. Each method trains through RunTrainJob (what `lorafleet train` runs) in a child
 // process of its own, so peak memory (VmHWM) is per method.
 //
-//   methods_bench [--steps 60] [--batch 8] [--seq 128] [--methods full,lora,dora,ia3,bitfit,qlora]
+//   methods_bench [--steps 60] [--batch 8] [--seq 112] [--methods full,lora,...]  (default: all)
+// Prompt, P- and prefix tuning take 16 virtual tokens, which must fit beside --seq in the model's
+// context (the bundled model's 128 positions with the default 112).
 //                 [--model examples/models/tiny-gpt2] [--data examples/data/medical]
 //   methods_bench --one METHOD STEPS BATCH SEQ MODEL DATA OUT   (internal: one run, prints JSON)
 #include <algorithm>
@@ -38,8 +40,15 @@ double LearningRate(const std::string& method) {
   if (method == "full") return 1e-4;
   if (method == "ia3") return 3e-3;
   if (method == "bitfit") return 1e-3;
+  if (method == "prompt_tuning") return 3e-2;  // PEFT's prompt-tuning example
+  if (method == "prefix_tuning") return 1e-2;  // PEFT's prefix-tuning example
+  if (method == "p_tuning") return 1e-3;       // PEFT's P-tuning example
+  if (method == "bottleneck") return 1e-3;     // Houlsby et al.: 1e-4 to 1e-3
+  if (method == "compacter") return 3e-3;      // Mahabadi et al.
   return 5e-4;  // lora, dora, qlora
 }
+
+constexpr int64_t kVirtualTokens = 16;
 
 int RunOne(char** argv) {
   const int64_t baseline = worker::CurrentMemoryBytes();  // LibTorch loaded, no tensors yet
@@ -53,6 +62,9 @@ int RunOne(char** argv) {
   job.data.eval = std::string(argv[7]) + "/eval.jsonl";
   job.output = argv[8];
   job.train.lr = LearningRate(job.method);
+  job.prompt_tuning.num_virtual_tokens = kVirtualTokens;
+  job.p_tuning.num_virtual_tokens = kVirtualTokens;
+  job.prefix_tuning.num_virtual_tokens = kVirtualTokens;
   job.train.log_every = 1000;
   auto result = worker::RunTrainJob(job, {.progress = false, .resume = false});
   if (!result.ok()) Die(job.method + ": " + result.status().ToString());
@@ -82,8 +94,11 @@ bool Known(const std::string& method) {
 
 int main(int argc, char** argv) {
   if (argc == 9 && std::string(argv[1]) == "--one") return RunOne(argv);
-  int64_t steps = 60, batch = 8, seq = 128;
-  std::string methods = "full,lora,dora,ia3,bitfit,qlora";
+  int64_t steps = 60, batch = 8, seq = 112;
+  std::string methods = "full";  // the baseline first, then every other method
+  for (const char* m : jobs::kMethods) {
+    if (std::string(m) != "full") methods += "," + std::string(m);
+  }
   std::string model = "examples/models/tiny-gpt2", data = "examples/data/medical";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i], value = argv[i + 1];
@@ -105,7 +120,7 @@ int main(int argc, char** argv) {
               static_cast<long long>(batch), static_cast<long long>(seq));
   // Peak memory is shown whole and above the process's baseline before any tensor exists
   // (LibTorch's code, the same in every run); the ratio is of the latter.
-  std::printf("%-7s %7s %12s %11s %12s %14s %7s %10s %7s %10s %10s\n", "method", "lr",
+  std::printf("%-13s %7s %12s %11s %12s %14s %7s %10s %7s %10s %10s\n", "method", "lr",
               "trainable %", "adapter MB", "peak memory", "above baseline", "x full", "tokens/s",
               "x full", "eval loss", "(before)");
   Json full;
@@ -137,14 +152,14 @@ int main(int argc, char** argv) {
       std::snprintf(tps_ratio, sizeof(tps_ratio), "%.2fx",
                     tps / full["tokens_per_s"].get<double>());
     }
-    std::printf("%-7s %7.0e %11.3f%% %11.3f %9.0f MB %11.0f MB %7s %10.0f %7s %10.4f %10.4f\n",
+    std::printf("%-13s %7.0e %11.3f%% %11.3f %9.0f MB %11.0f MB %7s %10.0f %7s %10.4f %10.4f\n",
                 method.c_str(), j["lr"].get<double>(), pct, j["adapter_bytes"].get<double>() / 1e6,
                 peak / 1e6, above(j) / 1e6, peak_ratio, tps, tps_ratio, j["eval_loss"].get<double>(),
                 j["initial_eval_loss"].get<double>());
     std::fflush(stdout);
   }
   for (const std::string& m : skipped) {
-    std::printf("%-7s skipped: not in this build's jobs::kMethods\n", m.c_str());
+    std::printf("%-13s skipped: not in this build's jobs::kMethods\n", m.c_str());
   }
   if (full.is_null()) std::printf("\n(no full row: ratios need method full first in --methods)\n");
   std::error_code ec;

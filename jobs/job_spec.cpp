@@ -84,6 +84,110 @@ Status ParseIa3(const JsonField& f, Ia3Spec* s) {
   return Status::Ok();
 }
 
+// `value` must be one of `allowed` (a closed set of names in a method block).
+Status CheckOneOf(const JsonField& f, const std::string& value,
+                  std::initializer_list<const char*> allowed) {
+  std::string names;
+  for (const char* a : allowed) {
+    if (value == a) return Status::Ok();
+    names += (names.empty() ? "" : ", ") + std::string(a);
+  }
+  return f.Error("expected one of " + names + ", got \"" + value + "\"");
+}
+
+constexpr int64_t kMaxVirtualTokens = 4096;
+
+Status ParsePromptTuning(const JsonField& f, PromptTuningSpec* s) {
+  LF_RETURN_IF_ERROR(f.CheckKeys({"num_virtual_tokens", "init"}));
+  LF_ASSIGN_OR_RETURN(s->num_virtual_tokens,
+                      f.IntOr("num_virtual_tokens", s->num_virtual_tokens,
+                              {.min = 1, .max = kMaxVirtualTokens}));
+  LF_ASSIGN_OR_RETURN(s->init, f.StringOr("init", s->init));
+  if (auto init = f.Optional("init")) {
+    LF_RETURN_IF_ERROR(CheckOneOf(*init, s->init, {"random", "sample_vocab"}));
+  }
+  return Status::Ok();
+}
+
+Status ParsePTuning(const JsonField& f, PTuningSpec* s) {
+  LF_RETURN_IF_ERROR(f.CheckKeys({"num_virtual_tokens", "encoder_hidden_size"}));
+  LF_ASSIGN_OR_RETURN(s->num_virtual_tokens,
+                      f.IntOr("num_virtual_tokens", s->num_virtual_tokens,
+                              {.min = 1, .max = kMaxVirtualTokens}));
+  LF_ASSIGN_OR_RETURN(s->encoder_hidden_size,
+                      f.IntOr("encoder_hidden_size", s->encoder_hidden_size, {.min = 0}));
+  return Status::Ok();
+}
+
+Status ParsePrefixTuning(const JsonField& f, PrefixTuningSpec* s) {
+  LF_RETURN_IF_ERROR(
+      f.CheckKeys({"num_virtual_tokens", "prefix_projection", "encoder_hidden_size"}));
+  LF_ASSIGN_OR_RETURN(s->num_virtual_tokens,
+                      f.IntOr("num_virtual_tokens", s->num_virtual_tokens,
+                              {.min = 1, .max = kMaxVirtualTokens}));
+  LF_ASSIGN_OR_RETURN(s->prefix_projection, f.BoolOr("prefix_projection", s->prefix_projection));
+  LF_ASSIGN_OR_RETURN(s->encoder_hidden_size,
+                      f.IntOr("encoder_hidden_size", s->encoder_hidden_size, {.min = 0}));
+  if (s->encoder_hidden_size > 0 && !s->prefix_projection) {
+    return f.Required("encoder_hidden_size")
+        ->Error("is the width of the reparameterisation MLP; set prefix_projection: true or "
+                "remove it");
+  }
+  return Status::Ok();
+}
+
+// The bottleneck keys, without checking for others (Compacter's block adds its own).
+Status ParseBottleneckValues(const JsonField& f, BottleneckSpec* s) {
+  LF_ASSIGN_OR_RETURN(s->size, f.IntOr("size", s->size, {.min = 1, .max = 65536}));
+  LF_ASSIGN_OR_RETURN(s->activation, f.StringOr("activation", s->activation));
+  if (auto act = f.Optional("activation")) {
+    LF_RETURN_IF_ERROR(CheckOneOf(*act, s->activation, {"relu", "gelu", "tanh", "silu"}));
+  }
+  if (auto after = f.Optional("after")) {
+    LF_ASSIGN_OR_RETURN(s->after, after->StringList());
+    if (s->after.empty()) {
+      return after->Error("must name attention, feed_forward or both, or be left out");
+    }
+    for (size_t i = 0; i < s->after.size(); ++i) {
+      LF_RETURN_IF_ERROR(CheckOneOf(*after, s->after[i], {"attention", "feed_forward"}));
+      if (std::find(s->after.begin(), s->after.begin() + i, s->after[i]) !=
+          s->after.begin() + i) {
+        return after->Error("names \"" + s->after[i] + "\" twice");
+      }
+    }
+  }
+  LF_ASSIGN_OR_RETURN(s->dropout, f.NumberOr("dropout", s->dropout, {.min = 0, .max = 0.999}));
+  LF_ASSIGN_OR_RETURN(s->scaling,
+                      f.NumberOr("scaling", s->scaling, {.min = 0, .exclusive_min = true}));
+  return Status::Ok();
+}
+
+Status ParseBottleneck(const JsonField& f, BottleneckSpec* s) {
+  LF_RETURN_IF_ERROR(f.CheckKeys({"size", "activation", "after", "dropout", "scaling"}));
+  return ParseBottleneckValues(f, s);
+}
+
+Status ParseCompacter(const JsonField& f, CompacterSpec* s) {
+  LF_RETURN_IF_ERROR(f.CheckKeys(
+      {"size", "activation", "after", "dropout", "scaling", "phm_dim", "phm_rank"}));
+  LF_RETURN_IF_ERROR(ParseBottleneckValues(f, s));
+  LF_ASSIGN_OR_RETURN(s->phm_dim, f.IntOr("phm_dim", s->phm_dim, {.min = 1, .max = 64}));
+  LF_ASSIGN_OR_RETURN(s->phm_rank, f.IntOr("phm_rank", s->phm_rank, {.min = 1, .max = 4096}));
+  if (s->size % s->phm_dim != 0) {
+    return f.Error("size (" + std::to_string(s->size) + ") must be divisible by phm_dim (" +
+                   std::to_string(s->phm_dim) + ")");
+  }
+  return Status::Ok();
+}
+
+Json BottleneckToJson(const BottleneckSpec& s) {
+  return {{"size", s.size},
+          {"activation", s.activation},
+          {"after", s.after},
+          {"dropout", s.dropout},
+          {"scaling", s.scaling}};
+}
+
 // The block of a method without settings (bitfit, full): absent, null or an empty mapping.
 Status ParseEmptyBlock(const JsonField& f, std::string_view method) {
   if (!f.json().is_object()) {
@@ -171,8 +275,8 @@ Result<JobSpec> ParseJobSpec(const Json& doc, std::string_view root) {
   JsonField f(doc, FieldPath(std::string(root)));
   if (!doc.is_object()) return f.Error("expected a job (a mapping), got " + DescribeJsonValue(doc));
   LF_RETURN_IF_ERROR(f.CheckKeys(
-      {"base_model", "data", "method", "lora", "dora", "ia3", "qlora", "bitfit", "full", "train",
-       "output"}));
+      {"base_model", "data", "method", "lora", "dora", "ia3", "qlora", "prompt_tuning", "p_tuning",
+       "prefix_tuning", "bottleneck", "compacter", "bitfit", "full", "train", "output"}));
   JobSpec spec;
   LF_ASSIGN_OR_RETURN(JsonField base, f.Required("base_model"));
   LF_ASSIGN_OR_RETURN(spec.base_model, base.NonEmptyString());
@@ -199,6 +303,15 @@ Result<JobSpec> ParseJobSpec(const Json& doc, std::string_view root) {
   if (auto dora = f.Optional("dora")) LF_RETURN_IF_ERROR(ParseLora(*dora, &spec.dora));
   if (auto ia3 = f.Optional("ia3")) LF_RETURN_IF_ERROR(ParseIa3(*ia3, &spec.ia3));
   if (auto qlora = f.Optional("qlora")) LF_RETURN_IF_ERROR(ParseQlora(*qlora, &spec.qlora));
+  if (auto p = f.Optional("prompt_tuning")) {
+    LF_RETURN_IF_ERROR(ParsePromptTuning(*p, &spec.prompt_tuning));
+  }
+  if (auto p = f.Optional("p_tuning")) LF_RETURN_IF_ERROR(ParsePTuning(*p, &spec.p_tuning));
+  if (auto p = f.Optional("prefix_tuning")) {
+    LF_RETURN_IF_ERROR(ParsePrefixTuning(*p, &spec.prefix_tuning));
+  }
+  if (auto b = f.Optional("bottleneck")) LF_RETURN_IF_ERROR(ParseBottleneck(*b, &spec.bottleneck));
+  if (auto c = f.Optional("compacter")) LF_RETURN_IF_ERROR(ParseCompacter(*c, &spec.compacter));
   for (const char* empty : {"bitfit", "full"}) {
     if (auto block = f.Optional(empty)) LF_RETURN_IF_ERROR(ParseEmptyBlock(*block, empty));
   }
@@ -235,6 +348,25 @@ Json JobSpecToJson(const JobSpec& s) {
     j["qlora"] = LoraToJson(s.qlora);
     j["qlora"]["double_quant"] = s.qlora.double_quant;
     j["qlora"]["block_size"] = s.qlora.block_size;
+  }
+  if (s.method == "prompt_tuning") {
+    j["prompt_tuning"] = {{"num_virtual_tokens", s.prompt_tuning.num_virtual_tokens},
+                          {"init", s.prompt_tuning.init}};
+  }
+  if (s.method == "p_tuning") {
+    j["p_tuning"] = {{"num_virtual_tokens", s.p_tuning.num_virtual_tokens},
+                     {"encoder_hidden_size", s.p_tuning.encoder_hidden_size}};
+  }
+  if (s.method == "prefix_tuning") {
+    j["prefix_tuning"] = {{"num_virtual_tokens", s.prefix_tuning.num_virtual_tokens},
+                          {"prefix_projection", s.prefix_tuning.prefix_projection},
+                          {"encoder_hidden_size", s.prefix_tuning.encoder_hidden_size}};
+  }
+  if (s.method == "bottleneck") j["bottleneck"] = BottleneckToJson(s.bottleneck);
+  if (s.method == "compacter") {
+    j["compacter"] = BottleneckToJson(s.compacter);
+    j["compacter"]["phm_dim"] = s.compacter.phm_dim;
+    j["compacter"]["phm_rank"] = s.compacter.phm_rank;
   }
   if (s.method == "bitfit" || s.method == "full") j[s.method] = Json::object();
   if (s.method == "ia3") {

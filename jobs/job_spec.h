@@ -48,11 +48,59 @@ struct QloraSpec : LoraSpec {
   int64_t block_size = 64;
 };
 
+// Prompt tuning (Lester et al. 2021; PEFT's PromptTuningConfig): num_virtual_tokens learned
+// embeddings placed before every sequence's token embeddings. init: "random" (N(0, 1), PEFT's
+// RANDOM) or "sample_vocab" (rows of the base model's token embeddings, PEFT's SAMPLE_VOCAB).
+struct PromptTuningSpec {
+  int64_t num_virtual_tokens = 20;
+  std::string init = "random";
+};
+
+// P-tuning (Liu et al. 2021; PEFT's PromptEncoderConfig, MLP encoder): the virtual token
+// embeddings pass through Linear-ReLU-Linear-ReLU-Linear (encoder_hidden_size wide; 0: the
+// model's hidden size, PEFT's default) while training; the export holds the encoder's output.
+struct PTuningSpec {
+  int64_t num_virtual_tokens = 20;
+  int64_t encoder_hidden_size = 0;
+};
+
+// Prefix tuning (Li & Liang 2021; PEFT's PrefixTuningConfig): num_virtual_tokens learned keys
+// and values that every position of every decoder layer attends to. With prefix_projection they
+// are reparameterised by Embedding -> Linear -> tanh -> Linear (encoder_hidden_size wide; 0: the
+// model's hidden size) while training; the export holds the MLP's output.
+struct PrefixTuningSpec {
+  int64_t num_virtual_tokens = 20;
+  bool prefix_projection = false;
+  int64_t encoder_hidden_size = 0;
+};
+
+// Bottleneck adapters (Houlsby et al. 2019): after each sublayer's output projection and before
+// its residual sum, h + scaling * up(act(down(dropout(h)))), `size` wide. `after` picks the
+// sublayers: attention, feed_forward or both (Houlsby's placement, the default).
+struct BottleneckSpec {
+  int64_t size = 64;
+  std::string activation = "relu";  // relu, gelu, tanh, silu
+  std::vector<std::string> after = {"attention", "feed_forward"};
+  double dropout = 0.0;
+  double scaling = 1.0;
+};
+
+// Compacter (Mahabadi et al. 2021): bottleneck adapters whose down and up projections are sums
+// of phm_dim Kronecker products A_i ⊗ B_i, the A_i (phm_dim x phm_dim) shared by every layer's
+// adapters and each B_i a product of two factors of rank phm_rank (Compacter++'s low-rank PHM).
+// Both the model's hidden size and `size` must be divisible by phm_dim.
+struct CompacterSpec : BottleneckSpec {
+  int64_t phm_dim = 4;
+  int64_t phm_rank = 1;
+};
+
 // The methods `method:` accepts; each has a block of its own settings named after it. bitfit
 // (only the base model's biases train; Ben Zaken et al. 2022) and full (every weight trains, the
 // baseline the others are measured against) have no settings: their blocks, `bitfit: {}` and
 // `full: {}`, may be left out and must stay empty.
-inline constexpr const char* kMethods[] = {"lora", "dora", "ia3", "qlora", "bitfit", "full"};
+inline constexpr const char* kMethods[] = {
+    "lora",         "dora",       "ia3",      "qlora",  "prompt_tuning", "p_tuning",
+    "prefix_tuning", "bottleneck", "compacter", "bitfit", "full"};
 
 enum class Schedule { kConstant, kLinear, kCosine };
 std::string_view ScheduleName(Schedule s);
@@ -81,6 +129,11 @@ struct JobSpec {
   LoraSpec dora;  // method dora: LoRA's settings, weight-decomposed (PEFT's use_dora)
   Ia3Spec ia3;    // method ia3
   QloraSpec qlora;  // method qlora
+  PromptTuningSpec prompt_tuning;
+  PTuningSpec p_tuning;
+  PrefixTuningSpec prefix_tuning;
+  BottleneckSpec bottleneck;
+  CompacterSpec compacter;
   TrainSpec train;
   std::string output;  // folder for the adapter (full: the model), checkpoints and metrics
 };

@@ -56,16 +56,21 @@ inline std::optional<c10::ScalarType> Float8E5M2Type() {
 #endif
 }
 
-// Causal scaled dot-product attention over [batch, heads, seq, head_dim]. LibTorch 2.x has a
-// fused kernel; 1.13 computes it step by step (same result up to rounding).
+// Causal scaled dot-product attention over [batch, heads, seq, head_dim]. Keys and values may be
+// longer than the queries by a prefix (prefix tuning) that every query attends to: query i sees
+// keys 0 .. prefix + i. LibTorch 2.x has a fused kernel; 1.13 computes it step by step (same
+// result up to rounding).
 inline torch::Tensor CausalAttention(const torch::Tensor& q, const torch::Tensor& k,
                                      const torch::Tensor& v) {
+  const int64_t t = q.size(-2), prefix = k.size(-2) - q.size(-2);
+  auto bool_options = torch::TensorOptions().dtype(torch::kBool).device(q.device());
 #if LF_TORCH_AT_LEAST(2, 0)
-  return at::scaled_dot_product_attention(q, k, v, {}, 0.0, /*is_causal=*/true);
+  if (prefix == 0) return at::scaled_dot_product_attention(q, k, v, {}, 0.0, /*is_causal=*/true);
+  torch::Tensor allowed = torch::ones({t, k.size(-2)}, bool_options).tril(prefix);
+  return at::scaled_dot_product_attention(q, k, v, allowed, 0.0, /*is_causal=*/false);
 #else
-  const int64_t t = q.size(-2);
   torch::Tensor scores = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(static_cast<double>(q.size(-1)));
-  torch::Tensor mask = torch::ones({t, k.size(-2)}, torch::TensorOptions().dtype(torch::kBool).device(q.device())).triu(1);
+  torch::Tensor mask = torch::ones({t, k.size(-2)}, bool_options).triu(prefix + 1);
   scores = scores.masked_fill(mask, -std::numeric_limits<float>::infinity());
   return torch::matmul(torch::softmax(scores, -1), v);
 #endif

@@ -8,7 +8,9 @@ biases, tied embeddings) models with transformers, then checks that
      the same logits and loss as lorafleet;
   3. an adapter PEFT writes (non-zero B) gives the same logits in lorafleet;
   4. `lorafleet merge` writes a folder transformers loads with the same logits;
-  5. 2-4 again for DoRA (LoraConfig use_dora=True) and IA³ (IA3Config).
+  5. 2-4 again for DoRA (LoraConfig use_dora=True) and IA³ (IA3Config);
+  6. 2-3 for prompt tuning, P-tuning and prefix tuning (with and without projection), which
+     cannot be merged.
 Run by ctest (label interop) when Python has torch, transformers and peft; exits 77 (skipped)
 otherwise. usage: peft_interop.py BIN_DIR
 """
@@ -63,13 +65,15 @@ def write_jsonl(path, texts):
             f.write(json.dumps({"text": t}) + "\n")
 
 
-def hf_logits_and_loss(model, texts, n_positions):
+def hf_logits_and_loss(model, texts, n_positions, soft_prompt=0):
+    """`soft_prompt`: virtual tokens PEFT puts before the sequence (prompt and P-tuning), whose
+    logits it returns too; lorafleet returns the real tokens' only."""
     total, count, first = 0.0, 0, None
     with torch.no_grad():
         for t in texts:
             ids = list(t.encode("utf-8"))[:n_positions]
             x = torch.tensor([ids])
-            logits = model(x).logits[0, :-1].float()
+            logits = model(x).logits[0, soft_prompt:-1].float()
             if first is None:
                 first = logits
             total += torch.nn.functional.cross_entropy(logits, x[0, 1:], reduction="sum").item()
@@ -126,6 +130,37 @@ def check_method(name, model, base, data, n_pos, method, block, peft_config):
     written.save_pretrained(peft_dir)
     compare(f"{name} {method} adapter written by PEFT, loaded by lorafleet",
             hf_logits_and_loss(written, TEXTS, n_pos), ours(base, data, peft_dir))
+
+
+def check_prompt_method(name, model, base, data, method, block, peft_config):
+    """Steps 2-3 for a prompt-learning method: lorafleet trains, PEFT loads; PEFT writes (its
+    random initialisation), lorafleet loads. The virtual tokens shorten the usable context."""
+    tokens = block["num_virtual_tokens"]
+    soft_prompt = 0 if method == "prefix_tuning" else tokens
+    n_pos = 64 - tokens
+    label = f"{name} {method}" + (" (projection)" if block.get("prefix_projection") else "")
+    job = os.path.join(TMP, f"{name}_{method}_job.yaml")
+    out = os.path.join(TMP, f"{name}_{method}_run")
+    shutil.rmtree(out, ignore_errors=True)
+    with open(job, "w") as f:
+        json.dump({"base_model": base, "data": {"train": data, "seq_len": 32}, "method": method,
+                   method: block, "train": {"steps": 8, "batch_size": 4, "lr": 0.02, "seed": 1},
+                   "output": out}, f)
+    run("train", job, "--quiet")
+    adapter = os.path.join(out, "adapter")
+    peft_model = peft.PeftModel.from_pretrained(model, adapter).eval()
+    compare(f"{label} adapter trained by lorafleet, loaded by PEFT",
+            hf_logits_and_loss(peft_model, TEXTS, n_pos, soft_prompt),
+            ours(base, data, adapter))
+
+    fresh = type(model)(model.config).eval()
+    fresh.load_state_dict(transformers.AutoModelForCausalLM.from_pretrained(base).state_dict())
+    written = peft.get_peft_model(fresh, peft_config).eval()
+    peft_dir = os.path.join(TMP, f"{name}_{method}_peft_adapter")
+    shutil.rmtree(peft_dir, ignore_errors=True)
+    written.save_pretrained(peft_dir)
+    compare(f"{label} adapter written by PEFT, loaded by lorafleet",
+            hf_logits_and_loss(written, TEXTS, n_pos, soft_prompt), ours(base, data, peft_dir))
 
 
 def main():
@@ -216,6 +251,23 @@ def main():
                      {"target_modules": ia3_targets, "feedforward_modules": ia3_ff},
                      peft.IA3Config(target_modules=ia3_targets, feedforward_modules=ia3_ff,
                                     init_ia3_weights=False, task_type="CAUSAL_LM"))
+
+        # 6. Prompt learning.
+        check_prompt_method(name, model, base, data, "prompt_tuning",
+                            {"num_virtual_tokens": 4},
+                            peft.PromptTuningConfig(num_virtual_tokens=4, task_type="CAUSAL_LM"))
+        check_prompt_method(name, model, base, data, "p_tuning",
+                            {"num_virtual_tokens": 4, "encoder_hidden_size": 16},
+                            peft.PromptEncoderConfig(num_virtual_tokens=4, encoder_hidden_size=16,
+                                                     task_type="CAUSAL_LM"))
+        check_prompt_method(name, model, base, data, "prefix_tuning",
+                            {"num_virtual_tokens": 4},
+                            peft.PrefixTuningConfig(num_virtual_tokens=4, task_type="CAUSAL_LM"))
+        check_prompt_method(name, model, base, data, "prefix_tuning",
+                            {"num_virtual_tokens": 4, "prefix_projection": True,
+                             "encoder_hidden_size": 16},
+                            peft.PrefixTuningConfig(num_virtual_tokens=4, prefix_projection=True,
+                                                    encoder_hidden_size=16, task_type="CAUSAL_LM"))
 
     print(f"{len(failures)} failed")
     shutil.rmtree(TMP, ignore_errors=True)

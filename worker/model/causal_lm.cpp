@@ -67,6 +67,51 @@ torch::Tensor CausalLm::ApplyLinear(const LinearModule& m, const torch::Tensor& 
   return hook_ != nullptr ? hook_->Apply(m, x, std::move(base)) : base;
 }
 
+CausalLm::Prefixes CausalLm::BeginForward() {
+  Prefixes p;
+  if (hook_ == nullptr) return p;
+  hook_->BeginForward();
+  p.soft_prompt = hook_->SoftPrompt();
+  if (p.soft_prompt.defined()) {
+    LF_CHECK(p.soft_prompt.dim() == 2 && p.soft_prompt.size(1) == config().hidden);
+    p.prompt_tokens = p.soft_prompt.size(0);
+  }
+  if (torch::Tensor kv = hook_->KvPrefix(0); kv.defined()) {
+    LF_CHECK(kv.dim() == 4 && kv.size(0) == 2 && kv.size(1) == config().kv_heads &&
+             kv.size(3) == config().head_dim);
+    p.kv_tokens = kv.size(2);
+  }
+  return p;
+}
+
+int64_t CausalLm::VirtualTokens() {
+  Prefixes p = BeginForward();
+  return p.prompt_tokens + p.kv_tokens;
+}
+
+torch::Tensor CausalLm::PrependSoftPrompt(const Prefixes& p, const torch::Tensor& embeddings) {
+  if (p.prompt_tokens == 0) return embeddings;
+  torch::Tensor prompt = p.soft_prompt.to(embeddings.scalar_type())
+                             .unsqueeze(0)
+                             .expand({embeddings.size(0), -1, -1});
+  return torch::cat({prompt, embeddings}, 1);
+}
+
+std::pair<torch::Tensor, torch::Tensor> CausalLm::WithKvPrefix(int64_t layer, torch::Tensor k,
+                                                               torch::Tensor v) const {
+  if (hook_ == nullptr) return {std::move(k), std::move(v)};
+  torch::Tensor kv = hook_->KvPrefix(layer);
+  if (!kv.defined()) return {std::move(k), std::move(v)};
+  const int64_t b = k.size(0);
+  kv = kv.to(k.scalar_type());
+  return {torch::cat({kv[0].unsqueeze(0).expand({b, -1, -1, -1}), k}, 2),
+          torch::cat({kv[1].unsqueeze(0).expand({b, -1, -1, -1}), v}, 2)};
+}
+
+torch::Tensor CausalLm::DropSoftPrompt(const Prefixes& p, const torch::Tensor& logits) {
+  return p.prompt_tokens == 0 ? logits : logits.slice(1, p.prompt_tokens);
+}
+
 void CausalLm::SetBaseTrainable(bool trainable) {
   for (torch::Tensor& t : BaseParameters()) {
     t.set_requires_grad(trainable);

@@ -2,7 +2,7 @@
 // with module names as Hugging Face has them (transformer.h.0.attn.c_attn,
 // model.layers.0.self_attn.q_proj), so adapter keys and target_modules mean what they mean in
 // PEFT. The base is frozen unless SetBaseTrainable(true) (full fine-tuning, pretraining): frozen
-// weights keep no gradient buffers. Adapters reach into the forward pass through LinearHook.
+// weights keep no gradient buffers. Adapters reach into the forward pass through ModelHook.
 // A CausalLm is used by one thread at a time.
 #pragma once
 
@@ -30,16 +30,33 @@ struct LinearModule {
   int64_t out_features() const { return weight.size(0); }
 };
 
-// Adapters implement this to change what a linear module computes. `base` is x·Wᵀ + b, a fresh
-// tensor that autograd does not keep: Apply may update it in place and return it. A hook that
-// keeps a module's weight itself (QLoRA's NF4 base) says so with ComputesBase: the model then
-// skips x·Wᵀ + b for that module and passes an undefined `base`.
-class LinearHook {
+// Adapters implement this to change what the model computes. Every method has a default that
+// leaves the model as it is, so an adapter overrides only the places it changes.
+class ModelHook {
  public:
-  virtual ~LinearHook() = default;
-  virtual torch::Tensor Apply(const LinearModule& module, const torch::Tensor& x,
-                              torch::Tensor base) = 0;
+  virtual ~ModelHook() = default;
+
+  // A linear module's output. `base` is x·Wᵀ + b, a fresh tensor that autograd does not keep:
+  // Apply may update it in place and return it, unless it also computes from it (bottleneck
+  // adapters take it as their input, so autograd then needs it unchanged). A hook that keeps a module's weight itself
+  // (QLoRA's NF4 base) says so with ComputesBase: the model then skips x·Wᵀ + b for that module
+  // and passes an undefined `base`.
+  virtual torch::Tensor Apply(const LinearModule& /*module*/, const torch::Tensor& /*x*/,
+                              torch::Tensor base) {
+    return base;
+  }
   virtual bool ComputesBase(const LinearModule& /*module*/) const { return false; }
+
+  // Called once at the start of every Forward, before SoftPrompt and KvPrefix, so a hook can
+  // compute what they return once per forward pass (prompt encoders, reparameterisation MLPs).
+  virtual void BeginForward() {}
+  // Prompt and P-tuning: embeddings [virtual_tokens, hidden] placed before every sequence's token
+  // embeddings. Forward still returns logits for the real tokens only. Undefined: none.
+  virtual torch::Tensor SoftPrompt() { return torch::Tensor(); }
+  // Prefix tuning: keys and values [2, kv_heads, virtual_tokens, head_dim] (keys first, already
+  // in attention space, so Llama does not rotate them) that every position of decoder layer
+  // `layer` attends to; the real tokens' positions start after them. Undefined: none.
+  virtual torch::Tensor KvPrefix(int64_t /*layer*/) { return torch::Tensor(); }
 };
 
 class CausalLm {
@@ -60,16 +77,34 @@ class CausalLm {
   Status LoadStateDict(const std::map<std::string, torch::Tensor>& tensors,
                        const std::string& source);
 
-  void SetLinearHook(LinearHook* hook) { hook_ = hook; }  // not owned; null: the base alone
-  LinearHook* linear_hook() const { return hook_; }
+  void SetHook(ModelHook* hook) { hook_ = hook; }  // not owned; null: the base alone
+  ModelHook* hook() const { return hook_; }
+  // Positions the hook's soft prompt or prefix takes before the real tokens (both count against
+  // config().max_positions). Calls BeginForward.
+  int64_t VirtualTokens();
   void SetBaseTrainable(bool trainable);
   int64_t NumBaseParameters();
 
  protected:
   torch::Tensor ApplyLinear(const LinearModule& m, const torch::Tensor& x) const;
 
+  // What the hook adds around the decoder layers for one Forward (BeginForward is called here).
+  struct Prefixes {
+    torch::Tensor soft_prompt;  // [p, hidden] or undefined
+    int64_t prompt_tokens = 0;  // soft prompt positions, before the real tokens
+    int64_t kv_tokens = 0;      // prefix-tuning positions: the first position is kv_tokens
+  };
+  Prefixes BeginForward();
+  // Token embeddings [b, t, hidden] with the soft prompt placed before them.
+  static torch::Tensor PrependSoftPrompt(const Prefixes& p, const torch::Tensor& embeddings);
+  // Layer `layer`'s keys and values [b, kv_heads, seq, head_dim] with its prefix before them.
+  std::pair<torch::Tensor, torch::Tensor> WithKvPrefix(int64_t layer, torch::Tensor k,
+                                                       torch::Tensor v) const;
+  // Logits [b, prompt_tokens + t, vocab] -> the real tokens' [b, t, vocab].
+  static torch::Tensor DropSoftPrompt(const Prefixes& p, const torch::Tensor& logits);
+
  private:
-  LinearHook* hook_ = nullptr;
+  ModelHook* hook_ = nullptr;
 };
 
 struct LoadOptions {

@@ -54,26 +54,31 @@ class LlamaModel final : public CausalLm {
   const ModelConfig& config() const override { return config_; }
 
   torch::Tensor Forward(const torch::Tensor& input_ids) override {
-    const int64_t b = input_ids.size(0), t = input_ids.size(1);
+    const int64_t b = input_ids.size(0);
     const int64_t d = config_.head_dim, hq = config_.heads, hkv = config_.kv_heads;
+    const Prefixes prefixes = BeginForward();
+    torch::Tensor h = PrependSoftPrompt(prefixes, torch::embedding(embed_, input_ids));
+    const int64_t t = h.size(1);
     // Rotary tables in fp32, as Hugging Face computes them, then cast to the compute dtype.
     torch::Tensor inv_freq =
         1.0 / torch::pow(config_.rope_theta,
                          torch::arange(0, d, 2, torch::TensorOptions().dtype(torch::kFloat32)) /
                              static_cast<double>(d));
-    torch::Tensor pos = torch::arange(t, torch::TensorOptions().dtype(torch::kFloat32));
+    torch::Tensor pos = torch::arange(prefixes.kv_tokens, prefixes.kv_tokens + t,
+                                      torch::TensorOptions().dtype(torch::kFloat32));
     torch::Tensor freqs = torch::outer(pos, inv_freq);
     torch::Tensor emb = torch::cat({freqs, freqs}, -1);
     torch::Tensor cos = emb.cos().to(embed_.options()), sin = emb.sin().to(embed_.options());
 
-    torch::Tensor h = torch::embedding(embed_, input_ids);
-    for (const LlamaLayer& l : layers_) {
+    for (size_t i = 0; i < layers_.size(); ++i) {
+      const LlamaLayer& l = layers_[i];
       torch::Tensor a = RmsNorm(h, l.input_norm, config_.norm_eps);
       torch::Tensor q = ApplyLinear(l.q, a).view({b, t, hq, d}).transpose(1, 2);
       torch::Tensor k = ApplyLinear(l.k, a).view({b, t, hkv, d}).transpose(1, 2);
       torch::Tensor v = ApplyLinear(l.v, a).view({b, t, hkv, d}).transpose(1, 2);
       q = q * cos + RotateHalf(q) * sin;
       k = k * cos + RotateHalf(k) * sin;
+      std::tie(k, v) = WithKvPrefix(static_cast<int64_t>(i), k, v);
       if (hkv != hq) {  // grouped-query attention: each kv head serves hq / hkv query heads
         k = k.repeat_interleave(hq / hkv, 1);
         v = v.repeat_interleave(hq / hkv, 1);
@@ -83,7 +88,7 @@ class LlamaModel final : public CausalLm {
       torch::Tensor m = RmsNorm(h, l.post_norm, config_.norm_eps);
       h = h + ApplyLinear(l.down, torch::silu(ApplyLinear(l.gate, m)) * ApplyLinear(l.up, m));
     }
-    h = RmsNorm(h, norm_, config_.norm_eps);
+    h = RmsNorm(DropSoftPrompt(prefixes, h), norm_, config_.norm_eps);
     return torch::matmul(h, (config_.tie_word_embeddings ? embed_ : lm_head_).t());
   }
 

@@ -6,9 +6,12 @@
 #include "common/file_util.h"
 #include "worker/model/tensor_io.h"
 #include "worker/peft/bitfit.h"
+#include "worker/peft/bottleneck.h"
+#include "worker/peft/compacter.h"
 #include "worker/peft/dora.h"
 #include "worker/peft/ia3.h"
 #include "worker/peft/lora.h"
+#include "worker/peft/prompt_learning.h"
 #include "worker/peft/qlora.h"
 
 namespace lf::worker {
@@ -95,6 +98,11 @@ Result<std::unique_ptr<Adapter>> CreateAdapter(CausalLm& model, const jobs::JobS
   if (job.method == "dora") return CreateDora(model, job.dora, seed);
   if (job.method == "ia3") return CreateIa3(model, job.ia3);
   if (job.method == "qlora") return CreateQlora(model, job.qlora, seed);
+  if (job.method == "prompt_tuning") return CreatePromptTuning(model, job.prompt_tuning, seed);
+  if (job.method == "p_tuning") return CreatePTuning(model, job.p_tuning, seed);
+  if (job.method == "prefix_tuning") return CreatePrefixTuning(model, job.prefix_tuning, seed);
+  if (job.method == "bottleneck") return CreateBottleneck(model, job.bottleneck, seed);
+  if (job.method == "compacter") return CreateCompacter(model, job.compacter, seed);
   if (job.method == "bitfit") return CreateBitfit(model, job.base_model);
   if (job.method == "full") {
     return InvalidArgument("job.method: full fine-tuning trains the base itself and has no "
@@ -140,6 +148,22 @@ Result<std::unique_ptr<Adapter>> LoadAdapter(CausalLm& model, const std::string&
     Result<jobs::Ia3Spec> spec = Ia3SpecFromPeft(root);
     if (!spec.ok()) return spec.status().WithContext(config_path);
     LF_ASSIGN_OR_RETURN(adapter, CreateIa3(model, *spec, /*resolve_defaults=*/false));
+  } else if (*type == "PROMPT_TUNING" || *type == "P_TUNING" || *type == "PREFIX_TUNING") {
+    Result<std::unique_ptr<Adapter>> loaded = CreatePromptLearningFromPeft(model, root, *type);
+    if (!loaded.ok()) return loaded.status().WithContext(config_path);
+    adapter = std::move(loaded).value();
+  } else if (*type == "BOTTLENECK") {
+    Result<jobs::BottleneckSpec> spec = BottleneckSpecFromConfig(root);
+    if (!spec.ok()) return spec.status().WithContext(config_path);
+    Result<std::unique_ptr<Adapter>> created = CreateBottleneck(model, *spec, 0);
+    if (!created.ok()) return created.status().WithContext(config_path);
+    adapter = std::move(created).value();
+  } else if (*type == "COMPACTER") {
+    Result<jobs::CompacterSpec> spec = CompacterSpecFromConfig(root);
+    if (!spec.ok()) return spec.status().WithContext(config_path);
+    Result<std::unique_ptr<Adapter>> created = CreateCompacter(model, *spec, 0);
+    if (!created.ok()) return created.status().WithContext(config_path);
+    adapter = std::move(created).value();
   } else if (*type == "BITFIT") {
     Result<JsonField> names_field = root.Required("bias_names");
     if (!names_field.ok()) return names_field.status().WithContext(config_path);
@@ -153,7 +177,8 @@ Result<std::unique_ptr<Adapter>> LoadAdapter(CausalLm& model, const std::string&
   } else {
     return InvalidArgument(config_path + ": peft_type \"" + *type +
                            "\" is not supported by this version (LORA, with or without "
-                           "use_dora, IA3 and BITFIT are)");
+                           "use_dora, IA3, PROMPT_TUNING, P_TUNING, PREFIX_TUNING, BOTTLENECK, "
+                           "COMPACTER and BITFIT are)");
   }
   LF_ASSIGN_OR_RETURN(safetensors::File file, safetensors::File::Open(weights_path));
   LF_ASSIGN_OR_RETURN(auto tensors, LoadAllTensors(file));

@@ -1,7 +1,8 @@
 // A parameter-efficient adapter attached to a frozen CausalLm: the one interface every method
-// implements (LoRA, DoRA, IA³), so the trainer, export and merge do not care which method it is.
-// Adapters change the model through LinearHook; they own their trainable tensors. Used by one
-// thread at a time, like the model they are attached to.
+// implements (LoRA, DoRA, IA³, QLoRA, prompt, P- and prefix tuning, bottleneck adapters,
+// Compacter, BitFit), so the trainer, export and merge do not care which method it is. Adapters
+// change the model through ModelHook; they own their trainable tensors. Used by one thread at a
+// time, like the model they are attached to.
 #pragma once
 
 #include <map>
@@ -18,9 +19,9 @@
 
 namespace lf::worker {
 
-class Adapter : public LinearHook {
+class Adapter : public ModelHook {
  public:
-  virtual std::string method() const = 0;  // "lora", "dora", "ia3", "bitfit"
+  virtual std::string method() const = 0;  // the job's method name: "lora", "prefix_tuning", ...
   virtual std::vector<torch::Tensor> Parameters() = 0;  // the trainable tensors
   int64_t NumTrainable();
   // Dropout on the adapter path is active only while training.
@@ -30,13 +31,21 @@ class Adapter : public LinearHook {
   virtual std::map<std::string, torch::Tensor> StateDict() const = 0;
   virtual Status LoadStateDict(const std::map<std::string, torch::Tensor>& tensors,
                                const std::string& source) = 0;
+  // What a checkpoint keeps to resume training: the exported tensors, unless the method trains
+  // through an encoder whose output is what it exports (P-tuning, prefix tuning with projection).
+  virtual std::map<std::string, torch::Tensor> TrainingState() const { return StateDict(); }
+  virtual Status LoadTrainingState(const std::map<std::string, torch::Tensor>& tensors,
+                                   const std::string& source) {
+    return LoadStateDict(tensors, source);
+  }
   // adapter_config.json as PEFT writes it.
   virtual Json PeftConfig(const std::string& base_model_name_or_path) const = 0;
-  // Folds the adapter into the base weights (the model then computes the same without it).
+  // Folds the adapter into the base weights (the model then computes the same without it); an
+  // error for methods that cannot be folded (prompts, prefixes, bottleneck adapters).
   virtual Status MergeInto(CausalLm& model) const = 0;
 };
 
-// Creates the adapter the job names, attached to `model` (SetLinearHook), initialised from
+// Creates the adapter the job names, attached to `model` (SetHook), initialised from
 // `seed`. Errors name the job field (e.g. a target module the model does not have).
 Result<std::unique_ptr<Adapter>> CreateAdapter(CausalLm& model, const jobs::JobSpec& job,
                                                uint64_t seed);

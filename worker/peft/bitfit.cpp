@@ -118,7 +118,7 @@ Result<std::unique_ptr<Adapter>> CreateBitfit(CausalLm& model, const std::string
     }
   }
   auto adapter = std::make_unique<BitfitAdapter>(std::move(biases));
-  model.SetLinearHook(adapter.get());
+  model.SetHook(adapter.get());
   return std::unique_ptr<Adapter>(std::move(adapter));
 }
 

@@ -162,7 +162,7 @@ Result<std::unique_ptr<Adapter>> CreateDora(CausalLm& model, const jobs::LoraSpe
   auto adapter = std::make_unique<DoraAdapter>(model.config(), resolved);
   torch::manual_seed(seed);
   for (LinearModule* m : modules) adapter->AddModule(*m);
-  model.SetLinearHook(adapter.get());
+  model.SetHook(adapter.get());
   return std::unique_ptr<Adapter>(std::move(adapter));
 }
 

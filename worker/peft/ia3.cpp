@@ -145,7 +145,7 @@ Result<std::unique_ptr<Adapter>> CreateIa3(CausalLm& model, const jobs::Ia3Spec&
                       SelectModules(model, resolved.target_modules, {}, "job.ia3"));
   auto adapter = std::make_unique<Ia3Adapter>(model.config(), resolved);
   for (LinearModule* m : modules) adapter->AddModule(*m);
-  model.SetLinearHook(adapter.get());
+  model.SetHook(adapter.get());
   return std::unique_ptr<Adapter>(std::move(adapter));
 }
 

@@ -215,7 +215,7 @@ Result<std::unique_ptr<Adapter>> CreateLora(CausalLm& model, const jobs::LoraSpe
   auto adapter = std::make_unique<LoraAdapter>(model.config(), resolved);
   torch::manual_seed(seed);
   for (LinearModule* m : modules) adapter->AddModule(*m);
-  model.SetLinearHook(adapter.get());
+  model.SetHook(adapter.get());
   return std::unique_ptr<Adapter>(std::move(adapter));
 }
 

@@ -114,7 +114,7 @@ Result<std::unique_ptr<Adapter>> CreateQlora(CausalLm& model, const jobs::QloraS
   std::set<std::string> names;
   for (const LinearModule* m : targeted) names.insert(m->name);
   auto adapter = std::make_unique<QloraAdapter>(std::move(inner), std::move(base), names);
-  model.SetLinearHook(adapter.get());
+  model.SetHook(adapter.get());
   return std::unique_ptr<Adapter>(std::move(adapter));
 }
 

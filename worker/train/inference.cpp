@@ -50,7 +50,7 @@ Result<EvalReport> EvaluateFile(const std::string& base_dir, const std::string& 
   torch::NoGradGuard no_grad;
   double loss_sum = 0;
   int64_t tokens = 0;
-  const int64_t context = model->config().max_positions;
+  const int64_t context = model->config().max_positions - model->VirtualTokens();
   for (const std::string& text : texts) {
     std::vector<int32_t> ids = tokenizer->Encode(text);
     if (static_cast<int64_t>(ids.size()) > context) ids.resize(static_cast<size_t>(context));
@@ -81,15 +81,19 @@ Result<std::vector<std::string>> Generate(const std::string& base_dir,
   LF_ASSIGN_OR_RETURN(std::unique_ptr<CausalLm> model, LoadCausalLm(base_dir));
   std::vector<int32_t> prompt_ids = tokenizer->Encode(prompt);
   if (prompt_ids.empty()) return InvalidArgument("--prompt is empty");
-  const int64_t context = model->config().max_positions;
   std::vector<std::string> outputs;
   std::vector<std::string> runs = adapter_dirs.empty() ? std::vector<std::string>{""} : adapter_dirs;
   torch::NoGradGuard no_grad;
   for (const std::string& dir : runs) {
     std::unique_ptr<Adapter> adapter;  // swapped on the one loaded base
-    model->SetLinearHook(nullptr);
+    model->SetHook(nullptr);
     if (!dir.empty()) {
       LF_ASSIGN_OR_RETURN(adapter, LoadAdapter(*model, dir));
+    }
+    const int64_t context = model->config().max_positions - model->VirtualTokens();
+    if (context < 1) {
+      return InvalidArgument("adapter " + dir + ": its virtual tokens fill the model's whole "
+                             "context of " + std::to_string(model->config().max_positions));
     }
     std::vector<int64_t> ids(prompt_ids.begin(), prompt_ids.end());
     std::vector<int32_t> generated;
@@ -105,7 +109,7 @@ Result<std::vector<std::string>> Generate(const std::string& base_dir,
     }
     outputs.push_back(tokenizer->Decode(generated));
   }
-  model->SetLinearHook(nullptr);
+  model->SetHook(nullptr);
   return outputs;
 }
 
@@ -117,7 +121,7 @@ Status MergeAdapter(const std::string& base_dir, const std::string& adapter_dir,
   LF_ASSIGN_OR_RETURN(std::unique_ptr<CausalLm> model, LoadCausalLm(base_dir));
   LF_ASSIGN_OR_RETURN(std::unique_ptr<Adapter> adapter, LoadAdapter(*model, adapter_dir));
   LF_RETURN_IF_ERROR(adapter->MergeInto(*model));
-  model->SetLinearHook(nullptr);
+  model->SetHook(nullptr);
   LF_RETURN_IF_ERROR(SaveCausalLm(*model, out_dir));
   for (const char* name : {"tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt",
                            "special_tokens_map.json", "generation_config.json"}) {

@@ -163,6 +163,15 @@ Result<TrainJobResult> RunTrainJob(const jobs::JobSpec& job, const TrainJobOptio
   std::unique_ptr<Adapter> adapter;
   if (!full) {
     LF_ASSIGN_OR_RETURN(adapter, CreateAdapter(*model, job, job.train.seed));
+    // Soft prompts and prefixes take positions before the real tokens.
+    const int64_t virtual_tokens = model->VirtualTokens();
+    if (job.data.seq_len + virtual_tokens > model->config().max_positions) {
+      return InvalidArgument("job.data.seq_len: " + std::to_string(job.data.seq_len) + " plus " +
+                             std::to_string(virtual_tokens) + " virtual tokens of " + job.method +
+                             " is longer than the model's context of " +
+                             std::to_string(model->config().max_positions) +
+                             " tokens; shorten seq_len or num_virtual_tokens");
+    }
   }
 
   const TrainerOptions trainer_options =

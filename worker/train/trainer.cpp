@@ -61,7 +61,7 @@ std::vector<torch::Tensor> Trainer::Trainable() {
 }
 
 std::map<std::string, torch::Tensor> Trainer::TrainableState() const {
-  return adapter_ != nullptr ? adapter_->StateDict() : model_.StateDict();
+  return adapter_ != nullptr ? adapter_->TrainingState() : model_.StateDict();
 }
 
 Status Trainer::SaveCheckpoint(int64_t step, torch::optim::Optimizer& optimizer,
@@ -113,7 +113,7 @@ Result<int64_t> Trainer::RestoreCheckpoint(torch::optim::Optimizer& optimizer,
   if (adapter_ != nullptr) {
     auto options = Trainable().front().options();
     for (auto& [k, t] : tensors) t = t.to(options.device(), options.dtype());
-    loaded = adapter_->LoadStateDict(tensors, dir);
+    loaded = adapter_->LoadTrainingState(tensors, dir);
   } else {
     loaded = model_.LoadStateDict(tensors, dir);
   }

@@ -1,5 +1,7 @@
 #include "jobs/job_spec.h"
 
+#include <filesystem>
+
 #include <gtest/gtest.h>
 
 #include "common/yaml.h"
@@ -102,6 +104,75 @@ ia3: {target_modules: [c_attn, mlp.c_proj], feedforward_modules: [mlp.c_proj]}
   EXPECT_FALSE(JobSpecToJson(*Parse(kMinimal)).contains("dora"));
 }
 
+TEST(JobSpecTest, PromptPrefixAndBottleneckMethodsHaveTheirOwnBlocks) {
+  Result<JobSpec> prompt = Parse(R"(
+base_model: m
+data: {train: t.jsonl}
+method: prompt_tuning
+prompt_tuning: {num_virtual_tokens: 8, init: sample_vocab}
+)");
+  ASSERT_TRUE(prompt.ok()) << prompt.status().ToString();
+  EXPECT_EQ(prompt->prompt_tuning.num_virtual_tokens, 8);
+  EXPECT_EQ(prompt->prompt_tuning.init, "sample_vocab");
+  Json j = JobSpecToJson(*prompt);
+  EXPECT_EQ(j["prompt_tuning"], Json({{"num_virtual_tokens", 8}, {"init", "sample_vocab"}}));
+  EXPECT_FALSE(j.contains("lora"));
+  EXPECT_EQ(JobSpecToJson(*ParseJobSpec(j)), j);
+
+  Result<JobSpec> ptuning = Parse(
+      "base_model: m\ndata: {train: t}\nmethod: p_tuning\np_tuning: {encoder_hidden_size: 32}\n");
+  ASSERT_TRUE(ptuning.ok()) << ptuning.status().ToString();
+  EXPECT_EQ(ptuning->p_tuning.num_virtual_tokens, 20);
+  EXPECT_EQ(ptuning->p_tuning.encoder_hidden_size, 32);
+  EXPECT_EQ(JobSpecToJson(*ParseJobSpec(JobSpecToJson(*ptuning))), JobSpecToJson(*ptuning));
+
+  Result<JobSpec> prefix = Parse(
+      "base_model: m\ndata: {train: t}\nmethod: prefix_tuning\n"
+      "prefix_tuning: {num_virtual_tokens: 4, prefix_projection: true, encoder_hidden_size: 16}\n");
+  ASSERT_TRUE(prefix.ok()) << prefix.status().ToString();
+  EXPECT_TRUE(prefix->prefix_tuning.prefix_projection);
+  EXPECT_EQ(prefix->prefix_tuning.encoder_hidden_size, 16);
+  EXPECT_EQ(JobSpecToJson(*ParseJobSpec(JobSpecToJson(*prefix))), JobSpecToJson(*prefix));
+
+  Result<JobSpec> bottleneck = Parse(
+      "base_model: m\ndata: {train: t}\nmethod: bottleneck\n"
+      "bottleneck: {size: 16, activation: gelu, after: [feed_forward], scaling: 0.5}\n");
+  ASSERT_TRUE(bottleneck.ok()) << bottleneck.status().ToString();
+  EXPECT_EQ(bottleneck->bottleneck.size, 16);
+  EXPECT_EQ(bottleneck->bottleneck.activation, "gelu");
+  EXPECT_EQ(bottleneck->bottleneck.after, (std::vector<std::string>{"feed_forward"}));
+  EXPECT_EQ(bottleneck->bottleneck.scaling, 0.5);
+  j = JobSpecToJson(*bottleneck);
+  EXPECT_EQ(JobSpecToJson(*ParseJobSpec(j)), j);
+
+  Result<JobSpec> compacter = Parse(
+      "base_model: m\ndata: {train: t}\nmethod: compacter\n"
+      "compacter: {size: 24, phm_dim: 8, phm_rank: 2}\n");
+  ASSERT_TRUE(compacter.ok()) << compacter.status().ToString();
+  EXPECT_EQ(compacter->compacter.size, 24);
+  EXPECT_EQ(compacter->compacter.phm_dim, 8);
+  EXPECT_EQ(compacter->compacter.phm_rank, 2);
+  EXPECT_EQ(compacter->compacter.after, (std::vector<std::string>{"attention", "feed_forward"}));
+  j = JobSpecToJson(*compacter);
+  EXPECT_EQ(j["compacter"]["phm_dim"], 8);
+  EXPECT_EQ(JobSpecToJson(*ParseJobSpec(j)), j);
+}
+
+// The job files shipped in examples/jobs are what README and docs tell people to run.
+TEST(JobSpecTest, EveryExampleJobParses) {
+  const std::filesystem::path dir = std::filesystem::path(LF_TEST_SRCDIR) / "../../../examples/jobs";
+  int parsed = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().extension() != ".yaml") continue;
+    Result<Json> doc = ReadYamlFile(entry.path().string());
+    ASSERT_TRUE(doc.ok()) << doc.status().ToString();
+    Result<JobSpec> job = ParseJobSpec(*doc);
+    EXPECT_TRUE(job.ok()) << entry.path() << ": " << job.status().ToString();
+    ++parsed;
+  }
+  EXPECT_GE(parsed, 7);
+}
+
 TEST(JobSpecTest, ErrorsNameTheField) {
   struct Case {
     std::string yaml;
@@ -120,6 +191,30 @@ TEST(JobSpecTest, ErrorsNameTheField) {
       {"base_model: m\ndata: {train: t}\ntrain: {schedule: step}\n",
        "job.train.schedule: expected one of constant, linear, cosine, got \"step\""},
       {"base_model: m\ndata: {train: t}\nmethod: prefix\n", "job.method: unknown method \"prefix\""},
+      {"base_model: m\ndata: {train: t}\nmethod: prompt_tuning\n"
+       "prompt_tuning: {num_virtual_tokens: 0}\n",
+       "job.prompt_tuning.num_virtual_tokens: expected an integer from 1 to 4096, got 0"},
+      {"base_model: m\ndata: {train: t}\nmethod: prompt_tuning\nprompt_tuning: {init: text}\n",
+       "job.prompt_tuning.init: expected one of random, sample_vocab, got \"text\""},
+      {"base_model: m\ndata: {train: t}\nmethod: p_tuning\np_tuning: {prefix_projection: true}\n",
+       "job.p_tuning.prefix_projection: unknown key"},
+      {"base_model: m\ndata: {train: t}\nmethod: prefix_tuning\n"
+       "prefix_tuning: {encoder_hidden_size: 64}\n",
+       "job.prefix_tuning.encoder_hidden_size: is the width of the reparameterisation MLP; set "
+       "prefix_projection: true or remove it"},
+      {"base_model: m\ndata: {train: t}\nmethod: bottleneck\nbottleneck: {activation: swish}\n",
+       "job.bottleneck.activation: expected one of relu, gelu, tanh, silu, got \"swish\""},
+      {"base_model: m\ndata: {train: t}\nmethod: bottleneck\nbottleneck: {after: [attention, mlp]}\n",
+       "job.bottleneck.after: expected one of attention, feed_forward, got \"mlp\""},
+      {"base_model: m\ndata: {train: t}\nmethod: bottleneck\n"
+       "bottleneck: {after: [attention, attention]}\n",
+       "job.bottleneck.after: names \"attention\" twice"},
+      {"base_model: m\ndata: {train: t}\nmethod: bottleneck\nbottleneck: {phm_dim: 4}\n",
+       "job.bottleneck.phm_dim: unknown key"},
+      {"base_model: m\ndata: {train: t}\nmethod: compacter\ncompacter: {size: 30, phm_dim: 4}\n",
+       "job.compacter: size (30) must be divisible by phm_dim (4)"},
+      {"base_model: m\ndata: {train: t}\nmethod: compacter\nbottleneck: {size: 8}\n",
+       "job.bottleneck: given but method is compacter; remove it or set method: bottleneck"},
       {"base_model: m\ndata: {train: t}\nlora: {target_modules: [q_proj, 3]}\n",
        "job.lora.target_modules[1]: expected a string, got 3"},
       {"base_model: m\ndata: {train: t}\ntrain: {steps: 10, warmup: 10}\n",

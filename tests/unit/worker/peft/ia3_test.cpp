@@ -166,7 +166,7 @@ TEST(Ia3Test, MergedModelComputesWhatBasePlusAdapterComputes) {
     torch::Tensor ids = SampleIds(2, 9, 50);
     torch::Tensor expected = model->Forward(ids);
     ASSERT_TRUE((*adapter)->MergeInto(*model).ok());
-    model->SetLinearHook(nullptr);
+    model->SetHook(nullptr);
     torch::Tensor merged = model->Forward(ids);
     EXPECT_TRUE(torch::allclose(expected, merged, 1e-4, 1e-4))
         << config.model_type << " " << (expected - merged).abs().max().item<double>();

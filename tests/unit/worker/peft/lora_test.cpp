@@ -196,7 +196,7 @@ TEST(LoraTest, MergedModelComputesWhatBasePlusAdapterComputes) {
   torch::Tensor ids = SampleIds(2, 9, 50);
   torch::Tensor expected = model->Forward(ids);
   ASSERT_TRUE((*adapter)->MergeInto(*model).ok());
-  model->SetLinearHook(nullptr);
+  model->SetHook(nullptr);
   EXPECT_TRUE(torch::allclose(expected, model->Forward(ids), 1e-5, 1e-5));
   // And after a save and load (GPT-2's Conv1D layout written back transposed).
   std::string dir = TempDir("merged");

@@ -190,7 +190,7 @@ TEST(QloraTest, MergingGivesTheDequantisedBasePlusTheUpdate) {
     torch::Tensor ids = SampleIds(2, 9, 50);
     torch::Tensor expected = model->Forward(ids);
     ASSERT_TRUE((*adapter)->MergeInto(*model).ok());
-    model->SetLinearHook(nullptr);
+    model->SetHook(nullptr);
     for (LinearModule* m : model->LinearModules()) {
       EXPECT_EQ(m->weight.storage().nbytes(), m->weight.numel() * m->weight.element_size())
           << m->name << " is dense again";
@@ -223,7 +223,7 @@ TEST(QloraTest, BadSettingsAreRejectedAndLeaveTheModelAlone) {
                                         "256 weights, not a multiple of 96"),
             std::string::npos)
       << odd.status().message();
-  EXPECT_EQ(model->linear_hook(), nullptr);
+  EXPECT_EQ(model->hook(), nullptr);
   EXPECT_TRUE(torch::equal(model->Forward(ids), before));
 }
 
