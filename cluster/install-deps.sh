@@ -24,6 +24,8 @@ packages=(
   # an optimised BLAS for LibTorch on the CPU (the reference BLAS is 10-50x slower); the OpenMP
   # build, because LibTorch parallelises with OpenMP too
   libopenblas0-openmp
+  # promtool, which the tests use to check GET /metrics as Prometheus reads it
+  prometheus
 )
 
 missing=()

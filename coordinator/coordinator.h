@@ -20,6 +20,7 @@
 #include "common/json_reader.h"
 #include "common/protocol.h"
 #include "common/status.h"
+#include "coordinator/metrics/prometheus.h"
 #include "coordinator/scheduler/scheduler.h"
 #include "coordinator/store/experiment_store.h"
 
@@ -94,6 +95,8 @@ class Coordinator {
   Json QueueView(size_t limit) const;
   Json WorkersView() const;
   Json HealthView() const;
+  // GET /metrics: the Prometheus text exposition (families listed in docs/api.md).
+  std::string PrometheusMetrics() const;
 
   const Scheduler& scheduler() const { return scheduler_; }
   store::ExperimentStore& store() const { return store_; }
@@ -111,6 +114,16 @@ class Coordinator {
     std::optional<double> loss;  // the latest train loss reported
     int64_t started_ms = 0;      // when this attempt was assigned
     std::string checkpoint;
+    int64_t timed_step = -1;  // the last step whose report time fed the step-time histogram
+    int64_t timed_ms = 0;
+  };
+  // Totals since this coordinator started, for /metrics (Prometheus counters restart with it).
+  struct Counters {
+    uint64_t dispatches = 0;
+    uint64_t completions = 0;
+    uint64_t retries = 0;
+    uint64_t failed_for_good = 0;
+    uint64_t lost_workers = 0;
   };
   struct LiveSweep {
     store::SweepRecord record;
@@ -176,6 +189,11 @@ class Coordinator {
   std::vector<Pending> pending_;
   std::vector<std::string> touched_sweeps_;
   int64_t started_ms_ = 0;
+  Counters counters_;
+  // Queued (or back-off end) to assigned, and wall time per optimizer step as workers report it.
+  metrics::Histogram dispatch_latency_s_{
+      {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 1800, 7200}};
+  metrics::Histogram step_time_s_{{0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}};
 };
 
 }  // namespace lf::coordinator

@@ -193,6 +193,16 @@ void Coordinator::OnProgress(const std::string& peer, const protocol::Progress& 
     points.push_back({.step = v.step, .name = v.name, .value = v.value, .time_ms = v.time_ms});
     if (v.step >= t->step && v.name == "loss") t->loss = v.value;
     t->step = std::max(t->step, v.step);
+    // One loss per optimizer step: the time between two of them over the steps between is the
+    // step time (the first report of an attempt only starts the clock).
+    if (v.name == "loss" && v.time_ms > 0 && v.step > t->timed_step) {
+      if (t->timed_step >= 0 && v.time_ms >= t->timed_ms) {
+        step_time_s_.Observe(static_cast<double>(v.time_ms - t->timed_ms) / 1000.0 /
+                             static_cast<double>(v.step - t->timed_step));
+      }
+      t->timed_step = v.step;
+      t->timed_ms = v.time_ms;
+    }
   }
   if (WorkerState* w = scheduler_.FindWorker(peer)) w->step = t->step;
   if (Status st = store_.AppendMetrics(m.trial_id, points); !st.ok()) {
@@ -220,6 +230,7 @@ void Coordinator::OnDone(const std::string& peer, std::shared_ptr<const protocol
     Move(m->trial_id, TrialState::kRunning, WorkerActor(peer), "");
   }
   const std::string trial_id = m->trial_id;
+  ++counters_.completions;
   Move(trial_id, TrialState::kCompleted, WorkerActor(peer), "",
        [this, trial_id](const Result<store::TrialRecord>& r) {
          if (r.ok()) LF_LOG_INFO("trial {} completed", trial_id);
@@ -240,6 +251,7 @@ void Coordinator::OnFailed(const std::string& peer, const protocol::Failed& m) {
   const LiveSweep& sweep = sweeps_.at(t->sweep_id);
   const uint32_t failures = t->failures + 1;
   const bool retry = m.retryable && failures <= static_cast<uint32_t>(sweep.max_retries);
+  ++(retry ? counters_.retries : counters_.failed_for_good);
   if (!retry) {
     LF_LOG_WARN("trial {} failed{}: {}", m.trial_id,
                 m.retryable ? " (retries exhausted)" : " (not retryable)", m.reason);
@@ -353,6 +365,11 @@ void Coordinator::Dispatch() {
     LiveTrial& t = trials_.at(p.trial.trial_id);
     t.worker = p.worker_id;
     t.started_ms = clock_.NowMillis();
+    t.timed_step = -1;  // a new attempt: its first report restarts the step clock
+    ++counters_.dispatches;
+    const int64_t ready_ms = std::max(p.trial.queued_ms, p.trial.not_before_ms);
+    dispatch_latency_s_.Observe(static_cast<double>(std::max<int64_t>(0, t.started_ms - ready_ms)) /
+                                1000.0);
     const std::string trial_id = p.trial.trial_id;
     const std::string worker_id = p.worker_id;
     Move(trial_id, TrialState::kAssigned, kScheduler, "",
@@ -416,6 +433,7 @@ void Coordinator::FinishSweeps() {
 
 void Coordinator::WorkerLost(const std::string& worker_id, const std::string& why) {
   const std::string trial = scheduler_.RemoveWorker(worker_id);
+  ++counters_.lost_workers;
   LF_LOG_WARN("worker {} lost: {}{}", worker_id, why,
               trial.empty() ? "" : "; " + trial + " goes back to the queue");
   auto recorded = store_.RecordEvent(

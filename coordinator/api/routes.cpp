@@ -153,6 +153,13 @@ void AddApiRoutes(Router& router, Coordinator& c, std::function<void()> after_re
   add("GET", "/v1/health", [&c](const HttpRequest&) {
     return JsonResponse(200, c.HealthView());
   });
+  // Prometheus scrapes this path by default; the format is its text exposition 0.0.4.
+  add("GET", "/metrics", [&c](const HttpRequest&) {
+    HttpResponse response;
+    response.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    response.body = c.PrometheusMetrics();
+    return response;
+  });
   add("POST", "/v1/sweeps", [&c](const HttpRequest& r) { return Submit(c, r); });
   add("GET", "/v1/sweeps", [&c](const HttpRequest&) { return Reply(c.ListSweepsView()); });
   add("GET", "/v1/sweeps/{id}", [&c](const HttpRequest& r) {

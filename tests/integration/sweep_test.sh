@@ -85,6 +85,22 @@ mapfile -t worker_pids < <(jget 'lines:[w["id"].split("/")[-1] for w in j["worke
 run_ok "workers (text)" lf workers
 grep -q "2 workers, 0 busy" <<<"$out" || fail "workers text: $out"
 
+# Prometheus metrics from the running daemon, checked by Prometheus' own promtool.
+metrics=$(python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().decode())' \
+  "$url/metrics") || fail "GET /metrics failed"
+for want in 'lorafleet_trials{state="completed"} 4' 'lorafleet_workers{state="idle"} 2' \
+  'lorafleet_dispatches_total 4' 'lorafleet_trial_completions_total 4'; do
+  grep -qxF "$want" <<<"$metrics" || fail "/metrics lacks '$want': $metrics"
+done
+grep -q '^lorafleet_step_time_seconds_count [1-9]' <<<"$metrics" ||
+  fail "/metrics has no step times: $metrics"
+if command -v promtool >/dev/null; then
+  promtool check metrics <<<"$metrics" || fail "promtool check metrics refused /metrics"
+  ok "/metrics: counts as expected, promtool accepts it"
+else
+  ok "/metrics: counts as expected (promtool not installed: not checked by it)"
+fi
+
 t=${trials[0]}
 run_ok "status TRIAL --json" lf status "$t" --json
 expect_eq "$(jget 'j["trial"]["state"], j["trial"]["step"], j["trial"]["steps"], j["trial"]["attempt"]' \

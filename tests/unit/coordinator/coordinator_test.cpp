@@ -4,7 +4,12 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <optional>
 
 #include "store/store_test_util.h"
 
@@ -267,6 +272,73 @@ TEST_F(CoordinatorTest, ARestartedCoordinatorKeepsReclaimedLeasesAndRequeuesTheR
   ASSERT_EQ(next.size(), 1u);
   // The third trial was queued all along, so it goes first; b follows.
   EXPECT_NE(next[0].trial_id, a.trial_id);
+}
+
+// Runs promtool (Prometheus' own checker, Debian's `prometheus` package) on an exposition.
+// Returns its output, or nullopt when promtool is not installed.
+std::optional<std::pair<int, std::string>> Promtool(const std::string& text, const std::string& dir) {
+  if (std::system("command -v promtool >/dev/null 2>&1") != 0) return std::nullopt;
+  const std::string in = dir + "/metrics.txt", out = dir + "/promtool.txt";
+  std::FILE* f = std::fopen(in.c_str(), "w");
+  std::fputs(text.c_str(), f);
+  std::fclose(f);
+  const int rc = std::system(("promtool check metrics < " + in + " > " + out + " 2>&1").c_str());
+  std::string output;
+  if (std::FILE* r = std::fopen(out.c_str(), "r")) {
+    char buf[4096];
+    while (size_t n = std::fread(buf, 1, sizeof(buf), r)) output.append(buf, n);
+    std::fclose(r);
+  }
+  return std::make_pair(WEXITSTATUS(rc), output);
+}
+
+TEST_F(CoordinatorTest, MetricsCountDispatchesFailuresAndStepTimes) {
+  Submit(SweepYaml("lora.r: [1, 2, 4]", "max_retries: 1\n"));
+  clock_.AdvanceMillis(250);  // the trials have waited 0.25 s when the worker arrives
+  auto a = Join("w1");
+  Send("w1", protocol::Progress{.trial_id = a.trial_id, .attempt = 1,
+                                .metrics = {{1, "loss", 2.5, 1000}, {3, "loss", 2.0, 2000},
+                                            {3, "lr", 1e-3, 2000}}});
+  Send("w1", protocol::Failed{.trial_id = a.trial_id, .attempt = 1, .reason = "oom",
+                              .retryable = true});
+  auto b = sink_.Take<protocol::Assign>("w1");
+  ASSERT_EQ(b.size(), 1u);
+  Send("w1", DoneFor(b[0]));
+  ASSERT_EQ(sink_.Take<protocol::Assign>("w1").size(), 1u);  // the third trial
+
+  const std::string text = coordinator_->PrometheusMetrics();
+  for (const char* line : {
+           "lorafleet_dispatches_total 3\n",
+           "lorafleet_trial_completions_total 1\n",
+           "lorafleet_trial_failures_total{outcome=\"retried\"} 1\n",
+           "lorafleet_trial_failures_total{outcome=\"failed\"} 0\n",
+           "lorafleet_retries_total 1\n",
+           "lorafleet_trials{state=\"completed\"} 1\n",
+           "lorafleet_trials{state=\"queued\"} 1\n",  // a, backing off
+           "lorafleet_trials{state=\"assigned\"} 1\n",
+           "lorafleet_queue_length 1\n",
+           "lorafleet_sweeps{state=\"active\"} 1\n",
+           "lorafleet_workers{state=\"busy\"} 1\n",
+           "lorafleet_workers{state=\"idle\"} 0\n",
+           // 1 s between steps 1 and 3: 0.5 s per step, observed once (the lr line is no step).
+           "lorafleet_step_time_seconds_bucket{le=\"0.25\"} 0\n",
+           "lorafleet_step_time_seconds_bucket{le=\"0.5\"} 1\n",
+           "lorafleet_step_time_seconds_sum 0.5\n",
+           "lorafleet_step_time_seconds_count 1\n",
+           // Three assignments, each of a trial queued since the submission 0.25 s before.
+           "lorafleet_dispatch_latency_seconds_bucket{le=\"0.1\"} 0\n",
+           "lorafleet_dispatch_latency_seconds_bucket{le=\"0.5\"} 3\n",
+           "lorafleet_dispatch_latency_seconds_count 3\n",
+       }) {
+    EXPECT_NE(text.find(line), std::string::npos) << "missing: " << line << "in:\n" << text;
+  }
+  EXPECT_NE(text.find("lorafleet_worker_tokens_per_second{worker=\"w1\",host=\"h\",rank=\"0\"}"),
+            std::string::npos);
+  EXPECT_NE(text.find("lorafleet_store_size_bytes "), std::string::npos);
+
+  auto checked = Promtool(text, dir_);
+  if (!checked) GTEST_SKIP() << "promtool not installed (Debian's prometheus package; make deps)";
+  EXPECT_EQ(checked->first, 0) << checked->second << "\n" << text;
 }
 
 }  // namespace

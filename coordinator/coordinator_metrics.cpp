@@ -1,0 +1,78 @@
+// GET /metrics: what operators scrape. Gauges are read from the live state at scrape time;
+// counters and histograms count since this coordinator started.
+#include <map>
+
+#include "common/version.h"
+#include "coordinator/coordinator.h"
+
+namespace lf::coordinator {
+
+using metrics::TextWriter;
+
+std::string Coordinator::PrometheusMetrics() const {
+  TextWriter w;
+  const auto count = [](uint64_t n) { return std::vector<TextWriter::Sample>{{{}, double(n)}}; };
+  w.AddGauge("lorafleet_build_info", "The coordinator's version (the value is always 1).",
+             {{{{"version", kVersion}}, 1}});
+  w.AddGauge("lorafleet_uptime_seconds", "Seconds since this coordinator started.",
+             {{{}, static_cast<double>(clock_.NowMillis() - started_ms_) / 1000.0}});
+
+  std::array<int64_t, 7> trials{};
+  std::map<std::string, int64_t> sweeps;
+  for (const auto& [id, s] : sweeps_) {
+    for (size_t i = 0; i < trials.size(); ++i) trials[i] += s.counts[i];
+    ++sweeps[std::string(jobs::SweepStateName(s.record.state))];
+  }
+  std::vector<TextWriter::Sample> by_state;
+  for (size_t i = 0; i < trials.size(); ++i) {
+    by_state.push_back(
+        {{{"state", std::string(jobs::TrialStateName(static_cast<jobs::TrialState>(i)))}},
+         static_cast<double>(trials[i])});
+  }
+  w.AddGauge("lorafleet_trials", "Trials in the store by state.", by_state);
+  std::vector<TextWriter::Sample> sweep_samples;
+  for (const auto& [state, n] : sweeps) sweep_samples.push_back({{{"state", state}}, double(n)});
+  w.AddGauge("lorafleet_sweeps", "Sweeps in the store by state.", sweep_samples);
+  w.AddGauge("lorafleet_queue_length", "Trials waiting for a worker (back-offs included).",
+             count(scheduler_.queued_count()));
+
+  uint64_t busy = 0;
+  std::vector<TextWriter::Sample> tokens;
+  for (const auto& [id, worker] : scheduler_.workers()) {
+    busy += worker.trial_id.empty() ? 0 : 1;
+    tokens.push_back({{{"worker", id}, {"host", worker.host}, {"rank", std::to_string(worker.rank)}},
+                      worker.trial_id.empty() ? 0.0 : worker.tokens_per_s});
+  }
+  w.AddGauge("lorafleet_workers", "Connected worker ranks by state.",
+             {{{{"state", "busy"}}, double(busy)},
+              {{{"state", "idle"}}, double(scheduler_.workers().size() - busy)}});
+  w.AddGauge("lorafleet_worker_tokens_per_second",
+             "Training throughput each worker last reported (0 while idle).", tokens);
+
+  w.AddCounter("lorafleet_dispatches_total", "Trial attempts handed to workers.",
+               count(counters_.dispatches));
+  w.AddCounter("lorafleet_trial_completions_total", "Trial attempts that completed.",
+               count(counters_.completions));
+  w.AddCounter("lorafleet_trial_failures_total",
+               "Trial attempts that failed, by whether the trial was retried.",
+               {{{{"outcome", "retried"}}, double(counters_.retries)},
+                {{{"outcome", "failed"}}, double(counters_.failed_for_good)}});
+  w.AddCounter("lorafleet_retries_total", "Failed trials put back in the queue for a retry.",
+               count(counters_.retries));
+  w.AddCounter("lorafleet_workers_lost_total", "Workers declared lost (no heartbeat).",
+               count(counters_.lost_workers));
+  w.AddHistogram("lorafleet_dispatch_latency_seconds",
+                 "From a trial being ready (queued, or its retry back-off over) to its assignment.",
+                 dispatch_latency_s_);
+  w.AddHistogram("lorafleet_step_time_seconds",
+                 "Wall time per optimizer step, from the workers' loss reports.", step_time_s_);
+
+  if (auto info = store_.Info(); info.ok()) {
+    w.AddGauge("lorafleet_store_size_bytes",
+               "The experiment store's files on disk (SST, blob and WAL files).",
+               {{{}, static_cast<double>(info->approximate_bytes)}});
+  }
+  return w.text();
+}
+
+}  // namespace lf::coordinator
