@@ -223,6 +223,9 @@ class Connection {
     request.version(11);
     request.set(http::field::host, url_.authority);
     request.set(http::field::user_agent, "lorafleet");
+    if (!options_.bearer_token.empty()) {
+      request.set(http::field::authorization, "Bearer " + options_.bearer_token);
+    }
     if (!body.empty() || verb == http::verb::post || verb == http::verb::put ||
         verb == http::verb::patch) {
       request.set(http::field::content_type, content_type);

@@ -23,6 +23,7 @@ struct HttpReply {
 struct HttpClientOptions {
   std::chrono::milliseconds timeout{30000};      // the whole call: connect, send and receive
   uint64_t max_reply_bytes = uint64_t{4} << 30;  // a larger reply body is kResourceExhausted
+  std::string bearer_token;  // sent as "Authorization: Bearer <token>" when not empty
 };
 
 // One request on a fresh connection. base_url: "http://127.0.0.1:7070" (a path after the port,

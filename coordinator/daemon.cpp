@@ -10,6 +10,7 @@
 #include <csignal>
 #include <filesystem>
 
+#include "common/access_token.h"
 #include "common/file_util.h"
 #include "common/logging.h"
 #include "coordinator/api/http_server.h"
@@ -122,7 +123,14 @@ Status RunDaemon(const DaemonOptions& options) {
   api::Router routes;
   // Replies to workers that an HTTP request caused (cancel, pause, a dispatch) may have eaten
   // the socket's edge: look again after every request.
-  api::AddApiRoutes(routes, *coordinator, [&pump] { pump.Kick(); });
+  api::AccessPolicy access{.open_reads = options.open_reads};
+  if (!options.token_file.empty()) {
+    LF_ASSIGN_OR_RETURN(access.token, ReadAccessToken(options.token_file));
+  } else {
+    LF_LOG_WARN("lorafleetd: no --token-file: anyone who reaches {} may submit and cancel",
+                options.http);
+  }
+  api::AddApiRoutes(routes, *coordinator, [&pump] { pump.Kick(); }, access);
   LF_ASSIGN_OR_RETURN(auto server,
                       api::HttpServer::Start(io, routes, {.host = http.first, .port = http.second}));
   LF_RETURN_IF_ERROR(WriteEndpointFile(options, server->port(), http.first, router->endpoint()));

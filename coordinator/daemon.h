@@ -19,6 +19,10 @@ struct DaemonOptions {
   int64_t heartbeat_interval_ms = 1000;
   int64_t heartbeat_timeout_ms = 10000;
   int64_t retry_backoff_ms = 2000;
+  // The access token (api/access.h): read from this file; empty: the API is open to anyone who
+  // reaches the port. open_reads: GETs from any peer need no token.
+  std::string token_file;
+  bool open_reads = false;
 };
 
 // Returns when the daemon stopped: ok after a signal, an error if it could not start.

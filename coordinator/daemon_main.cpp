@@ -19,6 +19,9 @@ constexpr const char* kUsage = R"(usage: lorafleetd [options]
   --heartbeat-interval S   how often workers report            [1]
   --heartbeat-timeout S    a worker silent this long is lost   [10]
   --retry-backoff S        delay before a failed trial's first retry; doubles [2]
+  --token-file FILE        requests that change something need 'Authorization: Bearer' with
+                           the token in FILE; reads from other hosts too (lorafleet up makes it)
+  --open-reads             GET requests from any host need no token (dashboards, Prometheus)
 Usually started by `lorafleet up`. Stops cleanly on SIGTERM or SIGINT.
 )";
 
@@ -51,6 +54,10 @@ int main(int argc, char** argv) {
       std::cout << "lorafleetd " << lf::kVersion << "\n";
       return 0;
     }
+    if (flag == "--open-reads") {
+      options.open_reads = true;
+      continue;
+    }
     if (i + 1 >= argc) {
       std::cerr << "lorafleetd: " << flag << " needs a value (or is unknown)\n" << kUsage;
       return 2;
@@ -67,6 +74,8 @@ int main(int argc, char** argv) {
       options.workers = value;
     } else if (flag == "--endpoint-file") {
       options.endpoint_file = value;
+    } else if (flag == "--token-file") {
+      options.token_file = value;
     } else if (flag == "--heartbeat-interval") {
       ok = ParseSeconds(flag, value, &options.heartbeat_interval_ms);
     } else if (flag == "--heartbeat-timeout") {

@@ -19,6 +19,7 @@
 #include "cli/commands/process.h"
 #include "cli/commands/remote.h"
 #include "cli/commands/table.h"
+#include "common/access_token.h"
 #include "common/file_util.h"
 
 namespace lf::cli {
@@ -30,7 +31,8 @@ using std::chrono::seconds;
 
 constexpr const char* kUpUsage =
     "usage: lorafleet up [--workers N] [--hostfile FILE] [--home DIR] [--http HOST:PORT]\n"
-    "         [--worker-endpoint tcp://HOST:PORT] [--heartbeat-timeout SECONDS] [--json]\n";
+    "         [--worker-endpoint tcp://HOST:PORT] [--heartbeat-timeout SECONDS] [--open-reads]\n"
+    "         [--json]\n";
 constexpr const char* kDownUsage = "usage: lorafleet down [--home DIR]\n";
 constexpr auto kStartTimeout = seconds(30);
 constexpr auto kWorkerStopTimeout = seconds(60);
@@ -181,6 +183,7 @@ struct UpOptions {
   std::string http = "127.0.0.1:7070";
   std::string worker_endpoint = kDefaultWorkerEndpoint;
   std::optional<std::string> heartbeat_timeout;
+  bool open_reads = false;
   bool json = false;
 };
 
@@ -218,9 +221,16 @@ int Up(const UpOptions& opt, const HomeLayout& layout) {
     fs::remove(stale, ec);
   }
 
+  // The access token requests that change something must carry; kept across restarts.
+  const std::string token_file = TokenFilePath(layout.home);
+  Result<std::string> token = LoadOrCreateAccessToken(token_file);
+  if (!token.ok()) return ReportFailure("up", token.status());
+
   std::vector<std::string> daemon_argv = {
       daemon,   "--store",   layout.store,        "--runs",          layout.runs,         "--http",
-      opt.http, "--workers", opt.worker_endpoint, "--endpoint-file", layout.endpoint_file};
+      opt.http, "--workers", opt.worker_endpoint, "--endpoint-file", layout.endpoint_file,
+      "--token-file", token_file};
+  if (opt.open_reads) daemon_argv.push_back("--open-reads");
   if (opt.heartbeat_timeout) {
     daemon_argv.push_back("--heartbeat-timeout");
     daemon_argv.push_back(*opt.heartbeat_timeout);
@@ -291,6 +301,7 @@ int Up(const UpOptions& opt, const HomeLayout& layout) {
          {"home", layout.home},
          {"store", layout.store},
          {"runs", layout.runs},
+         {"token_file", token_file},
          {"logs", {{"coordinator", layout.coordinator_log}, {"workers", layout.workers_log}}}});
     return 0;
   }
@@ -304,6 +315,7 @@ int Up(const UpOptions& opt, const HomeLayout& layout) {
               << "\n";
   }
   std::cout << "  store         " << layout.store << "\n"
+            << "  access token  " << token_file << " (requests that change something need it)\n"
             << "  trial output  " << layout.runs << "\n"
             << "  logs          " << layout.coordinator_log << "\n"
             << "                " << layout.workers_log << "\n"
@@ -336,7 +348,7 @@ int RunUp(const std::vector<std::string>& args) {
   Result<Flags> flags =
       Flags::Parse(args, {.options = {"--workers", "--hostfile", "--home", "--http",
                                       "--worker-endpoint", "--heartbeat-timeout"},
-                          .switches = {"--json"}});
+                          .switches = {"--json", "--open-reads"}});
   if (!flags.ok()) return ReportError("up", flags.status(), kUpUsage);
   UpOptions opt;
   Result<int64_t> workers = flags->Int("--workers", 2, 0);
@@ -359,6 +371,7 @@ int RunUp(const std::vector<std::string>& args) {
     opt.heartbeat_timeout = *flags->Get("--heartbeat-timeout");
   }
   opt.json = flags->Has("--json");
+  opt.open_reads = flags->Has("--open-reads");
   return Up(opt, Layout(ResolveHome(flags->Get("--home"))));
 }
 

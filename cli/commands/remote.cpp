@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "common/access_token.h"
 #include "common/file_util.h"
 #include "common/ids.h"
 
@@ -149,6 +150,9 @@ Status StatusFromReply(int http_status, std::string_view body, std::string_view 
       return NotFound(message);
     case 409:
       return Conflict(message);
+    case 401:
+    case 403:  // the access token is missing or wrong: nothing to retry until it is fixed
+      return FailedPrecondition(message);
     case 503:
       return Unavailable(message);
     default:
@@ -184,9 +188,24 @@ FlagSpec WithRemoteFlags(FlagSpec spec) {
   return spec;
 }
 
+std::string TokenFilePath(const std::string& home) {
+  return (std::filesystem::path(home) / "token").string();
+}
+
+Result<std::string> ResolveToken(const std::string& home) {
+  if (const char* env = std::getenv("LORAFLEET_TOKEN"); env != nullptr && *env != '\0') {
+    return std::string(env);
+  }
+  const std::string path = TokenFilePath(home);
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return std::string();
+  return ReadAccessToken(path);
+}
+
 Result<Coordinator> ConnectFromFlags(const Flags& flags) {
   LF_ASSIGN_OR_RETURN(Endpoint ep, ResolveEndpoint(flags.Get("--url"), flags.Get("--home")));
-  return Coordinator(ep.url);
+  LF_ASSIGN_OR_RETURN(std::string token, ResolveToken(ep.home));
+  return Coordinator(ep.url, std::chrono::milliseconds(30000), std::move(token));
 }
 
 void PrintJson(const Json& doc) {

@@ -53,20 +53,29 @@ Status CheckId(std::string_view id);
 
 // The Status for a non-2xx reply. The API's {"error": {"message", "field"}} becomes
 // "field: message"; other bodies are quoted (shortened). 404 is NotFound, 409 Conflict,
-// 400/422 InvalidArgument, 503 Unavailable, anything else Internal.
+// 400/422 InvalidArgument, 401/403 FailedPrecondition, 503 Unavailable, anything else Internal.
 Status StatusFromReply(int http_status, std::string_view body, std::string_view method,
                        std::string_view target);
 // The Status for a call that got no reply: a refused connection says how to start the daemon.
 Status StatusFromTransport(const Status& transport, std::string_view url);
 
+// Where `lorafleet up` keeps the coordinator's access token: <home>/token (mode 0600).
+std::string TokenFilePath(const std::string& home);
+// The token to send: $LORAFLEET_TOKEN, else <home>/token when it exists; empty when neither.
+// A token file that cannot be read is an error naming it.
+Result<std::string> ResolveToken(const std::string& home);
+
 // The coordinator's JSON API over HTTP. Every reply body is parsed as JSON (GetBytes excepted).
+// With a token, every request carries it as a bearer token.
 class Coordinator {
  public:
   explicit Coordinator(std::string url,
-                       std::chrono::milliseconds timeout = std::chrono::milliseconds(30000))
-      : url_(std::move(url)), timeout_(timeout) {}
+                       std::chrono::milliseconds timeout = std::chrono::milliseconds(30000),
+                       std::string token = "")
+      : url_(std::move(url)), timeout_(timeout), token_(std::move(token)) {}
 
   const std::string& url() const { return url_; }
+  const std::string& token() const { return token_; }
   Result<Json> Get(std::string_view target) const;
   Result<Json> Post(std::string_view target, const Json& body = Json::object()) const;
   Result<std::string> GetBytes(std::string_view target) const;
@@ -76,6 +85,7 @@ class Coordinator {
                            std::string_view body) const;
   std::string url_;
   std::chrono::milliseconds timeout_;
+  std::string token_;
 };
 
 // `spec` plus what every remote command takes: --url URL, --home DIR, --json.

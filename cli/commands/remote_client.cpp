@@ -7,7 +7,7 @@ namespace lf::cli {
 Result<std::string> Coordinator::Call(std::string_view method, std::string_view target,
                                       std::string_view body) const {
   Result<HttpReply> reply = HttpCall(url_, method, target, body, "application/json",
-                                     HttpClientOptions{.timeout = timeout_});
+                                     HttpClientOptions{.timeout = timeout_, .bearer_token = token_});
   if (!reply.ok()) return StatusFromTransport(reply.status(), url_);
   if (reply->status < 200 || reply->status >= 300) {
     return StatusFromReply(reply->status, reply->body, method, target);

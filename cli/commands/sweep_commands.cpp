@@ -162,7 +162,7 @@ int RunExport(const std::vector<std::string>& args) {
   }
   if (Status st = CreateDirectories(dir); !st.ok()) return ReportFailure("export", st);
   // Adapters can be large: downloads get more time than the API's small replies.
-  Coordinator downloader(remote->url(), std::chrono::minutes(10));
+  Coordinator downloader(remote->url(), std::chrono::minutes(10), remote->token());
   std::vector<std::string> names;
   for (const Json& f : files) {
     const std::string name = StringMember(f, "name");

@@ -142,9 +142,12 @@ HttpResponse AdapterFile(Coordinator& c, const HttpRequest& request) {
 
 }  // namespace
 
-void AddApiRoutes(Router& router, Coordinator& c, std::function<void()> after_request) {
+void AddApiRoutes(Router& router, Coordinator& c, std::function<void()> after_request,
+                  AccessPolicy access) {
   auto add = [&](const char* method, const char* pattern, Handler handler) {
-    router.Add(method, pattern, [handler = std::move(handler), after_request](const HttpRequest& r) {
+    router.Add(method, pattern, [handler = std::move(handler), after_request,
+                                 access](const HttpRequest& r) {
+      if (auto refused = CheckAccess(access, r)) return *refused;
       HttpResponse response = handler(r);
       if (after_request) after_request();
       return response;

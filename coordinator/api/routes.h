@@ -6,14 +6,16 @@
 
 #include <functional>
 
+#include "coordinator/api/access.h"
 #include "coordinator/api/router.h"
 #include "coordinator/coordinator.h"
 
 namespace lf::api {
 
-// Adds every /v1 route to `router`; `coordinator` must outlive the server using the router.
-// `after_request` runs after each handler (the daemon re-checks the worker socket there).
+// Adds every /v1 route and /metrics to `router`; `coordinator` must outlive the server using the
+// router. Each request passes `access` first (a refused one reaches no handler and changes
+// nothing). `after_request` runs after each handler (the daemon re-checks the worker socket).
 void AddApiRoutes(Router& router, coordinator::Coordinator& coordinator,
-                  std::function<void()> after_request = {});
+                  std::function<void()> after_request = {}, AccessPolicy access = {});
 
 }  // namespace lf::api

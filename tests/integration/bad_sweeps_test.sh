@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Bad sweep documents POSTed to a real coordinator: every file of the unit tests' corpus
+# Requests without the access token, and bad sweep documents POSTed to a real coordinator: every file of the unit tests' corpus
 # (tests/unit/jobs/testdata/bad_sweeps/*.yaml, each opening with `# expect: <message part>`), a
 # base model folder and a training data file that do not exist. Each must get HTTP 400 with
 # {"error": {"status": 400, "message": "... <expected part> ...", "field": "<its path>"}}, and
@@ -37,11 +37,39 @@ base:
 EOF
 cases+=("$tmp/extra"/*.yaml)
 
+# `lorafleet up` made the access token that requests which change something must carry.
+token_file=$home/token
+[[ -s $token_file ]] || fail "lorafleet up wrote no access token to $token_file"
+expect_eq "$(stat -c %a "$token_file")" 600 "mode of $token_file"
+ok "the access token file exists with mode 0600"
+
+# A valid sweep without the token, or with a wrong one: 401, and nothing is stored (checked with
+# the bad sweeps below).
+python3 - "$url" "$repo" <<'PY' || fail "a request without the access token was not refused"
+import json, sys, urllib.error, urllib.request
+url, base_dir = sys.argv[1], sys.argv[2]
+spec = open(base_dir + "/examples/sweeps/lora-ranks.yaml").read()
+body = json.dumps({"spec": spec, "base_dir": base_dir, "source": "lora-ranks.yaml"}).encode()
+for name, headers in [("no token", {}), ("a wrong token", {"Authorization": "Bearer nope"})]:
+    request = urllib.request.Request(url + "/v1/sweeps", data=body, method="POST",
+                                     headers={"Content-Type": "application/json", **headers})
+    try:
+        urllib.request.urlopen(request, timeout=30)
+        print("FAIL POST /v1/sweeps with %s was accepted" % name)
+        sys.exit(1)
+    except urllib.error.HTTPError as e:
+        message = json.loads(e.read())["error"]["message"]
+        if e.code != 401 or "access token" not in message:
+            print("FAIL POST /v1/sweeps with %s: HTTP %d %s" % (name, e.code, message))
+            sys.exit(1)
+        print("ok   POST /v1/sweeps with %s: 401 %s" % (name, message))
+PY
+
 # POST every case with python3's urllib (the CLI would hide the HTTP status) and check the reply.
-python3 - "$url" "$repo" "${cases[@]}" <<'PY' || fail "some bad sweeps were not refused as they should be"
+python3 - "$url" "$repo" "$(cat "$token_file")" "${cases[@]}" <<'PY' || fail "some bad sweeps were not refused as they should be"
 import json, os, sys, urllib.error, urllib.request
 
-url, base_dir, files = sys.argv[1], sys.argv[2], sys.argv[3:]
+url, base_dir, token, files = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
 failures = 0
 for path in files:
     name = os.path.basename(path)
@@ -52,6 +80,7 @@ for path in files:
     body = json.dumps({"spec": text, "base_dir": base_dir, "source": name}).encode()
     request = urllib.request.Request(url + "/v1/sweeps", data=body, method="POST",
                                      headers={"Content-Type": "application/json",
+                                              "Authorization": "Bearer " + token,
                                               "X-Lorafleet-User": "integration-test"})
     try:
         with urllib.request.urlopen(request, timeout=30) as reply:

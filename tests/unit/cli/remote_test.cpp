@@ -27,10 +27,12 @@ class RemoteTest : public ::testing::Test {
     fs::create_directories(dir_);
     ::unsetenv("LORAFLEET_URL");
     ::unsetenv("LORAFLEET_HOME");
+    ::unsetenv("LORAFLEET_TOKEN");
   }
   void TearDown() override {
     ::unsetenv("LORAFLEET_URL");
     ::unsetenv("LORAFLEET_HOME");
+    ::unsetenv("LORAFLEET_TOKEN");
     fs::remove_all(dir_);
   }
   void WriteFile(const fs::path& path, const std::string& text) {
@@ -45,6 +47,26 @@ TEST_F(RemoteTest, HomeFlagThenEnvironmentThenDefault) {
   ::setenv("LORAFLEET_HOME", (dir_ / "env").c_str(), 1);
   EXPECT_EQ(ResolveHome(std::nullopt), (dir_ / "env").string());
   EXPECT_EQ(ResolveHome((dir_ / "flag").string()), (dir_ / "flag").string());
+}
+
+TEST_F(RemoteTest, TokenFromTheEnvironmentThenTheHomeFolder) {
+  const std::string home = (dir_ / "home").string();
+  EXPECT_EQ(*ResolveToken(home), "");  // no file: no token, requests go without one
+  WriteFile(dir_ / "home" / "token", "abc123\n");
+  EXPECT_EQ(TokenFilePath(home), (dir_ / "home" / "token").string());
+  EXPECT_EQ(*ResolveToken(home), "abc123");
+  ::setenv("LORAFLEET_TOKEN", "from-env", 1);
+  EXPECT_EQ(*ResolveToken(home), "from-env");
+  ::unsetenv("LORAFLEET_TOKEN");
+  WriteFile(dir_ / "home" / "token", "\n");
+  Result<std::string> empty = ResolveToken(home);
+  ASSERT_FALSE(empty.ok());
+  EXPECT_NE(empty.status().message().find(TokenFilePath(home)), std::string::npos);
+  // A 401 says what to do, and is no retryable failure.
+  Status st = StatusFromReply(401, R"({"error": {"message": "this request needs the token"}})",
+                              "POST", "/v1/sweeps");
+  EXPECT_EQ(st.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(st.message().find("needs the token"), std::string::npos);
 }
 
 TEST_F(RemoteTest, UrlResolutionOrder) {

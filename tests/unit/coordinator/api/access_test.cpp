@@ -1,0 +1,63 @@
+#include "coordinator/api/access.h"
+
+#include <gtest/gtest.h>
+
+namespace lf::api {
+namespace {
+
+HttpRequest Request(std::string method, std::string peer, std::string auth = "") {
+  HttpRequest r;
+  r.method = std::move(method);
+  r.path = "/v1/sweeps";
+  r.peer = std::move(peer);
+  if (!auth.empty()) r.headers["authorization"] = std::move(auth);
+  return r;
+}
+
+TEST(AccessTest, WithoutATokenEverythingIsOpen) {
+  EXPECT_FALSE(CheckAccess({}, Request("POST", "10.1.2.3:5000")).has_value());
+}
+
+TEST(AccessTest, ChangesNeedTheTokenFromEveryPeer) {
+  const AccessPolicy policy{.token = "s3cret"};
+  for (const char* peer : {"127.0.0.1:4000", "10.1.2.3:5000"}) {
+    auto refused = CheckAccess(policy, Request("POST", peer));
+    ASSERT_TRUE(refused.has_value()) << peer;
+    EXPECT_EQ(refused->status, 401);
+    EXPECT_NE(refused->body.find("needs the coordinator's access token"), std::string::npos);
+    EXPECT_EQ(refused->headers.at(0).first, "WWW-Authenticate");
+    auto wrong = CheckAccess(policy, Request("POST", peer, "Bearer s3cre7"));
+    ASSERT_TRUE(wrong.has_value());
+    EXPECT_NE(wrong->body.find("wrong token"), std::string::npos);
+    EXPECT_TRUE(CheckAccess(policy, Request("POST", peer, "Bearer s3cret!")).has_value());
+    EXPECT_TRUE(CheckAccess(policy, Request("POST", peer, "Basic s3cret")).has_value());
+    EXPECT_FALSE(CheckAccess(policy, Request("POST", peer, "Bearer s3cret")).has_value()) << peer;
+    EXPECT_TRUE(CheckAccess(policy, Request("DELETE", peer)).has_value());
+  }
+}
+
+TEST(AccessTest, ReadsAreOpenToThisMachineAndWithOpenReadsToAnyPeer) {
+  AccessPolicy policy{.token = "s3cret"};
+  for (const char* local : {"127.0.0.1:4000", "[::1]:4000", "[::ffff:127.0.0.1]:80"}) {
+    EXPECT_FALSE(CheckAccess(policy, Request("GET", local)).has_value()) << local;
+  }
+  EXPECT_TRUE(CheckAccess(policy, Request("GET", "10.1.2.3:5000")).has_value());
+  EXPECT_TRUE(CheckAccess(policy, Request("GET", "[fe80::1]:5000")).has_value());
+  EXPECT_FALSE(CheckAccess(policy, Request("GET", "10.1.2.3:5000", "Bearer s3cret")).has_value());
+  policy.open_reads = true;
+  EXPECT_FALSE(CheckAccess(policy, Request("GET", "10.1.2.3:5000")).has_value());
+  EXPECT_FALSE(CheckAccess(policy, Request("HEAD", "10.1.2.3:5000")).has_value());
+  EXPECT_TRUE(CheckAccess(policy, Request("POST", "10.1.2.3:5000")).has_value());
+}
+
+TEST(AccessTest, LoopbackPeersAreRecognised) {
+  EXPECT_TRUE(IsLoopbackPeer("127.0.0.1:1"));
+  EXPECT_TRUE(IsLoopbackPeer("127.10.0.3:1"));
+  EXPECT_TRUE(IsLoopbackPeer("[::1]:1"));
+  EXPECT_FALSE(IsLoopbackPeer("128.0.0.1:1"));
+  EXPECT_FALSE(IsLoopbackPeer("10.0.0.127:1"));
+  EXPECT_FALSE(IsLoopbackPeer("unknown peer"));
+}
+
+}  // namespace
+}  // namespace lf::api
