@@ -42,6 +42,9 @@ Status CheckJobPaths(const jobs::TrialSpec& trial, std::set<std::string>* checke
       {"base_model", (fs::path(job.base_model) / "config.json").string(), "a model folder"},
       {"data.train", job.data.train, "a training data file"}};
   if (!job.data.eval.empty()) wants.push_back({"data.eval", job.data.eval, "an eval data file"});
+  if (!job.data.general_eval.empty()) {
+    wants.push_back({"data.general_eval", job.data.general_eval, "a general eval data file"});
+  }
   for (const auto& w : wants) {
     if (!checked->insert(w.path).second) continue;
     std::error_code ec;

@@ -135,7 +135,8 @@ Result<Json> Coordinator::CompareView(const std::string& sweep_id) const {
     }
     for (const char* key : {"trainable_params", "adapter_bytes", "eval_loss", "eval_perplexity",
                             "initial_eval_loss", "final_train_loss", "tokens_per_s", "wall_s",
-                            "peak_memory_bytes", "steps", "base_params"}) {
+                            "peak_memory_bytes", "steps", "base_params", "device_s",
+                            "general_eval_loss_base", "general_eval_loss", "forgetting"}) {
       row[key] = NumberOrNull(result, key);
     }
     row["perplexity"] = row["eval_perplexity"];
@@ -150,6 +151,20 @@ Result<Json> Coordinator::CompareView(const std::string& sweep_id) const {
       row["trainable_pct"] = nullptr;
     }
     rows.push_back(std::move(row));
+  }
+  // Cost against the full fine-tuning baseline when the sweep has a completed one (the cheapest,
+  // if several): each trial's device-seconds as a fraction of the baseline's.
+  std::optional<double> full_device_s;
+  for (const Json& row : rows) {
+    if (row["method"] == "full" && row["device_s"].is_number() && row["device_s"] > 0) {
+      const double d = row["device_s"].get<double>();
+      full_device_s = full_device_s ? std::min(*full_device_s, d) : d;
+    }
+  }
+  for (Json& row : rows) {
+    row["device_s_vs_full"] = full_device_s && row["device_s"].is_number()
+                                  ? Json(row["device_s"].get<double>() / *full_device_s)
+                                  : Json(nullptr);
   }
   auto loss = [](const Json& row) {
     return row["eval_loss"].is_number() ? row["eval_loss"].get<double>() : INFINITY;

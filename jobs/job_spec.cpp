@@ -8,10 +8,11 @@ namespace lf::jobs {
 namespace {
 
 Status ParseData(const JsonField& f, DataSpec* d) {
-  LF_RETURN_IF_ERROR(f.CheckKeys({"train", "eval", "seq_len"}));
+  LF_RETURN_IF_ERROR(f.CheckKeys({"train", "eval", "general_eval", "seq_len"}));
   LF_ASSIGN_OR_RETURN(JsonField train, f.Required("train"));
   LF_ASSIGN_OR_RETURN(d->train, train.NonEmptyString());
   LF_ASSIGN_OR_RETURN(d->eval, f.StringOr("eval", ""));
+  LF_ASSIGN_OR_RETURN(d->general_eval, f.StringOr("general_eval", ""));
   LF_ASSIGN_OR_RETURN(d->seq_len, f.IntOr("seq_len", d->seq_len, {.min = 2, .max = 1 << 20}));
   return Status::Ok();
 }
@@ -323,7 +324,11 @@ Result<JobSpec> ParseJobSpec(const Json& doc, std::string_view root) {
 Json JobSpecToJson(const JobSpec& s) {
   Json j = {
       {"base_model", s.base_model},
-      {"data", {{"train", s.data.train}, {"eval", s.data.eval}, {"seq_len", s.data.seq_len}}},
+      {"data",
+       {{"train", s.data.train},
+        {"eval", s.data.eval},
+        {"general_eval", s.data.general_eval},
+        {"seq_len", s.data.seq_len}}},
       {"method", s.method},
       {"train",
        {{"steps", s.train.steps},
@@ -380,6 +385,7 @@ void ResolveJobPaths(JobSpec* job, std::string_view base_dir) {
   ResolvePath(&job->base_model, base_dir);
   ResolvePath(&job->data.train, base_dir);
   ResolvePath(&job->data.eval, base_dir);
+  ResolvePath(&job->data.general_eval, base_dir);
 }
 
 }  // namespace lf::jobs

@@ -17,6 +17,9 @@ namespace lf::jobs {
 struct DataSpec {
   std::string train;  // JSONL
   std::string eval;   // JSONL; empty: no evaluation
+  // JSONL of general text, scored before and after training: what the adapter costs in general
+  // ability (forgetting). Empty: not measured.
+  std::string general_eval;
   int64_t seq_len = 128;
 };
 
@@ -142,7 +145,7 @@ struct JobSpec {
 Result<JobSpec> ParseJobSpec(const Json& doc, std::string_view root = "job");
 // The fully resolved job (every default filled in), as stored beside results for lineage.
 Json JobSpecToJson(const JobSpec& spec);
-// Makes relative base_model, data.train and data.eval absolute by joining them to `base_dir`
+// Makes relative base_model, data.train, data.eval and data.general_eval absolute by joining them to `base_dir`
 // (an absolute directory they are relative to, e.g. the submitting client's working directory),
 // so the job means the same wherever it runs. Lexical only (the filesystem is not touched);
 // absolute and empty paths are left alone.

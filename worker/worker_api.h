@@ -38,6 +38,11 @@ struct TrainJobResult {
   std::string adapter_dir;     // <output>/adapter: the PEFT folder (full: <output>/model)
   int64_t adapter_bytes = 0;   // size of adapter_model.safetensors (full: model.safetensors)
   std::vector<DataLineage> data;
+  Json base_model;      // lineage: {"path", "sha256", "files": [{"name", "sha256"}]}
+  int64_t devices = 1;  // devices (GPUs or CPU slots) the run held
+  // data.general_eval scored by the base before training and by the trained model after.
+  std::optional<double> general_eval_loss_base;
+  std::optional<double> general_eval_loss;
 };
 
 // The summary written to result.json and printed by `lorafleet train --json`.

@@ -17,6 +17,25 @@
 namespace lf::cli {
 namespace {
 
+// lineage.json beside the exported files: where the adapter came from, gathered from the trial's
+// result.json (base model hashes, data hashes, the resolved job with its seed, the lorafleet
+// version, the checkpoint it resumed from).
+Status WriteLineage(const std::string& result_json, const std::string& trial, const std::string& dir) {
+  LF_ASSIGN_OR_RETURN(Json result, ParseJson(result_json, "result.json of " + trial));
+  const Json lineage = result.value("lineage", Json::object());
+  const Json job = result.value("job", Json::object());
+  Json out = {{"trial", trial},
+              {"lorafleet_version", result.value("lorafleet_version", Json(nullptr))},
+              {"base_model", lineage.value("base_model", Json(nullptr))},
+              {"data", result.value("data", Json::array())},
+              {"seed", job.value(Json::json_pointer("/train/seed"), Json(nullptr))},
+              {"resumed_from", lineage.value("resumed_from", Json(nullptr))},
+              {"job", job}};
+  return WriteFileAtomically((std::filesystem::path(dir) / "lineage.json").string(),
+                             out.dump(2) + "\n");
+}
+
+
 constexpr const char* kSubmitUsage =
     "usage: lorafleet submit SWEEP.yaml [--wait] [--url URL] [--home DIR] [--json]\n";
 constexpr const char* kCompareUsage =
@@ -189,9 +208,13 @@ int RunExport(const std::vector<std::string>& args) {
     const std::string out = (std::filesystem::path(dir) / name).string();
     if (Status st = WriteFileAtomically(out, *bytes); !st.ok()) return ReportFailure("export", st);
     names.push_back(name);
+    if (name == "result.json") {
+      if (Status st = WriteLineage(*bytes, id, dir); !st.ok()) return ReportFailure("export", st);
+      names.push_back("lineage.json");
+    }
   }
   if (flags->Has("--json")) {
-    PrintJson({{"trial", id}, {"dir", dir}, {"files", files}});
+    PrintJson({{"trial", id}, {"dir", dir}, {"files", files}, {"written", names}});
     return 0;
   }
   std::string list;

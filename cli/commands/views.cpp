@@ -218,16 +218,33 @@ Json SortCompareRows(const Json& rows) {
   return out;
 }
 
+namespace {
+
+// The compare columns --csv and --json carry, in order.
+constexpr const char* kRawCompareColumns[] = {
+    "trial_id",          "state",      "method",           "r",
+    "alpha",             "lr",         "trainable_params", "trainable_pct",
+    "adapter_bytes",     "eval_loss",  "perplexity",       "initial_eval_loss",
+    "train_loss",        "tokens_per_s", "wall_s",         "device_s",
+    "device_s_vs_full",  "general_eval_loss_base", "general_eval_loss", "forgetting",
+    "peak_memory_bytes", "steps"};
+
+bool AnyNumber(const Json& rows, const char* key) {
+  if (!rows.is_array()) return false;
+  return std::any_of(rows.begin(), rows.end(),
+                     [&](const Json& row) { return Member(row, key).is_number(); });
+}
+
+}  // namespace
+
 Table CompareTable(const Json& rows, bool raw) {
   const std::vector<std::string> extra = ExtraParamKeys(rows);
+  // Shown only when some trial has them: a general eval set, a full fine-tuning baseline.
+  const bool forgetting = AnyNumber(rows, "forgetting");
+  const bool cost = AnyNumber(rows, "device_s_vs_full");
   std::vector<Column> columns;
   if (raw) {
-    for (const char* name :
-         {"trial_id", "state", "method", "r", "alpha", "lr", "trainable_params", "trainable_pct",
-          "adapter_bytes", "eval_loss", "perplexity", "initial_eval_loss", "train_loss",
-          "tokens_per_s", "wall_s", "peak_memory_bytes", "steps"}) {
-      columns.push_back({name});
-    }
+    for (const char* name : kRawCompareColumns) columns.push_back({name});
   } else {
     columns = {{"trial"},
                {"state"},
@@ -241,6 +258,8 @@ Table CompareTable(const Json& rows, bool raw) {
                {"ppl", Align::kRight},
                {"tok/s", Align::kRight},
                {"wall s", Align::kRight}};
+    if (forgetting) columns.push_back({"forgetting", Align::kRight});
+    if (cost) columns.push_back({"cost x full", Align::kRight});
   }
   for (const std::string& key : extra) columns.push_back({key});
   Table t(std::move(columns));
@@ -249,12 +268,7 @@ Table CompareTable(const Json& rows, bool raw) {
     std::vector<std::string> cells;
     const Json& params = Member(row, "params");
     if (raw) {
-      for (const char* name :
-           {"trial_id", "state", "method", "r", "alpha", "lr", "trainable_params", "trainable_pct",
-            "adapter_bytes", "eval_loss", "perplexity", "initial_eval_loss", "train_loss",
-            "tokens_per_s", "wall_s", "peak_memory_bytes", "steps"}) {
-        cells.push_back(Raw(Member(row, name)));
-      }
+      for (const char* name : kRawCompareColumns) cells.push_back(Raw(Member(row, name)));
       for (const std::string& key : extra) cells.push_back(Raw(Member(params, key)));
     } else {
       const Json& trainable = Member(row, "trainable_params");
@@ -274,6 +288,11 @@ Table CompareTable(const Json& rows, bool raw) {
                FormatFixed(Member(row, "perplexity"), 2),
                FormatFixed(Member(row, "tokens_per_s"), 0),
                FormatFixed(Member(row, "wall_s"), 1)};
+      if (forgetting) {  // signed: + is general loss the adapter added, - what it improved
+        const Json& f = Member(row, "forgetting");
+        cells.push_back((f.is_number() && f.get<double>() > 0 ? "+" : "") + FormatFixed(f, 4));
+      }
+      if (cost) cells.push_back(FormatFixed(Member(row, "device_s_vs_full"), 2));
       for (const std::string& key : extra) {
         const Json& v = Member(params, key);
         cells.push_back(v.is_null() ? "-" : FormatValue(v));

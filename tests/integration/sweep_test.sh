@@ -54,9 +54,15 @@ echo "  base model eval loss $base_loss"
 for t in "${trials[@]}"; do
   dir=$tmp/adapters/$t
   run_ok "export $t" lf export "$t" "$dir"
-  for f in adapter_config.json adapter_model.safetensors; do
+  for f in adapter_config.json adapter_model.safetensors result.json lineage.json; do
     [[ -s $dir/$f ]] || fail "export $t: $dir/$f is missing or empty ($(ls "$dir"))"
   done
+  # The lineage names the base model by hash, the data files by hash, and the resolved job.
+  expect_eq "$(jget 'j["base_model"]["files"][0]["name"], len(j["base_model"]["sha256"]), len(j["data"]), j["job"]["lora"]["r"] > 0, j["lorafleet_version"] is not None' <"$dir/lineage.json")" \
+    '["config.json", 64, 2, true, true]' "lineage.json of $t"
+  expect_eq "$(jget 'j["base_model"]["sha256"]' <"$dir/lineage.json")" \
+    "$(python3 -c 'import hashlib,sys; d=sys.argv[1]; names=["config.json","model.safetensors"]; print(hashlib.sha256("".join(n+" "+hashlib.sha256(open(d+"/"+n,"rb").read()).hexdigest()+"\n" for n in names).encode()).hexdigest())' "$repo/examples/models/tiny-gpt2")" \
+    "base model sha256 in the lineage of $t"
   run_ok "eval with the adapter of $t" timeout 120 "$bin/lorafleet" eval \
     --base examples/models/tiny-gpt2 --adapter "$dir" --data examples/data/medical/eval.jsonl --json
   loss=$(jget 'j["loss"]' <<<"$out")

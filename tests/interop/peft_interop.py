@@ -97,17 +97,30 @@ def compare(name, hf, mine):
     check(f"{name}: loss", abs(hloss - mloss) < ATOL, f"{hloss:.6f} vs {mloss:.6f}")
 
 
-def check_method(name, model, base, data, n_pos, method, block, peft_config):
-    """Steps 2-4 for `method` (dora, ia3): lorafleet trains, PEFT loads; lorafleet merges,
-    transformers loads; PEFT writes (non-identity weights), lorafleet loads."""
+def train_adapter(name, base, data, method, block):
+    """`lorafleet train` with `method` and its settings block; returns the adapter folder."""
     job = os.path.join(TMP, f"{name}_{method}_job.yaml")
     out = os.path.join(TMP, f"{name}_{method}_run")
+    shutil.rmtree(out, ignore_errors=True)
     with open(job, "w") as f:
         json.dump({"base_model": base, "data": {"train": data, "seq_len": 32}, "method": method,
                    method: block, "train": {"steps": 8, "batch_size": 4, "lr": 0.02, "seed": 1},
                    "output": out}, f)
     run("train", job, "--quiet")
-    adapter = os.path.join(out, "adapter")
+    return os.path.join(out, "adapter")
+
+
+def peft_wrapped(model, base, peft_config):
+    """A fresh copy of the base saved at `base`, wrapped by PEFT with `peft_config`."""
+    fresh = type(model)(model.config).eval()
+    fresh.load_state_dict(transformers.AutoModelForCausalLM.from_pretrained(base).state_dict())
+    return peft.get_peft_model(fresh, peft_config).eval()
+
+
+def check_method(name, model, base, data, n_pos, method, block, peft_config):
+    """Steps 2-4 for `method` (dora, ia3): lorafleet trains, PEFT loads; lorafleet merges,
+    transformers loads; PEFT writes (non-identity weights), lorafleet loads."""
+    adapter = train_adapter(name, base, data, method, block)
     peft_model = peft.PeftModel.from_pretrained(model, adapter).eval()
     compare(f"{name} {method} adapter trained by lorafleet, loaded by PEFT",
             hf_logits_and_loss(peft_model, TEXTS, n_pos), ours(base, data, adapter))
@@ -119,9 +132,7 @@ def check_method(name, model, base, data, n_pos, method, block, peft_config):
     compare(f"{name} {method} merged by lorafleet, loaded by transformers",
             hf_logits_and_loss(merged_model, TEXTS, n_pos), ours(base, data, adapter))
 
-    fresh = type(model)(model.config).eval()
-    fresh.load_state_dict(transformers.AutoModelForCausalLM.from_pretrained(base).state_dict())
-    written = peft.get_peft_model(fresh, peft_config).eval()
+    written = peft_wrapped(model, base, peft_config)
     with torch.no_grad():  # move DoRA's magnitudes off their initial norms
         for key, p in written.named_parameters():
             if "lora_magnitude_vector" in key:
@@ -139,23 +150,13 @@ def check_prompt_method(name, model, base, data, method, block, peft_config):
     soft_prompt = 0 if method == "prefix_tuning" else tokens
     n_pos = 64 - tokens
     label = f"{name} {method}" + (" (projection)" if block.get("prefix_projection") else "")
-    job = os.path.join(TMP, f"{name}_{method}_job.yaml")
-    out = os.path.join(TMP, f"{name}_{method}_run")
-    shutil.rmtree(out, ignore_errors=True)
-    with open(job, "w") as f:
-        json.dump({"base_model": base, "data": {"train": data, "seq_len": 32}, "method": method,
-                   method: block, "train": {"steps": 8, "batch_size": 4, "lr": 0.02, "seed": 1},
-                   "output": out}, f)
-    run("train", job, "--quiet")
-    adapter = os.path.join(out, "adapter")
+    adapter = train_adapter(name, base, data, method, block)
     peft_model = peft.PeftModel.from_pretrained(model, adapter).eval()
     compare(f"{label} adapter trained by lorafleet, loaded by PEFT",
             hf_logits_and_loss(peft_model, TEXTS, n_pos, soft_prompt),
             ours(base, data, adapter))
 
-    fresh = type(model)(model.config).eval()
-    fresh.load_state_dict(transformers.AutoModelForCausalLM.from_pretrained(base).state_dict())
-    written = peft.get_peft_model(fresh, peft_config).eval()
+    written = peft_wrapped(model, base, peft_config)
     peft_dir = os.path.join(TMP, f"{name}_{method}_peft_adapter")
     shutil.rmtree(peft_dir, ignore_errors=True)
     written.save_pretrained(peft_dir)

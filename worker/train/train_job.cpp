@@ -1,9 +1,13 @@
 // RunTrainJob and Pretrain: from a job description to a trained adapter (or base model) on disk.
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <mutex>
 
 #include "common/file_util.h"
 #include "common/logging.h"
+#include "common/sha256.h"
 #include "common/version.h"
 #include "worker/data/batch.h"
 #include "worker/data/jsonl_reader.h"
@@ -29,6 +33,55 @@ DataLineage Lineage(const DataFileInfo& info) {
   return DataLineage{info.path, info.sha256, info.stats.examples, info.stats.tokens};
 }
 
+// The base model's identity for lineage: the SHA-256 of config.json and of every weight file,
+// and one digest over those. Weights can be large, so a worker process hashes each folder once
+// and reuses the result while the files' sizes and modification times stay the same.
+Result<Json> BaseModelLineage(const std::string& model_dir) {
+  static std::mutex mu;
+  static std::map<std::string, std::pair<std::string, Json>> cache;  // dir -> (stamp, lineage)
+  const fs::path dir = fs::absolute(model_dir).lexically_normal();
+  std::vector<fs::path> files;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    const bool weights = name.rfind("model", 0) == 0 && (name.ends_with(".safetensors") ||
+                                                         name.ends_with(".safetensors.index.json"));
+    if (entry.is_regular_file() && (name == "config.json" || weights)) files.push_back(entry.path());
+  }
+  if (ec) return NotFound("reading the model folder " + dir.string() + ": " + ec.message());
+  std::sort(files.begin(), files.end());
+  std::string stamp;
+  for (const fs::path& f : files) {
+    stamp += f.filename().string() + ":" + std::to_string(fs::file_size(f, ec)) + ":" +
+             std::to_string(fs::last_write_time(f, ec).time_since_epoch().count()) + ";";
+  }
+  std::lock_guard<std::mutex> lock(mu);
+  if (auto it = cache.find(dir.string()); it != cache.end() && it->second.first == stamp) {
+    return it->second.second;
+  }
+  Json list = Json::array();
+  std::string manifest;
+  for (const fs::path& f : files) {
+    LF_ASSIGN_OR_RETURN(std::string digest, Sha256FileHex(f.string()));
+    list.push_back({{"name", f.filename().string()}, {"sha256", digest}});
+    manifest += f.filename().string() + " " + digest + "\n";
+  }
+  Json lineage = {{"path", dir.string()}, {"sha256", Sha256Hex(manifest)}, {"files", list}};
+  cache[dir.string()] = {stamp, lineage};
+  return lineage;
+}
+
+// An eval file as fixed batches (padded with EOS), its lineage appended to `lineage`.
+Result<std::vector<Batch>> LoadEvalBatches(const std::string& path, const Tokenizer& tokenizer,
+                                           int64_t seq_len, const jobs::TrainSpec& train,
+                                           std::vector<DataLineage>* lineage) {
+  DataFileInfo info;
+  LF_ASSIGN_OR_RETURN(auto examples, LoadJsonlExamples(path, tokenizer, &info));
+  lineage->push_back(Lineage(info));
+  const int32_t pad = tokenizer.eos_id().value_or(0);
+  return EvalBatches(examples, seq_len, train.batch_size, pad);
+}
+
 Result<LoadedData> LoadData(const std::string& train_path, const std::string& eval_path,
                             const Tokenizer& tokenizer, int64_t seq_len,
                             const jobs::TrainSpec& train) {
@@ -41,11 +94,7 @@ Result<LoadedData> LoadData(const std::string& train_path, const std::string& ev
                                                                  .seed = train.seed}));
   std::vector<Batch> eval;
   if (!eval_path.empty()) {
-    DataFileInfo eval_info;
-    LF_ASSIGN_OR_RETURN(auto eval_examples, LoadJsonlExamples(eval_path, tokenizer, &eval_info));
-    lineage.push_back(Lineage(eval_info));
-    const int32_t pad = tokenizer.eos_id().value_or(0);
-    LF_ASSIGN_OR_RETURN(eval, EvalBatches(eval_examples, seq_len, train.batch_size, pad));
+    LF_ASSIGN_OR_RETURN(eval, LoadEvalBatches(eval_path, tokenizer, seq_len, train, &lineage));
   }
   return LoadedData{std::move(loader), std::move(eval), std::move(lineage)};
 }
@@ -89,6 +138,24 @@ Json TrainJobResultToJson(const TrainJobResult& r) {
             {"peak_memory_bytes", t.peak_memory_bytes},
             {"trainable_params", t.trainable_params},
             {"base_params", t.base_params},
+            {"devices", r.devices},
+            // Device-seconds: what the trial cost on the devices it held (GPUs, or CPU slots).
+            {"device_s", t.wall_s * static_cast<double>(r.devices)},
+            {"general_eval_loss_base",
+             r.general_eval_loss_base ? Json(*r.general_eval_loss_base) : Json(nullptr)},
+            {"general_eval_loss", r.general_eval_loss ? Json(*r.general_eval_loss) : Json(nullptr)},
+            // How much worse the adapted model is on general text than its base (> 0: forgot).
+            {"forgetting", r.general_eval_loss && r.general_eval_loss_base
+                               ? Json(*r.general_eval_loss - *r.general_eval_loss_base)
+                               : Json(nullptr)},
+            // Where the adapter came from, beside "job" (the resolved config, seed included),
+            // "data" (each file's sha256) and "lorafleet_version".
+            {"lineage",
+             {{"base_model", r.base_model},
+              {"resumed_from", t.resumed_from_checkpoint.empty()
+                                   ? Json(nullptr)
+                                   : Json{{"checkpoint", t.resumed_from_checkpoint},
+                                          {"step", t.resumed_from_step}}}}},
             {"adapter_dir", r.adapter_dir},
             {"adapter_bytes", r.adapter_bytes},
             {"data", Json::array()}};
@@ -151,6 +218,7 @@ Result<TrainJobResult> RunTrainJob(const jobs::JobSpec& job, const TrainJobOptio
   LF_ASSIGN_OR_RETURN(std::string out, OutputDir(job.output));
   LF_ASSIGN_OR_RETURN(std::unique_ptr<CausalLm> model, LoadCausalLm(job.base_model));
   LF_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tokenizer, LoadTokenizer(job.base_model));
+  LF_ASSIGN_OR_RETURN(Json base_lineage, BaseModelLineage(job.base_model));
   if (job.data.seq_len > model->config().max_positions) {
     return InvalidArgument("job.data.seq_len: " + std::to_string(job.data.seq_len) +
                            " is longer than the model's context of " +
@@ -158,6 +226,15 @@ Result<TrainJobResult> RunTrainJob(const jobs::JobSpec& job, const TrainJobOptio
   }
   LF_ASSIGN_OR_RETURN(LoadedData data, LoadData(job.data.train, job.data.eval, *tokenizer,
                                                 job.data.seq_len, job.train));
+  // Forgetting: the general set scored by the untouched base, before any adapter exists (QLoRA's
+  // replaces the base weights), and by the trained model at the end.
+  std::vector<Batch> general;
+  std::optional<double> general_base;
+  if (!job.data.general_eval.empty()) {
+    LF_ASSIGN_OR_RETURN(general, LoadEvalBatches(job.data.general_eval, *tokenizer,
+                                                 job.data.seq_len, job.train, &data.lineage));
+    general_base = Evaluate(*model, general, job.train.eval_batches).loss;
+  }
   // Full fine-tuning has no adapter: the trainer then trains every base weight.
   const bool full = job.method == "full";
   std::unique_ptr<Adapter> adapter;
@@ -180,6 +257,11 @@ Result<TrainJobResult> RunTrainJob(const jobs::JobSpec& job, const TrainJobOptio
   TrainJobResult result;
   LF_ASSIGN_OR_RETURN(result.train, trainer.Run(data.train, data.eval));
   result.data = data.lineage;
+  result.base_model = std::move(base_lineage);
+  if (!general.empty() && result.train.completed) {
+    result.general_eval_loss_base = general_base;
+    result.general_eval_loss = Evaluate(*model, general, job.train.eval_batches).loss;
+  }
   if (result.train.completed && full) {
     result.adapter_dir = (fs::path(out) / "model").string();
     LF_RETURN_IF_ERROR(SaveFullModel(*model, job.base_model, result.adapter_dir));

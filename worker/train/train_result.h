@@ -35,6 +35,7 @@ struct TrainResult {
   int64_t trainable_params = 0;
   int64_t base_params = 0;
   int64_t resumed_from_step = 0;
+  std::string resumed_from_checkpoint;  // the checkpoint folder the run resumed from, if any
   std::vector<double> losses;   // per optimizer step, from step 1 (including resumed history)
 };
 

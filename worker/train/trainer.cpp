@@ -160,6 +160,7 @@ Result<TrainResult> Trainer::Run(PackedLoader& train, const std::vector<Batch>& 
     }
   }
   result.resumed_from_step = start;
+  if (start > 0) result.resumed_from_checkpoint = NewestCheckpoint(options_.checkpoint_dir);
   train.SeekToStep(start * spec_.grad_accum);
   if (!eval.empty()) result.initial_eval_loss = Evaluate(model_, eval, spec_.eval_batches).loss;
   if (adapter_ != nullptr) adapter_->SetTraining(true);

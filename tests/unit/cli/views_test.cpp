@@ -51,11 +51,31 @@ TEST(ViewsTest, CompareTableFormatsAndShowsExtraSweptKeys) {
   const std::string csv = CompareTable(rows, /*raw=*/true).RenderCsv();
   EXPECT_EQ(csv.substr(0, csv.find('\n')),
             "trial_id,state,method,r,alpha,lr,trainable_params,trainable_pct,adapter_bytes,"
-            "eval_loss,perplexity,initial_eval_loss,train_loss,tokens_per_s,wall_s,"
+            "eval_loss,perplexity,initial_eval_loss,train_loss,tokens_per_s,wall_s,device_s,"
+            "device_s_vs_full,general_eval_loss_base,general_eval_loss,forgetting,"
             "peak_memory_bytes,steps,lora.dropout,train.batch_size");
-  EXPECT_NE(
-      csv.find("t1,completed,lora,4,8,0.002,1234,0.5,2500000,2.13456,,,,5234.4,12.34,,100,0.05,\n"),
-      std::string::npos);
+  EXPECT_NE(csv.find("t1,completed,lora,4,8,0.002,1234,0.5,2500000,2.13456,,,,5234.4,12.34,,,,,,,"
+                     "100,0.05,\n"),
+            std::string::npos);
+  // Without a general eval set or a full baseline, those columns stay out of the text table.
+  EXPECT_EQ(text.find("forgetting"), std::string::npos);
+  EXPECT_EQ(text.find("cost x full"), std::string::npos);
+}
+
+TEST(ViewsTest, CompareTableShowsForgettingAndCostAgainstFullFineTuning) {
+  Json lora = Row("t1", "completed", 1.5);
+  lora["forgetting"] = 0.0123;
+  lora["device_s_vs_full"] = 0.25;
+  Json full = Row("t2", "completed", 1.2);
+  full["method"] = "full";
+  full["forgetting"] = -0.5;
+  full["device_s_vs_full"] = 1.0;
+  const std::string text = CompareTable(Json::array({lora, full}), /*raw=*/false).RenderText();
+  EXPECT_NE(text.find("forgetting"), std::string::npos) << text;
+  EXPECT_NE(text.find("cost x full"), std::string::npos) << text;
+  EXPECT_NE(text.find("+0.0123"), std::string::npos) << text;
+  EXPECT_NE(text.find("-0.5000"), std::string::npos) << text;
+  EXPECT_NE(text.find("0.25"), std::string::npos) << text;
 }
 
 TEST(ViewsTest, CountsLineInLifecycleOrder) {

@@ -274,6 +274,33 @@ TEST_F(CoordinatorTest, ARestartedCoordinatorKeepsReclaimedLeasesAndRequeuesTheR
   EXPECT_NE(next[0].trial_id, a.trial_id);
 }
 
+TEST_F(CoordinatorTest, CompareShowsForgettingAndCostAgainstTheFullBaseline) {
+  const std::string sweep = Submit(SweepYaml("method: [lora, full]"));
+  auto finish = [&](const protocol::Assign& a, double device_s, double forgetting) {
+    protocol::Done done = DoneFor(a);
+    done.files[1].bytes = Json{{"eval_loss", 1.5}, {"device_s", device_s},
+                                {"general_eval_loss_base", 2.0},
+                                {"general_eval_loss", 2.0 + forgetting},
+                                {"forgetting", forgetting}}.dump();
+    Send("w1", done);
+  };
+  auto a = Join("w1");
+  finish(a, a.job["method"] == "full" ? 40.0 : 10.0, a.job["method"] == "full" ? 0.5 : 0.01);
+  auto b = sink_.Take<protocol::Assign>("w1");
+  ASSERT_EQ(b.size(), 1u);
+  finish(b[0], b[0].job["method"] == "full" ? 40.0 : 10.0, b[0].job["method"] == "full" ? 0.5 : 0.01);
+  auto compare = coordinator_->CompareView(sweep);
+  ASSERT_TRUE(compare.ok());
+  ASSERT_EQ((*compare)["rows"].size(), 2u);
+  for (const Json& row : (*compare)["rows"]) {
+    const bool full = row["method"] == "full";
+    EXPECT_EQ(row["device_s"], full ? 40.0 : 10.0);
+    EXPECT_EQ(row["device_s_vs_full"], full ? 1.0 : 0.25);
+    EXPECT_EQ(row["forgetting"], full ? 0.5 : 0.01);
+    EXPECT_EQ(row["general_eval_loss_base"], 2.0);
+  }
+}
+
 // Runs promtool (Prometheus' own checker, Debian's `prometheus` package) on an exposition.
 // Returns its output, or nullopt when promtool is not installed.
 std::optional<std::pair<int, std::string>> Promtool(const std::string& text, const std::string& dir) {
