@@ -24,6 +24,8 @@ a fleet on this machine or a cluster (a coordinator daemon and MPI worker ranks)
   logs SWEEP|TRIAL [-f]               events and metric lines; -f follows until the end
   compare SWEEP [--csv|--md]          the trials side by side, best eval loss first
   export TRIAL DIR [--force]          download a trained adapter (Hugging Face PEFT format)
+  adapters [--tag NAME]               every stored adapter, newest first, with its tags
+  tag TRIAL NAME                      name a completed trial's adapter (moves NAME if taken)
   cancel SWEEP|TRIAL, pause SWEEP, resume SWEEP, priority SWEEP N
   queue                               what is queued and running
   workers                             the connected worker ranks
@@ -85,6 +87,8 @@ int main(int argc, char** argv) {
   if (command == "pause") return lf::cli::RunPause(args);
   if (command == "resume") return lf::cli::RunResume(args);
   if (command == "priority") return lf::cli::RunPriority(args);
+  if (command == "adapters") return lf::cli::RunAdapters(args);
+  if (command == "tag") return lf::cli::RunTag(args);
   if (command == "compare") return lf::cli::RunCompare(args);
   if (command == "export") return lf::cli::RunExport(args);
   std::cerr << "lorafleet: unknown command '" << command << "'; run `lorafleet help`\n";

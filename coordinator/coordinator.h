@@ -84,6 +84,11 @@ class Coordinator {
   Result<Json> SetSweepPriority(const std::string& sweep_id, int32_t priority,
                                 const std::string& actor);
   Result<Json> CancelTrial(const std::string& trial_id, const std::string& actor);
+  // Names a completed trial's adapter (a name names one adapter; naming another moves it).
+  // Names are 1-64 characters of letters, digits, '.', '_' and '-', starting with a letter or
+  // digit.
+  Result<Json> TagTrial(const std::string& trial_id, const std::string& name,
+                        const std::string& actor);
 
   // --- views (JSON documented in docs/api.md) -----------------------------------------------
   Result<Json> ListSweepsView() const;
@@ -92,6 +97,9 @@ class Coordinator {
   Result<Json> TrialsView(const std::optional<std::string>& sweep_id,
                           const std::vector<jobs::TrialState>& states) const;
   Result<Json> TrialView(const std::string& trial_id) const;
+  // Every stored adapter (completed trials, all sweeps), newest first; with `tag`, the one it
+  // names.
+  Result<Json> AdaptersView(const std::optional<std::string>& tag) const;
   Json QueueView(size_t limit) const;
   Json WorkersView() const;
   Json HealthView() const;

@@ -1,5 +1,7 @@
 // User requests: submitting sweeps, and cancelling, pausing, resuming and re-prioritising them.
 // Every request is checked completely before it writes: a refused one stores nothing.
+#include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <set>
 
@@ -236,6 +238,28 @@ Result<Json> Coordinator::CancelTrial(const std::string& trial_id, const std::st
   LF_ASSIGN_OR_RETURN(store::TrialRecord t, store_.GetTrial(trial_id));
   LF_LOG_INFO("trial {} cancelled by {}", trial_id, actor);
   return Json{{"trial", TrialJson(t)}};
+}
+
+Result<Json> Coordinator::TagTrial(const std::string& trial_id, const std::string& name,
+                                   const std::string& actor) {
+  const bool valid =
+      !name.empty() && name.size() <= 64 && std::isalnum(static_cast<unsigned char>(name[0])) &&
+      std::all_of(name.begin(), name.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+      });
+  if (!valid) {
+    return InvalidArgument("tag '" + name + "': a tag is 1-64 letters, digits, '.', '_' or '-', "
+                           "starting with a letter or digit");
+  }
+  LF_ASSIGN_OR_RETURN(store::TrialRecord t, store_.GetTrial(trial_id));
+  if (t.state != TrialState::kCompleted) {
+    return FailedPrecondition("trial " + trial_id + " is " +
+                              std::string(jobs::TrialStateName(t.state)) +
+                              "; only a completed trial has an adapter to tag");
+  }
+  LF_RETURN_IF_ERROR(store_.SetTag({.name = name, .trial_id = trial_id, .actor = actor}));
+  LF_LOG_INFO("adapter of {} tagged {} by {}", trial_id, name, actor);
+  return Json{{"tag", {{"name", name}, {"trial_id", trial_id}}}};
 }
 
 }  // namespace lf::coordinator

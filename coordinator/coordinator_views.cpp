@@ -2,6 +2,7 @@
 // shapes are documented in docs/api.md; keep the two in step.
 #include <algorithm>
 #include <cmath>
+#include <map>
 
 #include "common/version.h"
 #include "coordinator/coordinator.h"
@@ -175,6 +176,50 @@ Result<Json> Coordinator::CompareView(const std::string& sweep_id) const {
     return ca && loss(a) < loss(b);
   });
   return Json{{"sweep", SweepJson(it->second)}, {"rows", std::move(rows)}};
+}
+
+Result<Json> Coordinator::AdaptersView(const std::optional<std::string>& tag) const {
+  LF_ASSIGN_OR_RETURN(std::vector<store::TagRecord> tags, store_.ListTags());
+  std::map<std::string, std::vector<std::string>> names;  // trial -> its tags
+  for (const auto& t : tags) names[t.trial_id].push_back(t.name);
+  std::vector<store::TrialRecord> trials;
+  if (tag) {
+    auto it = std::find_if(tags.begin(), tags.end(),
+                           [&](const store::TagRecord& t) { return t.name == *tag; });
+    if (it == tags.end()) return NotFound("no adapter is tagged '" + *tag + "'");
+    LF_ASSIGN_OR_RETURN(store::TrialRecord t, store_.GetTrial(it->trial_id));
+    trials.push_back(std::move(t));
+  } else {
+    LF_ASSIGN_OR_RETURN(trials, store_.ListTrials({.states = {TrialState::kCompleted}}));
+  }
+  std::sort(trials.begin(), trials.end(), [](const auto& a, const auto& b) {
+    return a.finished_ms != b.finished_ms ? a.finished_ms > b.finished_ms : a.id > b.id;
+  });
+  Json rows = Json::array();
+  for (const auto& t : trials) {
+    Json trial = TrialJson(t);
+    const Json& job = trial["job"];
+    auto sweep = sweeps_.find(t.sweep_id);
+    Json result = Json::object();
+    if (auto bytes = store_.GetAdapterFile(t.id, "result.json"); bytes.ok()) {
+      if (auto parsed = ParseJson(*bytes, "result.json of " + t.id); parsed.ok()) {
+        result = std::move(parsed).value();
+      }
+    }
+    rows.push_back(
+        {{"trial_id", t.id},
+         {"sweep_id", t.sweep_id},
+         {"sweep_name", sweep == sweeps_.end() ? Json(nullptr) : Json(sweep->second.record.name)},
+         {"method", job.value("method", "lora")},
+         {"base_model", job.value("base_model", "")},
+         {"base_model_sha256",
+          result.value(Json::json_pointer("/lineage/base_model/sha256"), Json(nullptr))},
+         {"eval_loss", NumberOrNull(result, "eval_loss")},
+         {"adapter_bytes", NumberOrNull(result, "adapter_bytes")},
+         {"finished_ms", t.finished_ms},
+         {"tags", names.count(t.id) ? Json(names[t.id]) : Json::array()}});
+  }
+  return Json{{"adapters", std::move(rows)}};
 }
 
 Json Coordinator::QueueView(size_t limit) const {

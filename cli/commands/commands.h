@@ -30,6 +30,8 @@ int RunCancel(const std::vector<std::string>& args);
 int RunPause(const std::vector<std::string>& args);
 int RunResume(const std::vector<std::string>& args);
 int RunPriority(const std::vector<std::string>& args);
+int RunAdapters(const std::vector<std::string>& args);
+int RunTag(const std::vector<std::string>& args);
 int RunCompare(const std::vector<std::string>& args);
 int RunExport(const std::vector<std::string>& args);
 

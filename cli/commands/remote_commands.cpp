@@ -8,6 +8,7 @@
 #include "cli/commands/commands.h"
 #include "cli/commands/remote.h"
 #include "cli/commands/views.h"
+#include "common/http_client.h"
 
 namespace lf::cli {
 namespace {
@@ -286,6 +287,53 @@ int RunPriority(const std::vector<std::string>& args) {
   } else {
     std::cout << "sweep " << id << " has priority "
               << FormatInt(Member(Member(*reply, "sweep"), "priority")) << "\n";
+  }
+  return 0;
+}
+
+int RunAdapters(const std::vector<std::string>& args) {
+  const std::string usage = Usage("adapters [--tag NAME]");
+  int rc = 0;
+  auto flags = ParseOrReport("adapters", args, 0, usage, rc, {.options = {"--tag"}});
+  if (!flags) return rc;
+  Result<Coordinator> remote = ConnectFromFlags(*flags);
+  if (!remote.ok()) return ReportFailure("adapters", remote.status());
+  const std::optional<std::string> tag = flags->Get("--tag");
+  Result<Json> reply = remote->Get("/v1/adapters" + (tag ? "?tag=" + UrlEncode(*tag) : ""));
+  if (!reply.ok()) return ReportFailure("adapters", reply.status());
+  if (flags->Has("--json")) {
+    PrintJson(*reply);
+    return 0;
+  }
+  const Json& adapters = Member(*reply, "adapters");
+  if (!adapters.is_array() || adapters.empty()) {
+    std::cout << "no adapters stored yet; they appear as trials complete\n";
+    return 0;
+  }
+  std::cout << AdaptersTable(adapters).RenderText();
+  return 0;
+}
+
+int RunTag(const std::vector<std::string>& args) {
+  const std::string usage = Usage("tag TRIAL NAME");
+  Result<Flags> flags = Flags::Parse(args, WithRemoteFlags({.max_positional = 2}));
+  if (!flags.ok()) return ReportError("tag", flags.status(), usage.c_str());
+  if (flags->positional().size() != 2) {
+    return ReportError("tag", InvalidArgument("expected a trial id and a name"), usage.c_str());
+  }
+  const std::string id = flags->positional()[0], name = flags->positional()[1];
+  if (ClassifyId(id) != IdKind::kTrial) {
+    return ReportError("tag", InvalidArgument("'" + id + "' is not a trial id; tags name one "
+                                              "trial's adapter (`lorafleet adapters` lists them)"));
+  }
+  Result<Coordinator> remote = ConnectFromFlags(*flags);
+  if (!remote.ok()) return ReportFailure("tag", remote.status());
+  Result<Json> reply = remote->Post("/v1/trials/" + id + "/tag", {{"name", name}});
+  if (!reply.ok()) return ReportFailure("tag", reply.status());
+  if (flags->Has("--json")) {
+    PrintJson(*reply);
+  } else {
+    std::cout << "tagged the adapter of " << id << " as " << name << "\n";
   }
   return 0;
 }

@@ -158,6 +158,30 @@ Table RunningTable(const Json& running) {
   return t;
 }
 
+Table AdaptersTable(const Json& adapters) {
+  Table t({{"trial"},
+           {"tags"},
+           {"sweep"},
+           {"method"},
+           {"base model"},
+           {"eval loss", Align::kRight},
+           {"adapter MB", Align::kRight}});
+  if (!adapters.is_array()) return t;
+  for (const Json& a : adapters) {
+    std::string tags;
+    const Json& list = Member(a, "tags");
+    if (list.is_array()) {
+      for (const Json& name : list) tags += (tags.empty() ? "" : ",") + name.get<std::string>();
+    }
+    const std::string sweep = StringMember(a, "sweep_name");
+    t.AddRow({StringMember(a, "trial_id"), tags.empty() ? "-" : tags,
+              sweep.empty() ? StringMember(a, "sweep_id") : sweep, StringMember(a, "method", "-"),
+              StringMember(a, "base_model", "-"), FormatFixed(Member(a, "eval_loss"), 4),
+              FormatMb(Member(a, "adapter_bytes"))});
+  }
+  return t;
+}
+
 Table WorkersTable(const Json& workers) {
   Table t({{"worker"},
            {"rank", Align::kRight},

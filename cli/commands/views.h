@@ -29,6 +29,8 @@ Table TrialsTable(const Json& trials);
 Table QueuedTable(const Json& queued);
 Table RunningTable(const Json& running);
 Table WorkersTable(const Json& workers);
+// GET /v1/adapters' rows: trial, tags, sweep, method, base model, eval loss, size, finished.
+Table AdaptersTable(const Json& adapters);
 
 // Swept parameter keys in the rows' params other than the ones compare shows in their own columns
 // (method, lora.r, lora.alpha, train.lr), sorted.

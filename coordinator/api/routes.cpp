@@ -205,6 +205,19 @@ void AddApiRoutes(Router& router, Coordinator& c, std::function<void()> after_re
   add("POST", "/v1/trials/{id}/cancel", [&c](const HttpRequest& r) {
     return Reply(c.CancelTrial(r.params.at("id"), Actor(r)));
   });
+  add("POST", "/v1/trials/{id}/tag", [&c](const HttpRequest& r) {
+    auto body = BodyJson(r);
+    if (!body.ok()) return ErrorResponse(body.status());
+    JsonField root(*body, FieldPath("request"));
+    auto name = root.StringAt("name");
+    if (!name.ok()) return ErrorResponse(name.status(), "name");
+    return Reply(c.TagTrial(r.params.at("id"), *name, Actor(r)));
+  });
+  add("GET", "/v1/adapters", [&c](const HttpRequest& r) {
+    std::optional<std::string> tag;
+    if (auto it = r.query.find("tag"); it != r.query.end()) tag = it->second;
+    return Reply(c.AdaptersView(tag));
+  });
   add("GET", "/v1/trials/{id}/metrics", [&c](const HttpRequest& r) { return Metrics(c, r); });
   add("GET", "/v1/trials/{id}/adapter",
              [&c](const HttpRequest& r) { return AdapterFiles(c, r); });

@@ -126,6 +126,15 @@ struct EventQuery {
   size_t limit = 1000;
 };
 
+// A name a user gives one trial's adapter ("medical-prod"). A name names one adapter at a time:
+// giving it to another trial moves it; a trial may carry several names.
+struct TagRecord {
+  std::string name;
+  std::string trial_id;
+  std::string actor;
+  int64_t time_ms = 0;  // when it was last set
+};
+
 struct TrialFilter {
   std::optional<std::string> sweep_id;
   std::vector<jobs::TrialState> states;  // empty: any state
@@ -187,6 +196,11 @@ class ExperimentStore {
       const std::string& trial_id) const = 0;
 
   // Appends an event that no other write produces (e.g. "worker.lost"); seq is assigned.
+  // Points tag.name at tag.trial_id (moving it from the trial it named before) and records an
+  // "adapter.tagged" event, in one durable batch. The trial must exist.
+  virtual Status SetTag(const TagRecord& tag) = 0;
+  virtual Result<std::vector<TagRecord>> ListTags() const = 0;  // by name
+
   virtual Result<uint64_t> RecordEvent(const EventRecord& event) = 0;
   virtual Result<std::vector<EventRecord>> ReadEvents(const EventQuery& query) const = 0;
 

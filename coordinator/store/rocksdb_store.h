@@ -47,6 +47,9 @@ class RocksDbStore final : public ExperimentStore {
                                      const std::string& name) const override;
   Result<std::vector<AdapterFileInfo>> ListAdapterFiles(const std::string& trial_id) const override;
 
+  Status SetTag(const TagRecord& tag) override;
+  Result<std::vector<TagRecord>> ListTags() const override;
+
   Result<uint64_t> RecordEvent(const EventRecord& event) override;
   Result<std::vector<EventRecord>> ReadEvents(const EventQuery& query) const override;
 

@@ -1,6 +1,7 @@
-// Metric points and adapter files: the bulk data of a trial.
+// Metric points and adapter files: the bulk data of a trial; and the tags naming adapters.
 #include <algorithm>
 
+#include "common/json_reader.h"
 #include "coordinator/store/rocksdb_store.h"
 #include "coordinator/store/store_codec.h"
 
@@ -8,6 +9,8 @@ namespace lf::store {
 namespace {
 
 constexpr size_t kMaxMetricNameBytes = 200;  // stored with a one-byte length
+// Tags live in the meta family under this prefix, as JSON {"trial_id", "actor", "time_ms"}.
+constexpr const char* kTagPrefix = "tag/";
 }  // namespace
 
 Status RocksDbStore::AppendMetrics(const std::string& trial_id,
@@ -136,6 +139,54 @@ Result<std::vector<AdapterFileInfo>> RocksDbStore::ListAdapterFiles(
     out.push_back(std::move(decoded.info));
   }
   LF_RETURN_IF_ERROR(FromRocks(it->status(), "listing adapter files of " + trial_id));
+  return out;
+}
+
+Status RocksDbStore::SetTag(const TagRecord& tag) {
+  LF_RETURN_IF_ERROR(CheckWritable());
+  if (tag.name.empty()) return InvalidArgument("a tag needs a name");
+  LF_ASSIGN_OR_RETURN(auto trial, GetRaw(kTrials, tag.trial_id));
+  if (!trial) return NotFound("no trial with id '" + tag.trial_id + "'");
+  const std::string key = kTagPrefix + tag.name;
+  std::lock_guard lock(write_mu_);
+  LF_ASSIGN_OR_RETURN(auto before, GetRaw(kMeta, key));
+  std::string moved;
+  if (before) {
+    Result<Json> old = ParseJson(*before, "tag " + tag.name);
+    if (old.ok()) moved = old->value("trial_id", "");
+  }
+  const int64_t now = tag.time_ms != 0 ? tag.time_ms : options_.clock->NowMillis();
+  rocksdb::WriteBatch batch;
+  batch.Put(cf(kMeta), key,
+            Json{{"trial_id", tag.trial_id}, {"actor", tag.actor}, {"time_ms", now}}.dump());
+  uint64_t next_seq = next_event_seq_;
+  AddEvent(&batch,
+           {.time_ms = now,
+            .actor = tag.actor,
+            .kind = "adapter.tagged",
+            .trial_id = tag.trial_id,
+            .detail = "tag " + tag.name +
+                      (moved.empty() || moved == tag.trial_id ? "" : " (moved from " + moved + ")")},
+           &next_seq);
+  LF_RETURN_IF_ERROR(CommitDurably(&batch, "tagging " + tag.trial_id + " as " + tag.name));
+  next_event_seq_ = next_seq;
+  return Status::Ok();
+}
+
+Result<std::vector<TagRecord>> RocksDbStore::ListTags() const {
+  std::vector<TagRecord> out;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kMeta)));
+  const rocksdb::Slice prefix(kTagPrefix);
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    TagRecord tag;
+    tag.name = it->key().ToString().substr(prefix.size());
+    LF_ASSIGN_OR_RETURN(Json j, ParseJson(it->value().ToString(), "tag " + tag.name));
+    tag.trial_id = j.value("trial_id", "");
+    tag.actor = j.value("actor", "");
+    tag.time_ms = j.value("time_ms", int64_t{0});
+    out.push_back(std::move(tag));
+  }
+  LF_RETURN_IF_ERROR(FromRocks(it->status(), "listing tags"));
   return out;
 }
 

@@ -69,6 +69,20 @@ for t in "${trials[@]}"; do
   expect_eq "$(jget "j['loss'] < $base_loss" <<<"$out")" true \
     "adapter of $t: eval loss $loss below the base model's $base_loss"
 done
+# The registry: every adapter listed; a tag names one and moves when reused.
+run_ok "adapters --json" lf adapters --json
+expect_eq "$(jget 'len(j["adapters"])' <<<"$out")" 4 "adapters listed"
+run_ok "tag ${trials[0]} best" lf tag "${trials[0]}" best
+run_ok "tag ${trials[1]} best" lf tag "${trials[1]}" best
+run_ok "adapters --tag best --json" lf adapters --tag best --json
+expect_eq "$(jget '[a["trial_id"] for a in j["adapters"]], j["adapters"][0]["tags"]' <<<"$out")" \
+  "[[\"${trials[1]}\"], [\"best\"]]" "the tag moved to the second trial"
+run_ok "adapters (text)" lf adapters
+grep -q "best" <<<"$out" || fail "adapters text shows no tag: $out"
+out=$(lf tag "${trials[0]}" "no spaces" 2>&1) && fail "a tag with a space was accepted"
+grep -q "1-64 letters" <<<"$out" || fail "bad tag message: $out"
+ok "a bad tag name is refused: $out"
+
 # Exporting into a used folder is refused without --force.
 out=$(lf export "${trials[0]}" "$tmp/adapters/${trials[0]}" 2>&1) && fail "export into a used folder succeeded"
 grep -q "exists and is not empty" <<<"$out" || fail "export into a used folder: $out"

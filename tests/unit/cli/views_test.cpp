@@ -78,6 +78,22 @@ TEST(ViewsTest, CompareTableShowsForgettingAndCostAgainstFullFineTuning) {
   EXPECT_NE(text.find("0.25"), std::string::npos) << text;
 }
 
+TEST(ViewsTest, AdaptersTableShowsTagsAndFallsBackToTheSweepId) {
+  const Json adapters = Json::array(
+      {{{"trial_id", "s1-000001"}, {"tags", {"best", "prod"}}, {"sweep_id", "s1"},
+        {"sweep_name", "ranks"}, {"method", "lora"}, {"base_model", "/m/tiny"},
+        {"eval_loss", 0.73912}, {"adapter_bytes", 790000}},
+       {{"trial_id", "s2-000000"}, {"tags", Json::array()}, {"sweep_id", "s2"},
+        {"sweep_name", nullptr}, {"method", "dora"}, {"base_model", "/m/tiny"},
+        {"eval_loss", nullptr}, {"adapter_bytes", nullptr}}});
+  const std::string text = AdaptersTable(adapters).RenderText();
+  EXPECT_NE(text.find("best,prod"), std::string::npos) << text;
+  EXPECT_NE(text.find("ranks"), std::string::npos) << text;
+  EXPECT_NE(text.find("0.7391"), std::string::npos) << text;
+  EXPECT_NE(text.find("0.79"), std::string::npos) << text;
+  EXPECT_NE(text.find("s2 "), std::string::npos) << text;  // no name: the sweep id
+}
+
 TEST(ViewsTest, CountsLineInLifecycleOrder) {
   EXPECT_EQ(CountsLine(Json::parse(R"({"completed": 1, "queued": 3, "running": 2, "failed": 0})")),
             "3 queued, 2 running, 1 completed");

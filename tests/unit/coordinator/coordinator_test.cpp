@@ -301,6 +301,51 @@ TEST_F(CoordinatorTest, CompareShowsForgettingAndCostAgainstTheFullBaseline) {
   }
 }
 
+TEST_F(CoordinatorTest, TagsNameCompletedAdaptersAndMoveWhenReused) {
+  const std::string sweep = Submit(SweepYaml());
+  auto a = Join("w1");
+  EXPECT_FALSE(coordinator_->TagTrial(a.trial_id, "prod", "user:alice").ok());  // not completed
+  Send("w1", DoneFor(a));
+  auto b = sink_.Take<protocol::Assign>("w1");
+  ASSERT_EQ(b.size(), 1u);
+  Send("w1", DoneFor(b[0]));
+
+  for (const char* bad : {"", "-x", "has space", "a/b", std::string(65, 'x').c_str()}) {
+    auto refused = coordinator_->TagTrial(a.trial_id, bad, "user:alice");
+    ASSERT_FALSE(refused.ok()) << bad;
+    EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  }
+  EXPECT_EQ(coordinator_->TagTrial(sweep + "-000099", "prod", "user:alice").status().code(),
+            StatusCode::kNotFound);
+  ASSERT_TRUE(coordinator_->TagTrial(a.trial_id, "prod", "user:alice").ok());
+  ASSERT_TRUE(coordinator_->TagTrial(a.trial_id, "medical-v1.2", "user:alice").ok());
+  auto all = coordinator_->AdaptersView(std::nullopt);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  ASSERT_EQ((*all)["adapters"].size(), 2u);
+  for (const Json& row : (*all)["adapters"]) {
+    EXPECT_EQ(row["sweep_name"], "t");
+    EXPECT_EQ(row["eval_loss"], 1.5);
+    EXPECT_EQ(row["tags"], row["trial_id"] == a.trial_id
+                               ? Json::array({"medical-v1.2", "prod"})
+                               : Json::array());
+  }
+  // Reusing a name moves it; the audit log says from where.
+  ASSERT_TRUE(coordinator_->TagTrial(b[0].trial_id, "prod", "user:bob").ok());
+  auto prod = coordinator_->AdaptersView("prod");
+  ASSERT_TRUE(prod.ok());
+  ASSERT_EQ((*prod)["adapters"].size(), 1u);
+  EXPECT_EQ((*prod)["adapters"][0]["trial_id"], b[0].trial_id);
+  EXPECT_EQ(coordinator_->AdaptersView("nope").status().code(), StatusCode::kNotFound);
+  auto events = store_->ReadEvents({.trial_id = b[0].trial_id});
+  ASSERT_TRUE(events.ok());
+  EXPECT_EQ(events->back().kind, "adapter.tagged");
+  EXPECT_EQ(events->back().actor, "user:bob");
+  EXPECT_EQ(events->back().detail, "tag prod (moved from " + a.trial_id + ")");
+  // Tags are in the store: a restarted coordinator sees them.
+  Restart();
+  EXPECT_EQ((*coordinator_->AdaptersView("prod"))["adapters"][0]["trial_id"], b[0].trial_id);
+}
+
 // Runs promtool (Prometheus' own checker, Debian's `prometheus` package) on an exposition.
 // Returns its output, or nullopt when promtool is not installed.
 std::optional<std::pair<int, std::string>> Promtool(const std::string& text, const std::string& dir) {
