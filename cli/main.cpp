@@ -22,7 +22,8 @@ a fleet on this machine or a cluster (a coordinator daemon and MPI worker ranks)
   sweeps                              list the sweeps
   status SWEEP|TRIAL                  a sweep and its trials, or one trial and its metrics
   logs SWEEP|TRIAL [-f]               events and metric lines; -f follows until the end
-  compare SWEEP [--csv|--md]          the trials side by side, best eval loss first
+  compare SWEEP... [--csv|--md]       the trials side by side, best eval loss first (several
+                                      sweeps of one base model as one table)
   export TRIAL DIR [--force]          download a trained adapter (Hugging Face PEFT format)
   adapters [--tag NAME]               every stored adapter, newest first, with its tags
   tag TRIAL NAME                      name a completed trial's adapter (moves NAME if taken)

@@ -93,7 +93,7 @@ class Coordinator {
   // --- views (JSON documented in docs/api.md) -----------------------------------------------
   Result<Json> ListSweepsView() const;
   Result<Json> SweepView(const std::string& sweep_id) const;
-  Result<Json> CompareView(const std::string& sweep_id) const;
+  Result<Json> CompareView(const std::vector<std::string>& sweep_ids) const;
   Result<Json> TrialsView(const std::optional<std::string>& sweep_id,
                           const std::vector<jobs::TrialState>& states) const;
   Result<Json> TrialView(const std::string& trial_id) const;

@@ -108,18 +108,37 @@ Result<Json> Coordinator::TrialView(const std::string& trial_id) const {
 }
 
 // One row per trial with what research teams compare; completed trials first, best (lowest eval
-// loss) first, then the others in index order.
-Result<Json> Coordinator::CompareView(const std::string& sweep_id) const {
-  auto it = sweeps_.find(sweep_id);
-  if (it == sweeps_.end()) return NotFound("no sweep with id '" + sweep_id + "'");
-  LF_ASSIGN_OR_RETURN(auto trials, store_.ListTrials({.sweep_id = sweep_id}));
+// loss) first, then the others in index order. Several sweeps compare together only when every
+// trial trains the same base model.
+Result<Json> Coordinator::CompareView(const std::vector<std::string>& sweep_ids) const {
+  if (sweep_ids.empty()) return InvalidArgument("name at least one sweep to compare");
+  Json sweeps = Json::array();
+  std::vector<store::TrialRecord> trials;
+  for (const std::string& sweep_id : sweep_ids) {
+    auto it = sweeps_.find(sweep_id);
+    if (it == sweeps_.end()) return NotFound("no sweep with id '" + sweep_id + "'");
+    sweeps.push_back(SweepJson(it->second));
+    LF_ASSIGN_OR_RETURN(auto some, store_.ListTrials({.sweep_id = sweep_id}));
+    for (auto& t : some) trials.push_back(std::move(t));
+  }
   Json rows = Json::array();
+  std::string base_model, base_trial;
   for (const auto& t : trials) {
     Json trial = TrialJson(t);
     const Json& job = trial["job"];
     const std::string method = job.value("method", "lora");
+    const std::string base = job.value("base_model", "");
+    if (base_trial.empty()) {
+      base_model = base;
+      base_trial = t.id;
+    } else if (base != base_model) {
+      return InvalidArgument("trial " + t.id + " trains " + base + " but trial " + base_trial +
+                             " trains " + base_model +
+                             "; compare sweeps that share a base model");
+    }
     // LoRA-family methods keep their rank and alpha in the block named after the method.
     Json row = {{"trial_id", t.id},
+                {"sweep_id", t.sweep_id},
                 {"state", trial["state"]},
                 {"method", method},
                 {"r", job.value(Json::json_pointer("/" + method + "/r"), Json(nullptr))},
@@ -175,7 +194,9 @@ Result<Json> Coordinator::CompareView(const std::string& sweep_id) const {
     if (ca != cb) return ca;
     return ca && loss(a) < loss(b);
   });
-  return Json{{"sweep", SweepJson(it->second)}, {"rows", std::move(rows)}};
+  Json out = {{"sweeps", sweeps}, {"base_model", base_model}, {"rows", std::move(rows)}};
+  if (sweeps.size() == 1) out["sweep"] = sweeps[0];
+  return out;
 }
 
 Result<Json> Coordinator::AdaptersView(const std::optional<std::string>& tag) const {

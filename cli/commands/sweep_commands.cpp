@@ -39,7 +39,8 @@ Status WriteLineage(const std::string& result_json, const std::string& trial, co
 constexpr const char* kSubmitUsage =
     "usage: lorafleet submit SWEEP.yaml [--wait] [--url URL] [--home DIR] [--json]\n";
 constexpr const char* kCompareUsage =
-    "usage: lorafleet compare SWEEP [--csv | --md | --json] [--url URL] [--home DIR]\n";
+    "usage: lorafleet compare SWEEP [SWEEP...] [--csv | --md | --json] [--url URL] [--home DIR]\n"
+    "  several sweeps compare as one table when they train the same base model\n";
 constexpr const char* kExportUsage =
     "usage: lorafleet export TRIAL DIR [--force] [--url URL] [--home DIR] [--json]\n";
 
@@ -108,7 +109,7 @@ int RunSubmit(const std::vector<std::string>& args) {
 
 int RunCompare(const std::vector<std::string>& args) {
   Result<Flags> flags =
-      Flags::Parse(args, WithRemoteFlags({.switches = {"--csv", "--md"}, .max_positional = 1}));
+      Flags::Parse(args, WithRemoteFlags({.switches = {"--csv", "--md"}, .max_positional = 64}));
   if (!flags.ok()) return ReportError("compare", flags.status(), kCompareUsage);
   if (flags->positional().empty()) {
     return ReportError("compare", InvalidArgument("SWEEP is required"), kCompareUsage);
@@ -117,18 +118,24 @@ int RunCompare(const std::vector<std::string>& args) {
     return ReportError("compare", InvalidArgument("choose one of --csv, --md and --json"),
                        kCompareUsage);
   }
-  const std::string id = flags->positional()[0];
-  if (ClassifyId(id) != IdKind::kSweep) {
-    Status st = CheckId(id);
-    return ReportError("compare", st.ok() ? InvalidArgument("'" + id +
-                                                            "' is a trial; compare takes "
-                                                            "its sweep, " +
-                                                            id.substr(0, 26))
-                                          : st);
+  std::string ids;
+  for (const std::string& id : flags->positional()) {
+    if (ClassifyId(id) != IdKind::kSweep) {
+      Status st = CheckId(id);
+      return ReportError("compare", st.ok() ? InvalidArgument("'" + id +
+                                                              "' is a trial; compare takes "
+                                                              "its sweep, " +
+                                                              id.substr(0, 26))
+                                            : st);
+    }
+    ids += (ids.empty() ? "" : ",") + id;
   }
   Result<Coordinator> remote = ConnectFromFlags(*flags);
   if (!remote.ok()) return ReportFailure("compare", remote.status());
-  Result<Json> reply = remote->Get("/v1/sweeps/" + id + "/compare");
+  // One sweep, or several that share a base model, compared as one table.
+  Result<Json> reply = flags->positional().size() == 1
+                           ? remote->Get("/v1/sweeps/" + ids + "/compare")
+                           : remote->Get("/v1/compare?sweeps=" + ids);
   if (!reply.ok()) return ReportFailure("compare", reply.status());
   if (flags->Has("--json")) {
     PrintJson(*reply);

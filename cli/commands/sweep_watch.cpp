@@ -93,10 +93,12 @@ void UpdateLoss(const Coordinator& remote, const Json& reply, std::map<std::stri
 }  // namespace
 
 void PrintComparison(const Json& reply) {
-  const Json& sweep = Member(reply, "sweep");
-  std::cout << "sweep " << StringMember(sweep, "id") << " \"" << StringMember(sweep, "name")
-            << "\" (" << StringMember(sweep, "state", "?")
-            << "): " << CountsLine(Member(sweep, "counts")) << "\n";
+  const Json& sweeps = Member(reply, "sweeps");
+  for (const Json& sweep : sweeps.is_array() ? sweeps : Json::array({Member(reply, "sweep")})) {
+    std::cout << "sweep " << StringMember(sweep, "id") << " \"" << StringMember(sweep, "name")
+              << "\" (" << StringMember(sweep, "state", "?")
+              << "): " << CountsLine(Member(sweep, "counts")) << "\n";
+  }
   const Json& rows = Member(reply, "rows");
   if (!rows.is_array() || rows.empty()) {
     std::cout << "no trials to compare\n";

@@ -1,5 +1,6 @@
 #include "coordinator/api/routes.h"
 
+#include <algorithm>
 #include <charconv>
 
 #include "coordinator/api/http_message.h"
@@ -169,7 +170,19 @@ void AddApiRoutes(Router& router, Coordinator& c, std::function<void()> after_re
     return Reply(c.SweepView(r.params.at("id")));
   });
   add("GET", "/v1/sweeps/{id}/compare", [&c](const HttpRequest& r) {
-    return Reply(c.CompareView(r.params.at("id")));
+    return Reply(c.CompareView({r.params.at("id")}));
+  });
+  add("GET", "/v1/compare", [&c](const HttpRequest& r) {  // ?sweeps=ID,ID,...
+    std::vector<std::string> ids;
+    if (auto it = r.query.find("sweeps"); it != r.query.end()) {
+      for (size_t start = 0; start <= it->second.size();) {
+        const size_t comma = std::min(it->second.find(',', start), it->second.size());
+        if (comma > start) ids.push_back(it->second.substr(start, comma - start));
+        start = comma + 1;
+      }
+    }
+    if (ids.empty()) return ErrorResponse(400, "name the sweeps: /v1/compare?sweeps=ID,ID", "sweeps");
+    return Reply(c.CompareView(ids));
   });
   add("POST", "/v1/sweeps/{id}/cancel", [&c](const HttpRequest& r) {
     return Reply(c.CancelSweep(r.params.at("id"), Actor(r)));

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <optional>
+#include <set>
 
 #include "store/store_test_util.h"
 
@@ -128,7 +129,7 @@ TEST_F(CoordinatorTest, ASweepRunsToCompletionAndStoresEveryAdapter) {
   EXPECT_EQ(StateOf(next[0].trial_id), TrialState::kCompleted);
   EXPECT_EQ(store_->GetSweep(sweep)->state, jobs::SweepState::kFinished);
 
-  auto compare = coordinator_->CompareView(sweep);
+  auto compare = coordinator_->CompareView({sweep});
   ASSERT_TRUE(compare.ok());
   EXPECT_EQ((*compare)["rows"].size(), 2u);
   EXPECT_EQ((*compare)["rows"][0]["eval_loss"], 1.5);
@@ -289,7 +290,7 @@ TEST_F(CoordinatorTest, CompareShowsForgettingAndCostAgainstTheFullBaseline) {
   auto b = sink_.Take<protocol::Assign>("w1");
   ASSERT_EQ(b.size(), 1u);
   finish(b[0], b[0].job["method"] == "full" ? 40.0 : 10.0, b[0].job["method"] == "full" ? 0.5 : 0.01);
-  auto compare = coordinator_->CompareView(sweep);
+  auto compare = coordinator_->CompareView({sweep});
   ASSERT_TRUE(compare.ok());
   ASSERT_EQ((*compare)["rows"].size(), 2u);
   for (const Json& row : (*compare)["rows"]) {
@@ -344,6 +345,38 @@ TEST_F(CoordinatorTest, TagsNameCompletedAdaptersAndMoveWhenReused) {
   // Tags are in the store: a restarted coordinator sees them.
   Restart();
   EXPECT_EQ((*coordinator_->AdaptersView("prod"))["adapters"][0]["trial_id"], b[0].trial_id);
+}
+
+TEST_F(CoordinatorTest, SweepsOfOneBaseModelCompareTogether) {
+  const std::string first = Submit(SweepYaml("lora.r: [1, 2]"));
+  const std::string second = Submit(SweepYaml("lora.r: [4]"));
+  auto both = coordinator_->CompareView({first, second});
+  ASSERT_TRUE(both.ok()) << both.status().ToString();
+  EXPECT_EQ((*both)["rows"].size(), 3u);
+  EXPECT_EQ((*both)["sweeps"].size(), 2u);
+  EXPECT_FALSE(both->contains("sweep"));  // only for one sweep
+  EXPECT_EQ((*both)["base_model"],
+            (std::filesystem::path(kRepo) / "examples/models/tiny-gpt2").lexically_normal().string());
+  std::set<std::string> sweeps;
+  for (const Json& row : (*both)["rows"]) sweeps.insert(row["sweep_id"]);
+  EXPECT_EQ(sweeps, (std::set<std::string>{first, second}));
+
+  // Another base model: refused, naming both trials and models.
+  const std::string other_dir = dir_ + "/other-model";
+  std::filesystem::create_directories(other_dir);
+  std::filesystem::copy(kRepo + "/examples/models/tiny-gpt2", other_dir,
+                        std::filesystem::copy_options::recursive);
+  const std::string other = Submit(
+      "name: o\nbase:\n  base_model: " + other_dir +
+      "\n  data: {train: examples/data/medical/train.jsonl}\n  train: {steps: 10}\n"
+      "space:\n  lora.r: [8]\n");
+  auto mixed = coordinator_->CompareView({first, other});
+  ASSERT_FALSE(mixed.ok());
+  EXPECT_NE(mixed.status().message().find("compare sweeps that share a base model"),
+            std::string::npos)
+      << mixed.status().message();
+  EXPECT_NE(mixed.status().message().find(other_dir), std::string::npos);
+  EXPECT_EQ(coordinator_->CompareView({first, "nope"}).status().code(), StatusCode::kNotFound);
 }
 
 // Runs promtool (Prometheus' own checker, Debian's `prometheus` package) on an exposition.
