@@ -26,6 +26,8 @@ packages=(
   libopenblas0-openmp
   # promtool, which the tests use to check GET /metrics as Prometheus reads it
   prometheus
+  # rsvg-convert, for `lorafleet compare --plot FILE.png`
+  librsvg2-bin
 )
 
 missing=()

@@ -1,12 +1,16 @@
 // `submit SWEEP.yaml [--wait]`, `compare SWEEP` and `export TRIAL DIR`: a sweep's way in, its
 // results, and an adapter's way out.
 #include <pwd.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 
 #include "cli/commands/commands.h"
+#include "cli/commands/plot.h"
+#include "cli/commands/process.h"
 #include "cli/commands/remote.h"
 #include "cli/commands/sweep_watch.h"
 #include "cli/commands/views.h"
@@ -16,6 +20,40 @@
 
 namespace lf::cli {
 namespace {
+
+// An SVG as FILE.svg, or as FILE.png through rsvg-convert (Debian's librsvg2-bin).
+Status WritePlot(const std::string& path, const std::string& svg) {
+  const auto ends_with = [&](const char* ext) {
+    return path.size() > std::strlen(ext) &&
+           path.compare(path.size() - std::strlen(ext), std::strlen(ext), ext) == 0;
+  };
+  if (ends_with(".svg")) return WriteFileAtomically(path, svg);
+  if (!ends_with(".png")) {
+    return InvalidArgument("--plot " + path + ": the file must end in .svg or .png");
+  }
+  std::optional<std::string> rsvg = FindOnPath("rsvg-convert");
+  if (!rsvg) {
+    return NotFound("--plot " + path + ": PNG needs rsvg-convert (apt-get install librsvg2-bin, "
+                    "which `make deps` does); or write .svg");
+  }
+  const std::string tmp = path + ".tmp.svg";
+  LF_RETURN_IF_ERROR(WriteFileAtomically(tmp, svg));
+  const pid_t child = ::fork();
+  if (child == 0) {
+    ::execl(rsvg->c_str(), rsvg->c_str(), "-o", path.c_str(), tmp.c_str(), nullptr);
+    ::_exit(127);
+  }
+  int status = 0;
+  const bool ran = child > 0 && ::waitpid(child, &status, 0) == child;
+  std::error_code ec;
+  std::filesystem::remove(tmp, ec);
+  if (!ran || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return Internal("--plot " + path + ": rsvg-convert failed (exit status " +
+                    std::to_string(WEXITSTATUS(status)) + ")");
+  }
+  return Status::Ok();
+}
+
 
 // lineage.json beside the exported files: where the adapter came from, gathered from the trial's
 // result.json (base model hashes, data hashes, the resolved job with its seed, the lorafleet
@@ -39,8 +77,11 @@ Status WriteLineage(const std::string& result_json, const std::string& trial, co
 constexpr const char* kSubmitUsage =
     "usage: lorafleet submit SWEEP.yaml [--wait] [--url URL] [--home DIR] [--json]\n";
 constexpr const char* kCompareUsage =
-    "usage: lorafleet compare SWEEP [SWEEP...] [--csv | --md | --json] [--url URL] [--home DIR]\n"
-    "  several sweeps compare as one table when they train the same base model\n";
+    "usage: lorafleet compare SWEEP [SWEEP...] [--csv | --md | --json] [--plot FILE.svg|png]\n"
+    "         [--plot-x KEY] [--url URL] [--home DIR]\n"
+    "  several sweeps compare as one table when they train the same base model; --plot draws\n"
+    "  eval loss against a swept key (--plot-x; default the first numeric one), a line per\n"
+    "  combination of the other swept keys\n";
 constexpr const char* kExportUsage =
     "usage: lorafleet export TRIAL DIR [--force] [--url URL] [--home DIR] [--json]\n";
 
@@ -109,7 +150,9 @@ int RunSubmit(const std::vector<std::string>& args) {
 
 int RunCompare(const std::vector<std::string>& args) {
   Result<Flags> flags =
-      Flags::Parse(args, WithRemoteFlags({.switches = {"--csv", "--md"}, .max_positional = 64}));
+      Flags::Parse(args, WithRemoteFlags({.options = {"--plot", "--plot-x"},
+                                          .switches = {"--csv", "--md"},
+                                          .max_positional = 64}));
   if (!flags.ok()) return ReportError("compare", flags.status(), kCompareUsage);
   if (flags->positional().empty()) {
     return ReportError("compare", InvalidArgument("SWEEP is required"), kCompareUsage);
@@ -137,6 +180,18 @@ int RunCompare(const std::vector<std::string>& args) {
                            ? remote->Get("/v1/sweeps/" + ids + "/compare")
                            : remote->Get("/v1/compare?sweeps=" + ids);
   if (!reply.ok()) return ReportFailure("compare", reply.status());
+  if (auto plot = flags->Get("--plot")) {
+    std::string title;
+    for (const Json& sweep : Member(*reply, "sweeps")) {
+      title += (title.empty() ? "" : " + ") + StringMember(sweep, "name");
+    }
+    Result<std::string> svg = ComparePlotSvg(
+        Member(*reply, "rows"),
+        {.x = flags->Get("--plot-x").value_or(""), .title = title + ": eval loss"});
+    if (!svg.ok()) return ReportFailure("compare", svg.status().WithContext("--plot"));
+    if (Status st = WritePlot(*plot, *svg); !st.ok()) return ReportFailure("compare", st);
+    std::cerr << "plot written to " << *plot << "\n";
+  }
   if (flags->Has("--json")) {
     PrintJson(*reply);
   } else if (flags->Has("--csv")) {

@@ -43,6 +43,13 @@ expect_eq "$(jget '" ".join(sorted(r["trial_id"] for r in j["rows"]))' <<<"$comp
   "$(jget '" ".join(sorted(r["trial_id"] for r in j["rows"]))' <<<"$out")" \
   "submit --wait --json printed the same comparison"
 run_ok "compare (text)" lf compare "$sweep"
+run_ok "compare --plot" lf compare "$sweep" --plot "$tmp/plot.svg"
+# 2 ranks x 2 learning rates: eval loss by lora.r, one line per learning rate.
+expect_eq "$(grep -c '<polyline class="series"' "$tmp/plot.svg")" 2 "lines in the plot"
+if command -v rsvg-convert >/dev/null; then
+  run_ok "compare --plot PNG" lf compare "$sweep" --plot "$tmp/plot.png"
+  expect_eq "$(head -c 4 "$tmp/plot.png" | od -An -c | tr -d ' ')" '211PNG' "PNG signature"
+fi
 run_ok "compare --csv" lf compare "$sweep" --csv
 expect_eq "$(wc -l <<<"$out")" 5 "compare --csv lines (header + 4)"
 

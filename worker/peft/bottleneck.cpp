@@ -109,7 +109,8 @@ Status ReadSpecFromConfig(const JsonField& f, jobs::BottleneckSpec* spec) {
   LF_ASSIGN_OR_RETURN(spec->scaling, scaling.PositiveNumber());
   // Informational (the modules `after` selects); the tensor keys are what loading checks.
   if (auto targets = f.Optional("target_modules")) {
-    LF_RETURN_IF_ERROR(targets->StringList().status());
+    Result<std::vector<std::string>> names = targets->StringList();
+    if (!names.ok()) return names.status();
   }
   return Status::Ok();
 }
