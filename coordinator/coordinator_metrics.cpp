@@ -67,11 +67,9 @@ std::string Coordinator::PrometheusMetrics() const {
   w.AddHistogram("lorafleet_step_time_seconds",
                  "Wall time per optimizer step, from the workers' loss reports.", step_time_s_);
 
-  if (auto info = store_.Info(); info.ok()) {
-    w.AddGauge("lorafleet_store_size_bytes",
-               "The experiment store's files on disk (SST, blob and WAL files).",
-               {{{}, static_cast<double>(info->approximate_bytes)}});
-  }
+  w.AddGauge("lorafleet_store_size_bytes",
+             "The experiment store's files on disk (SST, blob and WAL files).",
+             {{{}, static_cast<double>(store_.ApproximateBytes())}});
   return w.text();
 }
 

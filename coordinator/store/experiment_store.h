@@ -207,7 +207,9 @@ class ExperimentStore {
   // A consistent online snapshot into a new directory (RocksDB checkpoint: hard links where
   // possible). The directory must not exist. The copy opens like any store.
   virtual Status Backup(const std::string& target_dir) const = 0;
-  virtual Result<StoreInfo> Info() const = 0;
+  virtual Result<StoreInfo> Info() const = 0;  // counts every record: for tools, not hot paths
+  // StoreInfo::approximate_bytes alone, without counting records (cheap: for /metrics).
+  virtual uint64_t ApproximateBytes() const = 0;
 };
 
 struct StoreOptions {

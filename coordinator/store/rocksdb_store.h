@@ -55,6 +55,7 @@ class RocksDbStore final : public ExperimentStore {
 
   Status Backup(const std::string& target_dir) const override;
   Result<StoreInfo> Info() const override;
+  uint64_t ApproximateBytes() const override;
 
  private:
   // trial_configs holds each trial's configuration apart from its record: written once, it is

@@ -320,11 +320,17 @@ Result<StoreInfo> RocksDbStore::Info() const {
       info.last_event_seq = codec::ReadBigEndian64(it->key().ToStringView().substr(1));
     }
   }
+  info.approximate_bytes = ApproximateBytes();
+  return info;
+}
+
+uint64_t RocksDbStore::ApproximateBytes() const {
+  uint64_t bytes = 0;
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator(options_.path, ec)) {
-    if (entry.is_regular_file(ec)) info.approximate_bytes += entry.file_size(ec);
+    if (entry.is_regular_file(ec)) bytes += entry.file_size(ec);
   }
-  return info;
+  return bytes;
 }
 
 }  // namespace lf::store
