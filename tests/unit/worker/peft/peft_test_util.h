@@ -38,6 +38,26 @@ inline torch::Tensor MedicalBatch(int64_t n, int64_t seq_len) {
   return torch::tensor(ids, torch::kInt64).view({n, seq_len});
 }
 
+// Attaches `job`'s adapter, untrained, to a GPT-2 and a Qwen2-style model and expects the logits
+// to move by less than `tolerance` (0: to stay bit-identical) and method() to name job.method.
+inline void ExpectUntrainedAdapterChangesNothing(const jobs::JobSpec& job, double tolerance) {
+  for (const ModelConfig& config : {TinyGpt2(), TinyLlama(true)}) {
+    auto model = NewModel(config);
+    torch::Tensor ids = SampleIds(2, 8, config.vocab_size);
+    torch::Tensor base = model->Forward(ids);
+    auto adapter = CreateAdapter(*model, job, 5);
+    ASSERT_TRUE(adapter.ok()) << adapter.status().ToString();
+    EXPECT_EQ((*adapter)->method(), job.method);
+    torch::Tensor out = model->Forward(ids);
+    if (tolerance == 0) {
+      EXPECT_TRUE(torch::equal(out, base)) << job.method << " on " << config.model_type;
+    } else {
+      EXPECT_LT((out - base).abs().max().item<double>(), tolerance)
+          << job.method << " on " << config.model_type;
+    }
+  }
+}
+
 // Trains `adapter` (attached to `model`) with Adam on one fixed batch; losses before and after.
 inline std::pair<double, double> TrainBriefly(CausalLm& model, Adapter& adapter,
                                               const torch::Tensor& ids, int steps, double lr) {
