@@ -79,4 +79,16 @@ inline std::pair<double, double> TrainBriefly(CausalLm& model, Adapter& adapter,
   return {first, last};
 }
 
+// Trains `adapter` for 30 Adam steps at `lr` on 4 medical notes of 48 bytes and expects the loss
+// to fall below `factor` times its start; the losses are recorded as test properties
+// (`<label>loss_before`, `<label>loss_after`).
+inline void ExpectLossFalls(CausalLm& model, Adapter& adapter, double lr, double factor,
+                            const std::string& label = "") {
+  torch::Tensor ids = MedicalBatch(4, 48);
+  auto [before, after] = TrainBriefly(model, adapter, ids, 30, lr);
+  ::testing::Test::RecordProperty(label + "loss_before", std::to_string(before));
+  ::testing::Test::RecordProperty(label + "loss_after", std::to_string(after));
+  EXPECT_LT(after, before * factor) << label << before << " -> " << after;
+}
+
 }  // namespace lf::worker::testing

@@ -230,11 +230,7 @@ TEST(PromptLearningTest, LossFallsOnTheBundledModelAndData) {
     ASSERT_TRUE(model.ok()) << model.status().ToString();
     auto adapter = CreateAdapter(**model, job, 0);
     ASSERT_TRUE(adapter.ok());
-    torch::Tensor ids = testing::MedicalBatch(4, 48);
-    auto [before, after] = testing::TrainBriefly(**model, **adapter, ids, 30, 3e-2);
-    RecordProperty(job.method + "_loss_before", std::to_string(before));
-    RecordProperty(job.method + "_loss_after", std::to_string(after));
-    EXPECT_LT(after, before * 0.8) << job.method << ": " << before << " -> " << after;
+    testing::ExpectLossFalls(**model, **adapter, 3e-2, 0.8, job.method + "_");
   }
 }
 
