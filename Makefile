@@ -23,6 +23,7 @@ build: configure
 
 # Every test case is its own ctest entry; --no-tests=error makes an empty run a failure.
 test: build
+	@./cluster/install-deps.sh --tests
 	cd $(BUILD_DIR) && ctest --output-on-failure --no-tests=error -j $(JOBS) $(CTEST_FLAGS)
 
 # A real sweep on the bundled model: coordinator, two local MPI worker ranks, live progress and

@@ -39,6 +39,7 @@ cat <<MSG
       $lorafleet generate --base examples/models/tiny-gpt2 --adapter runs/demo-best-adapter --prompt "Assessment:"
   trial outputs, metrics and checkpoints: .lorafleet/runs/$sweep/
   more views: $lorafleet compare $sweep --md | status $sweep | queue | workers | logs TRIAL
+  the dashboard, in a browser on this machine: $(sed -n 's/.*"http": *"\([^"]*\)".*/\1/p' .lorafleet/coordinator.json 2>/dev/null)/#/sweeps/$sweep
   the coordinator and workers keep running; stop them with: $lorafleet down
 MSG
 exit "$status"

@@ -2,6 +2,7 @@
 # Installs the Debian packages lorafleet builds and runs with, only those that are missing.
 # Idempotent: a second run installs nothing and says so. Runs apt-get as root or through sudo.
 # Set LF_SKIP_DEPS=1 to skip entirely (e.g. on a machine managed by other means).
+# usage: install-deps.sh [--tests]   (--tests: also what only the tests use; `make test` passes it)
 set -euo pipefail
 
 if [[ "${LF_SKIP_DEPS:-0}" == "1" ]]; then
@@ -29,6 +30,10 @@ packages=(
   # rsvg-convert, for `lorafleet compare --plot FILE.png`
   librsvg2-bin
 )
+if [[ "${1:-}" == "--tests" ]]; then
+  # headless Chromium, in which the dashboard test opens every page
+  packages+=(chromium)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -189,6 +189,20 @@ Result<Json> Coordinator::CompareView(const std::vector<std::string>& sweep_ids)
   auto loss = [](const Json& row) {
     return row["eval_loss"].is_number() ? row["eval_loss"].get<double>() : INFINITY;
   };
+  // The quality/size Pareto front: completed trials that no other one matches or beats on both
+  // eval loss and adapter size while beating on one of them.
+  auto size = [](const Json& row) {
+    return row["adapter_bytes"].is_number() ? row["adapter_bytes"].get<double>() : INFINITY;
+  };
+  for (Json& row : rows) {
+    const bool measured = row["state"] == "completed" && std::isfinite(loss(row)) &&
+                          std::isfinite(size(row));
+    row["pareto_front"] =
+        measured && std::none_of(rows.begin(), rows.end(), [&](const Json& other) {
+          return other["state"] == "completed" && loss(other) <= loss(row) &&
+                 size(other) <= size(row) && (loss(other) < loss(row) || size(other) < size(row));
+        });
+  }
   std::stable_sort(rows.begin(), rows.end(), [&](const Json& a, const Json& b) {
     const bool ca = a["state"] == "completed", cb = b["state"] == "completed";
     if (ca != cb) return ca;

@@ -16,6 +16,7 @@
 #include "coordinator/api/http_server.h"
 #include "coordinator/api/routes.h"
 #include "coordinator/coordinator.h"
+#include "coordinator/dashboard/dashboard.h"
 #include "coordinator/transport/zmq_router.h"
 
 namespace lf::coordinator {
@@ -131,6 +132,7 @@ Status RunDaemon(const DaemonOptions& options) {
                 options.http);
   }
   api::AddApiRoutes(routes, *coordinator, [&pump] { pump.Kick(); }, access);
+  dashboard::AddDashboardRoutes(routes, access);
   LF_ASSIGN_OR_RETURN(auto server,
                       api::HttpServer::Start(io, routes, {.host = http.first, .port = http.second}));
   LF_RETURN_IF_ERROR(WriteEndpointFile(options, server->port(), http.first, router->endpoint()));

@@ -293,6 +293,7 @@ int Up(const UpOptions& opt, const HomeLayout& layout) {
   if (opt.json) {
     PrintJson(
         {{"url", endpoint->http},
+         {"dashboard", endpoint->http + "/"},
          {"workers_endpoint", workers_endpoint},
          {"coordinator_pid", *daemon_pid},
          {"mpirun_pid", mpirun_pid},
@@ -306,7 +307,8 @@ int Up(const UpOptions& opt, const HomeLayout& layout) {
     return 0;
   }
   std::cout << "lorafleet is up\n"
-            << "  coordinator   " << endpoint->http << " (pid " << *daemon_pid << ")\n";
+            << "  coordinator   " << endpoint->http << " (pid " << *daemon_pid << ")\n"
+            << "  dashboard     " << endpoint->http << "/ (in a browser on this machine)\n";
   if (opt.workers > 0) {
     std::cout << "  workers       " << connected << " of " << opt.workers << " connected to "
               << workers_endpoint << " (mpirun pid " << mpirun_pid << ")\n";

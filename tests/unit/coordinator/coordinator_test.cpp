@@ -302,6 +302,33 @@ TEST_F(CoordinatorTest, CompareShowsForgettingAndCostAgainstTheFullBaseline) {
   }
 }
 
+TEST_F(CoordinatorTest, CompareMarksTheQualitySizeParetoFront) {
+  const std::string sweep = Submit(SweepYaml("lora.r: [1, 2, 4, 8, 16]"));
+  // r -> (eval loss, adapter bytes): r4 is beaten by r2 on both, r8 ties r2's loss but is
+  // larger; r16 never finishes.
+  const std::map<int, std::pair<double, double>> results = {
+      {1, {2.0, 100}}, {2, {1.8, 200}}, {4, {1.9, 400}}, {8, {1.8, 800}}};
+  std::map<std::string, int> rank_of;
+  auto next = std::vector<protocol::Assign>{Join("w1")};
+  while (!next.empty()) {
+    const protocol::Assign a = next[0];
+    const int r = a.job["lora"]["r"];
+    rank_of[a.trial_id] = r;
+    if (!results.count(r)) break;
+    protocol::Done done = DoneFor(a);
+    done.files[1].bytes = Json{{"eval_loss", results.at(r).first},
+                               {"adapter_bytes", results.at(r).second}}.dump();
+    Send("w1", done);
+    next = sink_.Take<protocol::Assign>("w1");
+  }
+  ASSERT_EQ(rank_of.size(), 5u);
+  auto compare = coordinator_->CompareView({sweep});
+  ASSERT_TRUE(compare.ok()) << compare.status().ToString();
+  std::map<int, bool> front;
+  for (const Json& row : (*compare)["rows"]) front[rank_of.at(row["trial_id"])] = row["pareto_front"];
+  EXPECT_EQ(front, (std::map<int, bool>{{1, true}, {2, true}, {4, false}, {8, false}, {16, false}}));
+}
+
 TEST_F(CoordinatorTest, TagsNameCompletedAdaptersAndMoveWhenReused) {
   const std::string sweep = Submit(SweepYaml());
   auto a = Join("w1");
