@@ -41,14 +41,16 @@ if(NOT LF_WITH_CUDA STREQUAL "OFF")
   include(CheckLanguage)
   check_language(CUDA)
   if(CMAKE_CUDA_COMPILER)
+    # Before enable_language, which would otherwise cache nvcc's own default (sm_52 or sm_75).
+    if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
+      set(CMAKE_CUDA_ARCHITECTURES 80 90 CACHE STRING
+          "GPU architectures: A100 and H100/H200, the machines lorafleet runs on")
+    endif()
     enable_language(CUDA)
     find_package(CUDAToolkit REQUIRED)
     # CMake 3.25 has no flags for CUDA 20 with nvcc; kernels need only C++17.
     set(CMAKE_CUDA_STANDARD 17)
     set(CMAKE_CUDA_STANDARD_REQUIRED ON)
-    if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES OR CMAKE_CUDA_ARCHITECTURES STREQUAL "52")
-      set(CMAKE_CUDA_ARCHITECTURES 80 90)  # A100 and H100/H200, the machines we run on
-    endif()
     set(LF_WITH_CUDA ON)
   elseif(LF_WITH_CUDA STREQUAL "ON")
     message(FATAL_ERROR "LF_WITH_CUDA=ON but no CUDA compiler was found; install the CUDA "

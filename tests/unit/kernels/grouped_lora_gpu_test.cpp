@@ -1,0 +1,114 @@
+// GroupedLora's segmented-GEMM CUDA kernel against the CPU reference (ctest label gpu): forward
+// and every gradient, tiles cut by odd sizes, empty trials, more trials than one launch holds,
+// strided gradients and half-precision inputs. Skipped, saying so, where no CUDA device is visible.
+#include <gtest/gtest.h>
+
+#include "kernels/grouped_lora.h"
+
+namespace lf::kernels {
+namespace {
+
+#define LF_SKIP_WITHOUT_CUDA() \
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device: the CUDA kernel is not run"
+
+// One layer's pack on `device` in `dtype`, every tensor a leaf that requires grad; the same seed
+// gives the same values on every device.
+struct Pack {
+  torch::Tensor x;
+  std::vector<int64_t> offsets{0};
+  std::vector<torch::Tensor> a, b;
+  std::vector<double> scaling;
+};
+
+Pack MakePack(const std::vector<int64_t>& rows, const std::vector<int64_t>& ranks, int64_t in,
+              int64_t out, uint64_t seed, torch::Device device,
+              torch::Dtype dtype = torch::kFloat32) {
+  torch::manual_seed(seed);
+  Pack p;
+  auto leaf = [&](torch::Tensor t) { return t.to(device, dtype).requires_grad_(true); };
+  for (size_t k = 0; k < rows.size(); ++k) {
+    p.offsets.push_back(p.offsets.back() + rows[k]);
+    p.a.push_back(leaf(torch::randn({ranks[k], in}) * 0.1));
+    p.b.push_back(leaf(torch::randn({out, ranks[k]}) * 0.1));
+    p.scaling.push_back(16.0 / static_cast<double>(ranks[k]));
+  }
+  p.x = leaf(torch::randn({p.offsets.back(), in}));
+  return p;
+}
+
+bool Close(const torch::Tensor& gpu, const torch::Tensor& cpu, double tol) {
+  return gpu.defined() && cpu.defined() &&
+         torch::allclose(gpu.cpu().to(torch::kFloat64), cpu.to(torch::kFloat64), tol, tol);
+}
+
+// Forward, then backward of sum(y * w) (or of sum(y), whose gradient has zero strides), on CUDA
+// in `dtype` against the CPU.
+void ExpectCudaMatchesCpu(const std::vector<int64_t>& rows, const std::vector<int64_t>& ranks,
+                          int64_t in, int64_t out, bool strided_grad,
+                          torch::Dtype dtype = torch::kFloat32, double tol = 1e-4) {
+  Pack gpu = MakePack(rows, ranks, in, out, 7, torch::kCUDA, dtype);
+  // The reference gets the same (rounded) inputs and computes in fp32, or in fp64 for fp64.
+  Pack cpu = MakePack(rows, ranks, in, out, 7, torch::kCPU, dtype);
+  const torch::Dtype ref_dtype = dtype == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
+  auto widen = [&](torch::Tensor& t) { t = t.detach().to(ref_dtype).requires_grad_(true); };
+  widen(cpu.x);
+  for (auto& t : cpu.a) widen(t);
+  for (auto& t : cpu.b) widen(t);
+  torch::Tensor y_cpu = GroupedLora(cpu.x, cpu.offsets, cpu.a, cpu.b, cpu.scaling);
+  torch::Tensor y_gpu = GroupedLora(gpu.x, gpu.offsets, gpu.a, gpu.b, gpu.scaling);
+  ASSERT_TRUE(y_gpu.is_cuda());
+  ASSERT_EQ(y_gpu.scalar_type(), dtype);
+  EXPECT_TRUE(Close(y_gpu, y_cpu, tol)) << "forward";
+  if (strided_grad) {
+    y_cpu.sum().backward();
+    y_gpu.sum().backward();
+  } else {
+    torch::Tensor w = torch::randn(y_cpu.sizes());
+    (y_cpu * w).sum().backward();
+    (y_gpu * w.to(torch::kCUDA, dtype)).sum().backward();
+  }
+  EXPECT_TRUE(Close(gpu.x.grad(), cpu.x.grad(), tol)) << "dx";
+  for (size_t k = 0; k < rows.size(); ++k) {
+    EXPECT_TRUE(Close(gpu.a[k].grad(), cpu.a[k].grad(), tol)) << "da of trial " << k;
+    EXPECT_TRUE(Close(gpu.b[k].grad(), cpu.b[k].grad(), tol)) << "db of trial " << k;
+  }
+}
+
+TEST(GroupedLoraGpuTest, CudaMatchesTheCpuForMixedRanksAndEmptyTrials) {
+  LF_SKIP_WITHOUT_CUDA();
+  // Row counts and features that cut 64x64 tiles and 16-deep steps; ranks 1 to 64.
+  const std::vector<int64_t> rows = {130, 0, 1, 70, 64, 0, 17};
+  const std::vector<int64_t> ranks = {1, 8, 64, 16, 33, 2, 4};
+  for (bool strided : {false, true}) {
+    SCOPED_TRACE(strided ? "zero-stride gradient" : "dense gradient");
+    ExpectCudaMatchesCpu(rows, ranks, 200, 130, strided);
+  }
+  ExpectCudaMatchesCpu({1000, 3}, {8, 64}, 64, 48, false);  // a long reduction for da and db
+}
+
+TEST(GroupedLoraGpuTest, MoreTrialsThanOneLaunchHolds) {
+  LF_SKIP_WITHOUT_CUDA();
+  std::vector<int64_t> rows, ranks;
+  for (int64_t k = 0; k < 70; ++k) {
+    rows.push_back(k % 5 == 0 ? 0 : 3 + k % 11);
+    ranks.push_back(1 + k % 16);
+  }
+  ExpectCudaMatchesCpu(rows, ranks, 40, 24, false);
+}
+
+TEST(GroupedLoraGpuTest, HalfPrecisionInputsAccumulateInFloat) {
+  LF_SKIP_WITHOUT_CUDA();
+  // Only the rounding of outputs (and of x a^T between the stages) separates them from fp32.
+  for (torch::Dtype dtype : {torch::kBFloat16, torch::kFloat16}) {
+    SCOPED_TRACE(c10::toString(dtype));
+    ExpectCudaMatchesCpu({33, 0, 80}, {4, 16, 64}, 96, 72, false, dtype, 5e-2);
+  }
+}
+
+TEST(GroupedLoraGpuTest, DoubleFallsBackToTorchOnCuda) {
+  LF_SKIP_WITHOUT_CUDA();
+  ExpectCudaMatchesCpu({5, 9}, {2, 3}, 16, 8, false, torch::kFloat64, 1e-10);
+}
+
+}  // namespace
+}  // namespace lf::kernels
