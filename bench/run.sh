@@ -3,7 +3,7 @@
 # beside a baseline measured in the same run; docs/benchmarks.md records them.
 set -euo pipefail
 build=${1:-build}
-for bench in store_bench train_bench methods_bench dispatch_bench; do
+for bench in store_bench train_bench methods_bench pack_bench dispatch_bench; do
   echo "== $bench"
   "$build/bin/$bench"
   echo

@@ -116,6 +116,15 @@ class LoraAdapter final : public Adapter {
     return Status::Ok();
   }
 
+  std::optional<LoraPath> Path(const std::string& module) const {
+    auto it = modules_.find(module);
+    if (it == modules_.end()) return std::nullopt;
+    return LoraPath{.a = it->second.a,
+                    .b = it->second.b,
+                    .scale = scale_,
+                    .dropout = training_ ? spec_.dropout : 0.0};
+  }
+
  private:
   ModelConfig config_;
   jobs::LoraSpec spec_;
@@ -126,6 +135,15 @@ class LoraAdapter final : public Adapter {
 };
 
 }  // namespace
+
+bool IsPlainLora(const Adapter& adapter) {
+  return dynamic_cast<const LoraAdapter*>(&adapter) != nullptr;
+}
+
+std::optional<LoraPath> LoraPathOf(const Adapter& adapter, const std::string& module) {
+  const auto* lora = dynamic_cast<const LoraAdapter*>(&adapter);
+  return lora != nullptr ? lora->Path(module) : std::nullopt;
+}
 
 std::vector<std::string> DefaultLoraTargets(const ModelConfig& config) {
   if (config.arch == Architecture::kGpt2) return {"c_attn"};

@@ -5,6 +5,8 @@
 // its suffix after a dot.
 #pragma once
 
+#include <optional>
+
 #include "worker/peft/adapter.h"
 
 namespace lf::worker {
@@ -17,6 +19,19 @@ bool MatchesTarget(const std::string& module, const std::vector<std::string>& ta
 
 Result<std::unique_ptr<Adapter>> CreateLora(CausalLm& model, const jobs::LoraSpec& spec,
                                             uint64_t seed);
+
+// A plain LoRA adapter's change to one module, delta = scale · dropout(x) Aᵀ Bᵀ: what packed
+// training (worker/peft/lora_pack.h) runs for several trials in one grouped matmul.
+struct LoraPath {
+  torch::Tensor a;  // [r, in], the trainable tensor itself
+  torch::Tensor b;  // [out, r]
+  double scale = 1;
+  double dropout = 0;  // 0 unless the adapter is training
+};
+// Whether `adapter` is plain LoRA (rsLoRA included), whose change to every module is its LoraPath.
+bool IsPlainLora(const Adapter& adapter);
+// `adapter`'s path on `module`; nullopt when it does not adapt that module or is not plain LoRA.
+std::optional<LoraPath> LoraPathOf(const Adapter& adapter, const std::string& module);
 
 // Shared by the methods built on LoRA's settings (DoRA) and by IA³.
 // The modules `targets` (and `layers`, empty: all) select, in file order. Errors name `field`

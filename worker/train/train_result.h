@@ -20,8 +20,9 @@ struct StepMetrics {
 
 struct TrainResult {
   int64_t steps = 0;            // optimizer steps done
-  std::string stop_reason;      // "completed", "stopped", or what went wrong (e.g. NaN loss)
-  bool completed = false;
+  std::string stop_reason;      // "completed", "early_stopped", "stopped", or what went wrong
+  bool completed = false;       // the outputs are final: trained to the end, or early_stopped
+  bool early_stopped = false;   // ended before its steps when early stopping asked
   double final_train_loss = 0;  // mean of the last min(10, steps) steps
   std::optional<double> eval_loss;
   std::optional<double> eval_perplexity;

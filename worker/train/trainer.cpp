@@ -1,269 +1,28 @@
 #include "worker/train/trainer.h"
 
-#include <chrono>
-#include <cmath>
-#include <filesystem>
-#include <limits>
-
-#include "common/file_util.h"
-#include "common/safetensors.h"
-#include "worker/model/tensor_io.h"
-#include "worker/train/memory.h"
-#include "worker/train/progress.h"
-#include "worker/train/schedule.h"
+#include "worker/train/training_run.h"
 
 namespace lf::worker {
-namespace {
-
-namespace fs = std::filesystem;
-constexpr const char* kCheckpointPrefix = "checkpoint-";
-
-torch::Tensor ToTensor(const std::vector<int64_t>& values, int64_t rows, int64_t cols,
-                       const torch::Device& device) {
-  return torch::tensor(values, torch::TensorOptions().dtype(torch::kInt64))
-      .view({rows, cols})
-      .to(device);
-}
-
-double Seconds(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-// The newest complete checkpoint folder in `dir`, or "" when there is none.
-std::string NewestCheckpoint(const std::string& dir) {
-  std::error_code ec;
-  int64_t best = -1;
-  std::string best_path;
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (name.rfind(kCheckpointPrefix, 0) != 0) continue;
-    if (!fs::exists(entry.path() / "state.json")) continue;  // written last: complete
-    try {
-      int64_t step = std::stoll(name.substr(std::string(kCheckpointPrefix).size()));
-      if (step > best) {
-        best = step;
-        best_path = entry.path().string();
-      }
-    } catch (const std::exception&) {
-    }
-  }
-  return best_path;
-}
-
-}  // namespace
 
 Trainer::Trainer(CausalLm& model, Adapter* adapter, const jobs::TrainSpec& spec,
                  TrainerOptions options)
     : model_(model), adapter_(adapter), spec_(spec), options_(std::move(options)) {}
 
-std::vector<torch::Tensor> Trainer::Trainable() {
-  return adapter_ != nullptr ? adapter_->Parameters() : model_.BaseParameters();
-}
-
-std::map<std::string, torch::Tensor> Trainer::TrainableState() const {
-  return adapter_ != nullptr ? adapter_->TrainingState() : model_.StateDict();
-}
-
-Status Trainer::SaveCheckpoint(int64_t step, torch::optim::Optimizer& optimizer,
-                               const std::vector<double>& losses) {
-  const fs::path dir = options_.checkpoint_dir;
-  const fs::path final_dir = dir / (kCheckpointPrefix + std::to_string(step));
-  const fs::path tmp = dir / (".tmp-" + std::string(kCheckpointPrefix) + std::to_string(step));
-  std::error_code ec;
-  fs::remove_all(tmp, ec);
-  LF_RETURN_IF_ERROR(CreateDirectories(tmp.string()));
-  std::map<std::string, torch::Tensor> tensors;
-  for (auto& [name, t] : TrainableState()) tensors[name] = t.detach().to(torch::kCPU).contiguous();
-  LF_RETURN_IF_ERROR(SaveTensors(tensors, (tmp / "trainable.safetensors").string()));
-  try {
-    torch::save(optimizer, (tmp / "optimizer.pt").string());
-    torch::Tensor rng = at::detail::getDefaultCPUGenerator().get_state();
-    LF_RETURN_IF_ERROR(SaveTensors({{"cpu", rng}}, (tmp / "rng.safetensors").string()));
-  } catch (const c10::Error& e) {
-    return Internal("saving optimizer state to " + tmp.string() + ": " + e.what_without_backtrace());
-  }
-  Json state = {{"step", step}, {"losses", losses}};
-  LF_RETURN_IF_ERROR(WriteFileAtomically((tmp / "state.json").string(), state.dump()));
-  fs::remove_all(final_dir, ec);
-  fs::rename(tmp, final_dir, ec);
-  if (ec) return Internal("renaming checkpoint " + tmp.string() + ": " + ec.message());
-  // Keep the two newest: the one just written and its predecessor.
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (name.rfind(kCheckpointPrefix, 0) != 0) continue;
-    int64_t s = std::stoll(name.substr(std::string(kCheckpointPrefix).size()));
-    if (s < step - std::max<int64_t>(1, spec_.checkpoint_every)) fs::remove_all(entry.path(), ec);
-  }
-  if (options_.on_checkpoint) options_.on_checkpoint(step, final_dir.string());
-  return Status::Ok();
-}
-
-Result<int64_t> Trainer::RestoreCheckpoint(torch::optim::Optimizer& optimizer,
-                                           std::vector<double>* losses) {
-  const std::string dir = NewestCheckpoint(options_.checkpoint_dir);
-  if (dir.empty()) return int64_t{0};
-  LF_ASSIGN_OR_RETURN(std::string text, ReadFileToString(dir + "/state.json"));
-  LF_ASSIGN_OR_RETURN(Json state, ParseJson(text, dir + "/state.json"));
-  JsonField root(state, FieldPath());
-  LF_ASSIGN_OR_RETURN(int64_t step, root.IntAt("step", {.min = 0, .max = spec_.steps}));
-  LF_ASSIGN_OR_RETURN(safetensors::File file,
-                      safetensors::File::Open(dir + "/trainable.safetensors"));
-  LF_ASSIGN_OR_RETURN(auto tensors, LoadAllTensors(file));
-  Status loaded;
-  if (adapter_ != nullptr) {
-    auto options = Trainable().front().options();
-    for (auto& [k, t] : tensors) t = t.to(options.device(), options.dtype());
-    loaded = adapter_->LoadTrainingState(tensors, dir);
-  } else {
-    loaded = model_.LoadStateDict(tensors, dir);
-  }
-  if (!loaded.ok()) {
-    return loaded.WithContext("the checkpoint does not fit this job (was the job changed?); "
-                              "start over with --no-resume or use another output folder");
-  }
-  std::vector<double> history;
-  LF_ASSIGN_OR_RETURN(JsonField losses_field, root.Required("losses"));
-  LF_ASSIGN_OR_RETURN(auto elements, losses_field.Elements());
-  for (const JsonField& e : elements) {
-    LF_ASSIGN_OR_RETURN(double l, e.Number());
-    history.push_back(l);
-  }
-  try {
-    torch::load(optimizer, dir + "/optimizer.pt");
-    LF_ASSIGN_OR_RETURN(safetensors::File rng_file, safetensors::File::Open(dir + "/rng.safetensors"));
-    LF_ASSIGN_OR_RETURN(torch::Tensor rng, LoadTensor(rng_file, "cpu"));
-    auto gen = at::detail::getDefaultCPUGenerator();
-    std::lock_guard<std::mutex> lock(gen.mutex());
-    gen.set_state(rng);
-  } catch (const c10::Error& e) {
-    return DataLoss("restoring " + dir + ": " + e.what_without_backtrace());
-  }
-  *losses = std::move(history);
-  return step;
-}
-
 Result<TrainResult> Trainer::Run(PackedLoader& train, const std::vector<Batch>& eval) {
-  TrainResult result;
-  if (adapter_ == nullptr) model_.SetBaseTrainable(true);
-  std::vector<torch::Tensor> params = Trainable();
-  for (const torch::Tensor& p : params) result.trainable_params += p.numel();
-  result.base_params = model_.NumBaseParameters();
-  const torch::Device device = params.front().device();
-
-  torch::optim::AdamW optimizer(
-      params, torch::optim::AdamWOptions(spec_.lr).weight_decay(spec_.weight_decay));
-  int64_t start = 0;
-  if (!options_.checkpoint_dir.empty()) {
-    LF_RETURN_IF_ERROR(CreateDirectories(options_.checkpoint_dir));
-    if (options_.resume) {
-      LF_ASSIGN_OR_RETURN(start, RestoreCheckpoint(optimizer, &result.losses));
-    }
-  }
-  result.resumed_from_step = start;
-  if (start > 0) result.resumed_from_checkpoint = NewestCheckpoint(options_.checkpoint_dir);
-  train.SeekToStep(start * spec_.grad_accum);
-  if (!eval.empty()) result.initial_eval_loss = Evaluate(model_, eval, spec_.eval_batches).loss;
-  if (adapter_ != nullptr) adapter_->SetTraining(true);
-
-  ProgressBar bar(options_.label, spec_.steps, spec_.log_every, options_.progress);
-  if (start > 0) bar.Message(options_.label + ": resumed from the checkpoint at step " + std::to_string(start));
-  ResetPeakMemory();
-  const auto t0 = std::chrono::steady_clock::now();
-  result.stop_reason = "completed";
-  int64_t step = start;
-  for (; step < spec_.steps; ++step) {
-    if (options_.stop_requested && options_.stop_requested()) {
-      result.stop_reason = "stopped";
-      break;
-    }
-    const double lr = LearningRateAt(spec_, step);
-    for (auto& group : optimizer.param_groups()) {
-      static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
-    }
-    optimizer.zero_grad();
+  TrainingRun run(model_, adapter_, spec_, options_, train, eval);
+  LF_RETURN_IF_ERROR(run.Begin());
+  const double accum = static_cast<double>(spec_.grad_accum);
+  while (run.BeginStep()) {
     double step_loss = 0;
     for (int64_t micro = 0; micro < spec_.grad_accum; ++micro) {
-      Batch batch = train.Next();
-      torch::Tensor ids = ToTensor(batch.input_ids, batch.rows, batch.seq_len, device);
-      torch::Tensor labels = ToTensor(batch.labels, batch.rows, batch.seq_len, device);
-      torch::Tensor loss = CausalLmLoss(model_.Forward(ids), labels);
-      (loss / static_cast<double>(spec_.grad_accum)).backward();
-      step_loss += loss.item<double>() / static_cast<double>(spec_.grad_accum);
-      result.train_tokens += batch.tokens;
+      MicroBatch batch = run.NextMicroBatch();
+      torch::Tensor loss = CausalLmLoss(model_.Forward(batch.input_ids), batch.labels);
+      (loss / accum).backward();
+      step_loss += loss.item<double>() / accum;
     }
-    if (!std::isfinite(step_loss)) {
-      result.stop_reason = std::string("the loss became ") + (std::isnan(step_loss) ? "NaN" : "infinite") +
-                           " at step " + std::to_string(step + 1) +
-                           "; lower train.lr or check the data";
-      break;
-    }
-    const double max_norm = spec_.max_grad_norm > 0 ? spec_.max_grad_norm
-                                                    : std::numeric_limits<double>::infinity();
-    const double grad_norm = torch::nn::utils::clip_grad_norm_(params, max_norm);
-    optimizer.step();
-    result.losses.push_back(step_loss);
-
-    StepMetrics m{.step = step + 1, .loss = step_loss, .lr = lr, .grad_norm = grad_norm};
-    const double elapsed = Seconds(t0);
-    m.tokens_per_s = static_cast<double>(result.train_tokens) / std::max(elapsed, 1e-9);
-    if (spec_.eval_every > 0 && (step + 1) % spec_.eval_every == 0 && !eval.empty() &&
-        step + 1 < spec_.steps) {
-      if (adapter_ != nullptr) adapter_->SetTraining(false);
-      m.eval_loss = Evaluate(model_, eval, spec_.eval_batches).loss;
-      if (adapter_ != nullptr) adapter_->SetTraining(true);
-      char line[160];
-      std::snprintf(line, sizeof(line), "%s: step %lld eval loss %.4f", options_.label.c_str(),
-                    static_cast<long long>(step + 1), *m.eval_loss);
-      bar.Message(line);
-    }
-    if (options_.on_step) options_.on_step(m);
-    bar.Update(step + 1, step_loss, m.tokens_per_s, elapsed);
-    if (!options_.checkpoint_dir.empty() && spec_.checkpoint_every > 0 &&
-        (step + 1) % spec_.checkpoint_every == 0 && step + 1 < spec_.steps) {
-      LF_RETURN_IF_ERROR(SaveCheckpoint(step + 1, optimizer, result.losses));
-    }
+    LF_RETURN_IF_ERROR(run.EndStep(step_loss));
   }
-  bar.Finish();
-  result.steps = step;
-  result.completed = result.stop_reason == "completed";
-  if (result.stop_reason == "stopped" && !options_.checkpoint_dir.empty()) {
-    LF_RETURN_IF_ERROR(SaveCheckpoint(step, optimizer, result.losses));
-  }
-  result.wall_s = Seconds(t0);
-  result.tokens_per_s = static_cast<double>(result.train_tokens) / std::max(result.wall_s, 1e-9);
-  result.peak_memory_bytes = PeakMemoryBytes();
-  const size_t tail = std::min<size_t>(10, result.losses.size());
-  for (size_t i = result.losses.size() - tail; i < result.losses.size(); ++i) {
-    result.final_train_loss += result.losses[i] / static_cast<double>(tail);
-  }
-  if (adapter_ != nullptr) adapter_->SetTraining(false);
-  if (adapter_ == nullptr) model_.SetBaseTrainable(false);
-  if (!eval.empty() && result.completed) {
-    EvalResult e = Evaluate(model_, eval, spec_.eval_batches);
-    result.eval_loss = e.loss;
-    result.eval_perplexity = e.perplexity;
-  }
-  return result;
-}
-
-EvalResult Evaluate(CausalLm& model, const std::vector<Batch>& batches, int64_t max_batches) {
-  torch::NoGradGuard no_grad;
-  double loss_sum = 0;
-  int64_t tokens = 0;
-  const torch::Device device = model.BaseParameters().front().device();
-  int64_t n = 0;
-  for (const Batch& batch : batches) {
-    if (max_batches > 0 && n++ >= max_batches) break;
-    torch::Tensor ids = ToTensor(batch.input_ids, batch.rows, batch.seq_len, device);
-    torch::Tensor labels = ToTensor(batch.labels, batch.rows, batch.seq_len, device);
-    loss_sum += CausalLmLossSum(model.Forward(ids), labels).item<double>();
-    tokens += (labels != -100).sum().item<int64_t>();
-  }
-  EvalResult r;
-  r.tokens = tokens;
-  r.loss = tokens > 0 ? loss_sum / static_cast<double>(tokens) : 0;
-  r.perplexity = std::exp(r.loss);
-  return r;
+  return run.Finish();
 }
 
 }  // namespace lf::worker

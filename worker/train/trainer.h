@@ -26,8 +26,13 @@ struct TrainerOptions {
   // After a checkpoint folder is complete on disk (periodic ones and the one a stop writes).
   std::function<void(int64_t step, const std::string& dir)> on_checkpoint;
   std::function<bool()> stop_requested;             // polled between steps (SIGTERM)
+  // Polled between steps: true ends the run there as if that step were the last (final eval,
+  // result completed and early_stopped), for early stopping.
+  std::function<bool()> finish_requested;
 };
 
+// One trial on its own model: drives a TrainingRun (worker/train/training_run.h) with a forward
+// and backward pass per micro-batch. PackedTrainer drives several in one pass.
 class Trainer {
  public:
   // `adapter` null: every base weight trains (full fine-tuning).
@@ -37,13 +42,6 @@ class Trainer {
   Result<TrainResult> Run(PackedLoader& train, const std::vector<Batch>& eval);
 
  private:
-  std::vector<torch::Tensor> Trainable();
-  std::map<std::string, torch::Tensor> TrainableState() const;
-  Status SaveCheckpoint(int64_t step, torch::optim::Optimizer& optimizer,
-                        const std::vector<double>& losses);
-  // Returns the step to continue from (0 when there is no checkpoint).
-  Result<int64_t> RestoreCheckpoint(torch::optim::Optimizer& optimizer, std::vector<double>* losses);
-
   CausalLm& model_;
   Adapter* adapter_;
   jobs::TrainSpec spec_;

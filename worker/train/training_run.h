@@ -1,0 +1,87 @@
+// One trial's training as a sequence of optimizer steps, for the loops that drive it: Trainer
+// (one trial, its own forward passes) and PackedTrainer (several trials in one forward pass). A
+// run owns what is the trial's alone: AdamW over its trainable tensors, the learning-rate
+// schedule, gradient accumulation and clipping, periodic evaluation and checkpoints, resume, and
+// the result; the driver runs each micro-batch's forward and backward. Not thread-safe.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "worker/data/packed_loader.h"
+#include "worker/model/causal_lm.h"
+#include "worker/peft/adapter.h"
+#include "worker/train/progress.h"
+#include "worker/train/train_result.h"
+#include "worker/train/trainer.h"
+
+namespace lf::worker {
+
+struct MicroBatch {
+  torch::Tensor input_ids;  // [rows, seq_len] int64 on the model's device
+  torch::Tensor labels;     // [rows, seq_len]
+  int64_t tokens = 0;
+};
+
+class TrainingRun {
+ public:
+  // `adapter` null: every base weight trains (full fine-tuning). `shared`: other runs train on
+  // the same model at the same time (a pack), so the global RNG and the peak-memory counter are
+  // not this run's: a checkpoint's RNG state is not restored and the peak is not reset.
+  // Everything passed must outlive the run.
+  TrainingRun(CausalLm& model, Adapter* adapter, const jobs::TrainSpec& spec,
+              TrainerOptions options, PackedLoader& train, const std::vector<Batch>& eval,
+              bool shared = false);
+  ~TrainingRun();
+
+  // Creates the optimizer, resumes from the newest checkpoint (options.resume) and evaluates the
+  // starting point. Call once, first.
+  Status Begin();
+  // Starts the next optimizer step: polls options.stop_requested, sets the learning rate and
+  // zeroes the gradients. False when the run has nothing more to do (then call Finish).
+  bool BeginStep();
+  // The step's next micro-batch (spec.grad_accum of them per step); its loss, divided by
+  // spec.grad_accum, is what the driver back-propagates.
+  MicroBatch NextMicroBatch();
+  // After every micro-batch of the step went backward, `loss` their mean: clips, steps the
+  // optimizer, reports the step, evaluates and checkpoints when due. A non-finite loss ends the
+  // run (BeginStep is then false) with the reason.
+  Status EndStep(double loss);
+  // Writes the checkpoint a stop leaves, evaluates the result and reports it. Call once, last.
+  Result<TrainResult> Finish();
+
+  // No step left: all done, stopped, or ended by a non-finite loss (BeginStep may also find a
+  // stop request first).
+  bool done() const { return ended_ || step_ >= spec_.steps; }
+  const jobs::TrainSpec& spec() const { return spec_; }
+  int64_t step() const { return step_; }  // optimizer steps done
+  Adapter* adapter() const { return adapter_; }
+
+ private:
+  std::vector<torch::Tensor> Trainable();
+  std::map<std::string, torch::Tensor> TrainableState() const;
+  // Evaluation with this run's adapter as the model's hook, in eval mode.
+  EvalResult EvaluateNow();
+  Status SaveCheckpoint(int64_t step);
+  // Returns the step to continue from (0 when there is no checkpoint).
+  Result<int64_t> RestoreCheckpoint();
+
+  CausalLm& model_;
+  Adapter* adapter_;
+  jobs::TrainSpec spec_;
+  TrainerOptions options_;
+  PackedLoader& train_;
+  const std::vector<Batch>& eval_;
+  bool shared_;
+  std::vector<torch::Tensor> params_;
+  std::unique_ptr<torch::optim::AdamW> optimizer_;
+  std::optional<ProgressBar> bar_;
+  TrainResult result_;
+  int64_t step_ = 0;
+  double lr_ = 0;
+  bool ended_ = false;  // stopped, or a non-finite loss: no more steps
+  std::chrono::steady_clock::time_point t0_;
+};
+
+}  // namespace lf::worker
