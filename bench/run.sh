@@ -8,3 +8,9 @@ for bench in store_bench train_bench methods_bench pack_bench dispatch_bench; do
   "$build/bin/$bench"
   echo
 done
+# Gangs need MPI ranks: as many as the machine has cores (at most 4).
+ranks=$(( $(nproc) < 4 ? $(nproc) : 4 ))
+root=()
+[[ $(id -u) == 0 ]] && root=(--allow-run-as-root)
+echo "== gang_bench (mpirun -np $ranks)"
+mpirun "${root[@]}" -np "$ranks" --oversubscribe --bind-to none "$build/bin/gang_bench"

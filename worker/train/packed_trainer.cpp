@@ -28,6 +28,10 @@ Status PackedTrainer::Add(PackMember member) {
     return FailedPrecondition("trial " + member.id + ": method " + member.adapter->method() +
                               " cannot join a pack (packs take plain LoRA); it trains alone");
   }
+  if (member.options.gang != nullptr) {
+    return FailedPrecondition("trial " + member.id + " trains on a gang of ranks, which packs do "
+                              "not take; it trains alone");
+  }
   const int64_t seq_len = member.train->options().seq_len;
   if (!members_.empty() && seq_len != seq_len_) {
     return FailedPrecondition("trial " + member.id + ": rows of " + std::to_string(seq_len) +
@@ -86,18 +90,16 @@ std::vector<PackResult> PackedTrainer::Step() {
   std::vector<double> losses;
   int64_t offset = 0;
   for (size_t k = 0; k < members_.size(); ++k) {
-    torch::Tensor loss = CausalLmLoss(logits.narrow(0, offset, rows[k]), batches[k].labels);
+    torch::Tensor part = members_[k].run->StepLoss(logits.narrow(0, offset, rows[k]), batches[k]);
     offset += rows[k];
-    torch::Tensor part = loss / static_cast<double>(members_[k].run->spec().grad_accum);
     total = total.defined() ? total + part : part;
-    losses.push_back(loss.item<double>());
+    losses.push_back(part.item<double>());
   }
   total.backward();
   for (size_t k = 0, i = 0; k < members_.size(); ++i) {
     Member& m = members_[k];
-    const int64_t accum = m.run->spec().grad_accum;
-    m.step_loss += losses[i] / static_cast<double>(accum);
-    if (++m.micro < accum) {
+    m.step_loss += losses[i];
+    if (++m.micro < m.run->spec().grad_accum) {
       ++k;
       continue;
     }

@@ -54,7 +54,7 @@ class PackedTrainer {
     std::string id;
     std::unique_ptr<TrainingRun> run;
     int64_t micro = 0;      // micro-batches of the current step done
-    double step_loss = 0;   // their mean loss so far
+    double step_loss = 0;   // the sum of their StepLoss values so far
   };
   PackResult Leave(size_t index, Result<TrainResult> result);
 

@@ -11,14 +11,13 @@ Trainer::Trainer(CausalLm& model, Adapter* adapter, const jobs::TrainSpec& spec,
 Result<TrainResult> Trainer::Run(PackedLoader& train, const std::vector<Batch>& eval) {
   TrainingRun run(model_, adapter_, spec_, options_, train, eval);
   LF_RETURN_IF_ERROR(run.Begin());
-  const double accum = static_cast<double>(spec_.grad_accum);
   while (run.BeginStep()) {
     double step_loss = 0;
     for (int64_t micro = 0; micro < spec_.grad_accum; ++micro) {
       MicroBatch batch = run.NextMicroBatch();
-      torch::Tensor loss = CausalLmLoss(model_.Forward(batch.input_ids), batch.labels);
-      (loss / accum).backward();
-      step_loss += loss.item<double>() / accum;
+      torch::Tensor loss = run.StepLoss(model_.Forward(batch.input_ids), batch);
+      loss.backward();
+      step_loss += loss.item<double>();
     }
     LF_RETURN_IF_ERROR(run.EndStep(step_loss));
   }

@@ -17,6 +17,8 @@
 
 namespace lf::worker {
 
+class Collective;  // worker/collective/collective.h
+
 struct TrainerOptions {
   std::string label = "train";  // shown on the progress bar
   bool progress = true;
@@ -29,6 +31,10 @@ struct TrainerOptions {
   // Polled between steps: true ends the run there as if that step were the last (final eval,
   // result completed and early_stopped), for early stopping.
   std::function<bool()> finish_requested;
+  // A gang's communicator (not owned): the trial trains data-parallel with the other members,
+  // each on its rank's rows of every batch (the loader's rank and world), their gradients summed
+  // before every step so all take the same one. Null: alone.
+  Collective* gang = nullptr;
 };
 
 // One trial on its own model: drives a TrainingRun (worker/train/training_run.h) with a forward

@@ -4,9 +4,11 @@
 #include <cmath>
 #include <filesystem>
 #include <limits>
+#include <utility>
 
 #include "common/file_util.h"
 #include "common/safetensors.h"
+#include "worker/collective/collective.h"
 #include "worker/model/tensor_io.h"
 #include "worker/train/memory.h"
 #include "worker/train/schedule.h"
@@ -217,12 +219,34 @@ MicroBatch TrainingRun::NextMicroBatch() {
   Batch batch = train_.Next();
   result_.train_tokens += batch.tokens;
   const torch::Device device = params_.front().device();
-  return {.input_ids = ToTensor(batch.input_ids, batch.rows, batch.seq_len, device),
-          .labels = ToTensor(batch.labels, batch.rows, batch.seq_len, device),
-          .tokens = batch.tokens};
+  MicroBatch out{.input_ids = ToTensor(batch.input_ids, batch.rows, batch.seq_len, device),
+                 .labels = ToTensor(batch.labels, batch.rows, batch.seq_len, device),
+                 .tokens = batch.tokens};
+  if (options_.gang != nullptr) {
+    torch::Tensor tokens = torch::tensor({batch.loss_tokens}, torch::kInt64);
+    if (Status st = options_.gang->AllReduceSum(tokens); !st.ok() && gang_status_.ok()) {
+      gang_status_ = st;
+    }
+    out.gang_loss_tokens = tokens.item<int64_t>();
+  }
+  return out;
+}
+
+torch::Tensor TrainingRun::StepLoss(const torch::Tensor& logits, const MicroBatch& batch) const {
+  const double accum = static_cast<double>(spec_.grad_accum);
+  if (options_.gang == nullptr) return CausalLmLoss(logits, batch.labels) / accum;
+  return CausalLmLossSum(logits, batch.labels) /
+         (static_cast<double>(std::max<int64_t>(1, batch.gang_loss_tokens)) * accum);
 }
 
 Status TrainingRun::EndStep(double loss) {
+  if (options_.gang != nullptr) {
+    LF_RETURN_IF_ERROR(std::exchange(gang_status_, Status::Ok()));
+    LF_RETURN_IF_ERROR(AllReduceGradients(*options_.gang, params_));
+    torch::Tensor total = torch::tensor({loss}, torch::kFloat64);
+    LF_RETURN_IF_ERROR(options_.gang->AllReduceSum(total));
+    loss = total.item<double>();
+  }
   if (!std::isfinite(loss)) {
     result_.stop_reason = std::string("the loss became ") + (std::isnan(loss) ? "NaN" : "infinite") +
                           " at step " + std::to_string(step_ + 1) +

@@ -22,6 +22,7 @@ struct MicroBatch {
   torch::Tensor input_ids;  // [rows, seq_len] int64 on the model's device
   torch::Tensor labels;     // [rows, seq_len]
   int64_t tokens = 0;
+  int64_t gang_loss_tokens = 0;  // in a gang: the labelled tokens of every member's rows
 };
 
 class TrainingRun {
@@ -41,12 +42,17 @@ class TrainingRun {
   // Starts the next optimizer step: polls options.stop_requested, sets the learning rate and
   // zeroes the gradients. False when the run has nothing more to do (then call Finish).
   bool BeginStep();
-  // The step's next micro-batch (spec.grad_accum of them per step); its loss, divided by
-  // spec.grad_accum, is what the driver back-propagates.
+  // The step's next micro-batch (spec.grad_accum of them per step).
   MicroBatch NextMicroBatch();
-  // After every micro-batch of the step went backward, `loss` their mean: clips, steps the
-  // optimizer, reports the step, evaluates and checkpoints when due. A non-finite loss ends the
-  // run (BeginStep is then false) with the reason.
+  // What the driver back-propagates for a micro-batch, given the model's logits for it: its mean
+  // loss divided by spec.grad_accum; in a gang, its loss summed over its tokens and divided by
+  // the gang's (and grad_accum), so the members' gradients add up to those of one batch of all
+  // their rows.
+  torch::Tensor StepLoss(const torch::Tensor& logits, const MicroBatch& batch) const;
+  // After every micro-batch of the step went backward, `loss` the sum of their StepLoss values:
+  // (in a gang, sums gradients and loss across it,) clips, steps the optimizer, reports the
+  // step, evaluates and checkpoints when due. A non-finite loss ends the run (BeginStep is then
+  // false) with the reason.
   Status EndStep(double loss);
   // Writes the checkpoint a stop leaves, evaluates the result and reports it. Call once, last.
   Result<TrainResult> Finish();
@@ -81,6 +87,7 @@ class TrainingRun {
   int64_t step_ = 0;
   double lr_ = 0;
   bool ended_ = false;  // stopped, or a non-finite loss: no more steps
+  Status gang_status_;  // the first failed token count exchange of this step, if any
   std::chrono::steady_clock::time_point t0_;
 };
 

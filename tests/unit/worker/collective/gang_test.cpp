@@ -1,0 +1,147 @@
+// Gangs over MPI, run with `mpirun -np 4` (ctest: worker.gangs): two 2-rank gangs form at the
+// same time and each reduces only among its members; a trial trained data-parallel on a 2-rank
+// gang with batch b per rank reaches the losses and adapter (to 1e-5) of one rank with batch 2b.
+// Every rank runs every test; each checks what its own rank sees.
+#include <gtest/gtest.h>
+#include <mpi.h>
+
+#include "model/test_models.h"
+#include "worker/collective/collective.h"
+#include "worker/data/shuffle.h"
+#include "worker/peft/adapter.h"
+#include "worker/train/trainer.h"
+
+namespace lf::worker {
+namespace {
+
+int WorldRank() {
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  return rank;
+}
+
+int WorldSize() {
+  int size = 0;
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  return size;
+}
+
+// Ranks {0, 1} and {2, 3}: this rank's gang.
+GangSpec MyPair(int tag) {
+  const int first = WorldRank() / 2 * 2;
+  return {.world_ranks = {first, first + 1}, .tag = tag};
+}
+
+TEST(GangTest, TwoGangsFormAtOnceAndReduceAmongTheirMembersOnly) {
+  ASSERT_EQ(WorldSize(), 4) << "run with mpirun -np 4";
+  auto gang = CreateCollective(MyPair(1), torch::kCPU);
+  ASSERT_TRUE(gang.ok()) << gang.status().ToString();
+  EXPECT_EQ((*gang)->size(), 2);
+  EXPECT_EQ((*gang)->rank(), WorldRank() % 2);
+  EXPECT_EQ((*gang)->backend(), "mpi");
+  torch::Tensor t = torch::full({3}, static_cast<double>(WorldRank() + 1), torch::kFloat64);
+  ASSERT_TRUE((*gang)->AllReduceSum(t).ok());
+  const double want = WorldRank() < 2 ? 1 + 2 : 3 + 4;
+  EXPECT_TRUE(torch::equal(t, torch::full({3}, want, torch::kFloat64))) << t;
+  torch::Tensor b = torch::full({2}, static_cast<int64_t>(WorldRank() * 10), torch::kInt64);
+  ASSERT_TRUE((*gang)->Broadcast(b, 1).ok());
+  EXPECT_EQ(b[0].item<int64_t>(), (WorldRank() / 2 * 2 + 1) * 10);
+  // Buckets: gradients summed whatever the bucket size.
+  torch::Tensor p1 = torch::zeros({5}, torch::requires_grad());
+  torch::Tensor p2 = torch::zeros({2, 3}, torch::requires_grad());
+  torch::Tensor no_grad = torch::zeros({4}, torch::requires_grad());
+  (p1.sum() * (WorldRank() + 1) + (p2 * 2).sum()).backward();
+  ASSERT_TRUE(AllReduceGradients(**gang, {p1, no_grad, p2}, /*bucket_bytes=*/16).ok());
+  EXPECT_TRUE(torch::allclose(p1.grad(), torch::full({5}, want)));
+  EXPECT_TRUE(torch::allclose(p2.grad(), torch::full({2, 3}, 4.0)));
+  EXPECT_FALSE(no_grad.grad().defined());
+}
+
+TEST(GangTest, BadGangsAreRefusedSayingWhy) {
+  auto not_member = CreateCollective({.world_ranks = {(WorldRank() + 1) % 4}, .tag = 2}, torch::kCPU);
+  ASSERT_FALSE(not_member.ok());
+  EXPECT_NE(not_member.status().message().find("is not a member"), std::string::npos);
+  auto unsorted = CreateCollective({.world_ranks = {3, 1}, .tag = 3}, torch::kCPU);
+  EXPECT_EQ(unsorted.status().code(), StatusCode::kInvalidArgument);
+  auto too_big = CreateCollective({.world_ranks = {0, 9}, .tag = 4}, torch::kCPU);
+  EXPECT_NE(too_big.status().message().find("below the world size 4"), std::string::npos);
+}
+
+std::vector<Example> ToyExamples(int n) {
+  std::vector<Example> out;
+  SplitMix64 rng(5);
+  for (int i = 0; i < n; ++i) {
+    Example e;
+    const int32_t start = static_cast<int32_t>(rng.Below(40));
+    const int32_t step = 1 + static_cast<int32_t>(rng.Below(3));
+    // Some tokens carry no loss, so members' token counts differ and the weighting matters.
+    for (int k = 0; k < 12; ++k) {
+      e.ids.push_back((start + k * step) % 49);
+      e.loss.push_back(k >= static_cast<int>(rng.Below(4)) ? 1 : 0);
+    }
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+struct Outcome {
+  TrainResult result;
+  std::map<std::string, torch::Tensor> adapter;
+};
+
+// Trains the gang's job; `gang` null: alone with rows `batch`, else this member's share.
+Outcome Train(int64_t batch, Collective* gang, double lr) {
+  auto model = testing::NewModel(testing::TinyGpt2(), 7);
+  jobs::JobSpec job;
+  job.lora = {.r = 4, .alpha = 8, .target_modules = {"c_attn", "c_fc"}};
+  auto adapter = CreateAdapter(*model, job, 11);
+  EXPECT_TRUE(adapter.ok());
+  jobs::TrainSpec spec{.steps = 10, .batch_size = batch, .grad_accum = 2, .lr = lr,
+                       .max_grad_norm = 0.5, .seed = 4, .log_every = 1000};
+  auto loader = PackedLoader::Create(ToyExamples(80),
+                                     {.seq_len = 16, .batch_size = batch, .seed = spec.seed,
+                                      .rank = gang ? gang->rank() : 0,
+                                      .world = gang ? gang->size() : 1});
+  EXPECT_TRUE(loader.ok()) << loader.status().ToString();
+  Trainer trainer(*model, adapter->get(), spec, {.progress = false, .gang = gang});
+  auto result = trainer.Run(*loader, {});
+  EXPECT_TRUE(result.ok()) << result.status().ToString();
+  return {*result, (*adapter)->StateDict()};
+}
+
+TEST(GangTest, ATwoRankGangTrainsAsOneRankWithBothBatches) {
+  ASSERT_EQ(WorldSize(), 4);
+  auto gang = CreateCollective(MyPair(5), torch::kCPU);
+  ASSERT_TRUE(gang.ok()) << gang.status().ToString();
+  const double lr = WorldRank() < 2 ? 1e-2 : 3e-3;  // the two gangs train different trials
+  Outcome together = Train(/*batch=*/3, gang->get(), lr);
+  Outcome alone = Train(/*batch=*/6, nullptr, lr);
+  ASSERT_EQ(together.result.losses.size(), alone.result.losses.size());
+  for (size_t s = 0; s < alone.result.losses.size(); ++s) {
+    EXPECT_NEAR(together.result.losses[s], alone.result.losses[s], 1e-5) << "step " << s + 1;
+  }
+  EXPECT_LT(alone.result.losses.back(), alone.result.losses.front());  // it learned something
+  for (const auto& [key, t] : alone.adapter) {
+    EXPECT_LT((together.adapter.at(key) - t).abs().max().item<double>(), 1e-5) << key;
+  }
+  // The members count only their own rows' tokens.
+  EXPECT_EQ(together.result.train_tokens * 2, alone.result.train_tokens);
+}
+
+}  // namespace
+}  // namespace lf::worker
+
+int main(int argc, char** argv) {
+  MPI_Init(&argc, &argv);
+  ::testing::InitGoogleTest(&argc, argv);
+  // Only rank 0 prints gtest's report; every rank's result decides the exit code.
+  if (lf::worker::WorldRank() != 0) {
+    auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
+    delete listeners.Release(listeners.default_result_printer());
+  }
+  int failed = RUN_ALL_TESTS();
+  int any = 0;
+  MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  MPI_Finalize();
+  return any;
+}

@@ -1,0 +1,56 @@
+// The communicator of a gang: the ranks that train one trial together, data-parallel. Training
+// all-reduces the trainable tensors' gradients (and each micro-batch's token count) through it, so
+// every member takes the same optimizer step. One interface, two implementations, as in PyTorch's
+// c10d: MPI (CPU tensors, every build) and NCCL (CUDA tensors, builds with NCCL); CreateCollective
+// picks one. Members make the same calls in the same order with tensors of the same shape and
+// dtype. A Collective is used by one thread.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "common/status.h"
+
+namespace lf::worker {
+
+struct GangSpec {
+  // The members as MPI_COMM_WORLD ranks, ascending; this process is one of them. A member's rank
+  // in the gang is its index here.
+  std::vector<int> world_ranks;
+  // Tells apart gangs whose communicators are created at the same time (MPI_Comm_create_group).
+  int tag = 0;
+  // NCCL's unique id (NewNcclUniqueId on the first member, passed to the others); empty: MPI.
+  std::string nccl_id;
+};
+
+class Collective {
+ public:
+  virtual ~Collective() = default;
+  virtual int rank() const = 0;  // 0 .. size() - 1 within the gang
+  virtual int size() const = 0;
+  virtual std::string_view backend() const = 0;  // "mpi" or "nccl"
+  // Sums `tensor` across the gang, in place. Contiguous float32, float64 or int64.
+  virtual Status AllReduceSum(torch::Tensor& tensor) = 0;
+  // Every member's `tensor` becomes the one of gang rank `root`.
+  virtual Status Broadcast(torch::Tensor& tensor, int root) = 0;
+};
+
+// The gang's communicator for tensors on `device`: NCCL for CUDA when the spec has an NCCL id
+// (and the build has NCCL), MPI otherwise (MPI must be initialised; CUDA tensors are then staged
+// through host memory). Errors say which member, rank or setting is wrong.
+Result<std::unique_ptr<Collective>> CreateCollective(const GangSpec& gang,
+                                                     const torch::Device& device);
+// A fresh NCCL unique id (128 bytes) for a new gang; Unimplemented in builds without NCCL.
+Result<std::string> NewNcclUniqueId();
+
+// Sums the gradients of `params` across the gang, in flat buckets of at most `bucket_bytes` (one
+// all-reduce each; a LoRA adapter's fit in one). Tensors without a gradient are skipped, the same
+// ones on every member, since members train the same model.
+Status AllReduceGradients(Collective& collective, const std::vector<torch::Tensor>& params,
+                          int64_t bucket_bytes = int64_t{32} << 20);
+
+}  // namespace lf::worker
