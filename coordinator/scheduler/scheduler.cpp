@@ -1,5 +1,8 @@
 #include "coordinator/scheduler/scheduler.h"
 
+#include <algorithm>
+#include <tuple>
+
 #include "common/status.h"
 
 namespace lf::coordinator {
@@ -145,14 +148,22 @@ std::string Scheduler::RemoveWorker(const std::string& worker_id) {
 
 void Scheduler::Lease(const std::string& trial_id, const std::string& sweep_id,
                       const std::string& worker_id, uint32_t attempt) {
-  WorkerState& w = workers_.at(worker_id);
-  LF_CHECK_MSG(w.trial_id.empty(), "worker " + worker_id + " already holds " + w.trial_id);
+  LeaseGang(trial_id, sweep_id, {worker_id}, attempt);
+}
+
+void Scheduler::LeaseGang(const std::string& trial_id, const std::string& sweep_id,
+                          const std::vector<std::string>& worker_ids, uint32_t attempt) {
+  LF_CHECK_MSG(!worker_ids.empty(), "trial " + trial_id + " leased to no worker");
   LF_CHECK_MSG(!leases_.count(trial_id), "trial " + trial_id + " leased twice");
-  w.trial_id = trial_id;
-  w.attempt = attempt;
-  w.step = 0;
-  idle_.erase(worker_id);
-  leases_[trial_id] = {sweep_id, worker_id};
+  for (const std::string& worker_id : worker_ids) {
+    WorkerState& w = workers_.at(worker_id);
+    LF_CHECK_MSG(w.trial_id.empty(), "worker " + worker_id + " already holds " + w.trial_id);
+    w.trial_id = trial_id;
+    w.attempt = attempt;
+    w.step = 0;
+    idle_.erase(worker_id);
+  }
+  leases_[trial_id] = {sweep_id, worker_ids};
   if (auto sit = sweeps_.find(sweep_id); sit != sweeps_.end()) {
     const bool was = Eligible(sit->second);
     ++sit->second.running;
@@ -163,11 +174,13 @@ void Scheduler::Lease(const std::string& trial_id, const std::string& sweep_id,
 void Scheduler::Release(const std::string& trial_id) {
   auto it = leases_.find(trial_id);
   if (it == leases_.end()) return;
-  if (auto w = workers_.find(it->second.worker_id); w != workers_.end()) {
-    w->second.trial_id.clear();
-    w->second.attempt = 0;
-    w->second.step = 0;
-    idle_.insert(w->first);
+  for (const std::string& worker_id : it->second.worker_ids) {
+    if (auto w = workers_.find(worker_id); w != workers_.end()) {
+      w->second.trial_id.clear();
+      w->second.attempt = 0;
+      w->second.step = 0;
+      idle_.insert(w->first);
+    }
   }
   if (auto sit = sweeps_.find(it->second.sweep_id); sit != sweeps_.end()) {
     const bool was = Eligible(sit->second);
@@ -180,8 +193,13 @@ void Scheduler::Release(const std::string& trial_id) {
 const WorkerState* Scheduler::Holder(const std::string& trial_id) const {
   auto it = leases_.find(trial_id);
   if (it == leases_.end()) return nullptr;
-  auto w = workers_.find(it->second.worker_id);
+  auto w = workers_.find(it->second.worker_ids.front());
   return w == workers_.end() ? nullptr : &w->second;
+}
+
+std::vector<std::string> Scheduler::Holders(const std::string& trial_id) const {
+  auto it = leases_.find(trial_id);
+  return it == leases_.end() ? std::vector<std::string>{} : it->second.worker_ids;
 }
 
 int32_t Scheduler::RunningInSweep(const std::string& sweep_id) const {
@@ -211,28 +229,73 @@ std::optional<int64_t> Scheduler::NextRetryMs() const {
   return backoff_.begin()->first;
 }
 
+std::vector<std::string> Scheduler::PickMembers(const std::vector<std::string>& fitting,
+                                                size_t need) const {
+  std::map<std::string, std::vector<std::string>> by_host;
+  for (const std::string& id : fitting) by_host[workers_.at(id).host].push_back(id);
+  std::vector<std::string> members;
+  const std::vector<std::string>* best = nullptr;  // the smallest host that suffices
+  for (const auto& [host, ids] : by_host) {
+    if (ids.size() >= need && (best == nullptr || ids.size() < best->size())) best = &ids;
+  }
+  if (best != nullptr) {
+    members.assign(best->begin(), best->begin() + static_cast<std::ptrdiff_t>(need));
+  } else {  // no host suffices: the largest hosts first, so the gang spans as few as it can
+    std::vector<const std::vector<std::string>*> hosts;
+    for (const auto& [host, ids] : by_host) hosts.push_back(&ids);
+    std::stable_sort(hosts.begin(), hosts.end(),
+                     [](const auto* a, const auto* b) { return a->size() > b->size(); });
+    for (const auto* ids : hosts) {
+      for (const std::string& id : *ids) {
+        if (members.size() < need) members.push_back(id);
+      }
+    }
+  }
+  std::sort(members.begin(), members.end(), [&](const std::string& a, const std::string& b) {
+    const WorkerState &wa = workers_.at(a), &wb = workers_.at(b);
+    return std::tie(wa.rank, wa.id) < std::tie(wb.rank, wb.id);
+  });
+  return members;
+}
+
 std::vector<Placement> Scheduler::Place(int64_t now_ms) {
   PromoteDueRetries(now_ms);
   std::vector<Placement> out;
-  const std::vector<std::string> idle(idle_.begin(), idle_.end());
-  for (const auto& worker_id : idle) {
-    if (ready_.empty()) break;
-    const WorkerState& w = workers_.at(worker_id);
-    const QueuedTrial* chosen = nullptr;
-    int scanned = 0;
-    for (auto it = ready_.begin(); it != ready_.end() && scanned < kMemoryScanLimit;
-         ++it, ++scanned) {
-      const QueuedTrial& t = queued_.at(std::get<2>(*it));
-      if (t.memory_bytes <= w.memory_bytes || t.memory_bytes == 0) {
-        chosen = &t;
-        break;
-      }
+  std::set<std::string> free(idle_.begin(), idle_.end());  // not given out or kept in this pass
+  bool gathering = false;  // the first waiting gang keeps the idle workers it could use
+  int skipped = 0;
+  for (auto it = ready_.begin(); it != ready_.end() && !free.empty() && skipped < kMemoryScanLimit;) {
+    const Key key = *it;
+    const QueuedTrial& t = queued_.at(std::get<2>(key));
+    const size_t need = static_cast<size_t>(std::max<int32_t>(1, t.ranks));
+    std::vector<std::string> fitting;
+    for (const std::string& id : free) {
+      if (Fits(t, workers_.at(id))) fitting.push_back(id);
     }
-    if (chosen == nullptr) continue;  // nothing near the head fits this worker
-    QueuedTrial trial = *chosen;
+    if (fitting.size() < need) {
+      ++skipped;
+      if (need > 1 && !gathering) {
+        size_t could = 0;  // workers, idle or busy, that could ever run it
+        for (const auto& [id, w] : workers_) could += Fits(t, w) ? 1 : 0;
+        if (need <= could) {
+          for (const std::string& id : fitting) free.erase(id);
+          gathering = true;
+        }
+      }
+      ++it;
+      continue;
+    }
+    std::vector<std::string> members =
+        need == 1 ? std::vector<std::string>{fitting.front()} : PickMembers(fitting, need);
+    QueuedTrial trial = t;
     Dequeue(trial.trial_id);
-    Lease(trial.trial_id, trial.sweep_id, worker_id, 0);
-    out.push_back({std::move(trial), worker_id});
+    LeaseGang(trial.trial_id, trial.sweep_id, members, 0);
+    for (const std::string& id : members) free.erase(id);
+    // Leasing may have parked other trials of the sweep (its concurrency limit): look again
+    // after this trial's key rather than trusting an iterator into the changed set.
+    it = ready_.upper_bound(key);
+    out.push_back({std::move(trial), members.front(),
+                   need > 1 ? std::move(members) : std::vector<std::string>{}});
   }
   return out;
 }

@@ -7,6 +7,16 @@
 // index). A trial goes to an idle worker whose device memory is at least what the trial needs.
 // A sweep that is paused, or at its concurrency limit, has its queued trials parked outside the
 // ready set, so neither costs anything per dispatch however many trials it has.
+//
+// Gangs: a trial that needs g > 1 ranks is placed on g idle workers at once or not at all, so no
+// partial gang ever holds ranks. Members come from one host when one has enough (the host with
+// the fewest such workers that suffices, leaving larger hosts for larger gangs), else from as few
+// hosts as possible; they are ordered by MPI rank, the first being the gang's rank 0. While the
+// first waiting gang in dispatch order cannot start, the idle workers it could use are kept for
+// it and later trials get only the others: it gathers ranks as they free up, so a stream of
+// smaller trials never starves it, and since only one gang gathers at a time, two large trials
+// never each hold part of what they need. A gang larger than the workers that could ever run it
+// keeps nothing and waits.
 #pragma once
 
 #include <cstdint>
@@ -27,6 +37,7 @@ struct QueuedTrial {
   int64_t memory_bytes = 0;    // device memory the trial needs; 0: any
   int64_t not_before_ms = 0;   // retry back-off: not dispatched before this time
   int64_t queued_ms = 0;       // when it (last) entered the queue, for waiting times
+  int32_t ranks = 1;           // workers it runs on at once: a gang when more than one
 };
 
 struct WorkerState {
@@ -46,7 +57,8 @@ struct WorkerState {
 
 struct Placement {
   QueuedTrial trial;
-  std::string worker_id;
+  std::string worker_id;            // the worker, or a gang's rank 0
+  std::vector<std::string> gang;    // a gang's members by rank (worker_id first); empty for one
 };
 
 class Scheduler {
@@ -74,21 +86,28 @@ class Scheduler {
   WorkerState& UpsertWorker(const WorkerState& info);
   WorkerState* FindWorker(const std::string& worker_id);
   const std::map<std::string, WorkerState>& workers() const { return workers_; }
-  // Removes a worker; returns the trial it held (empty when idle), released.
+  // Removes a worker; returns the trial it held (empty when idle), released (a gang's on every
+  // member: the attempt fails as a whole).
   std::string RemoveWorker(const std::string& worker_id);
   // Records that `worker_id` holds `trial_id` (used by Place and when recovering leases).
   void Lease(const std::string& trial_id, const std::string& sweep_id,
              const std::string& worker_id, uint32_t attempt);
-  // Ends a lease (finished, failed, stopped, requeued); the worker becomes idle.
+  // The same for a gang: every member holds the trial.
+  void LeaseGang(const std::string& trial_id, const std::string& sweep_id,
+                 const std::vector<std::string>& worker_ids, uint32_t attempt);
+  // Ends a lease (finished, failed, stopped, requeued); its workers become idle.
   void Release(const std::string& trial_id);
-  // The worker holding a trial, or nullptr.
+  // The worker holding a trial (a gang's rank 0), or nullptr.
   const WorkerState* Holder(const std::string& trial_id) const;
+  // Every worker holding a trial, by rank; empty when none does.
+  std::vector<std::string> Holders(const std::string& trial_id) const;
   int32_t RunningInSweep(const std::string& sweep_id) const;
 
   // Workers not heard from since `deadline_ms` (last_seen_ms < deadline_ms).
   std::vector<std::string> SilentWorkers(int64_t deadline_ms) const;
 
-  // Pairs idle workers with queued trials, at most one trial per idle worker, and leases them.
+  // Pairs idle workers with queued trials, at most one trial per idle worker (g workers for a
+  // gang of g), and leases them.
   std::vector<Placement> Place(int64_t now_ms);
   // The earliest time a backing-off trial becomes ready (nullopt: none waiting).
   std::optional<int64_t> NextRetryMs() const;
@@ -112,6 +131,11 @@ class Scheduler {
   void MakeReady(const QueuedTrial& t);
   void Unready(const QueuedTrial& t);
   void PromoteDueRetries(int64_t now_ms);
+  // `need` of the `fitting` idle workers for one gang, by the host rule above, ordered by rank.
+  std::vector<std::string> PickMembers(const std::vector<std::string>& fitting, size_t need) const;
+  static bool Fits(const QueuedTrial& t, const WorkerState& w) {
+    return t.memory_bytes == 0 || t.memory_bytes <= w.memory_bytes;
+  }
 
   std::unordered_map<std::string, Sweep> sweeps_;
   std::unordered_map<std::string, QueuedTrial> queued_;      // every queued trial
@@ -121,7 +145,7 @@ class Scheduler {
   std::set<std::string> idle_;                               // idle worker ids
   struct LeaseInfo {
     std::string sweep_id;
-    std::string worker_id;
+    std::vector<std::string> worker_ids;  // one, or a gang's members by rank
   };
   std::unordered_map<std::string, LeaseInfo> leases_;        // trial id -> holder
 };

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <map>
+
 namespace lf::coordinator {
 namespace {
 
@@ -170,6 +173,121 @@ TEST_F(SchedulerTest, DispatchStaysCheapWithAHundredThousandQueued) {
   }
   EXPECT_EQ(placed, 6400u);
   EXPECT_EQ(s_.queued_count(), 100000u - 6400u);
+}
+
+
+// ---- gangs --------------------------------------------------------------------------------
+
+class GangSchedulerTest : public SchedulerTest {
+ protected:
+  void AddRank(const std::string& host, int32_t rank) {
+    s_.UpsertWorker({.id = host + "/" + std::to_string(rank), .rank = rank, .host = host,
+                     .memory_bytes = 1 << 30});
+  }
+  void QueueGang(const std::string& sweep, int index, int32_t ranks, uint64_t ordinal = 0) {
+    s_.Enqueue({.trial_id = sweep + "-" + std::to_string(index),
+                .sweep_id = sweep,
+                .order = (ordinal << 32) | static_cast<uint64_t>(index),
+                .ranks = ranks});
+  }
+  // trial -> its workers, for one Place call.
+  std::map<std::string, std::vector<std::string>> PlaceGangs(int64_t now = 0) {
+    std::map<std::string, std::vector<std::string>> out;
+    for (const auto& p : s_.Place(now)) {
+      out[p.trial.trial_id] = p.gang.empty() ? std::vector<std::string>{p.worker_id} : p.gang;
+      EXPECT_EQ(p.worker_id, out[p.trial.trial_id].front());
+    }
+    return out;
+  }
+};
+
+TEST_F(GangSchedulerTest, AGangGetsAllItsRanksAtOnceOrNone) {
+  s_.AddSweep("a", 0, 0, false);
+  for (int r = 0; r < 3; ++r) AddRank("h", r);
+  QueueGang("a", 0, 2);
+  QueueGang("a", 1, 2);
+  auto placed = PlaceGangs();
+  EXPECT_EQ(placed, (std::map<std::string, std::vector<std::string>>{{"a-0", {"h/0", "h/1"}}}));
+  // The second gang does not take the one idle rank: no partial gang holds ranks.
+  EXPECT_TRUE(s_.Holders("a-1").empty());
+  EXPECT_EQ(s_.FindWorker("h/2")->trial_id, "");
+  EXPECT_EQ(s_.Holders("a-0"), (std::vector<std::string>{"h/0", "h/1"}));
+  EXPECT_EQ(s_.Holder("a-0")->id, "h/0");
+  EXPECT_EQ(s_.RunningInSweep("a"), 1);
+  s_.Release("a-0");
+  EXPECT_EQ(PlaceGangs(), (std::map<std::string, std::vector<std::string>>{{"a-1", {"h/0", "h/1"}}}));
+}
+
+TEST_F(GangSchedulerTest, MembersComeFromOneHostWhenOneHasEnough) {
+  s_.AddSweep("a", 0, 0, false);
+  for (int r = 0; r < 3; ++r) AddRank("big", r);
+  for (int r = 3; r < 5; ++r) AddRank("small", r);
+  QueueGang("a", 0, 2);
+  QueueGang("a", 1, 3);
+  // The pair takes the smallest host that fits it, leaving the 3-rank host for the 3-rank gang.
+  EXPECT_EQ(PlaceGangs(), (std::map<std::string, std::vector<std::string>>{
+                              {"a-0", {"small/3", "small/4"}}, {"a-1", {"big/0", "big/1", "big/2"}}}));
+}
+
+TEST_F(GangSchedulerTest, WithoutAHostLargeEnoughAGangSpansTheFewestHosts) {
+  s_.AddSweep("a", 0, 0, false);
+  AddRank("x", 0);
+  AddRank("y", 1);
+  AddRank("y", 2);
+  AddRank("z", 3);
+  QueueGang("a", 0, 3);
+  auto placed = PlaceGangs();
+  ASSERT_EQ(placed.size(), 1u);
+  const auto& members = placed.at("a-0");
+  ASSERT_EQ(members.size(), 3u);
+  EXPECT_EQ(members[0], "x/0");  // ordered by rank: x/0 is the gang's rank 0
+  EXPECT_EQ(std::count_if(members.begin(), members.end(),
+                          [](const std::string& m) { return m.rfind("y/", 0) == 0; }),
+            2);
+}
+
+TEST_F(GangSchedulerTest, ALargeTrialGathersRanksAndIsNotStarvedBySmallOnes) {
+  s_.AddSweep("small", 0, 0, false);
+  s_.AddSweep("big", 0, 0, false);
+  for (int r = 0; r < 4; ++r) AddRank("h", r);
+  Queue("small", 0, 0);
+  Queue("small", 1, 0);
+  EXPECT_EQ(PlacedTrials(), (std::vector<std::string>{"small-0", "small-1"}));
+  QueueGang("big", 0, 4, /*ordinal=*/1);
+  for (int i = 2; i < 6; ++i) Queue("small", i, 2);  // a stream of small trials behind it
+  // The 4-rank trial waits while two small ones keep two ranks busy; the two idle ranks are
+  // kept for it rather than given to the small trials queued after it.
+  EXPECT_TRUE(PlaceGangs().empty());
+  EXPECT_EQ(s_.FindWorker("h/2")->trial_id, "");
+  s_.Release("small-0");
+  EXPECT_TRUE(PlaceGangs().empty());  // three of four
+  s_.Release("small-1");
+  EXPECT_EQ(PlaceGangs(), (std::map<std::string, std::vector<std::string>>{
+                              {"big-0", {"h/0", "h/1", "h/2", "h/3"}}}));
+  s_.Release("big-0");
+  EXPECT_EQ(PlacedTrials(), (std::vector<std::string>{"small-2", "small-3", "small-4", "small-5"}));
+}
+
+TEST_F(GangSchedulerTest, AGangLargerThanTheFleetKeepsNothingAndWaits) {
+  s_.AddSweep("a", 0, 0, false);
+  AddRank("h", 0);
+  AddRank("h", 1);
+  QueueGang("a", 0, 3);
+  Queue("a", 1, 0);
+  EXPECT_EQ(PlacedTrials(), (std::vector<std::string>{"a-1"}));
+  EXPECT_TRUE(s_.IsQueued("a-0"));
+}
+
+TEST_F(GangSchedulerTest, LosingOneMemberReleasesTheWholeGang) {
+  s_.AddSweep("a", 0, 0, false);
+  for (int r = 0; r < 3; ++r) AddRank("h", r);
+  QueueGang("a", 0, 3);
+  ASSERT_EQ(PlaceGangs().size(), 1u);
+  EXPECT_EQ(s_.RemoveWorker("h/1"), "a-0");
+  EXPECT_TRUE(s_.Holders("a-0").empty());
+  EXPECT_EQ(s_.FindWorker("h/0")->trial_id, "");
+  EXPECT_EQ(s_.FindWorker("h/2")->trial_id, "");
+  EXPECT_EQ(s_.RunningInSweep("a"), 0);
 }
 
 }  // namespace
