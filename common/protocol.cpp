@@ -70,6 +70,7 @@ void ToJson(const Stop& m, Json& j) {
   j["trial_id"] = m.trial_id;
   j["attempt"] = m.attempt;
   j["reason"] = m.reason;
+  j["finish"] = m.finish;
 }
 
 Result<uint32_t> Attempt(const JsonField& f) {
@@ -161,6 +162,7 @@ Status FromJson(const JsonField& f, Stop& m) {
   LF_ASSIGN_OR_RETURN(m.trial_id, f.StringAt("trial_id"));
   LF_ASSIGN_OR_RETURN(m.attempt, Attempt(f));
   LF_ASSIGN_OR_RETURN(m.reason, f.StringOr("reason", ""));
+  LF_ASSIGN_OR_RETURN(m.finish, f.BoolOr("finish", false));
   return Status::Ok();
 }
 

@@ -99,11 +99,14 @@ struct Failed {
 };
 
 // coordinator -> worker: stop training this trial (cancelled, paused, or no longer this worker's).
-// The worker checkpoints, drops the trial and reports nothing more for this attempt.
+// The worker checkpoints, drops the trial and reports nothing more for this attempt. With finish
+// (early stopping) it instead ends training at the next step as if that were the last: final
+// eval, adapter export, then DONE. A frame without "finish" (an older coordinator) is a plain stop.
 struct Stop {
   std::string trial_id;
   uint32_t attempt = 0;
   std::string reason;
+  bool finish = false;
 };
 
 using Message = std::variant<Hello, Heartbeat, Welcome, Assign, Progress, Checkpoint, Done, Failed,

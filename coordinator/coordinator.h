@@ -23,6 +23,8 @@
 #include "coordinator/metrics/prometheus.h"
 #include "coordinator/scheduler/scheduler.h"
 #include "coordinator/store/experiment_store.h"
+#include "jobs/asha.h"
+#include "jobs/sweep_spec.h"
 
 namespace lf::coordinator {
 
@@ -84,7 +86,8 @@ class Coordinator {
   Result<Json> SetSweepPriority(const std::string& sweep_id, int32_t priority,
                                 const std::string& actor);
   Result<Json> CancelTrial(const std::string& trial_id, const std::string& actor);
-  // Names a completed trial's adapter (a name names one adapter; naming another moves it).
+  // Names a completed or early-stopped trial's adapter (a name names one adapter; naming another
+  // moves it).
   // Names are 1-64 characters of letters, digits, '.', '_' and '-', starting with a letter or
   // digit.
   Result<Json> TagTrial(const std::string& trial_id, const std::string& name,
@@ -97,8 +100,8 @@ class Coordinator {
   Result<Json> TrialsView(const std::optional<std::string>& sweep_id,
                           const std::vector<jobs::TrialState>& states) const;
   Result<Json> TrialView(const std::string& trial_id) const;
-  // Every stored adapter (completed trials, all sweeps), newest first; with `tag`, the one it
-  // names.
+  // Every stored adapter (completed and early-stopped trials, all sweeps), newest first; with
+  // `tag`, the one it names.
   Result<Json> AdaptersView(const std::optional<std::string>& tag) const;
   Json QueueView(size_t limit) const;
   Json WorkersView() const;
@@ -124,6 +127,10 @@ class Coordinator {
     std::string checkpoint;
     int64_t timed_step = -1;  // the last step whose report time fed the step-time histogram
     int64_t timed_ms = 0;
+    // Why early stopping stopped it (empty: it did not). Kept across attempts: a trial requeued
+    // after the decision is told to finish again by its next attempt's first report.
+    std::string early_stop;
+    bool early_stop_sent = false;  // to the current attempt
   };
   // Totals since this coordinator started, for /metrics (Prometheus counters restart with it).
   struct Counters {
@@ -132,6 +139,7 @@ class Coordinator {
     uint64_t retries = 0;
     uint64_t failed_for_good = 0;
     uint64_t lost_workers = 0;
+    uint64_t early_stops = 0;
   };
   struct LiveSweep {
     store::SweepRecord record;
@@ -163,6 +171,16 @@ class Coordinator {
   void OnCheckpoint(const std::string& peer, const protocol::Checkpoint& m);
   void OnDone(const std::string& peer, std::shared_ptr<const protocol::Done> m);
   void OnFailed(const std::string& peer, const protocol::Failed& m);
+  // Early stopping (coordinator_early_stopping.cpp). A sweep with an early_stopping block gets an
+  // AshaState when submitted or, after a restart, rebuilt from its trials' stored metrics.
+  void AddEarlyStopping(const std::string& sweep_id, const jobs::AshaConfig& config,
+                        int64_t train_steps);
+  Status RecoverEarlyStopping(const std::string& sweep_id, const jobs::SweepSpec& spec,
+                              const std::vector<store::TrialRecord>& trials);
+  // Feeds a running trial's reports of the sweep's metric to its rule; on a stop, records the
+  // decision and tells the worker to finish the trial early.
+  void ApplyEarlyStopping(const std::string& peer, const std::string& trial_id, LiveTrial& t,
+                          const std::vector<protocol::MetricValue>& metrics);
   // The live trial when `peer` holds it at `attempt`; otherwise tells the peer to stop it.
   LiveTrial* HeldBy(const std::string& peer, const std::string& trial_id, uint32_t attempt);
 
@@ -183,6 +201,7 @@ class Coordinator {
   Result<LiveSweep*> FindSweep(const std::string& sweep_id);
   Json SweepJson(const LiveSweep& sweep) const;
   Json TrialJson(const store::TrialRecord& trial) const;
+  Json ResultOf(const store::TrialRecord& trial) const;
 
   store::ExperimentStore& store_;
   WorkerSink& sink_;
@@ -194,7 +213,11 @@ class Coordinator {
   std::vector<std::string> sweep_order_;  // ids, oldest first
   std::unordered_map<std::string, LiveTrial> trials_;  // unfinished trials only
   std::unordered_map<std::string, OrphanLease> orphans_;
+  std::unordered_map<std::string, jobs::AshaState> asha_;  // sweeps with early stopping, open ones
   std::vector<Pending> pending_;
+  // Audit events about the changes in pending_ (early stops), written after them so the log
+  // keeps their order.
+  std::vector<store::EventRecord> pending_events_;
   std::vector<std::string> touched_sweeps_;
   int64_t started_ms_ = 0;
   Counters counters_;

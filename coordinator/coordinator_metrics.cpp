@@ -61,6 +61,8 @@ std::string Coordinator::PrometheusMetrics() const {
                count(counters_.retries));
   w.AddCounter("lorafleet_workers_lost_total", "Workers declared lost (no heartbeat).",
                count(counters_.lost_workers));
+  w.AddCounter("lorafleet_early_stops_total", "Trials early stopping (ASHA) told to finish early.",
+               count(counters_.early_stops));
   w.AddHistogram("lorafleet_dispatch_latency_seconds",
                  "From a trial being ready (queued, or its retry back-off over) to its assignment.",
                  dispatch_latency_s_);

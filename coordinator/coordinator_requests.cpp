@@ -127,6 +127,11 @@ Result<Json> Coordinator::Submit(const SubmitRequest& request, RequestError* err
   sweep_order_.push_back(sweep_id);
   sweeps_.emplace(sweep_id, std::move(live));
   scheduler_.AddSweep(sweep_id, spec->priority, spec->max_concurrent, /*paused=*/false);
+  if (spec->early_stopping) {
+    int64_t steps = 0;
+    for (const auto& trial : trials) steps = std::max(steps, trial.job.train.steps);
+    AddEarlyStopping(sweep_id, *spec->early_stopping, steps);
+  }
   for (size_t i = 0; i < records.size(); ++i) {
     trials_.emplace(records[i].id,
                     LiveTrial{.sweep_id = sweep_id, .steps = trials[i].job.train.steps});
@@ -168,6 +173,7 @@ Result<Json> Coordinator::CancelSweep(const std::string& sweep_id, const std::st
   }
   Flush();
   scheduler_.RemoveSweep(sweep_id);
+  asha_.erase(sweep_id);
   LF_LOG_INFO("sweep {} cancelled by {}", sweep_id, actor);
   return Json{{"sweep", SweepJson(*s)}};
 }
@@ -252,10 +258,10 @@ Result<Json> Coordinator::TagTrial(const std::string& trial_id, const std::strin
                            "starting with a letter or digit");
   }
   LF_ASSIGN_OR_RETURN(store::TrialRecord t, store_.GetTrial(trial_id));
-  if (t.state != TrialState::kCompleted) {
+  if (t.state != TrialState::kCompleted && t.state != TrialState::kStopped) {
     return FailedPrecondition("trial " + trial_id + " is " +
                               std::string(jobs::TrialStateName(t.state)) +
-                              "; only a completed trial has an adapter to tag");
+                              "; only a completed (or early-stopped) trial has an adapter to tag");
   }
   LF_RETURN_IF_ERROR(store_.SetTag({.name = name, .trial_id = trial_id, .actor = actor}));
   LF_LOG_INFO("adapter of {} tagged {} by {}", trial_id, name, actor);

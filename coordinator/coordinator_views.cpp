@@ -28,6 +28,9 @@ Json NumberOrNull(const Json& j, const char* key) {
   return nullptr;
 }
 
+// Completed and early-stopped trials keep an adapter and a result.json.
+bool HasAdapter(TrialState s) { return s == TrialState::kCompleted || s == TrialState::kStopped; }
+
 }  // namespace
 
 Json Coordinator::SweepJson(const LiveSweep& s) const {
@@ -41,6 +44,15 @@ Json Coordinator::SweepJson(const LiveSweep& s) const {
           {"created_ms", r.created_ms},
           {"updated_ms", r.updated_ms},
           {"counts", CountsJson(s.counts)}};
+}
+
+// The stored result.json of a trial, or an empty object when it has none (yet).
+Json Coordinator::ResultOf(const store::TrialRecord& t) const {
+  if (!HasAdapter(t.state)) return Json::object();
+  auto bytes = store_.GetAdapterFile(t.id, "result.json");
+  if (!bytes.ok()) return Json::object();
+  auto parsed = ParseJson(*bytes, "result.json of " + t.id);
+  return parsed.ok() && parsed->is_object() ? std::move(parsed).value() : Json::object();
 }
 
 Json Coordinator::TrialJson(const store::TrialRecord& t) const {
@@ -74,6 +86,9 @@ Json Coordinator::TrialJson(const store::TrialRecord& t) const {
     if (!live->second.checkpoint.empty()) j["checkpoint"] = live->second.checkpoint;
   } else if (t.state == TrialState::kCompleted) {
     j["step"] = j["steps"];
+  } else if (t.state == TrialState::kStopped) {
+    // Early stopping ended it short of its steps: how far it got is in its result.
+    j["step"] = ResultOf(t).value("steps", Json(0));
   }
   return j;
 }
@@ -108,8 +123,9 @@ Result<Json> Coordinator::TrialView(const std::string& trial_id) const {
 }
 
 // One row per trial with what research teams compare; completed trials first, best (lowest eval
-// loss) first, then the others in index order. Several sweeps compare together only when every
-// trial trains the same base model.
+// loss) first, then the early-stopped ones the same way (measured at the step they stopped), then
+// the others in index order. Several sweeps compare together only when every trial trains the
+// same base model.
 Result<Json> Coordinator::CompareView(const std::vector<std::string>& sweep_ids) const {
   if (sweep_ids.empty()) return InvalidArgument("name at least one sweep to compare");
   Json sweeps = Json::array();
@@ -145,14 +161,7 @@ Result<Json> Coordinator::CompareView(const std::vector<std::string>& sweep_ids)
                 {"alpha", job.value(Json::json_pointer("/" + method + "/alpha"), Json(nullptr))},
                 {"lr", job.value(Json::json_pointer("/train/lr"), Json(nullptr))},
                 {"params", trial["params"]}};
-    Json result = Json::object();
-    if (t.state == TrialState::kCompleted) {
-      if (auto bytes = store_.GetAdapterFile(t.id, "result.json"); bytes.ok()) {
-        if (auto parsed = ParseJson(*bytes, "result.json of " + t.id); parsed.ok()) {
-          result = std::move(parsed).value();
-        }
-      }
-    }
+    const Json result = ResultOf(t);
     for (const char* key : {"trainable_params", "adapter_bytes", "eval_loss", "eval_perplexity",
                             "initial_eval_loss", "final_train_loss", "tokens_per_s", "wall_s",
                             "peak_memory_bytes", "steps", "base_params", "device_s",
@@ -189,24 +198,29 @@ Result<Json> Coordinator::CompareView(const std::vector<std::string>& sweep_ids)
   auto loss = [](const Json& row) {
     return row["eval_loss"].is_number() ? row["eval_loss"].get<double>() : INFINITY;
   };
-  // The quality/size Pareto front: completed trials that no other one matches or beats on both
-  // eval loss and adapter size while beating on one of them.
+  // The quality/size Pareto front among the trials with an adapter (completed, or stopped early
+  // with theirs): those that no other one matches or beats on both eval loss and adapter size
+  // while beating on one of them.
   auto size = [](const Json& row) {
     return row["adapter_bytes"].is_number() ? row["adapter_bytes"].get<double>() : INFINITY;
   };
+  auto has_adapter = [](const Json& row) {
+    return row["state"] == "completed" || row["state"] == "stopped";
+  };
   for (Json& row : rows) {
-    const bool measured = row["state"] == "completed" && std::isfinite(loss(row)) &&
-                          std::isfinite(size(row));
+    const bool measured = has_adapter(row) && std::isfinite(loss(row)) && std::isfinite(size(row));
     row["pareto_front"] =
         measured && std::none_of(rows.begin(), rows.end(), [&](const Json& other) {
-          return other["state"] == "completed" && loss(other) <= loss(row) &&
-                 size(other) <= size(row) && (loss(other) < loss(row) || size(other) < size(row));
+          return has_adapter(other) && loss(other) <= loss(row) && size(other) <= size(row) &&
+                 (loss(other) < loss(row) || size(other) < size(row));
         });
   }
+  auto group = [](const Json& row) {
+    return row["state"] == "completed" ? 0 : row["state"] == "stopped" ? 1 : 2;
+  };
   std::stable_sort(rows.begin(), rows.end(), [&](const Json& a, const Json& b) {
-    const bool ca = a["state"] == "completed", cb = b["state"] == "completed";
-    if (ca != cb) return ca;
-    return ca && loss(a) < loss(b);
+    if (group(a) != group(b)) return group(a) < group(b);
+    return group(a) < 2 && loss(a) < loss(b);
   });
   Json out = {{"sweeps", sweeps}, {"base_model", base_model}, {"rows", std::move(rows)}};
   if (sweeps.size() == 1) out["sweep"] = sweeps[0];
@@ -225,7 +239,8 @@ Result<Json> Coordinator::AdaptersView(const std::optional<std::string>& tag) co
     LF_ASSIGN_OR_RETURN(store::TrialRecord t, store_.GetTrial(it->trial_id));
     trials.push_back(std::move(t));
   } else {
-    LF_ASSIGN_OR_RETURN(trials, store_.ListTrials({.states = {TrialState::kCompleted}}));
+    LF_ASSIGN_OR_RETURN(
+        trials, store_.ListTrials({.states = {TrialState::kCompleted, TrialState::kStopped}}));
   }
   std::sort(trials.begin(), trials.end(), [](const auto& a, const auto& b) {
     return a.finished_ms != b.finished_ms ? a.finished_ms > b.finished_ms : a.id > b.id;
@@ -235,15 +250,11 @@ Result<Json> Coordinator::AdaptersView(const std::optional<std::string>& tag) co
     Json trial = TrialJson(t);
     const Json& job = trial["job"];
     auto sweep = sweeps_.find(t.sweep_id);
-    Json result = Json::object();
-    if (auto bytes = store_.GetAdapterFile(t.id, "result.json"); bytes.ok()) {
-      if (auto parsed = ParseJson(*bytes, "result.json of " + t.id); parsed.ok()) {
-        result = std::move(parsed).value();
-      }
-    }
+    const Json result = ResultOf(t);
     rows.push_back(
         {{"trial_id", t.id},
          {"sweep_id", t.sweep_id},
+         {"state", jobs::TrialStateName(t.state)},
          {"sweep_name", sweep == sweeps_.end() ? Json(nullptr) : Json(sweep->second.record.name)},
          {"method", job.value("method", "lora")},
          {"base_model", job.value("base_model", "")},

@@ -17,6 +17,10 @@ namespace {
 constexpr const char* kScheduler = "scheduler";
 std::string WorkerActor(const std::string& worker_id) { return "worker:" + worker_id; }
 bool Holds(TrialState s) { return s == TrialState::kAssigned || s == TrialState::kRunning; }
+// DONE's result says the worker ended the trial early (worker::TrainJobResultToJson).
+bool FinishedEarly(const Json& result) {
+  return result.is_object() && result.contains("early_stopped") && result["early_stopped"] == true;
+}
 }  // namespace
 
 int64_t Coordinator::LiveSweep::unfinished() const {
@@ -47,6 +51,7 @@ Result<std::unique_ptr<Coordinator>> Coordinator::Create(store::ExperimentStore&
 Status Coordinator::Recover() {
   LF_ASSIGN_OR_RETURN(std::vector<store::SweepRecord> sweeps, store_.ListSweeps());
   const int64_t now = clock_.NowMillis();
+  std::vector<std::pair<std::string, jobs::SweepSpec>> early_stopping;  // open sweeps with it
   for (auto& record : sweeps) {
     LiveSweep live;
     live.ordinal = sweep_order_.size();
@@ -59,6 +64,7 @@ Status Coordinator::Recover() {
     if (open) {
       scheduler_.AddSweep(record.id, record.priority, spec.max_concurrent,
                           record.state == jobs::SweepState::kPaused);
+      if (spec.early_stopping) early_stopping.emplace_back(record.id, spec);
     }
     live.record = std::move(record);
     sweep_order_.push_back(live.record.id);
@@ -85,6 +91,9 @@ Status Coordinator::Recover() {
       orphans_[t.id] = {t.worker, t.attempt, now + options_.heartbeat_timeout_ms};
       ++leased;
     }
+  }
+  for (const auto& [id, spec] : early_stopping) {
+    LF_RETURN_IF_ERROR(RecoverEarlyStopping(id, spec, trials));
   }
   for (const auto& id : sweep_order_) touched_sweeps_.push_back(id);
   LF_LOG_INFO("recovered {} sweeps; {} trials queued, {} held by workers before the restart",
@@ -208,6 +217,7 @@ void Coordinator::OnProgress(const std::string& peer, const protocol::Progress& 
   if (Status st = store_.AppendMetrics(m.trial_id, points); !st.ok()) {
     LF_LOG_ERROR("storing metrics of {}: {}", m.trial_id, st.ToString());
   }
+  ApplyEarlyStopping(peer, m.trial_id, *t, m.metrics);
 }
 
 void Coordinator::OnCheckpoint(const std::string& peer, const protocol::Checkpoint& m) {
@@ -230,6 +240,19 @@ void Coordinator::OnDone(const std::string& peer, std::shared_ptr<const protocol
     Move(m->trial_id, TrialState::kRunning, WorkerActor(peer), "");
   }
   const std::string trial_id = m->trial_id;
+  // Stopped, adapter kept, when early stopping decided so (the worker may have reached the end
+  // before the STOP did) or the worker says it finished early (a STOP sent before a restart).
+  if (!t->early_stop.empty() || FinishedEarly(m->result)) {
+    const std::string reason =
+        t->early_stop.empty() ? "early stopping: the worker finished early" : t->early_stop;
+    const Json steps = m->result.is_object() ? m->result.value("steps", Json(nullptr)) : Json();
+    Move(trial_id, TrialState::kStopped, WorkerActor(peer), reason,
+         [this, trial_id, steps](const Result<store::TrialRecord>& r) {
+           if (r.ok()) LF_LOG_INFO("trial {} stopped early after {} steps", trial_id, steps.dump());
+         },
+         std::move(m));
+    return;
+  }
   ++counters_.completions;
   Move(trial_id, TrialState::kCompleted, WorkerActor(peer), "",
        [this, trial_id](const Result<store::TrialRecord>& r) {
@@ -358,6 +381,11 @@ void Coordinator::Commit() {
       if (r.ok() && jobs::IsFinal(r->state)) trials_.erase(id);
     }
   }
+  for (const auto& event : pending_events_) {
+    auto recorded = store_.RecordEvent(event);
+    if (!recorded.ok()) LF_LOG_ERROR("recording {}: {}", event.kind, recorded.status().ToString());
+  }
+  pending_events_.clear();
 }
 
 void Coordinator::Dispatch() {
@@ -366,6 +394,7 @@ void Coordinator::Dispatch() {
     t.worker = p.worker_id;
     t.started_ms = clock_.NowMillis();
     t.timed_step = -1;  // a new attempt: its first report restarts the step clock
+    t.early_stop_sent = false;
     ++counters_.dispatches;
     const int64_t ready_ms = std::max(p.trial.queued_ms, p.trial.not_before_ms);
     dispatch_latency_s_.Observe(static_cast<double>(std::max<int64_t>(0, t.started_ms - ready_ms)) /
@@ -426,6 +455,7 @@ void Coordinator::FinishSweeps() {
     }
     s.record = std::move(updated).value();
     scheduler_.RemoveSweep(id);
+    asha_.erase(id);
     LF_LOG_INFO("sweep {} ({}) finished", id, s.record.name);
   }
   touched_sweeps_.clear();

@@ -284,8 +284,9 @@ Result<JobSpec> ParseSubstituted(const SweepSpec& spec, const std::vector<Substi
   return job;
 }
 
-// Checks the base job with every check point of every axis, the others held at their first one.
-Status CheckValues(const SweepSpec& spec, const FieldPath& root) {
+// Checks the base job with every check point of every axis, the others held at their first one;
+// `first` gets the job with every axis at its first point.
+Status CheckValues(const SweepSpec& spec, const FieldPath& root, JobSpec* first) {
   const FieldPath space_path = root.Key("space");
   std::vector<std::vector<std::pair<Json, std::string>>> points;
   std::vector<Substitution> firsts;
@@ -293,7 +294,7 @@ Status CheckValues(const SweepSpec& spec, const FieldPath& root) {
     points.push_back(CheckPoints(axis, space_path.Key(axis.key)));
     firsts.push_back({&axis, points.back().front().first, points.back().front().second});
   }
-  LF_RETURN_IF_ERROR(ParseSubstituted(spec, firsts, root, ""));
+  LF_ASSIGN_OR_RETURN(*first, ParseSubstituted(spec, firsts, root, ""));
   for (size_t a = 0; a < spec.space.size(); ++a) {
     for (size_t i = 1; i < points[a].size(); ++i) {
       std::vector<Substitution> subs = firsts;
@@ -347,8 +348,9 @@ Result<SweepSpec> ParseSweepSpec(const Json& doc, std::string_view root_name) {
   if (!doc.is_object()) {
     return f.Error("expected a sweep (a mapping), got " + DescribeJsonValue(doc));
   }
-  LF_RETURN_IF_ERROR(f.CheckKeys({"name", "base", "space", "search", "seed", "num_samples",
-                                  "priority", "max_retries", "max_concurrent", "resources"}));
+  LF_RETURN_IF_ERROR(
+      f.CheckKeys({"name", "base", "space", "search", "seed", "num_samples", "priority",
+                   "max_retries", "max_concurrent", "resources", "early_stopping"}));
   SweepSpec spec;
   LF_ASSIGN_OR_RETURN(spec.name, f.StringOr("name", ""));
   LF_ASSIGN_OR_RETURN(JsonField base, f.Required("base"));
@@ -379,7 +381,17 @@ Result<SweepSpec> ParseSweepSpec(const Json& doc, std::string_view root_name) {
   if (auto resources = f.Optional("resources")) {
     LF_RETURN_IF_ERROR(ParseResources(*resources, &spec.resources));
   }
-  LF_RETURN_IF_ERROR(CheckValues(spec, root));
+  if (auto early = f.Optional("early_stopping")) {
+    LF_ASSIGN_OR_RETURN(spec.early_stopping, ParseAshaConfig(*early));
+  }
+  JobSpec first;
+  LF_RETURN_IF_ERROR(CheckValues(spec, root, &first));
+  // The first trial's job here, so the common mistake (no eval_every) is reported at parse time;
+  // ExpandSweep checks every trial.
+  if (spec.early_stopping) {
+    LF_RETURN_IF_ERROR(CheckAshaForJob(*spec.early_stopping, first, root.Key("early_stopping"),
+                                       root.Key("base").str()));
+  }
   return spec;
 }
 
@@ -438,6 +450,14 @@ Result<std::vector<TrialSpec>> ExpandSweep(const SweepSpec& spec, size_t max_tri
       return ParseSubstituted(spec, subs, root, context).status();
     }
     trial.job = std::move(job).value();
+    if (spec.early_stopping) {
+      Status st = CheckAshaForJob(*spec.early_stopping, trial.job, root.Key("early_stopping"),
+                                  root.Key("base").str());
+      if (!st.ok()) {
+        return Status(st.code(), st.message() + " (trial " + std::to_string(t) + ": " +
+                                     trial.params.dump() + ")");
+      }
+    }
     const uint64_t repeat = grid ? t / grid_trials : 0;
     if (repeat > 0 && !seed_swept) {
       // The stored job's seed must stay an int64 (ParseJobSpec reads it back as one).
@@ -463,6 +483,7 @@ Json SweepSpecToJson(const SweepSpec& spec) {
       {"max_concurrent", spec.max_concurrent},
       {"resources", {{"gpus", spec.resources.gpus}, {"memory", spec.resources.memory_bytes}}},
   };
+  if (spec.early_stopping) out["early_stopping"] = AshaConfigToJson(*spec.early_stopping);
   // No space is written as no key: an empty space is an error when parsed.
   if (!spec.space.empty()) {
     Json space = Json::object();

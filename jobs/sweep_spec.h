@@ -23,6 +23,13 @@
 //   max_retries: 2             # retries of retryable failures per trial, 0 to 100
 //   max_concurrent: 0          # trials of this sweep running at once; 0: no limit
 //   resources: {gpus: 1, memory: 2GiB}   # per trial; memory 0 or absent: any
+//   early_stopping:            # optional; absent: every trial trains to its end
+//     type: asha               # the rule (jobs/asha.h): the only one built
+//     metric: eval_loss        # a metric trials report per step: loss, eval_loss, ...
+//     mode: min                # min: lower is better; max
+//     grace_period: 100        # steps before the first rung, >= 1
+//     reduction_factor: 3      # >= 2: the best 1/3 at each rung continue, the others stop
+//     max_rungs: 4             # optional; absent: every rung below train.steps
 //
 // Space keys are dotted paths into the base job; a missing leaf (or missing parent objects) is
 // added, a parent that is not an object is an error. Axes are ordered by key (the Json tree keeps
@@ -36,15 +43,22 @@
 // own mapping to numbers, so a sweep expands to the same trials on every platform and run (up to
 // the last bit of loguniform values, which go through the C library's log and exp).
 // A range axis's ends must satisfy low < high; every list must have at least one value.
+//
+// early_stopping's rungs sit at steps grace_period * reduction_factor^k below train.steps; a trial
+// reaching a rung behind the best 1/reduction_factor of the values recorded there ends early, as
+// stopped, with its adapter (jobs/asha.h has the rule). Every trial's job must report the metric
+// before its end (eval_loss: data.eval and train.eval_every > 0) and have a rung.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "common/json_reader.h"
 #include "common/status.h"
+#include "jobs/asha.h"
 #include "jobs/job_spec.h"
 
 namespace lf::jobs {
@@ -79,6 +93,7 @@ struct SweepSpec {
   int32_t max_retries = 2;     // retries of retryable failures per trial
   int32_t max_concurrent = 0;  // trials of this sweep running at once; 0: no limit
   ResourceSpec resources;
+  std::optional<AshaConfig> early_stopping;  // absent: no early stopping
 
   friend bool operator==(const SweepSpec&, const SweepSpec&) = default;
 };

@@ -31,6 +31,8 @@ struct TrainJobOptions {
   // After each checkpoint is complete in `dir` (<output>/checkpoints/checkpoint-<step>).
   std::function<void(int64_t step, const std::string& dir)> on_checkpoint;
   std::function<bool()> stop_requested;
+  // Early stopping: ends training at the next step as if it were the last (result early_stopped).
+  std::function<bool()> finish_requested;
 };
 
 struct TrainJobResult {

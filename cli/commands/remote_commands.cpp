@@ -167,7 +167,7 @@ void PrintTrialStatus(const Json& trial, const Json& metrics) {
   }
   const std::string error = StringMember(trial, "last_error");
   if (!error.empty()) std::cout << "  last error: " << error << "\n";
-  if (StringMember(trial, "state") == "completed") {
+  if (StringMember(trial, "state") == "completed" || StringMember(trial, "state") == "stopped") {
     std::cout << "\nexport the adapter with `lorafleet export " << id << " DIR`\n";
   }
 }

@@ -58,11 +58,13 @@ bool AllTrialsFinal(const Json& reply) {
   return true;
 }
 
+// Early-stopped trials count: stopping them is what the sweep asked for.
 bool AllTrialsCompleted(const Json& reply) {
   const Json& trials = Member(reply, "trials");
   if (!trials.is_array() || trials.empty()) return false;
   for (const Json& t : trials) {
-    if (StringMember(t, "state") != "completed") return false;
+    const std::string state = StringMember(t, "state");
+    if (state != "completed" && state != "stopped") return false;
   }
   return true;
 }

@@ -202,6 +202,20 @@ void Agent::HandleAssign(protocol::Assign assign) {
 
 void Agent::HandleStop(const protocol::Stop& stop) {
   const std::string why = stop.reason.empty() ? "" : " (" + stop.reason + ")";
+  if (stop.finish) {  // early stopping: the trial ends at its next step and reports DONE
+    if (runner_ != nullptr && !runner_->stopped_by_coordinator() && !runner_->finishing_early() &&
+        runner_->trial_id() == stop.trial_id && runner_->attempt() == stop.attempt) {
+      runner_->FinishEarly();
+      LF_LOG_INFO("trial {} attempt {}: STOP{}; finishing early at the next step", stop.trial_id,
+                  stop.attempt, why);
+    } else {
+      LF_LOG_DEBUG(
+          "ignoring STOP (finish) for trial {} attempt {}: not training it, or finishing "
+          "already",
+          stop.trial_id, stop.attempt);
+    }
+    return;
+  }
   if (runner_ != nullptr && !runner_->stopped_by_coordinator() &&
       runner_->trial_id() == stop.trial_id && runner_->attempt() == stop.attempt) {
     outbox_->Silence(runner_->generation());

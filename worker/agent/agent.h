@@ -2,8 +2,8 @@
 // coordinator (HELLO, then a HEARTBEAT every interval carrying the same fields), trains the
 // ASSIGNed trials one at a time on a training thread, streams PROGRESS and CHECKPOINT, and ends
 // each attempt with DONE (adapter files attached) or FAILED. STOP and SIGTERM/SIGINT stop at the
-// next step with a checkpoint. Agent::Run owns the link and runs on one thread; RequestShutdown
-// may be called from any thread.
+// next step with a checkpoint; a STOP with finish (early stopping) ends the trial there with DONE.
+// Agent::Run owns the link and runs on one thread; RequestShutdown may be called from any thread.
 #pragma once
 
 #include <atomic>

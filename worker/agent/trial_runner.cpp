@@ -66,6 +66,8 @@ void TrialRunner::StopForCoordinator() {
   stop_.store(true);
 }
 
+void TrialRunner::FinishEarly() { finish_.store(true); }
+
 void TrialRunner::StopForShutdown(const std::string& why) {
   {
     std::lock_guard<std::mutex> lock(why_mu_);
@@ -133,7 +135,8 @@ void TrialRunner::Run() {
                                               .step = step,
                                               .path = ec ? dir : path.lexically_normal().string()});
           },
-      .stop_requested = [this] { return stop_.load(); }};
+      .stop_requested = [this] { return stop_.load(); },
+      .finish_requested = [this] { return finish_.load(); }};
   // RunTrainJob reports errors as Status; anything thrown past it (a LibTorch error, bad_alloc)
   // must not take the process down with the other trials' state, so it becomes a failure too.
   Result<TrainJobResult> result = [&]() -> Result<TrainJobResult> {
@@ -162,8 +165,9 @@ void TrialRunner::Report(const jobs::JobSpec& job, const Result<TrainJobResult>&
       Fail(files.status().ToString(), true);
       return;
     }
-    LF_LOG_INFO("trial {} attempt {} finished: {} steps in {:.1f} s, loss {:.4f}", assign_.trial_id,
-                assign_.attempt, train.steps, WallSeconds(), train.final_train_loss);
+    LF_LOG_INFO("trial {} attempt {} finished{}: {} steps in {:.1f} s, loss {:.4f}",
+                assign_.trial_id, assign_.attempt, train.early_stopped ? " early" : "", train.steps,
+                WallSeconds(), train.final_train_loss);
     outbox_.Push(generation_, protocol::Done{.trial_id = assign_.trial_id,
                                              .attempt = assign_.attempt,
                                              .result = TrainJobResultToJson(*result),

@@ -1,7 +1,7 @@
 // One trial attempt trained on its own thread: parses the ASSIGN's job, runs it, and reports
 // through the Outbox (PROGRESS metrics, CHECKPOINT, then DONE or FAILED); it never touches the
-// socket. The agent's main loop calls Start, the Stop calls, finished and Join; the getters for
-// heartbeats (running, tokens_per_s) are thread-safe.
+// socket. The agent's main loop calls Start, the Stop and Finish calls, finished and Join; the
+// getters for heartbeats (running, tokens_per_s) are thread-safe.
 #pragma once
 
 #include <atomic>
@@ -46,6 +46,10 @@ class TrialRunner {
   // The worker is shutting down (`why`: "SIGTERM"): the trainer checkpoints and the run reports
   // FAILED interrupted=true, retryable=true with the checkpoint's step.
   void StopForShutdown(const std::string& why);
+  // STOP with finish from the coordinator (early stopping): the trainer ends at the next step as
+  // if it were the last, and the run reports DONE with the adapter (result early_stopped).
+  // Repeating it changes nothing.
+  void FinishEarly();
 
   bool finished() const { return finished_.load(); }
   void Join();
@@ -54,6 +58,7 @@ class TrialRunner {
   const std::string& trial_id() const { return assign_.trial_id; }
   uint32_t attempt() const { return assign_.attempt; }
   bool stopped_by_coordinator() const { return stopped_by_coordinator_.load(); }
+  bool finishing_early() const { return finish_.load(); }
   protocol::RunningTrial running() const;
   double tokens_per_s() const { return tokens_per_s_.load(); }
 
@@ -74,6 +79,7 @@ class TrialRunner {
 
   std::atomic<bool> stop_{false};
   std::atomic<bool> stopped_by_coordinator_{false};
+  std::atomic<bool> finish_{false};
   std::mutex why_mu_;
   std::string shutdown_why_;  // guarded by why_mu_
   std::atomic<bool> finished_{false};

@@ -127,6 +127,8 @@ Json TrainJobResultToJson(const TrainJobResult& r) {
             {"completed", t.completed},
             {"stop_reason", t.stop_reason},
             {"steps", t.steps},
+            {"early_stopped", t.early_stopped},
+            {"stopped_at_step", t.early_stopped ? Json(t.steps) : Json(nullptr)},
             {"resumed_from_step", t.resumed_from_step},
             {"final_train_loss", t.final_train_loss},
             {"eval_loss", t.eval_loss ? Json(*t.eval_loss) : Json(nullptr)},
@@ -178,7 +180,8 @@ TrainerOptions JobTrainerOptions(const std::string& out, std::string label,
           .resume = options.resume,
           .on_step = MetricsWriter(out, options.resume, options.on_step),
           .on_checkpoint = options.on_checkpoint,
-          .stop_requested = options.stop_requested};
+          .stop_requested = options.stop_requested,
+          .finish_requested = options.finish_requested};
 }
 
 // Once the result is saved, checkpoints are no longer needed.

@@ -406,6 +406,152 @@ TEST_F(CoordinatorTest, SweepsOfOneBaseModelCompareTogether) {
   EXPECT_EQ(coordinator_->CompareView({first, "nope"}).status().code(), StatusCode::kNotFound);
 }
 
+std::string AshaSweepYaml(const std::string& metric = "eval_loss") {
+  return "name: asha\nbase:\n  base_model: examples/models/tiny-gpt2\n"
+         "  data: {train: examples/data/medical/train.jsonl, eval: examples/data/medical/eval.jsonl}\n"
+         "  train: {steps: 100, eval_every: 10}\nspace:\n  lora.r: [1, 2, 4, 8]\n"
+         "early_stopping: {type: asha, metric: " + metric +
+         ", mode: min, grace_period: 10, reduction_factor: 2}\n";
+}
+
+// A trial's DONE as a worker sends it, with an eval loss and, when early, the steps it stopped at.
+protocol::Done AshaDone(const protocol::Assign& a, double eval_loss, int64_t steps, bool early) {
+  Json result = {{"eval_loss", eval_loss}, {"steps", steps}, {"early_stopped", early},
+                 {"stopped_at_step", early ? Json(steps) : Json(nullptr)}};
+  return {.trial_id = a.trial_id, .attempt = a.attempt, .result = result,
+          .files = {{"adapter_model.safetensors", "weights of " + a.trial_id},
+                    {"result.json", result.dump()}}};
+}
+
+// Rungs at steps 10, 20, 40, 80 (grace 10, rf 2, 100 steps); the best half of each continues.
+// At rung 0, in arrival order: a 2.0 (first: continues), b 3.0 (cut 2.5: stops), c 1.0 (cut 2.0:
+// continues), then a restart, then d 2.5 (cut 2.25 over all four: stops; had the restart lost
+// the rung, d would be first there and continue).
+TEST_F(CoordinatorTest, AshaStopsLateWorseTrialsWhichEndStoppedWithTheirAdapters) {
+  const std::string sweep = Submit(AshaSweepYaml());
+  auto a = Join("w1"), b = Join("w2"), c = Join("w3"), d = Join("w4");
+  auto eval = [&](const std::string& w, const protocol::Assign& t, int64_t step, double v) {
+    Send(w, protocol::Progress{.trial_id = t.trial_id, .attempt = t.attempt,
+                               .metrics = {{step, "loss", v + 0.1, 0}, {step, "eval_loss", v, 0}}});
+  };
+  eval("w1", a, 5, 9.0);  // before the first rung: decides nothing
+  eval("w1", a, 10, 2.0);
+  eval("w2", b, 10, 3.0);
+  eval("w3", c, 10, 1.0);
+  EXPECT_TRUE(sink_.Take<protocol::Stop>("w1").empty());
+  EXPECT_TRUE(sink_.Take<protocol::Stop>("w3").empty());
+  auto stops = sink_.Take<protocol::Stop>("w2");
+  ASSERT_EQ(stops.size(), 1u);
+  EXPECT_EQ(stops[0].trial_id, b.trial_id);
+  EXPECT_TRUE(stops[0].finish);
+  const std::string b_reason =
+      "early stopping (asha): eval_loss 3 at step 10 is worse than rung 0's cut 2.5 (best 1/2 of "
+      "2 continue; mode min)";
+  EXPECT_EQ(stops[0].reason, b_reason);
+  EXPECT_EQ(StateOf(b.trial_id), TrialState::kRunning);  // until its DONE
+  auto events = store_->ReadEvents({.trial_id = b.trial_id});
+  ASSERT_TRUE(events.ok());
+  EXPECT_EQ(events->back().kind, "trial.early_stopped");
+  EXPECT_EQ(events->back().detail, b_reason);
+
+  Restart();  // every worker still trains and reclaims its lease
+  for (auto [w, t] : {std::pair{"w1", &a}, {"w2", &b}, {"w3", &c}, {"w4", &d}}) {
+    Send(w, protocol::Heartbeat{Hello(w, {{t->trial_id, 1, 11}})});
+  }
+  // b's next report: the new coordinator knows it was stopped and says so again.
+  Send("w2", protocol::Progress{.trial_id = b.trial_id, .attempt = 1,
+                                .metrics = {{11, "loss", 3.0, 0}}});
+  stops = sink_.Take<protocol::Stop>("w2");
+  ASSERT_EQ(stops.size(), 1u);
+  EXPECT_TRUE(stops[0].finish);
+  eval("w4", d, 10, 2.5);
+  stops = sink_.Take<protocol::Stop>("w4");
+  ASSERT_EQ(stops.size(), 1u) << "the rung's records were lost in the restart";
+  EXPECT_TRUE(stops[0].finish);
+  EXPECT_NE(stops[0].reason.find("cut 2.25 (best 1/2 of 4"), std::string::npos) << stops[0].reason;
+
+  // The stopped trials finish early: stopped, with their adapters.
+  Send("w2", AshaDone(b, 3.0, 12, true));
+  Send("w4", AshaDone(d, 2.5, 11, true));
+  EXPECT_EQ(StateOf(b.trial_id), TrialState::kStopped);
+  EXPECT_EQ(StateOf(d.trial_id), TrialState::kStopped);
+  EXPECT_EQ(*store_->GetAdapterFile(b.trial_id, "adapter_model.safetensors"),
+            "weights of " + b.trial_id);
+  EXPECT_EQ(store_->ReadEvents({.trial_id = d.trial_id})->back().kind, "adapter.stored");
+  // a and c continue past rung 1 (c is the better of two there) and complete.
+  eval("w1", a, 20, 1.5);
+  eval("w3", c, 20, 0.9);
+  EXPECT_TRUE(sink_.Take<protocol::Stop>("w1").empty());
+  EXPECT_TRUE(sink_.Take<protocol::Stop>("w3").empty());
+  EXPECT_NE(store_->GetSweep(sweep)->state, jobs::SweepState::kFinished);
+  Send("w1", AshaDone(a, 1.2, 100, false));
+  Send("w3", AshaDone(c, 0.8, 100, false));
+  EXPECT_EQ(StateOf(a.trial_id), TrialState::kCompleted);
+  EXPECT_EQ(StateOf(c.trial_id), TrialState::kCompleted);
+  EXPECT_EQ(store_->GetSweep(sweep)->state, jobs::SweepState::kFinished);
+
+  auto view = coordinator_->SweepView(sweep);
+  ASSERT_TRUE(view.ok());
+  EXPECT_EQ((*view)["sweep"]["counts"]["stopped"], 2);
+  EXPECT_EQ((*view)["sweep"]["counts"]["completed"], 2);
+  for (const Json& t : (*view)["trials"]) {
+    if (t["id"] == b.trial_id) {
+      EXPECT_EQ(t["step"], 12);
+    }
+  }
+  // Compare: completed best first, then the stopped ones, each with its result's metrics.
+  auto compare = coordinator_->CompareView({sweep});
+  ASSERT_TRUE(compare.ok());
+  std::vector<std::pair<std::string, std::string>> order;
+  for (const Json& row : (*compare)["rows"]) order.emplace_back(row["trial_id"], row["state"]);
+  EXPECT_EQ(order, (std::vector<std::pair<std::string, std::string>>{
+                       {c.trial_id, "completed"},
+                       {a.trial_id, "completed"},
+                       {d.trial_id, "stopped"},
+                       {b.trial_id, "stopped"}}));
+  EXPECT_EQ((*compare)["rows"][3]["eval_loss"], 3.0);
+  EXPECT_EQ((*compare)["rows"][3]["steps"], 12);
+  EXPECT_EQ((*compare)["rows"][2]["pareto_front"], false);  // it did not train to the end
+  auto adapters = coordinator_->AdaptersView(std::nullopt);
+  ASSERT_TRUE(adapters.ok());
+  EXPECT_EQ((*adapters)["adapters"].size(), 4u);
+  EXPECT_TRUE(coordinator_->TagTrial(b.trial_id, "early", "user:alice").ok());
+  EXPECT_NE(coordinator_->PrometheusMetrics().find("lorafleet_trials{state=\"stopped\"} 2\n"),
+            std::string::npos);
+}
+
+TEST_F(CoordinatorTest, AnEarlyStoppedTrialRequeuedIsToldToFinishAgain) {
+  const std::string sweep = Submit(AshaSweepYaml("loss"));
+  auto a = Join("w1"), b = Join("w2");
+  Send("w1", protocol::Progress{.trial_id = a.trial_id, .attempt = 1,
+                                .metrics = {{10, "loss", 1.0, 0}}});
+  Send("w2", protocol::Progress{.trial_id = b.trial_id, .attempt = 1,
+                                .metrics = {{10, "loss", 2.0, 0}}});
+  ASSERT_EQ(sink_.Take<protocol::Stop>("w2").size(), 1u);
+  EXPECT_NE(coordinator_->PrometheusMetrics().find("lorafleet_early_stops_total 1\n"),
+            std::string::npos);
+  // w2 dies before its DONE: b goes back to the queue and its next attempt is told at once.
+  for (int i = 0; i < 3; ++i) {
+    clock_.AdvanceMillis(2000);
+    Send("w1", protocol::Heartbeat{Hello("w1", {{a.trial_id, 1, 12}})});
+  }
+  coordinator_->Tick();
+  EXPECT_EQ(StateOf(b.trial_id), TrialState::kQueued);
+  auto again = Join("w5");
+  ASSERT_EQ(again.trial_id, b.trial_id);
+  EXPECT_EQ(again.attempt, 2u);
+  Send("w5", protocol::Progress{.trial_id = b.trial_id, .attempt = 2,
+                                .metrics = {{9, "loss", 2.1, 0}}});
+  auto stops = sink_.Take<protocol::Stop>("w5");
+  ASSERT_EQ(stops.size(), 1u);
+  EXPECT_EQ(stops[0].attempt, 2u);
+  EXPECT_TRUE(stops[0].finish);
+  // A worker that finished anyway (its STOP arrived after the last step) still ends stopped.
+  Send("w5", AshaDone(again, 2.0, 100, false));
+  EXPECT_EQ(StateOf(b.trial_id), TrialState::kStopped);
+  EXPECT_EQ(store_->GetSweep(sweep)->state, jobs::SweepState::kActive);  // two trials queued
+}
+
 // Runs promtool (Prometheus' own checker, Debian's `prometheus` package) on an exposition.
 // Returns its output, or nullopt when promtool is not installed.
 std::optional<std::pair<int, std::string>> Promtool(const std::string& text, const std::string& dir) {

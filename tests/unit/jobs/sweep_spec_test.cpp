@@ -223,6 +223,66 @@ resources: {gpus: 4, memory: 1.5G}
   EXPECT_EQ(*ParseSweepSpec(written), *minimal);
 }
 
+TEST(SweepSpecTest, EarlyStoppingIsParsedKeptAndWrittenBack) {
+  const std::string evaluated =
+      "base:\n  base_model: m\n  data: {train: t.jsonl, eval: e.jsonl}\n"
+      "  train: {steps: 200, eval_every: 10}\n";
+  Result<SweepSpec> spec = Parse(evaluated + R"(space: {train.lr: [1.0e-4, 1.0e-3]}
+early_stopping: {type: asha, metric: eval_loss, mode: min, grace_period: 10, reduction_factor: 3}
+)");
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  ASSERT_TRUE(spec->early_stopping.has_value());
+  EXPECT_EQ(*spec->early_stopping, (AshaConfig{.metric = "eval_loss", .mode = "min",
+                                               .grace_period = 10, .reduction_factor = 3}));
+  Json written = SweepSpecToJson(*spec);
+  EXPECT_EQ(written["early_stopping"],
+            (Json{{"type", "asha"}, {"metric", "eval_loss"}, {"mode", "min"},
+                  {"grace_period", 10}, {"reduction_factor", 3}}));
+  EXPECT_EQ(*ParseSweepSpec(written), *spec);
+  EXPECT_EQ(ExpandSweep(*spec)->size(), 2u);
+  // Absent: no early stopping, and nothing written.
+  Result<SweepSpec> plain = Parse(Sweep(""));
+  EXPECT_FALSE(plain->early_stopping.has_value());
+  EXPECT_FALSE(SweepSpecToJson(*plain).contains("early_stopping"));
+}
+
+TEST(SweepSpecTest, EarlyStoppingNeedsAMetricEveryTrialReports) {
+  const std::string block =
+      "early_stopping: {type: asha, metric: eval_loss, mode: min, grace_period: 10, "
+      "reduction_factor: 3}\n";
+  // The base job evaluates only at the end: refused when parsed, telling what to set.
+  Result<SweepSpec> never = Parse(
+      "base:\n  base_model: m\n  data: {train: t.jsonl, eval: e.jsonl}\n  train: {steps: 100}\n" +
+      block);
+  ASSERT_FALSE(never.ok());
+  EXPECT_NE(never.status().message().find(
+                "sweep.early_stopping.metric: eval_loss is reported every train.eval_every steps, "
+                "and sweep.base.train.eval_every is 0"),
+            std::string::npos)
+      << never.status().message();
+  EXPECT_NE(never.status().message().find("set train.eval_every"), std::string::npos);
+  // A swept eval_every of 0 is found in the trial that has it.
+  Result<std::vector<TrialSpec>> swept = Expand(
+      "base:\n  base_model: m\n  data: {train: t.jsonl, eval: e.jsonl}\n  train: {steps: 100}\n"
+      "space: {train.eval_every: [10, 0]}\n" + block);
+  ASSERT_FALSE(swept.ok());
+  EXPECT_NE(swept.status().message().find("(trial 1: {\"train.eval_every\":0})"),
+            std::string::npos)
+      << swept.status().message();
+  // A grace period at or past the end leaves no rung.
+  Result<SweepSpec> late = Parse(Sweep(
+      "early_stopping: {type: asha, metric: loss, mode: min, grace_period: 100, "
+      "reduction_factor: 3}\n"));
+  ASSERT_FALSE(late.ok());
+  EXPECT_EQ(late.status().message(),
+            "sweep.early_stopping.grace_period: 100 is not below sweep.base.train.steps (100), so "
+            "no trial reaches a rung; lower grace_period");
+  // Block errors name their field under sweep.early_stopping.
+  Result<SweepSpec> bad = Parse(Sweep("early_stopping: {type: asha, mode: min}\n"));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message(), "sweep.early_stopping.metric: required field is missing");
+}
+
 TEST(SweepSpecTest, ParseByteSize) {
   const std::vector<std::pair<Json, int64_t>> good = {
       {"512MiB", 536870912}, {"8GiB", 8589934592}, {"2GB", 2000000000},

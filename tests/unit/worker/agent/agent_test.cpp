@@ -55,7 +55,8 @@ class FakeLink final : public CoordinatorLink {
 };
 
 // A trainer that takes `train.steps` steps of 2 ms, checkpoints every train.checkpoint_every,
-// honours stop_requested like the real one, and writes an adapter folder when it completes.
+// honours stop_requested and finish_requested like the real one, and writes an adapter folder
+// when it completes.
 // data.train selects failures: "missing" (NotFound), "flaky" (Unavailable), "nan".
 Result<TrainJobResult> FakeTrain(const jobs::JobSpec& job, const TrainJobOptions& options) {
   if (job.data.train == "missing") return NotFound("reading missing: no such file");
@@ -66,6 +67,11 @@ Result<TrainJobResult> FakeTrain(const jobs::JobSpec& job, const TrainJobOptions
   for (; step < job.train.steps; ++step) {
     if (options.stop_requested && options.stop_requested()) {
       r.train.stop_reason = "stopped";
+      break;
+    }
+    if (options.finish_requested && options.finish_requested()) {
+      r.train.stop_reason = "early_stopped";
+      r.train.early_stopped = true;
       break;
     }
     std::this_thread::sleep_for(2ms);
@@ -87,7 +93,7 @@ Result<TrainJobResult> FakeTrain(const jobs::JobSpec& job, const TrainJobOptions
     }
   }
   r.train.steps = step;
-  r.train.completed = r.train.stop_reason == "completed";
+  r.train.completed = r.train.stop_reason == "completed" || r.train.early_stopped;
   if (r.train.stop_reason == "stopped" && options.on_checkpoint) {
     options.on_checkpoint(step, job.output + "/checkpoints/checkpoint-" + std::to_string(step));
   }
@@ -289,6 +295,31 @@ TEST_F(AgentTest, StopSilencesTheTrialAndAQueuedAssignStartsAfterIt) {
     if (auto* h = std::get_if<protocol::Heartbeat>(&sent[i])) {
       for (const auto& r : h->running) EXPECT_NE(r.trial_id, "long");
     }
+  }
+}
+
+TEST_F(AgentTest, StopWithFinishEndsTheTrialEarlyWithDone) {
+  ToWorker(protocol::Assign{.trial_id = "asha", .attempt = 1, .job = Job(dir_ + "/asha", 100000)});
+  WaitForType<protocol::Progress>("asha");
+  // Not this attempt: ignored. Then the real one, twice (a restarted coordinator repeats it).
+  ToWorker(protocol::Stop{.trial_id = "asha", .attempt = 2, .finish = true});
+  ToWorker(protocol::Stop{.trial_id = "asha", .attempt = 1, .reason = "asha", .finish = true});
+  ToWorker(protocol::Stop{.trial_id = "asha", .attempt = 1, .reason = "asha", .finish = true});
+  ToWorker(protocol::Assign{.trial_id = "next", .attempt = 1, .job = Job(dir_ + "/next", 3)});
+  WaitForType<protocol::Done>("next");
+  auto msgs = About("asha");
+  ASSERT_FALSE(msgs.empty());
+  ASSERT_TRUE(std::holds_alternative<protocol::Done>(msgs.back()))
+      << protocol::MessageTypeName(msgs.back());
+  const auto& done = std::get<protocol::Done>(msgs.back());
+  EXPECT_EQ(done.result["early_stopped"], true);
+  const int64_t steps = done.result["steps"];
+  EXPECT_GT(steps, 0);
+  EXPECT_LT(steps, 100000);
+  EXPECT_EQ(done.result["stopped_at_step"], steps);
+  EXPECT_EQ(done.files.size(), 3u);
+  for (const auto& m : msgs) {
+    EXPECT_FALSE(std::holds_alternative<protocol::Failed>(m));
   }
 }
 

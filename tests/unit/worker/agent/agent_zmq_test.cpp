@@ -261,6 +261,42 @@ TEST(AgentZmqTest, StopCheckpointsAndHeartbeatsContinueWhileTraining) {
   EXPECT_TRUE(worker.Stop().ok());
 }
 
+// Early stopping's STOP: training ends at the next step boundary, and the trial ends like a
+// completed one (final eval, the adapter exported) with DONE saying where it stopped.
+TEST(AgentZmqTest, StopWithFinishEndsTheTrialEarlyWithItsAdapter) {
+  FakeCoordinator coordinator;
+  InProcessWorker worker(coordinator.endpoint());
+  coordinator.WaitForHello(worker.id());
+  const std::string out = TempDir("finish");
+  coordinator.SendTo(
+      worker.id(),
+      protocol::Assign{.trial_id = "s-000004", .attempt = 1, .job = TinyJob(out, 100000, 0)});
+  ASSERT_TRUE(coordinator.WaitForType<protocol::Progress>("s-000004"));
+  coordinator.SendTo(worker.id(), protocol::Stop{.trial_id = "s-000004",
+                                                 .attempt = 1,
+                                                 .reason = "early stopping (asha): test",
+                                                 .finish = true});
+  auto done = coordinator.WaitForType<protocol::Done>("s-000004");
+  ASSERT_TRUE(done) << "no DONE after STOP with finish";
+  for (const auto& f : coordinator.All<protocol::Failed>()) ADD_FAILURE() << f.reason;
+  const int64_t steps = done->result["steps"];
+  EXPECT_GT(steps, 0);
+  EXPECT_LT(steps, 100000);
+  EXPECT_EQ(done->result["completed"], true);
+  EXPECT_EQ(done->result["early_stopped"], true);
+  EXPECT_EQ(done->result["stopped_at_step"], steps);
+  EXPECT_TRUE(done->result["eval_loss"].is_number()) << "no final evaluation";
+  std::map<std::string, std::string> files;
+  for (const auto& f : done->files) files[f.name] = f.bytes;
+  EXPECT_GT(files["adapter_model.safetensors"].size(), 0u);
+  auto result = ParseJson(files["result.json"], "result.json");
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ((*result)["early_stopped"], true);
+  EXPECT_EQ((*result)["stopped_at_step"], steps);
+  EXPECT_FALSE(fs::exists(out + "/checkpoints")) << "a finished trial keeps no checkpoints";
+  EXPECT_TRUE(worker.Stop().ok());
+}
+
 TEST(AgentZmqTest, AMissingDataFileIsNotRetryable) {
   FakeCoordinator coordinator;
   InProcessWorker worker(coordinator.endpoint());
