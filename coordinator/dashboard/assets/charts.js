@@ -125,7 +125,9 @@
     }
     series.forEach((s, i) => {
       const color = s.color || COLORS[i % COLORS.length];
-      const g = node('g', {class: 'series-group', 'data-name': s.name || ''});
+      // data-last-x: the last point's x (a thinned line keeps it), e.g. the newest step.
+      const g = node('g', {class: 'series-group', 'data-name': s.name || '',
+                           'data-last-x': s.points[s.points.length - 1].x});
       if (s.line !== false) {
         const pts = s.points.map((p) => `${xs.map(p.x).toFixed(1)},${ys.map(p.y).toFixed(1)}`);
         g.appendChild(node('polyline', {class: 'series', stroke: color, points: pts.join(' '),
@@ -135,7 +137,7 @@
         for (const p of s.points) {
           const dot = node('circle', {class: 'point' + (p.cls ? ' ' + p.cls : ''), r: p.r || 3.5,
                                       cx: xs.map(p.x).toFixed(1), cy: ys.map(p.y).toFixed(1),
-                                      fill: color});
+                                      fill: color, stroke: color});
           if (p.id) dot.setAttribute('data-id', p.id);
           if (p.title) dot.appendChild(node('title', {}, p.title));
           if (p.href) {

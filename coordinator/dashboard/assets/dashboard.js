@@ -257,8 +257,9 @@
 
   // Eval loss against `key`, one line per combination of the other swept keys.
   function lossChart(rows, keys, key) {
-    const done = rows.filter((r) => r.state === 'completed' && isNum(r.eval_loss) &&
-                                    xOf(r, key) !== null);
+    // Trials stopped early by ASHA have their (earlier) eval loss too; they are drawn hollow.
+    const done = rows.filter((r) => (r.state === 'completed' || r.state === 'stopped') &&
+                                    isNum(r.eval_loss) && xOf(r, key) !== null);
     const numeric = done.every((r) => isNum(xOf(r, key)));
     const categories = numeric ? null
         : [...new Set(done.map((r) => value(xOf(r, key))))].sort((a, b) =>
@@ -270,7 +271,9 @@
       groups.get(name).push({
         x: numeric ? xOf(r, key) : categories.indexOf(value(xOf(r, key))), y: r.eval_loss,
         id: r.trial_id, href: '#/trials/' + enc(r.trial_id),
-        title: `${r.trial_id}: ${key}=${value(xOf(r, key))}, eval loss ${num(r.eval_loss)}`,
+        cls: r.state === 'stopped' ? 'stopped' : null,
+        title: `${r.trial_id}: ${key}=${value(xOf(r, key))}, eval loss ${num(r.eval_loss)}` +
+               (r.state === 'stopped' ? ' (stopped early)' : ''),
       });
     }
     const series = [...groups.entries()].map(([name, points]) => ({
