@@ -1,10 +1,13 @@
 // pack_bench: what packing buys. The same 16-trial LoRA sweep (ranks 1 to 64) on one worker's
 // model, in the same run: one trial at a time (Trainer), then packed (PackedTrainer, up to --pack
 // trials in one forward and backward pass, a queued trial joining as soon as one finishes).
-// Prints both makespans and their ratio, and checks that packing changed no trial's losses.
+// Prints both makespans and their ratio, and checks that packing changed no trial's losses. Then
+// the same two with ASHA on (eval loss every 10 steps, grace period 10, reduction factor 2): the
+// trials ASHA stops finish early, and in the pack their places go to queued trials.
 //
 //   pack_bench [--steps 40] [--pack 16] [--batch 4] [--seq 64] [--threads N] [--model DIR]
-//              [--data FILE]     (--threads: LibTorch's intra-op threads; default: every core)
+//              [--data FILE] [--eval FILE]   (--threads: LibTorch's intra-op threads; default:
+//              every core; --eval: what ASHA's evaluations score)
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -16,6 +19,8 @@
 #include <thread>
 #include <vector>
 
+#include "jobs/asha.h"
+#include "worker/data/batch.h"
 #include "worker/data/jsonl_reader.h"
 #include "worker/data/packed_loader.h"
 #include "worker/model/causal_lm.h"
@@ -44,6 +49,7 @@ struct Options {
   int threads = static_cast<int>(std::thread::hardware_concurrency());
   std::string model = "examples/models/tiny-gpt2";
   std::string data = "examples/data/medical/train.jsonl";
+  std::string eval_data = "examples/data/medical/eval.jsonl";
 };
 
 struct Trial {
@@ -52,16 +58,51 @@ struct Trial {
   std::unique_ptr<PackedLoader> loader;
   std::unique_ptr<Adapter> adapter;
   std::vector<double> losses;
+  bool stop = false;  // ASHA said so: finish at the next step
+};
+
+// What a trial trains with: nothing more, or ASHA's decisions at every eval.
+struct Sweep {
+  std::vector<Trial> trials;
+  std::unique_ptr<jobs::AshaState> asha;  // null: no early stopping
+  std::vector<Batch> eval;
+
+  TrainerOptions OptionsFor(Trial& t) {
+    TrainerOptions o{.progress = false};
+    if (asha != nullptr) {
+      o.on_step = [this, &t](const StepMetrics& m) {
+        if (m.eval_loss &&
+            asha->Record(t.id, m.step, *m.eval_loss).kind == jobs::AshaDecision::kStop) {
+          t.stop = true;
+        }
+      };
+      o.finish_requested = [&t] { return t.stop; };
+    }
+    return o;
+  }
+  int Stopped() const {
+    int n = 0;
+    for (const Trial& t : trials) n += t.stop ? 1 : 0;
+    return n;
+  }
 };
 
 double Since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// The sweep's trials, each with a fresh adapter on `model` and its own data order.
-std::vector<Trial> MakeTrials(CausalLm& model, const std::vector<Example>& examples,
-                              const Options& o) {
-  std::vector<Trial> trials;
+// The sweep's trials, each with a fresh adapter on `model` and its own data order; with `eval`,
+// ASHA on the eval loss.
+Sweep MakeSweep(CausalLm& model, const std::vector<Example>& examples, const Options& o,
+                const std::vector<Batch>* eval) {
+  Sweep sweep;
+  if (eval != nullptr) {
+    sweep.eval = *eval;
+    sweep.asha = std::make_unique<jobs::AshaState>(
+        jobs::AshaConfig{.metric = "eval_loss", .grace_period = 10, .reduction_factor = 2},
+        o.steps);
+  }
+  std::vector<Trial>& trials = sweep.trials;
   for (size_t i = 0; i < std::size(kRanks); ++i) {
     Trial t;
     t.id = "r" + std::to_string(kRanks[i]);
@@ -73,6 +114,7 @@ std::vector<Trial> MakeTrials(CausalLm& model, const std::vector<Example>& examp
     t.job.train.lr = 1e-3;
     t.job.train.seed = i;
     t.job.train.log_every = 1000000;
+    t.job.train.eval_every = eval != nullptr ? 10 : 0;
     auto loader = PackedLoader::Create(examples, {.seq_len = o.seq, .batch_size = o.batch,
                                                   .seed = t.job.train.seed});
     if (!loader.ok()) Die(loader.status().ToString());
@@ -82,15 +124,15 @@ std::vector<Trial> MakeTrials(CausalLm& model, const std::vector<Example>& examp
     t.adapter = std::move(adapter).value();
     trials.push_back(std::move(t));
   }
-  return trials;
+  return sweep;
 }
 
-double OneAtATime(CausalLm& model, std::vector<Trial>& trials) {
+double OneAtATime(CausalLm& model, Sweep& sweep) {
   const auto t0 = std::chrono::steady_clock::now();
-  for (Trial& t : trials) {
+  for (Trial& t : sweep.trials) {
     model.SetHook(t.adapter.get());
-    Trainer trainer(model, t.adapter.get(), t.job.train, {.progress = false});
-    auto result = trainer.Run(*t.loader, {});
+    Trainer trainer(model, t.adapter.get(), t.job.train, sweep.OptionsFor(t));
+    auto result = trainer.Run(*t.loader, sweep.eval);
     if (!result.ok()) Die(t.id + ": " + result.status().ToString());
     t.losses = result->losses;
   }
@@ -98,19 +140,22 @@ double OneAtATime(CausalLm& model, std::vector<Trial>& trials) {
   return Since(t0);
 }
 
-double Packed(CausalLm& model, std::vector<Trial>& trials, size_t limit) {
+double Packed(CausalLm& model, Sweep& sweep, size_t limit) {
   const auto t0 = std::chrono::steady_clock::now();
   PackedTrainer pack(model);
   std::deque<Trial*> queued;
-  for (Trial& t : trials) queued.push_back(&t);
   std::map<std::string, Trial*> by_id;
-  for (Trial& t : trials) by_id[t.id] = &t;
+  for (Trial& t : sweep.trials) {
+    queued.push_back(&t);
+    by_id[t.id] = &t;
+  }
   while (!queued.empty() || pack.size() > 0) {
     while (!queued.empty() && pack.size() < limit) {
       Trial* t = queued.front();
       queued.pop_front();
       Status st = pack.Add({.id = t->id, .adapter = t->adapter.get(), .spec = t->job.train,
-                            .options = {.progress = false}, .train = t->loader.get()});
+                            .options = sweep.OptionsFor(*t), .train = t->loader.get(),
+                            .eval = &sweep.eval});
       if (!st.ok()) Die(st.ToString());
     }
     for (PackResult& r : pack.Step()) {
@@ -134,6 +179,7 @@ int main(int argc, char** argv) {
     else if (flag == "--threads") o.threads = std::atoi(value.c_str());
     else if (flag == "--model") o.model = value;
     else if (flag == "--data") o.data = value;
+    else if (flag == "--eval") o.eval_data = value;
     else Die("unknown flag " + flag + " (see the comment at the top of bench/pack_bench.cpp)");
   }
   if (o.steps < 1 || o.pack < 1 || o.batch < 1 || o.seq < 2) Die("--steps, --pack, --batch, --seq must be positive");
@@ -145,30 +191,46 @@ int main(int argc, char** argv) {
   auto examples = LoadJsonlExamples(o.data, **tokenizer);
   if (!examples.ok()) Die(examples.status().ToString());
 
+  auto eval_examples = LoadJsonlExamples(o.eval_data, **tokenizer);
+  if (!eval_examples.ok()) Die(eval_examples.status().ToString());
+  auto eval = EvalBatches(*eval_examples, o.seq, o.batch, (*tokenizer)->eos_id().value_or(0));
+  if (!eval.ok()) Die(eval.status().ToString());
+  eval->resize(std::min<size_t>(eval->size(), 4));  // ASHA's evals: a few batches
+
   std::printf("pack_bench: %zu LoRA trials (r = 1 to 64 on c_attn and c_fc), %lld steps of %lld x "
               "%lld tokens each, %s, one process, %d threads\n\n",
               std::size(kRanks), static_cast<long long>(o.steps), static_cast<long long>(o.batch),
               static_cast<long long>(o.seq), o.model.c_str(), torch::get_num_threads());
-  std::vector<Trial> alone = MakeTrials(**model, *examples, o);
+  Sweep alone = MakeSweep(**model, *examples, o, nullptr);
   const double alone_s = OneAtATime(**model, alone);
-  std::vector<Trial> packed = MakeTrials(**model, *examples, o);
+  Sweep packed = MakeSweep(**model, *examples, o, nullptr);
   const double packed_s = Packed(**model, packed, o.pack);
+  Sweep alone_asha = MakeSweep(**model, *examples, o, &*eval);
+  const double alone_asha_s = OneAtATime(**model, alone_asha);
+  Sweep packed_asha = MakeSweep(**model, *examples, o, &*eval);
+  const double packed_asha_s = Packed(**model, packed_asha, o.pack);
 
   double largest = 0;
-  for (size_t i = 0; i < alone.size(); ++i) {
-    if (alone[i].losses.size() != packed[i].losses.size()) Die(alone[i].id + ": step counts differ");
-    for (size_t s = 0; s < alone[i].losses.size(); ++s) {
-      largest = std::max(largest, std::abs(alone[i].losses[s] - packed[i].losses[s]));
-    }
+  for (size_t i = 0; i < alone.trials.size(); ++i) {
+    const auto& a = alone.trials[i].losses;
+    const auto& b = packed.trials[i].losses;
+    if (a.size() != b.size()) Die(alone.trials[i].id + ": step counts differ");
+    for (size_t s = 0; s < a.size(); ++s) largest = std::max(largest, std::abs(a[s] - b[s]));
   }
-  const double n = static_cast<double>(alone.size());
-  std::printf("%-22s %10s %11s %17s\n", "mode", "makespan", "trials/min", "vs one at a time");
-  std::printf("%-22s %8.1f s %11.1f %16.2fx\n", "one at a time", alone_s, 60 * n / alone_s, 1.0);
+  const double n = static_cast<double>(alone.trials.size());
   const std::string label = "packed (up to " + std::to_string(o.pack) + ")";
-  std::printf("%-22s %8.1f s %11.1f %16.2fx\n", label.c_str(), packed_s, 60 * n / packed_s,
-              alone_s / packed_s);
-  std::printf("\nlargest difference in any trial's per-step loss, packed against alone: %.2g\n",
-              largest);
+  std::printf("%-22s %-8s %10s %11s %8s %17s\n", "mode", "ASHA", "makespan", "trials/min",
+              "stopped", "vs one at a time");
+  auto line = [&](const std::string& mode, const char* asha, double s, int stopped, double base) {
+    std::printf("%-22s %-8s %8.1f s %11.1f %8d %16.2fx\n", mode.c_str(), asha, s, 60 * n / s,
+                stopped, base / s);
+  };
+  line("one at a time", "off", alone_s, 0, alone_s);
+  line(label, "off", packed_s, 0, alone_s);
+  line("one at a time", "on", alone_asha_s, alone_asha.Stopped(), alone_s);
+  line(label, "on", packed_asha_s, packed_asha.Stopped(), alone_s);
+  std::printf("\nlargest difference in any trial's per-step loss, packed against alone (ASHA off): "
+              "%.2g\n", largest);
   if (largest > 1e-4) Die("packing changed a trial's losses by more than 1e-4");
   return 0;
 }
