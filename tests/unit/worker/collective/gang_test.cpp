@@ -6,8 +6,8 @@
 #include <mpi.h>
 
 #include "model/test_models.h"
+#include "train/toy_data.h"
 #include "worker/collective/collective.h"
-#include "worker/data/shuffle.h"
 #include "worker/peft/adapter.h"
 #include "worker/train/trainer.h"
 
@@ -67,23 +67,6 @@ TEST(GangTest, BadGangsAreRefusedSayingWhy) {
   EXPECT_NE(too_big.status().message().find("below the world size 4"), std::string::npos);
 }
 
-std::vector<Example> ToyExamples(int n) {
-  std::vector<Example> out;
-  SplitMix64 rng(5);
-  for (int i = 0; i < n; ++i) {
-    Example e;
-    const int32_t start = static_cast<int32_t>(rng.Below(40));
-    const int32_t step = 1 + static_cast<int32_t>(rng.Below(3));
-    // Some tokens carry no loss, so members' token counts differ and the weighting matters.
-    for (int k = 0; k < 12; ++k) {
-      e.ids.push_back((start + k * step) % 49);
-      e.loss.push_back(k >= static_cast<int>(rng.Below(4)) ? 1 : 0);
-    }
-    out.push_back(std::move(e));
-  }
-  return out;
-}
-
 struct Outcome {
   TrainResult result;
   std::map<std::string, torch::Tensor> adapter;
@@ -98,7 +81,7 @@ Outcome Train(int64_t batch, Collective* gang, double lr) {
   EXPECT_TRUE(adapter.ok());
   jobs::TrainSpec spec{.steps = 10, .batch_size = batch, .grad_accum = 2, .lr = lr,
                        .max_grad_norm = 0.5, .seed = 4, .log_every = 1000};
-  auto loader = PackedLoader::Create(ToyExamples(80),
+  auto loader = PackedLoader::Create(testing::ToyExamples(80, 5, /*partly_unlabelled=*/true),
                                      {.seq_len = 16, .batch_size = batch, .seed = spec.seed,
                                       .rank = gang ? gang->rank() : 0,
                                       .world = gang ? gang->size() : 1});

@@ -7,7 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "model/test_models.h"
-#include "worker/data/shuffle.h"
+#include "train/toy_data.h"
 #include "worker/peft/lora.h"
 
 namespace lf::worker {
@@ -15,25 +15,7 @@ namespace {
 
 using testing::NewModel;
 using testing::TempDir;
-
-// Repeating arithmetic sequences over a 50-token vocabulary (as trainer_test.cpp).
-std::vector<Example> ToyExamples(int n, uint64_t seed) {
-  std::vector<Example> out;
-  SplitMix64 rng(seed);
-  for (int i = 0; i < n; ++i) {
-    Example e;
-    const int32_t start = static_cast<int32_t>(rng.Below(40));
-    const int32_t step = 1 + static_cast<int32_t>(rng.Below(3));
-    for (int k = 0; k < 12; ++k) {
-      e.ids.push_back((start + k * step) % 49);
-      e.loss.push_back(1);
-    }
-    e.ids.push_back(49);
-    e.loss.push_back(1);
-    out.push_back(std::move(e));
-  }
-  return out;
-}
+using testing::ToyExamples;
 
 // One trial: its job and where its data comes from.
 struct TrialCase {

@@ -5,7 +5,7 @@
 #include <cmath>
 
 #include "model/test_models.h"
-#include "worker/data/shuffle.h"
+#include "train/toy_data.h"
 #include "worker/train/schedule.h"
 
 namespace lf::worker {
@@ -13,24 +13,7 @@ namespace {
 
 using testing::NewModel;
 using testing::TempDir;
-
-// A learnable toy language: repeating arithmetic sequences over a 50-token vocabulary.
-std::vector<Example> ToyExamples(int n, uint64_t seed) {
-  std::vector<Example> out;
-  SplitMix64 rng(seed);
-  for (int i = 0; i < n; ++i) {
-    Example e;
-    const int32_t start = static_cast<int32_t>(rng.Below(40)), step = 1 + static_cast<int32_t>(rng.Below(3));
-    for (int k = 0; k < 12; ++k) {
-      e.ids.push_back((start + k * step) % 49);
-      e.loss.push_back(1);
-    }
-    e.ids.push_back(49);  // EOS
-    e.loss.push_back(1);
-    out.push_back(std::move(e));
-  }
-  return out;
-}
+using testing::ToyExamples;
 
 PackedLoader Loader(const jobs::TrainSpec& spec, int64_t seq_len = 16) {
   auto loader = PackedLoader::Create(ToyExamples(64, 1),
