@@ -6,10 +6,8 @@
 #include <functional>
 #include <map>
 
-#include "common/file_util.h"
 #include "model/test_models.h"
 #include "peft/peft_test_util.h"
-#include "worker/model/tensor_io.h"
 
 namespace lf::worker {
 namespace {
@@ -17,7 +15,6 @@ namespace {
 using testing::NewModel;
 using testing::PerturbAdapter;
 using testing::SampleIds;
-using testing::TempDir;
 
 jobs::JobSpec BottleneckJob(int64_t size = 8, std::string activation = "relu",
                             std::vector<std::string> after = {"attention", "feed_forward"}) {
@@ -188,16 +185,11 @@ TEST(BottleneckTest, ExportThenImportGivesIdenticalOutputs) {
     auto adapter = CreateAdapter(*model, job, 0);
     ASSERT_TRUE(adapter.ok());
     PerturbAdapter(**adapter, 2, 0.5);
-    torch::Tensor ids = SampleIds(2, 6, 50);
-    torch::Tensor with_adapter = model->Forward(ids);
-    std::string dir = TempDir("bottleneck_export_" + config.model_type);
-    ASSERT_TRUE(SaveAdapter(**adapter, dir, "tiny-base").ok());
-
-    Json cfg = Json::parse(*ReadFileToString(dir + "/adapter_config.json"));
+    Json cfg = testing::ExpectExportRoundTrip(config, *model, **adapter,
+                                              "bottleneck_export_" + config.model_type);
     EXPECT_EQ(cfg["peft_type"], "BOTTLENECK");
     EXPECT_EQ(cfg["task_type"], "CAUSAL_LM");
     EXPECT_EQ(cfg["inference_mode"], true);
-    EXPECT_EQ(cfg["base_model_name_or_path"], "tiny-base");
     EXPECT_EQ(cfg["size"], 8);
     EXPECT_EQ(cfg["activation"], "gelu");
     EXPECT_EQ(cfg["after"], Json(std::vector<std::string>{"feed_forward", "attention"}));
@@ -205,15 +197,7 @@ TEST(BottleneckTest, ExportThenImportGivesIdenticalOutputs) {
     EXPECT_EQ(cfg["scaling"], 2.0);
     EXPECT_EQ(cfg["target_modules"].size(), 4u);
 
-    auto fresh = NewModel(config);
-    auto loaded = LoadAdapter(*fresh, dir);
-    ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
-    EXPECT_EQ((*loaded)->method(), "bottleneck");
-    EXPECT_TRUE(torch::equal(with_adapter, fresh->Forward(ids))) << config.model_type;
-    EXPECT_EQ((*loaded)->PeftConfig("tiny-base"), cfg);
-
-    Json parsed_json = cfg;
-    auto spec = BottleneckSpecFromConfig(JsonField(parsed_json, FieldPath()));
+    auto spec = BottleneckSpecFromConfig(JsonField(cfg, FieldPath()));
     ASSERT_TRUE(spec.ok()) << spec.status().ToString();
     EXPECT_EQ(spec->size, 8);
     EXPECT_EQ(spec->activation, "gelu");
@@ -224,72 +208,50 @@ TEST(BottleneckTest, ExportThenImportGivesIdenticalOutputs) {
 }
 
 TEST(BottleneckTest, LoadingChecksEveryTensorAndSetting) {
-  auto model = NewModel(testing::TinyGpt2());
-  auto adapter = CreateAdapter(*model, BottleneckJob(8), 0);
-  ASSERT_TRUE(adapter.ok());
-  std::string dir = TempDir("bottleneck_bad");
-  ASSERT_TRUE(SaveAdapter(**adapter, dir, "b").ok());
-  const std::string weights = dir + "/adapter_model.safetensors";
-  auto file = safetensors::File::Open(weights);
-  ASSERT_TRUE(file.ok());
-  auto good = LoadAllTensors(*file);
-  ASSERT_TRUE(good.ok());
-  auto load_error = [&] {
-    auto loaded = LoadAdapter(*NewModel(testing::TinyGpt2()), dir);
-    EXPECT_FALSE(loaded.ok());
-    return loaded.ok() ? std::string() : loaded.status().message();
-  };
+  const testing::SavedAdapter saved(testing::TinyGpt2(), BottleneckJob(8), "bottleneck_bad");
+  const std::string& weights = saved.weights();
 
   // A size that disagrees with the stored tensors.
-  Json cfg = Json::parse(*ReadFileToString(dir + "/adapter_config.json"));
+  Json cfg = saved.config();
   cfg["size"] = 4;
-  ASSERT_TRUE(WriteFileAtomically(dir + "/adapter_config.json", cfg.dump()).ok());
-  std::string message = load_error();
+  std::string message = saved.LoadErrorWith(cfg);
   EXPECT_NE(message.find(weights + ": tensor 'base_model.model.transformer.h.0.attn.c_proj."
                                    "adapter_down.weight' has shape [8, 16], expected [4, 16] for "
                                    "size=4"),
             std::string::npos)
       << message;
-  cfg["size"] = 8;
+  cfg = saved.config();
   cfg["activation"] = "swish";
-  ASSERT_TRUE(WriteFileAtomically(dir + "/adapter_config.json", cfg.dump()).ok());
-  message = load_error();
+  message = saved.LoadErrorWith(cfg);
   EXPECT_NE(message.find("activation: expected one of relu, gelu, tanh, silu, got \"swish\""),
             std::string::npos)
       << message;
-  cfg["activation"] = "relu";
+  cfg = saved.config();
   cfg["after"] = {"attention", "output"};
-  ASSERT_TRUE(WriteFileAtomically(dir + "/adapter_config.json", cfg.dump()).ok());
-  message = load_error();
+  message = saved.LoadErrorWith(cfg);
   EXPECT_NE(message.find("after[1]: expected one of attention, feed_forward"), std::string::npos)
       << message;
-  cfg["after"] = {"attention", "feed_forward"};
+  cfg = saved.config();
   cfg["reduction_factor"] = 16;
-  ASSERT_TRUE(WriteFileAtomically(dir + "/adapter_config.json", cfg.dump()).ok());
-  message = load_error();
+  message = saved.LoadErrorWith(cfg);
   EXPECT_NE(message.find("reduction_factor: unknown key"), std::string::npos) << message;
-  cfg.erase("reduction_factor");
-  ASSERT_TRUE(WriteFileAtomically(dir + "/adapter_config.json", cfg.dump()).ok());
 
   // A tensor of the wrong shape, a missing one, one for a module that is not adapted.
-  auto tensors = *good;
+  auto tensors = saved.tensors();
   const std::string up = "base_model.model.transformer.h.1.mlp.c_proj.adapter_up.weight";
   tensors[up] = torch::zeros({16, 4});
-  ASSERT_TRUE(SaveTensors(tensors, weights).ok());
-  message = load_error();
+  message = saved.LoadErrorWith(tensors);
   EXPECT_NE(message.find(weights + ": tensor '" + up + "' has shape [16, 4], expected [16, 8]"),
             std::string::npos)
       << message;
-  tensors = *good;
+  tensors = saved.tensors();
   tensors.erase(up);
-  ASSERT_TRUE(SaveTensors(tensors, weights).ok());
-  message = load_error();
+  message = saved.LoadErrorWith(tensors);
   EXPECT_NE(message.find(weights + ": missing tensor '" + up + "'"), std::string::npos) << message;
-  tensors = *good;
+  tensors = saved.tensors();
   const std::string stray = "base_model.model.transformer.h.0.attn.c_attn.adapter_up.weight";
   tensors[stray] = torch::zeros({16, 8});
-  ASSERT_TRUE(SaveTensors(tensors, weights).ok());
-  message = load_error();
+  message = saved.LoadErrorWith(tensors);
   EXPECT_NE(message.find(weights + ": tensor '" + stray +
                          "' does not belong to any targeted module of this model"),
             std::string::npos)

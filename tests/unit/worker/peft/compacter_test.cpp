@@ -2,10 +2,8 @@
 
 #include <gtest/gtest.h>
 
-#include "common/file_util.h"
 #include "model/test_models.h"
 #include "peft/peft_test_util.h"
-#include "worker/model/tensor_io.h"
 
 namespace lf::worker {
 namespace {
@@ -13,7 +11,6 @@ namespace {
 using testing::NewModel;
 using testing::PerturbAdapter;
 using testing::SampleIds;
-using testing::TempDir;
 
 jobs::JobSpec CompacterJob(int64_t size = 8, int64_t phm_dim = 4, int64_t phm_rank = 2,
                            std::vector<std::string> after = {"attention", "feed_forward"}) {
@@ -196,15 +193,10 @@ TEST(CompacterTest, ExportThenImportGivesIdenticalOutputs) {
     auto adapter = CreateAdapter(*model, job, 0);
     ASSERT_TRUE(adapter.ok());
     PerturbAdapter(**adapter, 2, 0.5);
-    torch::Tensor ids = SampleIds(2, 6, 50);
-    torch::Tensor with_adapter = model->Forward(ids);
-    std::string dir = TempDir("compacter_export_" + config.model_type);
-    ASSERT_TRUE(SaveAdapter(**adapter, dir, "tiny-base").ok());
-
-    Json cfg = Json::parse(*ReadFileToString(dir + "/adapter_config.json"));
+    Json cfg = testing::ExpectExportRoundTrip(config, *model, **adapter,
+                                              "compacter_export_" + config.model_type);
     EXPECT_EQ(cfg["peft_type"], "COMPACTER");
     EXPECT_EQ(cfg["task_type"], "CAUSAL_LM");
-    EXPECT_EQ(cfg["base_model_name_or_path"], "tiny-base");
     EXPECT_EQ(cfg["size"], 8);
     EXPECT_EQ(cfg["phm_dim"], 2);
     EXPECT_EQ(cfg["phm_rank"], 3);
@@ -212,73 +204,45 @@ TEST(CompacterTest, ExportThenImportGivesIdenticalOutputs) {
     EXPECT_EQ(cfg["scaling"], 4.0);
     EXPECT_EQ(cfg["after"], Json(std::vector<std::string>{"attention", "feed_forward"}));
     EXPECT_EQ(cfg["target_modules"].size(), 4u);
-
-    auto fresh = NewModel(config);
-    auto loaded = LoadAdapter(*fresh, dir);
-    ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
-    EXPECT_EQ((*loaded)->method(), "compacter");
-    EXPECT_TRUE(torch::equal(with_adapter, fresh->Forward(ids))) << config.model_type;
-    EXPECT_EQ((*loaded)->PeftConfig("tiny-base"), cfg);
   }
 }
 
 TEST(CompacterTest, LoadingChecksEveryTensorAndSetting) {
-  auto model = NewModel(testing::TinyGpt2());
-  auto adapter = CreateAdapter(*model, CompacterJob(8, 4, 2), 0);
-  ASSERT_TRUE(adapter.ok());
-  std::string dir = TempDir("compacter_bad");
-  ASSERT_TRUE(SaveAdapter(**adapter, dir, "b").ok());
-  const std::string weights = dir + "/adapter_model.safetensors";
-  auto file = safetensors::File::Open(weights);
-  ASSERT_TRUE(file.ok());
-  auto good = LoadAllTensors(*file);
-  ASSERT_TRUE(good.ok());
-  auto load_error = [&] {
-    auto loaded = LoadAdapter(*NewModel(testing::TinyGpt2()), dir);
-    EXPECT_FALSE(loaded.ok());
-    return loaded.ok() ? std::string() : loaded.status().message();
-  };
+  const testing::SavedAdapter saved(testing::TinyGpt2(), CompacterJob(8, 4, 2), "compacter_bad");
+  const std::string& weights = saved.weights();
 
-  Json cfg = Json::parse(*ReadFileToString(dir + "/adapter_config.json"));
+  Json cfg = saved.config();
   cfg["phm_dim"] = 2;
-  ASSERT_TRUE(WriteFileAtomically(dir + "/adapter_config.json", cfg.dump()).ok());
-  std::string message = load_error();
+  std::string message = saved.LoadErrorWith(cfg);
   EXPECT_NE(message.find(weights + ": tensor 'base_model.model.phm_rule.down' has shape "
                                    "[4, 4, 4], expected [2, 2, 2] for size=8, phm_dim=2, "
                                    "phm_rank=2"),
             std::string::npos)
       << message;
   cfg["phm_dim"] = 3;
-  ASSERT_TRUE(WriteFileAtomically(dir + "/adapter_config.json", cfg.dump()).ok());
-  message = load_error();
+  message = saved.LoadErrorWith(cfg);
   EXPECT_NE(message.find("phm_dim: must divide size (8), got 3"), std::string::npos) << message;
+  cfg = saved.config();
   cfg.erase("phm_rank");
-  cfg["phm_dim"] = 4;
-  ASSERT_TRUE(WriteFileAtomically(dir + "/adapter_config.json", cfg.dump()).ok());
-  message = load_error();
+  message = saved.LoadErrorWith(cfg);
   EXPECT_NE(message.find("phm_rank"), std::string::npos) << message;
-  cfg["phm_rank"] = 2;
-  ASSERT_TRUE(WriteFileAtomically(dir + "/adapter_config.json", cfg.dump()).ok());
 
-  auto tensors = *good;
+  auto tensors = saved.tensors();
   const std::string t = "base_model.model.transformer.h.0.mlp.c_proj.adapter_up.phm_t";
   tensors[t] = torch::zeros({4, 1, 4});
-  ASSERT_TRUE(SaveTensors(tensors, weights).ok());
-  message = load_error();
+  message = saved.LoadErrorWith(tensors);
   EXPECT_NE(message.find(weights + ": tensor '" + t + "' has shape [4, 1, 4], expected [4, 2, 4]"),
             std::string::npos)
       << message;
-  tensors = *good;
+  tensors = saved.tensors();
   tensors["base_model.model.phm_rule.middle"] = torch::zeros({4, 4, 4});
-  ASSERT_TRUE(SaveTensors(tensors, weights).ok());
-  message = load_error();
+  message = saved.LoadErrorWith(tensors);
   EXPECT_NE(message.find(weights + ": tensor 'base_model.model.phm_rule.middle' does not belong"),
             std::string::npos)
       << message;
-  tensors = *good;
+  tensors = saved.tensors();
   tensors.erase("base_model.model.phm_rule.up");
-  ASSERT_TRUE(SaveTensors(tensors, weights).ok());
-  message = load_error();
+  message = saved.LoadErrorWith(tensors);
   EXPECT_NE(message.find(weights + ": missing tensor 'base_model.model.phm_rule.up'"),
             std::string::npos)
       << message;

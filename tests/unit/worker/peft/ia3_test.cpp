@@ -2,7 +2,6 @@
 
 #include <gtest/gtest.h>
 
-#include "common/file_util.h"
 #include "model/test_models.h"
 #include "peft/peft_test_util.h"
 
@@ -12,7 +11,6 @@ namespace {
 using testing::NewModel;
 using testing::PerturbAdapter;
 using testing::SampleIds;
-using testing::TempDir;
 
 jobs::JobSpec Ia3Job(std::vector<std::string> targets = {}, std::vector<std::string> ff = {}) {
   jobs::JobSpec job;
@@ -126,19 +124,9 @@ TEST(Ia3Test, ExportThenImportGivesIdenticalOutputs) {
     auto adapter = CreateAdapter(*model, Ia3Job(), 0);
     ASSERT_TRUE(adapter.ok());
     PerturbAdapter(**adapter, 2, 0.5);
-    torch::Tensor ids = SampleIds(2, 6, 50);
-    torch::Tensor with_adapter = model->Forward(ids);
-    std::string dir = TempDir("ia3_export_" + config.model_type);
-    ASSERT_TRUE(SaveAdapter(**adapter, dir, "tiny-base").ok());
-    Json cfg = Json::parse(*ReadFileToString(dir + "/adapter_config.json"));
+    Json cfg = testing::ExpectExportRoundTrip(config, *model, **adapter,
+                                              "ia3_export_" + config.model_type);
     EXPECT_EQ(cfg["peft_type"], "IA3");
-    EXPECT_EQ(cfg["base_model_name_or_path"], "tiny-base");
-
-    auto fresh = NewModel(config);
-    auto loaded = LoadAdapter(*fresh, dir);
-    ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
-    EXPECT_EQ((*loaded)->method(), "ia3");
-    EXPECT_TRUE(torch::equal(with_adapter, fresh->Forward(ids))) << config.model_type;
   }
 }
 
@@ -168,24 +156,14 @@ TEST(Ia3Test, BadSettingsAndFoldersAreRejected) {
   EXPECT_NE(none.status().message().find("job.ia3.target_modules: no module"), std::string::npos)
       << none.status().message();
 
-  auto adapter = CreateAdapter(*model, Ia3Job(), 0);
-  ASSERT_TRUE(adapter.ok());
-  std::string dir = TempDir("ia3_bad");
-  ASSERT_TRUE(SaveAdapter(**adapter, dir, "b").ok());
+  const testing::SavedAdapter saved(testing::TinyGpt2(), Ia3Job(), "ia3_bad");
   // Declaring c_attn feed-forward changes the shape its vector must have.
-  Json cfg = Json::parse(*ReadFileToString(dir + "/adapter_config.json"));
+  Json cfg = saved.config();
   cfg["feedforward_modules"] = {"c_attn", "mlp.c_proj"};
-  ASSERT_TRUE(WriteFileAtomically(dir + "/adapter_config.json", cfg.dump()).ok());
-  auto wrong = LoadAdapter(*NewModel(testing::TinyGpt2()), dir);
-  ASSERT_FALSE(wrong.ok());
-  EXPECT_NE(wrong.status().message().find("has shape [48, 1], expected [1, 16]"), std::string::npos)
-      << wrong.status().message();
+  std::string message = saved.LoadErrorWith(cfg);
+  EXPECT_NE(message.find("has shape [48, 1], expected [1, 16]"), std::string::npos) << message;
   cfg["feedforward_modules"] = "c_attn|c_proj";
-  ASSERT_TRUE(WriteFileAtomically(dir + "/adapter_config.json", cfg.dump()).ok());
-  EXPECT_NE(LoadAdapter(*NewModel(testing::TinyGpt2()), dir)
-                .status()
-                .message()
-                .find("regular expression is not supported"),
+  EXPECT_NE(saved.LoadErrorWith(cfg).find("regular expression is not supported"),
             std::string::npos);
 }
 

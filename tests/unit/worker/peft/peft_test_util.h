@@ -1,15 +1,20 @@
 // Helpers the per-method adapter tests share: perturbing an adapter away from its identity
-// initialisation, and a short training run on the bundled tiny GPT-2 and medical notes.
+// initialisation, a short training run on the bundled tiny GPT-2 and medical notes, the export
+// round trip, and a saved adapter to corrupt one way at a time.
 #pragma once
 
 #include <fstream>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
 
+#include "common/file_util.h"
+#include "common/safetensors.h"
 #include "model/test_models.h"
+#include "worker/model/tensor_io.h"
 #include "worker/peft/adapter.h"
 
 namespace lf::worker::testing {
@@ -90,5 +95,79 @@ inline void ExpectLossFalls(CausalLm& model, Adapter& adapter, double lr, double
   ::testing::Test::RecordProperty(label + "loss_after", std::to_string(after));
   EXPECT_LT(after, before * factor) << label << before << " -> " << after;
 }
+
+// Saves `adapter` (perturbed, attached to `model`, a model of `config`) to a fresh folder `name`
+// and loads it onto a fresh model of `config`: the same method, the same logits and the same
+// adapter_config.json. Returns what adapter_config.json says, for the method's own checks.
+inline Json ExpectExportRoundTrip(const ModelConfig& config, CausalLm& model, Adapter& adapter,
+                                  const std::string& name) {
+  torch::Tensor ids = SampleIds(2, 6, 50);
+  torch::Tensor with_adapter = model.Forward(ids);
+  const std::string dir = TempDir(name);
+  EXPECT_TRUE(SaveAdapter(adapter, dir, "tiny-base").ok());
+  Json cfg = Json::parse(*ReadFileToString(dir + "/adapter_config.json"));
+  EXPECT_EQ(cfg["base_model_name_or_path"], "tiny-base");
+  auto fresh = NewModel(config);
+  auto loaded = LoadAdapter(*fresh, dir);
+  EXPECT_TRUE(loaded.ok()) << loaded.status().ToString();
+  if (!loaded.ok()) return cfg;
+  EXPECT_EQ((*loaded)->method(), adapter.method());
+  EXPECT_TRUE(torch::equal(with_adapter, fresh->Forward(ids))) << config.model_type;
+  EXPECT_EQ((*loaded)->PeftConfig("tiny-base"), cfg);
+  return cfg;
+}
+
+// An adapter of `job` on a model of `config`, saved to a fresh folder `name`, for tests that load
+// it with one setting or tensor changed at a time: each LoadErrorWith writes the change, expects
+// loading onto a fresh model to fail, puts the saved file back and returns the error message.
+class SavedAdapter {
+ public:
+  SavedAdapter(const ModelConfig& config, const jobs::JobSpec& job, const std::string& name)
+      : model_config_(config), dir_(TempDir(name)), weights_(dir_ + "/adapter_model.safetensors") {
+    auto model = NewModel(config);
+    auto adapter = CreateAdapter(*model, job, 0);
+    EXPECT_TRUE(adapter.ok()) << adapter.status().ToString();
+    if (!adapter.ok()) return;
+    EXPECT_TRUE(SaveAdapter(**adapter, dir_, "b").ok());
+    config_ = Json::parse(*ReadFileToString(config_path()));
+    auto file = safetensors::File::Open(weights_);
+    EXPECT_TRUE(file.ok());
+    if (!file.ok()) return;
+    auto tensors = LoadAllTensors(*file);
+    EXPECT_TRUE(tensors.ok());
+    if (tensors.ok()) tensors_ = std::move(tensors).value();
+  }
+
+  const Json& config() const { return config_; }  // adapter_config.json as saved
+  const std::map<std::string, torch::Tensor>& tensors() const { return tensors_; }  // as saved
+  const std::string& weights() const { return weights_; }  // adapter_model.safetensors' path
+
+  std::string LoadErrorWith(const Json& config) const {
+    EXPECT_TRUE(WriteFileAtomically(config_path(), config.dump()).ok());
+    std::string message = LoadError();
+    EXPECT_TRUE(WriteFileAtomically(config_path(), config_.dump()).ok());
+    return message;
+  }
+  std::string LoadErrorWith(const std::map<std::string, torch::Tensor>& tensors) const {
+    EXPECT_TRUE(SaveTensors(tensors, weights_).ok());
+    std::string message = LoadError();
+    EXPECT_TRUE(SaveTensors(tensors_, weights_).ok());
+    return message;
+  }
+
+ private:
+  std::string config_path() const { return dir_ + "/adapter_config.json"; }
+  std::string LoadError() const {
+    auto loaded = LoadAdapter(*NewModel(model_config_), dir_);
+    EXPECT_FALSE(loaded.ok());
+    return loaded.ok() ? std::string() : loaded.status().message();
+  }
+
+  ModelConfig model_config_;
+  std::string dir_;
+  std::string weights_;
+  Json config_;
+  std::map<std::string, torch::Tensor> tensors_;
+};
 
 }  // namespace lf::worker::testing
