@@ -36,6 +36,7 @@ void ToJson(const Assign& m, Json& j) {
   j["trial_id"] = m.trial_id;
   j["attempt"] = m.attempt;
   j["job"] = m.job;
+  if (!m.pack_key.empty()) j["pack_key"] = m.pack_key;
 }
 void ToJson(const Progress& m, Json& j) {
   j["trial_id"] = m.trial_id;
@@ -113,6 +114,7 @@ Status FromJson(const JsonField& f, Assign& m) {
   LF_ASSIGN_OR_RETURN(JsonField job, f.Required("job"));
   if (!job.IsObject()) return job.Error("expected an object");
   m.job = job.json();
+  LF_ASSIGN_OR_RETURN(m.pack_key, f.StringOr("pack_key", ""));
   return Status::Ok();
 }
 Status FromJson(const JsonField& f, Progress& m) {

@@ -52,6 +52,10 @@ struct Assign {
   std::string trial_id;
   uint32_t attempt = 0;
   Json job;  // jobs::JobSpecToJson form, output set
+  // Non-empty: the trial trains in a pack (one base model, several adapters trained together), and
+  // a later ASSIGN with the same key joins that pack at its next step instead of waiting for it.
+  // Empty (or absent: an older coordinator): the trial trains alone.
+  std::string pack_key;
 };
 
 // worker -> coordinator: metrics since the last Progress, batched.

@@ -33,6 +33,23 @@ TEST(ProtocolTest, AStopFromAnOlderCoordinatorIsAPlainStop) {
       << bad.status().message();
 }
 
+TEST(ProtocolTest, AssignCarriesItsPackKeyAndAnOlderOneTrainsAlone) {
+  auto packed = RoundTrip(Assign{.trial_id = "t", .attempt = 1, .job = {{"method", "lora"}},
+                                 .pack_key = "lora|/models/base|128"});
+  ASSERT_TRUE(packed.ok()) << packed.status().ToString();
+  EXPECT_EQ(std::get<Assign>(*packed).pack_key, "lora|/models/base|128");
+  auto alone = RoundTrip(Assign{.trial_id = "t", .attempt = 1, .job = Json::object()});
+  ASSERT_TRUE(alone.ok());
+  EXPECT_EQ(std::get<Assign>(*alone).pack_key, "");
+  EXPECT_EQ(Encode(Assign{.trial_id = "t", .job = Json::object()})[0].find("pack_key"),
+            std::string::npos);
+  auto bad = Decode({R"({"v": 1, "type": "ASSIGN", "trial_id": "t", "attempt": 1, "job": {},
+                        "pack_key": 7})"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("ASSIGN.pack_key"), std::string::npos)
+      << bad.status().message();
+}
+
 TEST(ProtocolTest, DoneCarriesItsFilesAsFramesAndOtherVersionsAreRefused) {
   Done done{
       .trial_id = "t",

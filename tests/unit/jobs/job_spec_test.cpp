@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "common/yaml.h"
+#include "jobs/packing.h"
 
 namespace lf::jobs {
 namespace {
@@ -32,6 +33,30 @@ TEST(JobSpecTest, MinimalJobGetsDefaults) {
   EXPECT_TRUE(spec->lora.target_modules.empty());
   EXPECT_EQ(spec->train.schedule, Schedule::kConstant);
   EXPECT_DOUBLE_EQ(spec->train.max_grad_norm, 1.0);
+}
+
+TEST(PackKeyTest, PlainLoraOnOneBaseAndLengthShareAKeyWhateverTheirSettings) {
+  JobSpec a;
+  a.base_model = "/models/tiny";
+  a.data.seq_len = 64;
+  JobSpec b = a;  // another rank, alpha, targets, learning rate, seed and data
+  b.lora = {.r = 32, .alpha = 8, .dropout = 0.1, .target_modules = {"c_fc"}};
+  b.train.lr = 1e-2;
+  b.train.seed = 9;
+  b.data.train = "other.jsonl";
+  EXPECT_FALSE(PackKey(a).empty());
+  EXPECT_EQ(PackKey(a), PackKey(b));
+  JobSpec longer = a;
+  longer.data.seq_len = 128;
+  JobSpec other_base = a;
+  other_base.base_model = "/models/other";
+  EXPECT_NE(PackKey(longer), PackKey(a));
+  EXPECT_NE(PackKey(other_base), PackKey(a));
+  for (const char* method : {"dora", "qlora", "ia3", "prompt_tuning", "bottleneck", "full"}) {
+    JobSpec alone = a;
+    alone.method = method;
+    EXPECT_EQ(PackKey(alone), "") << method;
+  }
 }
 
 TEST(JobSpecTest, FullJobParsesAndRoundTrips) {
