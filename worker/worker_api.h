@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -54,6 +55,33 @@ Json TrainJobResultToJson(const TrainJobResult& result);
 // and <output>/result.json (summary, resolved job, data hashes). Checkpoints go to
 // <output>/checkpoints when train.checkpoint_every is set.
 Result<TrainJobResult> RunTrainJob(const jobs::JobSpec& job, const TrainJobOptions& options);
+
+// A pack: plain LoRA trials on one loaded base model trained together, each step one forward and
+// one backward pass over all of their micro-batches (worker/train/packed_trainer.h), so every
+// frozen base matmul runs once for them all. Trials join between steps and leave as they end;
+// each gets what RunTrainJob gives it alone (losses and adapter to float rounding) and writes the
+// same outputs. Used by one thread.
+class TrainPack {
+ public:
+  virtual ~TrainPack() = default;
+  // Loads the job's data, creates its adapter and trains it from the next Step, resuming from its
+  // checkpoint as RunTrainJob does. A job of another pack (jobs::PackKey differs) is refused with
+  // FailedPrecondition; bad data fails as RunTrainJob's would. `id` names it in results and errors.
+  virtual Status Add(const std::string& id, const jobs::JobSpec& job,
+                     const TrainJobOptions& options) = 0;
+  struct Finished {
+    std::string id;
+    Result<TrainJobResult> result;
+  };
+  // One step of every member; the members that ended in it (steps done, stopped, failed), their
+  // outputs written.
+  virtual std::vector<Finished> Step() = 0;
+  virtual size_t size() const = 0;
+};
+
+// A pack for jobs with the key of `job` (jobs/packing.h): loads its base model and tokenizer. A job
+// that cannot be packed is refused with FailedPrecondition.
+Result<std::unique_ptr<TrainPack>> OpenTrainPack(const jobs::JobSpec& job);
 
 // Trains a GPT-2-architecture model from scratch with the byte-level tokenizer (full training)
 // and saves a Hugging Face folder (config.json, model.safetensors, tokenizer.json).

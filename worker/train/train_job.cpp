@@ -1,4 +1,5 @@
-// RunTrainJob and Pretrain: from a job description to a trained adapter (or base model) on disk.
+// RunTrainJob, OpenTrainPack and Pretrain: from a job description to a trained adapter (or base
+// model) on disk.
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -9,12 +10,14 @@
 #include "common/logging.h"
 #include "common/sha256.h"
 #include "common/version.h"
+#include "jobs/packing.h"
 #include "worker/data/batch.h"
 #include "worker/data/jsonl_reader.h"
 #include "worker/data/packed_loader.h"
 #include "worker/model/causal_lm.h"
 #include "worker/peft/adapter.h"
 #include "worker/tokenizer/tokenizer.h"
+#include "worker/train/packed_trainer.h"
 #include "worker/train/trainer.h"
 #include "worker/worker_api.h"
 
@@ -215,33 +218,166 @@ Result<std::string> OutputDir(const std::string& output) {
   return output;
 }
 
+// What a job trains on beside its model: its output folder, its data, and its forgetting set
+// with the untouched base's score on it.
+struct JobInputs {
+  std::string out;
+  LoadedData data;
+  std::vector<Batch> general;
+  std::optional<double> general_base;
+};
+
+// The forgetting set's base score is taken with the model's hook set aside, so in a pack the other
+// trials' adapters do not count; it must run before this job's adapter exists (QLoRA's replaces
+// the base weights).
+Result<JobInputs> LoadJobInputs(const jobs::JobSpec& job, CausalLm& model,
+                                const Tokenizer& tokenizer) {
+  LF_ASSIGN_OR_RETURN(std::string out, OutputDir(job.output));
+  if (job.data.seq_len > model.config().max_positions) {
+    return InvalidArgument("job.data.seq_len: " + std::to_string(job.data.seq_len) +
+                           " is longer than the model's context of " +
+                           std::to_string(model.config().max_positions) + " tokens");
+  }
+  LF_ASSIGN_OR_RETURN(LoadedData data, LoadData(job.data.train, job.data.eval, tokenizer,
+                                                job.data.seq_len, job.train));
+  JobInputs inputs{.out = std::move(out), .data = std::move(data)};
+  if (!job.data.general_eval.empty()) {
+    LF_ASSIGN_OR_RETURN(inputs.general,
+                        LoadEvalBatches(job.data.general_eval, tokenizer, job.data.seq_len,
+                                        job.train, &inputs.data.lineage));
+    ModelHook* hook = model.hook();
+    model.SetHook(nullptr);
+    inputs.general_base = Evaluate(model, inputs.general, job.train.eval_batches).loss;
+    model.SetHook(hook);
+  }
+  return inputs;
+}
+
+// After training: the forgetting score, the adapter (full fine-tuning: the model) saved and the
+// checkpoints removed once the run completed, and result.json in every case.
+Status FinishJob(const jobs::JobSpec& job, CausalLm& model, Adapter* adapter,
+                 const JobInputs& inputs, const Json& base_lineage,
+                 const TrainerOptions& trainer_options, TrainJobResult* result) {
+  result->data = inputs.data.lineage;
+  result->base_model = base_lineage;
+  if (!inputs.general.empty() && result->train.completed) {
+    ModelHook* hook = model.hook();
+    if (adapter != nullptr) model.SetHook(adapter);
+    result->general_eval_loss_base = inputs.general_base;
+    result->general_eval_loss = Evaluate(model, inputs.general, job.train.eval_batches).loss;
+    model.SetHook(hook);
+  }
+  if (result->train.completed && adapter == nullptr) {
+    result->adapter_dir = (fs::path(inputs.out) / "model").string();
+    LF_RETURN_IF_ERROR(SaveFullModel(model, job.base_model, result->adapter_dir));
+    result->adapter_bytes =
+        static_cast<int64_t>(fs::file_size(fs::path(result->adapter_dir) / "model.safetensors"));
+    RemoveCheckpoints(trainer_options);
+  } else if (result->train.completed) {
+    result->adapter_dir = (fs::path(inputs.out) / "adapter").string();
+    LF_RETURN_IF_ERROR(SaveAdapter(*adapter, result->adapter_dir,
+                                   fs::absolute(job.base_model).lexically_normal().string()));
+    result->adapter_bytes = static_cast<int64_t>(
+        fs::file_size(fs::path(result->adapter_dir) / "adapter_model.safetensors"));
+    RemoveCheckpoints(trainer_options);
+  }
+  Json summary = TrainJobResultToJson(*result);
+  summary["job"] = jobs::JobSpecToJson(job);
+  return WriteFileAtomically((fs::path(inputs.out) / "result.json").string(),
+                             summary.dump(2) + "\n");
+}
+
+class LoraTrainPack final : public TrainPack {
+ public:
+  LoraTrainPack(std::string key, std::unique_ptr<CausalLm> model,
+                std::unique_ptr<Tokenizer> tokenizer, Json base_lineage)
+      : key_(std::move(key)),
+        model_(std::move(model)),
+        tokenizer_(std::move(tokenizer)),
+        base_lineage_(std::move(base_lineage)),
+        trainer_(std::make_unique<PackedTrainer>(*model_)) {}
+  ~LoraTrainPack() override { trainer_.reset(); }  // its runs refer to the members
+
+  Status Add(const std::string& id, const jobs::JobSpec& job,
+             const TrainJobOptions& options) override {
+    if (jobs::PackKey(job) != key_) {
+      return FailedPrecondition("trial " + id + " (" + job.method + " on " + job.base_model +
+                                ", data.seq_len " + std::to_string(job.data.seq_len) +
+                                ") cannot join a pack of " + key_ + "; it trains alone");
+    }
+    if (members_.count(id)) return AlreadyExists("trial " + id + " is already in the pack");
+    LF_ASSIGN_OR_RETURN(JobInputs inputs, LoadJobInputs(job, *model_, *tokenizer_));
+    ModelHook* hook = model_->hook();  // creating an adapter makes it the model's hook
+    Result<std::unique_ptr<Adapter>> adapter = CreateAdapter(*model_, job, job.train.seed);
+    model_->SetHook(hook);
+    if (!adapter.ok()) return adapter.status();
+    const std::string label = fs::path(inputs.out).filename().string();
+    TrainerOptions trainer_options = JobTrainerOptions(inputs.out, label, options);
+    auto member = std::make_unique<Member>(Member{.job = job,
+                                                  .inputs = std::move(inputs),
+                                                  .adapter = std::move(adapter).value(),
+                                                  .trainer_options = std::move(trainer_options)});
+    member->trainer_options.progress = false;  // several bars on one terminal say nothing
+    const std::vector<Batch>& eval = member->inputs.data.eval;
+    LF_RETURN_IF_ERROR(trainer_->Add({.id = id,
+                                      .adapter = member->adapter.get(),
+                                      .spec = job.train,
+                                      .options = member->trainer_options,
+                                      .train = &member->inputs.data.train,
+                                      .eval = eval.empty() ? nullptr : &eval}));
+    members_.emplace(id, std::move(member));
+    return Status::Ok();
+  }
+
+  std::vector<Finished> Step() override {
+    std::vector<Finished> out;
+    for (PackResult& r : trainer_->Step()) {
+      auto it = members_.find(r.id);
+      LF_CHECK_MSG(it != members_.end(), "the pack returned unknown trial " + r.id);
+      Member& m = *it->second;
+      Finished finished{.id = r.id, .result = r.result.status()};
+      if (r.result.ok()) {
+        TrainJobResult result;
+        result.train = std::move(r.result).value();
+        Status st = FinishJob(m.job, *model_, m.adapter.get(), m.inputs, base_lineage_,
+                              m.trainer_options, &result);
+        finished.result = st.ok() ? Result<TrainJobResult>(std::move(result))
+                                  : Result<TrainJobResult>(st);
+      }
+      members_.erase(it);
+      out.push_back(std::move(finished));
+    }
+    return out;
+  }
+
+  size_t size() const override { return trainer_->size(); }
+
+ private:
+  struct Member {
+    jobs::JobSpec job;
+    JobInputs inputs;
+    std::unique_ptr<Adapter> adapter;
+    TrainerOptions trainer_options;
+  };
+
+  const std::string key_;
+  std::unique_ptr<CausalLm> model_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+  const Json base_lineage_;
+  std::map<std::string, std::unique_ptr<Member>> members_;
+  std::unique_ptr<PackedTrainer> trainer_;
+};
+
 }  // namespace
 
 Result<TrainJobResult> RunTrainJob(const jobs::JobSpec& job, const TrainJobOptions& options) {
-  LF_ASSIGN_OR_RETURN(std::string out, OutputDir(job.output));
   LF_ASSIGN_OR_RETURN(std::unique_ptr<CausalLm> model, LoadCausalLm(job.base_model));
   LF_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tokenizer, LoadTokenizer(job.base_model));
   LF_ASSIGN_OR_RETURN(Json base_lineage, BaseModelLineage(job.base_model));
-  if (job.data.seq_len > model->config().max_positions) {
-    return InvalidArgument("job.data.seq_len: " + std::to_string(job.data.seq_len) +
-                           " is longer than the model's context of " +
-                           std::to_string(model->config().max_positions) + " tokens");
-  }
-  LF_ASSIGN_OR_RETURN(LoadedData data, LoadData(job.data.train, job.data.eval, *tokenizer,
-                                                job.data.seq_len, job.train));
-  // Forgetting: the general set scored by the untouched base, before any adapter exists (QLoRA's
-  // replaces the base weights), and by the trained model at the end.
-  std::vector<Batch> general;
-  std::optional<double> general_base;
-  if (!job.data.general_eval.empty()) {
-    LF_ASSIGN_OR_RETURN(general, LoadEvalBatches(job.data.general_eval, *tokenizer,
-                                                 job.data.seq_len, job.train, &data.lineage));
-    general_base = Evaluate(*model, general, job.train.eval_batches).loss;
-  }
+  LF_ASSIGN_OR_RETURN(JobInputs inputs, LoadJobInputs(job, *model, *tokenizer));
   // Full fine-tuning has no adapter: the trainer then trains every base weight.
-  const bool full = job.method == "full";
   std::unique_ptr<Adapter> adapter;
-  if (!full) {
+  if (job.method != "full") {
     LF_ASSIGN_OR_RETURN(adapter, CreateAdapter(*model, job, job.train.seed));
     // Soft prompts and prefixes take positions before the real tokens.
     const int64_t virtual_tokens = model->VirtualTokens();
@@ -253,37 +389,27 @@ Result<TrainJobResult> RunTrainJob(const jobs::JobSpec& job, const TrainJobOptio
                              " tokens; shorten seq_len or num_virtual_tokens");
     }
   }
-
   const TrainerOptions trainer_options =
-      JobTrainerOptions(out, fs::path(out).filename().string(), options);
+      JobTrainerOptions(inputs.out, fs::path(inputs.out).filename().string(), options);
   Trainer trainer(*model, adapter.get(), job.train, trainer_options);
   TrainJobResult result;
-  LF_ASSIGN_OR_RETURN(result.train, trainer.Run(data.train, data.eval));
-  result.data = data.lineage;
-  result.base_model = std::move(base_lineage);
-  if (!general.empty() && result.train.completed) {
-    result.general_eval_loss_base = general_base;
-    result.general_eval_loss = Evaluate(*model, general, job.train.eval_batches).loss;
-  }
-  if (result.train.completed && full) {
-    result.adapter_dir = (fs::path(out) / "model").string();
-    LF_RETURN_IF_ERROR(SaveFullModel(*model, job.base_model, result.adapter_dir));
-    result.adapter_bytes =
-        static_cast<int64_t>(fs::file_size(fs::path(result.adapter_dir) / "model.safetensors"));
-    RemoveCheckpoints(trainer_options);
-  } else if (result.train.completed) {
-    result.adapter_dir = (fs::path(out) / "adapter").string();
-    LF_RETURN_IF_ERROR(SaveAdapter(*adapter, result.adapter_dir,
-                                   fs::absolute(job.base_model).lexically_normal().string()));
-    result.adapter_bytes =
-        static_cast<int64_t>(fs::file_size(fs::path(result.adapter_dir) / "adapter_model.safetensors"));
-    RemoveCheckpoints(trainer_options);
-  }
-  Json summary = TrainJobResultToJson(result);
-  summary["job"] = jobs::JobSpecToJson(job);
-  LF_RETURN_IF_ERROR(WriteFileAtomically((fs::path(out) / "result.json").string(),
-                                         summary.dump(2) + "\n"));
+  LF_ASSIGN_OR_RETURN(result.train, trainer.Run(inputs.data.train, inputs.data.eval));
+  LF_RETURN_IF_ERROR(FinishJob(job, *model, adapter.get(), inputs, base_lineage, trainer_options,
+                               &result));
   return result;
+}
+
+Result<std::unique_ptr<TrainPack>> OpenTrainPack(const jobs::JobSpec& job) {
+  std::string key = jobs::PackKey(job);
+  if (key.empty()) {
+    return FailedPrecondition("method " + job.method +
+                              " cannot train in a pack (packs take plain LoRA); it trains alone");
+  }
+  LF_ASSIGN_OR_RETURN(std::unique_ptr<CausalLm> model, LoadCausalLm(job.base_model));
+  LF_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tokenizer, LoadTokenizer(job.base_model));
+  LF_ASSIGN_OR_RETURN(Json base_lineage, BaseModelLineage(job.base_model));
+  return std::unique_ptr<TrainPack>(std::make_unique<LoraTrainPack>(
+      std::move(key), std::move(model), std::move(tokenizer), std::move(base_lineage)));
 }
 
 Result<TrainJobResult> Pretrain(const PretrainSpec& spec, const TrainJobOptions& options) {
