@@ -75,11 +75,12 @@ Status RunAgent(const AgentOptions& options) {
 }
 
 Agent::Agent(AgentOptions options, WorkerIdentity identity, std::unique_ptr<CoordinatorLink> link,
-             TrainFunction train)
+             TrainFunction train, PackFunction open_pack)
     : options_(std::move(options)),
       identity_(std::move(identity)),
       link_(std::move(link)),
       train_(std::move(train)),
+      open_pack_(std::move(open_pack)),
       outbox_(std::make_unique<Outbox>()),
       heartbeat_interval_(std::max<int64_t>(1, options_.heartbeat_ms)) {}
 
@@ -165,9 +166,9 @@ void Agent::Handle(protocol::Message message) {
 }
 
 bool Agent::HoldsTrial(const std::string& trial_id, uint32_t attempt) const {
-  if (runner_ != nullptr && !runner_->stopped_by_coordinator() && runner_->trial_id() == trial_id &&
-      runner_->attempt() == attempt) {
-    return true;
+  if (runner_ != nullptr) {
+    const TrialAttempt* a = runner_->Find(trial_id, attempt);
+    if (a != nullptr && !a->stopped_by_coordinator()) return true;
   }
   for (const auto& q : queued_) {
     if (q.trial_id == trial_id && q.attempt == attempt) return true;
@@ -191,21 +192,32 @@ void Agent::HandleAssign(protocol::Assign assign) {
                                       .interrupted = true});
     return;
   }
+  if (runner_ != nullptr && !assign.pack_key.empty() && queued_.empty()) {
+    const std::string trial_id = assign.trial_id;
+    const uint32_t attempt = assign.attempt;
+    if (runner_->TryAdd(next_generation_, std::move(assign))) {
+      ++next_generation_;
+      LF_LOG_INFO("trial {} attempt {} joins the running pack at its next step", trial_id,
+                  attempt);
+      return;
+    }
+  }
   queued_.push_back(std::move(assign));
   if (runner_ == nullptr) {
     StartNextTrial();
   } else {
-    LF_LOG_INFO("trial {} attempt {} queued until trial {} ends", queued_.back().trial_id,
-                queued_.back().attempt, runner_->trial_id());
+    LF_LOG_INFO("trial {} attempt {} queued until the trials training now end",
+                queued_.back().trial_id, queued_.back().attempt);
   }
 }
 
 void Agent::HandleStop(const protocol::Stop& stop) {
   const std::string why = stop.reason.empty() ? "" : " (" + stop.reason + ")";
+  TrialAttempt* held = runner_ != nullptr ? runner_->Find(stop.trial_id, stop.attempt) : nullptr;
+  if (held != nullptr && held->stopped_by_coordinator()) held = nullptr;
   if (stop.finish) {  // early stopping: the trial ends at its next step and reports DONE
-    if (runner_ != nullptr && !runner_->stopped_by_coordinator() && !runner_->finishing_early() &&
-        runner_->trial_id() == stop.trial_id && runner_->attempt() == stop.attempt) {
-      runner_->FinishEarly();
+    if (held != nullptr && !held->finishing_early()) {
+      held->FinishEarly();
       LF_LOG_INFO("trial {} attempt {}: STOP{}; finishing early at the next step", stop.trial_id,
                   stop.attempt, why);
     } else {
@@ -216,10 +228,9 @@ void Agent::HandleStop(const protocol::Stop& stop) {
     }
     return;
   }
-  if (runner_ != nullptr && !runner_->stopped_by_coordinator() &&
-      runner_->trial_id() == stop.trial_id && runner_->attempt() == stop.attempt) {
-    outbox_->Silence(runner_->generation());
-    runner_->StopForCoordinator();
+  if (held != nullptr) {
+    outbox_->Silence(held->generation());
+    held->StopForCoordinator();
     LF_LOG_INFO("trial {} attempt {}: STOP{}; checkpointing", stop.trial_id, stop.attempt, why);
     return;
   }
@@ -235,12 +246,26 @@ void Agent::HandleStop(const protocol::Stop& stop) {
                stop.attempt);
 }
 
+// The first queued trial starts; in a pack, the queued trials of its key join it at once.
 void Agent::StartNextTrial() {
   if (queued_.empty() || runner_ != nullptr) return;
   protocol::Assign assign = std::move(queued_.front());
   queued_.pop_front();
-  runner_ = std::make_unique<TrialRunner>(next_generation_++, std::move(assign), identity_,
-                                          *outbox_, train_);
+  if (assign.pack_key.empty() || !open_pack_) {
+    runner_ = std::make_unique<TrialRunner>(next_generation_++, std::move(assign), identity_,
+                                            *outbox_, train_);
+  } else {
+    runner_ = std::make_unique<TrialRunner>(next_generation_++, std::move(assign), identity_,
+                                            *outbox_, open_pack_);
+    for (auto it = queued_.begin(); it != queued_.end();) {
+      if (it->pack_key == runner_->pack_key() && runner_->TryAdd(next_generation_, *it)) {
+        ++next_generation_;
+        it = queued_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
   runner_->Start();
 }
 
@@ -258,9 +283,10 @@ void Agent::BeginShutdown() {
     std::lock_guard<std::mutex> lock(shutdown_mu_);
     why = shutdown_why_;
   }
-  if (runner_ != nullptr && !runner_->stopped_by_coordinator()) {
-    LF_LOG_INFO("worker {}: {}: stopping trial {} at the next step and checkpointing",
-                identity_.worker_id, why, runner_->trial_id());
+  const size_t training = runner_ != nullptr ? runner_->Holding().size() : 0;
+  if (training > 0) {
+    LF_LOG_INFO("worker {}: {}: stopping {} trial(s) at the next step and checkpointing",
+                identity_.worker_id, why, training);
     runner_->StopForShutdown(why);
   } else {
     LF_LOG_INFO("worker {}: {}: stopping", identity_.worker_id, why);
@@ -289,9 +315,11 @@ void Agent::SendReady(bool flush_metrics) {
 void Agent::SendHeartbeat() {
   protocol::Heartbeat heartbeat;
   static_cast<protocol::Hello&>(heartbeat) = HelloFor(identity_);
-  if (runner_ != nullptr && !runner_->stopped_by_coordinator()) {
-    heartbeat.running.push_back(runner_->running());
-    heartbeat.tokens_per_s = runner_->tokens_per_s();
+  if (runner_ != nullptr) {
+    for (const TrialAttempt* a : runner_->Holding()) {
+      heartbeat.running.push_back(a->running());
+      heartbeat.tokens_per_s += a->tokens_per_s();  // a pack's trials train side by side
+    }
   }
   // Assigned trials waiting for the current one are this worker's too: a restarted coordinator
   // must not hand them to another worker.

@@ -1,8 +1,10 @@
 // The worker agent: what `lorafleet-worker` runs on each rank. It registers with the
 // coordinator (HELLO, then a HEARTBEAT every interval carrying the same fields), trains the
-// ASSIGNed trials one at a time on a training thread, streams PROGRESS and CHECKPOINT, and ends
-// each attempt with DONE (adapter files attached) or FAILED. STOP and SIGTERM/SIGINT stop at the
-// next step with a checkpoint; a STOP with finish (early stopping) ends the trial there with DONE.
+// ASSIGNed trials on a training thread, streams PROGRESS and CHECKPOINT, and ends each attempt
+// with DONE (adapter files attached) or FAILED. A trial assigned with a pack key trains in a pack:
+// while the pack trains, each ASSIGN of the same key joins it at its next step; any other trial
+// waits until what is training has ended. STOP and SIGTERM/SIGINT stop at the next step with a
+// checkpoint; a STOP with finish (early stopping) ends the trial there with DONE.
 // Agent::Run owns the link and runs on one thread; RequestShutdown may be called from any thread.
 #pragma once
 
@@ -37,7 +39,7 @@ Status RunAgent(const AgentOptions& options);
 class Agent {
  public:
   Agent(AgentOptions options, WorkerIdentity identity, std::unique_ptr<CoordinatorLink> link,
-        TrainFunction train = RunTrainJob);
+        TrainFunction train = RunTrainJob, PackFunction open_pack = OpenTrainPack);
   ~Agent();
   Agent(const Agent&) = delete;
   Agent& operator=(const Agent&) = delete;
@@ -67,9 +69,10 @@ class Agent {
   WorkerIdentity identity_;
   std::unique_ptr<CoordinatorLink> link_;
   TrainFunction train_;
+  PackFunction open_pack_;
   std::unique_ptr<Outbox> outbox_;
-  std::unique_ptr<TrialRunner> runner_;   // the trial training now (or checkpointing)
-  std::deque<protocol::Assign> queued_;   // assigned while runner_ was busy
+  std::unique_ptr<TrialRunner> runner_;   // the trial or pack training now (or checkpointing)
+  std::deque<protocol::Assign> queued_;   // assigned while runner_ was busy and not joining it
   std::deque<protocol::Message> unsent_;  // refused by a full link; retried
   uint64_t next_generation_ = 1;
   std::chrono::milliseconds heartbeat_interval_;

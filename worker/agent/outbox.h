@@ -1,13 +1,14 @@
 // Messages on their way from training threads to the agent's main loop, which alone owns the
-// socket. Metrics are batched into one PROGRESS per flush; any other message first flushes the
-// metrics before it, so the coordinator sees them in the order they happened. Each trial run
-// (a "generation") can be silenced: after a STOP nothing more of it is sent. Thread-safe.
+// socket. Each trial run (a "generation") has its metrics batched into one PROGRESS per flush, so
+// a pack's trials, whose metrics interleave every step, still send one each; any other message of
+// a run first flushes that run's metrics, so the coordinator sees them in the order they happened.
+// A run can be silenced: after a STOP nothing more of it is sent. Thread-safe.
 #pragma once
 
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <mutex>
-#include <optional>
 #include <set>
 #include <vector>
 
@@ -34,12 +35,11 @@ class Outbox {
     uint64_t generation;
     protocol::Message message;
   };
-  void FlushMetricsLocked();
+  void FlushMetricsLocked(uint64_t generation);
 
   mutable std::mutex mu_;
   std::deque<Entry> queue_;
-  std::optional<uint64_t> batch_generation_;  // whose metrics `batch_` holds
-  protocol::Progress batch_;
+  std::map<uint64_t, protocol::Progress> batches_;  // metrics not yet queued, by generation
   std::set<uint64_t> silenced_;
 };
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <exception>
 #include <filesystem>
+#include <map>
 
 #include "common/clock.h"
 #include "common/file_util.h"
@@ -38,6 +39,19 @@ Result<std::vector<protocol::AdapterFile>> ReadResultFiles(const std::string& ou
   return files;
 }
 
+// LibTorch errors and bad_alloc thrown past the engine must not take the process down with the
+// other trials' state: they become failures of what was training.
+template <typename F>
+auto Guarded(const std::string& what, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const std::bad_alloc&) {
+    return ResourceExhausted("out of memory while training " + what);
+  } catch (const std::exception& e) {
+    return Internal("training " + what + ": " + e.what());
+  }
+}
+
 }  // namespace
 
 bool IsRetryableFailure(StatusCode code) {
@@ -45,30 +59,22 @@ bool IsRetryableFailure(StatusCode code) {
          code != StatusCode::kFailedPrecondition;
 }
 
-TrialRunner::TrialRunner(uint64_t generation, protocol::Assign assign,
-                         const WorkerIdentity& identity, Outbox& outbox, TrainFunction train)
+TrialAttempt::TrialAttempt(uint64_t generation, protocol::Assign assign,
+                           const WorkerIdentity& identity, Outbox& outbox)
     : generation_(generation),
       assign_(std::move(assign)),
       identity_(identity),
       outbox_(outbox),
-      train_(std::move(train)) {}
+      started_(std::chrono::steady_clock::now()) {}
 
-TrialRunner::~TrialRunner() { Join(); }
-
-void TrialRunner::Start() {
-  LF_CHECK(!thread_.joinable());
-  started_ = std::chrono::steady_clock::now();
-  thread_ = std::thread([this] { Run(); });
-}
-
-void TrialRunner::StopForCoordinator() {
+void TrialAttempt::StopForCoordinator() {
   stopped_by_coordinator_.store(true);
   stop_.store(true);
 }
 
-void TrialRunner::FinishEarly() { finish_.store(true); }
+void TrialAttempt::FinishEarly() { finish_.store(true); }
 
-void TrialRunner::StopForShutdown(const std::string& why) {
+void TrialAttempt::StopForShutdown(const std::string& why) {
   {
     std::lock_guard<std::mutex> lock(why_mu_);
     shutdown_why_ = why;
@@ -76,39 +82,39 @@ void TrialRunner::StopForShutdown(const std::string& why) {
   stop_.store(true);
 }
 
-void TrialRunner::Join() {
-  if (thread_.joinable()) thread_.join();
-}
-
-protocol::RunningTrial TrialRunner::running() const {
+protocol::RunningTrial TrialAttempt::running() const {
   return {.trial_id = assign_.trial_id, .attempt = assign_.attempt, .step = step_.load()};
 }
 
-double TrialRunner::WallSeconds() const {
+double TrialAttempt::WallSeconds() const {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
 }
 
-void TrialRunner::Fail(std::string reason, bool retryable) {
+void TrialAttempt::Fail(std::string reason, bool retryable) {
   LF_LOG_WARN("trial {} attempt {} failed after {:.1f} s: {}", assign_.trial_id, assign_.attempt,
               WallSeconds(), reason);
   outbox_.Push(generation_, protocol::Failed{.trial_id = assign_.trial_id,
                                              .attempt = assign_.attempt,
                                              .reason = std::move(reason),
                                              .retryable = retryable});
+  ended_.store(true);
 }
 
-void TrialRunner::Run() {
-  ConfigureTrainingThread(identity_);
+Result<jobs::JobSpec> TrialAttempt::ParseJob() {
   Result<jobs::JobSpec> job = jobs::ParseJobSpec(assign_.job, "job");
   if (!job.ok()) {
     Fail("trial " + assign_.trial_id + ": the assigned job is invalid: " + job.status().ToString(),
          false);
-    finished_.store(true);
-    return;
+    return job.status();
   }
-  LF_LOG_INFO("trial {} attempt {} started: {} on {} -> {}", assign_.trial_id, assign_.attempt,
-              job->method, job->base_model, job->output);
-  TrainJobOptions options{
+  LF_LOG_INFO("trial {} attempt {} started{}: {} on {} -> {}", assign_.trial_id, assign_.attempt,
+              assign_.pack_key.empty() ? "" : " in a pack", job->method, job->base_model,
+              job->output);
+  return job;
+}
+
+TrainJobOptions TrialAttempt::Options() {
+  return {
       .progress = false,
       .resume = true,
       .on_step =
@@ -137,22 +143,31 @@ void TrialRunner::Run() {
           },
       .stop_requested = [this] { return stop_.load(); },
       .finish_requested = [this] { return finish_.load(); }};
-  // RunTrainJob reports errors as Status; anything thrown past it (a LibTorch error, bad_alloc)
-  // must not take the process down with the other trials' state, so it becomes a failure too.
-  Result<TrainJobResult> result = [&]() -> Result<TrainJobResult> {
-    try {
-      return train_(*job, options);
-    } catch (const std::bad_alloc&) {
-      return ResourceExhausted("out of memory while training trial " + assign_.trial_id);
-    } catch (const std::exception& e) {
-      return Internal("training trial " + assign_.trial_id + ": " + e.what());
-    }
-  }();
-  Report(*job, result);
-  finished_.store(true);
 }
 
-void TrialRunner::Report(const jobs::JobSpec& job, const Result<TrainJobResult>& result) {
+void TrialAttempt::EndUnstarted() {
+  if (stopped_by_coordinator_.load()) {
+    LF_LOG_INFO("trial {} attempt {} stopped by the coordinator before it started",
+                assign_.trial_id, assign_.attempt);
+    ended_.store(true);
+    return;
+  }
+  std::string why;
+  {
+    std::lock_guard<std::mutex> lock(why_mu_);
+    why = shutdown_why_;
+  }
+  outbox_.Push(generation_, protocol::Failed{.trial_id = assign_.trial_id,
+                                             .attempt = assign_.attempt,
+                                             .reason = "worker " + identity_.worker_id +
+                                                       " stopped by " + why +
+                                                       " before the trial started",
+                                             .retryable = true,
+                                             .interrupted = true});
+  ended_.store(true);
+}
+
+void TrialAttempt::Report(const jobs::JobSpec& job, const Result<TrainJobResult>& result) {
   if (!result.ok()) {
     Fail(result.status().ToString(), IsRetryableFailure(result.status().code()));
     return;
@@ -172,6 +187,7 @@ void TrialRunner::Report(const jobs::JobSpec& job, const Result<TrainJobResult>&
                                              .attempt = assign_.attempt,
                                              .result = TrainJobResultToJson(*result),
                                              .files = std::move(files).value()});
+    ended_.store(true);
     return;
   }
   if (train.stop_reason != "stopped") {  // NaN or infinite loss: the same settings do it again
@@ -184,6 +200,7 @@ void TrialRunner::Report(const jobs::JobSpec& job, const Result<TrainJobResult>&
         "trial {} attempt {} stopped by the coordinator at step {} after {:.1f} s "
         "(checkpointed)",
         assign_.trial_id, assign_.attempt, checkpoint, WallSeconds());
+    ended_.store(true);
     return;
   }
   std::string why;
@@ -202,6 +219,156 @@ void TrialRunner::Report(const jobs::JobSpec& job, const Result<TrainJobResult>&
                                 .retryable = true,
                                 .interrupted = true,
                                 .step = checkpoint});
+  ended_.store(true);
+}
+
+TrialRunner::TrialRunner(uint64_t generation, protocol::Assign assign,
+                         const WorkerIdentity& identity, Outbox& outbox)
+    : identity_(identity), outbox_(outbox) {
+  attempts_.push_back(
+      std::make_unique<TrialAttempt>(generation, std::move(assign), identity, outbox));
+  joining_.push_back(attempts_.back().get());
+}
+
+TrialRunner::TrialRunner(uint64_t generation, protocol::Assign assign,
+                         const WorkerIdentity& identity, Outbox& outbox, TrainFunction train)
+    : TrialRunner(generation, std::move(assign), identity, outbox) {
+  train_ = std::move(train);
+}
+
+TrialRunner::TrialRunner(uint64_t generation, protocol::Assign assign,
+                         const WorkerIdentity& identity, Outbox& outbox, PackFunction open_pack)
+    : TrialRunner(generation, std::move(assign), identity, outbox) {
+  open_pack_ = std::move(open_pack);
+  pack_key_ = attempts_.front()->pack_key();
+  LF_CHECK_MSG(!pack_key_.empty(), "a pack for trial " + attempts_.front()->trial_id() +
+                                       ", which has no pack key");
+}
+
+TrialRunner::~TrialRunner() { Join(); }
+
+void TrialRunner::Start() {
+  LF_CHECK(!thread_.joinable());
+  thread_ = std::thread([this] {
+    ConfigureTrainingThread(identity_);
+    if (pack_key_.empty()) {
+      RunAlone();
+    } else {
+      RunPack();
+    }
+    finished_.store(true);
+  });
+}
+
+void TrialRunner::Join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+bool TrialRunner::TryAdd(uint64_t generation, protocol::Assign assign) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (pack_key_.empty() || closed_ || assign.pack_key != pack_key_) return false;
+  attempts_.push_back(
+      std::make_unique<TrialAttempt>(generation, std::move(assign), identity_, outbox_));
+  joining_.push_back(attempts_.back().get());
+  return true;
+}
+
+TrialAttempt* TrialRunner::Find(const std::string& trial_id, uint32_t attempt) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& a : attempts_) {
+    if (!a->ended() && a->trial_id() == trial_id && a->attempt() == attempt) return a.get();
+  }
+  return nullptr;
+}
+
+std::vector<const TrialAttempt*> TrialRunner::Holding() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<const TrialAttempt*> out;
+  for (const auto& a : attempts_) {
+    if (!a->ended() && !a->stopped_by_coordinator()) out.push_back(a.get());
+  }
+  return out;
+}
+
+void TrialRunner::StopForShutdown(const std::string& why) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& a : attempts_) {
+    if (!a->ended() && !a->stopped_by_coordinator()) a->StopForShutdown(why);
+  }
+}
+
+std::vector<TrialAttempt*> TrialRunner::TakeJoining(size_t members) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<TrialAttempt*> out;
+  out.swap(joining_);
+  if (out.empty() && members == 0) closed_ = true;
+  return out;
+}
+
+void TrialRunner::RunAlone() {
+  TrialAttempt& a = *TakeJoining(0).front();
+  Result<jobs::JobSpec> job = a.ParseJob();
+  if (!job.ok()) return;
+  Result<TrainJobResult> result = Guarded("trial " + a.trial_id(), [&]() -> Result<TrainJobResult> {
+    return train_(*job, a.Options());
+  });
+  a.Report(*job, result);
+}
+
+void TrialRunner::RunPack() {
+  struct Member {
+    TrialAttempt* attempt;
+    jobs::JobSpec job;
+  };
+  // The base stays loaded while the pack has members or trials joining; the pack closes (and a
+  // later trial opens a new one) only when the last member has left and none is waiting.
+  std::unique_ptr<TrainPack> pack;
+  std::map<std::string, Member> members;  // by trial id
+  for (;;) {
+    std::vector<TrialAttempt*> joining = TakeJoining(members.size());
+    if (joining.empty() && members.empty()) return;
+    for (TrialAttempt* a : joining) {
+      if (a->stop_requested()) {
+        a->EndUnstarted();
+        continue;
+      }
+      Result<jobs::JobSpec> job = a->ParseJob();
+      if (!job.ok()) continue;
+      const std::string what = "trial " + a->trial_id();
+      if (pack == nullptr) {
+        Result<std::unique_ptr<TrainPack>> opened = Guarded(
+            what, [&]() -> Result<std::unique_ptr<TrainPack>> { return open_pack_(*job); });
+        if (!opened.ok()) {
+          a->Report(*job, opened.status());
+          continue;
+        }
+        pack = std::move(opened).value();
+      }
+      Status added =
+          Guarded(what, [&]() -> Status { return pack->Add(a->trial_id(), *job, a->Options()); });
+      if (!added.ok()) {
+        a->Report(*job, added);
+        continue;
+      }
+      members.emplace(a->trial_id(), Member{a, std::move(job).value()});
+    }
+    if (members.empty()) continue;
+    Result<std::vector<TrainPack::Finished>> finished =
+        Guarded("a pack of " + std::to_string(members.size()) + " trials",
+                [&]() -> Result<std::vector<TrainPack::Finished>> { return pack->Step(); });
+    if (!finished.ok()) {  // after a throw the pack's state is unknown: all of it fails
+      for (auto& [id, m] : members) m.attempt->Report(m.job, finished.status());
+      members.clear();
+      pack.reset();
+      continue;
+    }
+    for (TrainPack::Finished& f : *finished) {
+      auto it = members.find(f.id);
+      LF_CHECK_MSG(it != members.end(), "the pack returned unknown trial " + f.id);
+      it->second.attempt->Report(it->second.job, f.result);
+      members.erase(it);
+    }
+  }
 }
 
 }  // namespace lf::worker

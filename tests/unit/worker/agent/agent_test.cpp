@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
@@ -54,6 +55,15 @@ class FakeLink final : public CoordinatorLink {
   std::shared_ptr<Shared> shared_;
 };
 
+// What the fake trainers write for a completed trial: an adapter folder and result.json.
+Status WriteFakeAdapter(const jobs::JobSpec& job, TrainJobResult* r) {
+  r->adapter_dir = job.output + "/adapter";
+  LF_RETURN_IF_ERROR(CreateDirectories(r->adapter_dir));
+  LF_RETURN_IF_ERROR(WriteFileAtomically(r->adapter_dir + "/adapter_config.json", "{}"));
+  LF_RETURN_IF_ERROR(WriteFileAtomically(r->adapter_dir + "/adapter_model.safetensors", "ST"));
+  return WriteFileAtomically(job.output + "/result.json", "{\"ok\":true}");
+}
+
 // A trainer that takes `train.steps` steps of 2 ms, checkpoints every train.checkpoint_every,
 // honours stop_requested and finish_requested like the real one, and writes an adapter folder
 // when it completes.
@@ -97,15 +107,74 @@ Result<TrainJobResult> FakeTrain(const jobs::JobSpec& job, const TrainJobOptions
   if (r.train.stop_reason == "stopped" && options.on_checkpoint) {
     options.on_checkpoint(step, job.output + "/checkpoints/checkpoint-" + std::to_string(step));
   }
-  if (r.train.completed) {
-    r.adapter_dir = job.output + "/adapter";
-    LF_RETURN_IF_ERROR(CreateDirectories(r.adapter_dir));
-    LF_RETURN_IF_ERROR(WriteFileAtomically(r.adapter_dir + "/adapter_config.json", "{}"));
-    LF_RETURN_IF_ERROR(WriteFileAtomically(r.adapter_dir + "/adapter_model.safetensors", "ST"));
-    LF_RETURN_IF_ERROR(WriteFileAtomically(job.output + "/result.json", "{\"ok\":true}"));
-  }
+  if (r.train.completed) LF_RETURN_IF_ERROR(WriteFakeAdapter(job, &r));
   return r;
 }
+
+// A pack of fake trainers: each Step takes one 2 ms step of every member, as FakeTrain does for
+// one trial, and records which members it stepped. Joins and stops as the real pack's.
+class FakePack final : public TrainPack {
+ public:
+  explicit FakePack(std::shared_ptr<std::vector<std::vector<std::string>>> log)
+      : log_(std::move(log)) {}
+
+  Status Add(const std::string& id, const jobs::JobSpec& job,
+             const TrainJobOptions& options) override {
+    if (job.data.train == "missing") return NotFound("reading missing: no such file");
+    members_.push_back({id, job, options, 0});
+    return Status::Ok();
+  }
+
+  std::vector<Finished> Step() override {
+    std::this_thread::sleep_for(2ms);
+    std::vector<std::string> stepped;
+    std::vector<Finished> out;
+    for (auto it = members_.begin(); it != members_.end();) {
+      Member& m = *it;
+      TrainJobResult r;
+      r.train.steps = m.step;
+      if (m.options.stop_requested()) {
+        r.train.stop_reason = "stopped";
+        m.options.on_checkpoint(m.step, m.job.output + "/checkpoints/checkpoint-" +
+                                            std::to_string(m.step));
+      } else if (m.options.finish_requested()) {
+        r.train.stop_reason = "early_stopped";
+        r.train.early_stopped = r.train.completed = true;
+      } else {
+        stepped.push_back(m.id);
+        ++m.step;
+        m.options.on_step({.step = m.step, .loss = 1.0 / m.step, .tokens_per_s = 1000});
+        r.train.steps = m.step;
+        if (m.step < m.job.train.steps) {
+          ++it;
+          continue;
+        }
+        r.train.stop_reason = "completed";
+        r.train.completed = true;
+      }
+      Result<TrainJobResult> result = r;
+      if (r.train.completed) {
+        if (Status st = WriteFakeAdapter(m.job, &*result); !st.ok()) result = st;
+      }
+      out.push_back({m.id, std::move(result)});
+      it = members_.erase(it);
+    }
+    log_->push_back(std::move(stepped));
+    return out;
+  }
+
+  size_t size() const override { return members_.size(); }
+
+ private:
+  struct Member {
+    std::string id;
+    jobs::JobSpec job;
+    TrainJobOptions options;
+    int64_t step;
+  };
+  std::shared_ptr<std::vector<std::vector<std::string>>> log_;
+  std::vector<Member> members_;
+};
 
 Json Job(const std::string& output, int64_t steps, const std::string& train = "train.jsonl",
          int64_t checkpoint_every = 0) {
@@ -129,9 +198,16 @@ class AgentTest : public ::testing::Test {
     id.host = "host";
     id.pid = 42;
     id.memory_bytes = 1 << 30;
+    auto log = pack_log_;
+    auto opened = packs_opened_;
     agent_ = std::make_unique<Agent>(
         AgentOptions{.coordinator = "fake", .heartbeat_ms = 30, .handle_signals = false}, id,
-        std::make_unique<FakeLink>(shared_), FakeTrain);
+        std::make_unique<FakeLink>(shared_), FakeTrain,
+        [log, opened](const jobs::JobSpec& job) -> Result<std::unique_ptr<TrainPack>> {
+          if (job.base_model == "missing") return NotFound("no model folder missing");
+          ++*opened;
+          return std::unique_ptr<TrainPack>(std::make_unique<FakePack>(log));
+        });
     thread_ = std::thread([this] { run_status_ = agent_->Run(); });
   }
   void TearDown() override {
@@ -197,6 +273,11 @@ class AgentTest : public ::testing::Test {
 
   std::string dir_;
   std::shared_ptr<FakeLink::Shared> shared_;
+  // The fake packs' steps (the trials each stepped) and how many packs were opened; written by
+  // the training thread, read once it has ended.
+  std::shared_ptr<std::vector<std::vector<std::string>>> pack_log_ =
+      std::make_shared<std::vector<std::vector<std::string>>>();
+  std::shared_ptr<std::atomic<int>> packs_opened_ = std::make_shared<std::atomic<int>>(0);
   std::unique_ptr<Agent> agent_;
   std::thread thread_;
   Status run_status_;
@@ -393,6 +474,92 @@ TEST_F(AgentTest, ShutdownWithNothingRunningExitsAtOnce) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
 }
 
+protocol::Assign Packed(const std::string& id, Json job) {
+  return {.trial_id = id, .attempt = 1, .job = std::move(job), .pack_key = "k"};
+}
+
+TEST_F(AgentTest, TrialsOfOnePackKeyTrainTogetherAndOthersWaitForThePack) {
+  ToWorker(Packed("a", Job(dir_ + "/a", 100000)));
+  WaitForType<protocol::Progress>("a");
+  ToWorker(Packed("b", Job(dir_ + "/b", 40)));  // joins the running pack
+  ToWorker(protocol::Assign{.trial_id = "alone", .attempt = 1, .job = Job(dir_ + "/alone", 3)});
+  ToWorker(Packed("c", Job(dir_ + "/c", 5)));  // waits behind "alone", as it came after it
+  WaitFor([](const protocol::Message& m) {
+    auto* h = std::get_if<protocol::Heartbeat>(&m);
+    return h != nullptr && h->running.size() == 4 && h->running[0].trial_id == "a" &&
+           h->running[1].trial_id == "b" && h->tokens_per_s == 2000;
+  });
+  const size_t b_done = WaitForType<protocol::Done>("b");
+  EXPECT_TRUE(About("a").size() > 0 && !std::holds_alternative<protocol::Done>(About("a").back()))
+      << "b joined a's pack rather than waiting for it";
+  ToWorker(protocol::Stop{.trial_id = "a", .attempt = 1, .reason = "asha", .finish = true});
+  const size_t a_done = WaitForType<protocol::Done>("a");
+  const size_t alone_progress = WaitForType<protocol::Progress>("alone");
+  EXPECT_GT(alone_progress, a_done) << "a trial without a key waits until the pack has ended";
+  const size_t c_progress = WaitForType<protocol::Progress>("c");
+  EXPECT_GT(c_progress, WaitForType<protocol::Done>("alone"));
+  WaitForType<protocol::Done>("c");
+  ASSERT_TRUE(Shutdown("test").ok());
+  EXPECT_EQ(packs_opened_->load(), 2);  // a and b's, then c's
+  // While both were in the pack, every step stepped both.
+  size_t both = 0;
+  for (const auto& stepped : *pack_log_) {
+    both += stepped == std::vector<std::string>{"a", "b"} ? 1 : 0;
+  }
+  EXPECT_EQ(both, 40u);
+  const auto sent = Sent();
+  const auto& done = std::get<protocol::Done>(sent.at(b_done));
+  EXPECT_EQ(done.result["steps"], 40);
+  EXPECT_EQ(done.files.size(), 3u);
+}
+
+TEST_F(AgentTest, APackMemberStopsOrFinishesEarlyAloneAndShutdownInterruptsTheRest) {
+  for (const char* id : {"stop", "finish", "rest"}) {
+    ToWorker(Packed(id, Job(dir_ + "/" + id, 100000)));
+  }
+  for (const char* id : {"stop", "finish", "rest"}) WaitForType<protocol::Progress>(id);
+  ToWorker(protocol::Stop{.trial_id = "stop", .attempt = 1, .reason = "cancelled"});
+  ToWorker(protocol::Stop{.trial_id = "finish", .attempt = 1, .reason = "asha", .finish = true});
+  const size_t finished = WaitForType<protocol::Done>("finish");
+  const auto sent = Sent();
+  EXPECT_EQ(std::get<protocol::Done>(sent.at(finished)).result["early_stopped"], true);
+  WaitFor([](const protocol::Message& m) {
+    auto* h = std::get_if<protocol::Heartbeat>(&m);
+    return h != nullptr && h->running.size() == 1 && h->running[0].trial_id == "rest";
+  });
+  ASSERT_TRUE(Shutdown("SIGTERM").ok());
+  for (const auto& m : About("stop")) {
+    EXPECT_TRUE(std::holds_alternative<protocol::Progress>(m))
+        << "nothing but metrics before the STOP: " << protocol::MessageTypeName(m);
+  }
+  auto rest = About("rest");
+  ASSERT_GE(rest.size(), 2u);
+  ASSERT_TRUE(std::holds_alternative<protocol::Checkpoint>(rest[rest.size() - 2]));
+  const auto* failed = std::get_if<protocol::Failed>(&rest.back());
+  ASSERT_NE(failed, nullptr);
+  EXPECT_TRUE(failed->interrupted && failed->retryable);
+  EXPECT_EQ(failed->step, std::get<protocol::Checkpoint>(rest[rest.size() - 2]).step);
+}
+
+TEST_F(AgentTest, APackThatCannotOpenOrATrialThatCannotJoinFailsOnlyThatTrial) {
+  Json no_model = Job(dir_ + "/no_model", 3);
+  no_model["base_model"] = "missing";
+  ToWorker(Packed("no_model", no_model));
+  ToWorker(Packed("good", Job(dir_ + "/good", 40)));
+  ToWorker(Packed("no_data", Job(dir_ + "/no_data", 3, "missing")));
+  auto failed = [&](const std::string& id) {
+    const size_t index = WaitForType<protocol::Failed>(id);
+    return std::get<protocol::Failed>(Sent().at(index));
+  };
+  protocol::Failed f = failed("no_model");
+  EXPECT_FALSE(f.retryable);
+  EXPECT_NE(f.reason.find("no model folder missing"), std::string::npos) << f.reason;
+  f = failed("no_data");
+  EXPECT_FALSE(f.retryable);
+  EXPECT_NE(f.reason.find("reading missing"), std::string::npos) << f.reason;
+  WaitForType<protocol::Done>("good");
+}
+
 TEST(WorkerIdentityTest, ReadsTheLaunchersEnvironment) {
   auto env_of = [](std::map<std::string, std::string> vars) {
     return [vars = std::move(vars)](const char* name) -> const char* {
@@ -460,6 +627,21 @@ TEST(OutboxTest, MetricsPrecedeTheMessageAfterThemAndSilenceDropsAGeneration) {
   EXPECT_TRUE(box.empty());
   box.AddMetrics(3, "u", 1, {{1, "loss", 2.0, 5}});
   EXPECT_EQ(box.Take(true).size(), 1u);
+
+  // A pack's trials interleave their metrics: still one PROGRESS each per flush.
+  for (int64_t step = 1; step <= 3; ++step) {
+    box.AddMetrics(4, "p", 1, {{step, "loss", 1.0, 5}});
+    box.AddMetrics(5, "q", 1, {{step, "loss", 1.0, 5}});
+  }
+  box.Push(5, protocol::Checkpoint{.trial_id = "q", .attempt = 1, .step = 3, .path = "/c"});
+  out = box.Take(false);  // q's metrics go before its checkpoint; p's wait for the flush
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(std::get<protocol::Progress>(out[0]).trial_id, "q");
+  EXPECT_EQ(std::get<protocol::Progress>(out[0]).metrics.size(), 3u);
+  out = box.Take(true);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(std::get<protocol::Progress>(out[0]).trial_id, "p");
+  EXPECT_EQ(std::get<protocol::Progress>(out[0]).metrics.size(), 3u);
 }
 
 TEST(RetryTest, BadInputIsNotRetryable) {
