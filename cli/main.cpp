@@ -16,7 +16,8 @@ usage: lorafleet <command> [arguments]
 
 a fleet on this machine or a cluster (a coordinator daemon and MPI worker ranks):
   up [--workers N] [--hostfile FILE] [--http HOST:PORT] [--worker-endpoint tcp://HOST:PORT]
-     [--heartbeat-timeout S]          start the coordinator and N workers in the background
+     [--heartbeat-timeout S] [--max-pack N]
+                                      start the coordinator and N workers in the background
   down                                stop the workers (they checkpoint) and the coordinator
   submit SWEEP.yaml [--wait]          queue a sweep; --wait follows it and prints the comparison
   sweeps                              list the sweeps

@@ -24,6 +24,7 @@
 #include "coordinator/scheduler/scheduler.h"
 #include "coordinator/store/experiment_store.h"
 #include "jobs/asha.h"
+#include "jobs/job_spec.h"
 #include "jobs/sweep_spec.h"
 
 namespace lf::coordinator {
@@ -35,12 +36,20 @@ class WorkerSink {
   virtual void Send(const std::string& worker_id, const protocol::Message& message) = 0;
 };
 
+// A GPU worker's pack limit unless --max-pack says otherwise: 8 small adapters keep one GPU busy
+// where one alone leaves most of it idle.
+inline constexpr int32_t kDefaultGpuPack = 8;
+
 struct CoordinatorOptions {
   std::string runs_dir;                  // trial outputs: <runs_dir>/<sweep id>/<trial id>
   int64_t heartbeat_interval_ms = 1000;  // told to workers in WELCOME
   int64_t heartbeat_timeout_ms = 10000;  // a worker silent this long is lost
   int64_t retry_backoff_ms = 2000;       // delay before the first retry; doubles per failure
   int64_t retry_backoff_max_ms = 60000;
+  // The most plain-LoRA trials of one base model and sequence length a worker trains at once as a
+  // pack (its memory may allow fewer). 0: kDefaultGpuPack on a GPU and 1 (no packing) on a CPU,
+  // where a pack is no faster than its trials one after another (docs/benchmarks.md).
+  int32_t max_pack = 0;
   bool check_paths = true;               // Submit checks that model and data files exist
 };
 
@@ -120,6 +129,8 @@ class Coordinator {
     uint32_t attempt = 0;
     uint32_t failures = 0;
     std::string worker;
+    std::string pack_key;      // jobs::PackKey of its job; empty: trains alone
+    int64_t shared_bytes = 0;  // its base model's weights, when its sweep states a memory need
     int64_t step = 0;
     int64_t steps = 0;
     std::optional<double> loss;  // the latest train loss reported
@@ -192,6 +203,13 @@ class Coordinator {
   void Requeue(const std::string& trial_id, std::string actor, std::string reason,
                int64_t not_before_ms = 0);
   void Enqueue(const std::string& trial_id, int64_t not_before_ms);
+  // What the scheduler needs to know about a trial: its queue entry (not_before_ms and queued_ms
+  // left for Enqueue to set).
+  QueuedTrial QueueEntry(const std::string& trial_id) const;
+  // A live trial of `sweep` with `job`: its pack key and the base weights a pack holds once.
+  LiveTrial NewLiveTrial(const std::string& sweep_id, const jobs::JobSpec& job);
+  // How many trials a worker with `device` trains at once as a pack (CoordinatorOptions).
+  int32_t PackLimit(const std::string& device) const;
   void Commit();
   void Dispatch();
   void FinishSweeps();
@@ -214,6 +232,7 @@ class Coordinator {
   std::unordered_map<std::string, LiveTrial> trials_;  // unfinished trials only
   std::unordered_map<std::string, OrphanLease> orphans_;
   std::unordered_map<std::string, jobs::AshaState> asha_;  // sweeps with early stopping, open ones
+  std::unordered_map<std::string, int64_t> base_weight_bytes_;  // by base model folder
   std::vector<Pending> pending_;
   // Audit events about the changes in pending_ (early stops), written after them so the log
   // keeps their order.

@@ -37,17 +37,21 @@ std::string Coordinator::PrometheusMetrics() const {
              count(scheduler_.queued_count()));
 
   uint64_t busy = 0;
+  uint64_t packed = 0;
   std::vector<TextWriter::Sample> tokens;
   for (const auto& [id, worker] : scheduler_.workers()) {
-    busy += worker.trial_id.empty() ? 0 : 1;
+    busy += worker.trials.empty() ? 0 : 1;
+    packed += worker.trials.size() > 1 ? worker.trials.size() : 0;
     tokens.push_back({{{"worker", id}, {"host", worker.host}, {"rank", std::to_string(worker.rank)}},
-                      worker.trial_id.empty() ? 0.0 : worker.tokens_per_s});
+                      worker.trials.empty() ? 0.0 : worker.tokens_per_s});
   }
   w.AddGauge("lorafleet_workers", "Connected worker ranks by state.",
              {{{{"state", "busy"}}, double(busy)},
               {{{"state", "idle"}}, double(scheduler_.workers().size() - busy)}});
   w.AddGauge("lorafleet_worker_tokens_per_second",
              "Training throughput each worker last reported (0 while idle).", tokens);
+  w.AddGauge("lorafleet_packed_trials",
+             "Trials training in packs (several on one worker, one base model).", count(packed));
 
   w.AddCounter("lorafleet_dispatches_total", "Trial attempts handed to workers.",
                count(counters_.dispatches));

@@ -133,8 +133,7 @@ Result<Json> Coordinator::Submit(const SubmitRequest& request, RequestError* err
     AddEarlyStopping(sweep_id, *spec->early_stopping, steps);
   }
   for (size_t i = 0; i < records.size(); ++i) {
-    trials_.emplace(records[i].id,
-                    LiveTrial{.sweep_id = sweep_id, .steps = trials[i].job.train.steps});
+    trials_.emplace(records[i].id, NewLiveTrial(sweep_id, trials[i].job));
     Enqueue(records[i].id, 0);
   }
   LF_LOG_INFO("sweep {} ({}) submitted by {}: {} trials", sweep_id, spec->name, request.owner,

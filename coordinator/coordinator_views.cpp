@@ -310,15 +310,26 @@ Json Coordinator::WorkersView() const {
   const int64_t now = clock_.NowMillis();
   Json list = Json::array();
   for (const auto& [id, w] : scheduler_.workers()) {
+    // "trial", "attempt" and "step" are its first trial's; "trials" lists a pack's every one.
+    Json held = Json::array();
+    for (const std::string& trial_id : w.trials) {
+      auto t = trials_.find(trial_id);
+      held.push_back({{"trial_id", trial_id},
+                      {"attempt", t != trials_.end() ? t->second.attempt : 0},
+                      {"step", t != trials_.end() ? t->second.step : 0}});
+    }
+    const Json first = held.empty() ? Json{{"trial_id", ""}, {"attempt", 0}, {"step", 0}} : held[0];
     list.push_back({{"id", id},
                     {"rank", w.rank},
                     {"host", w.host},
                     {"device", w.device},
                     {"memory_bytes", w.memory_bytes},
-                    {"state", w.trial_id.empty() ? "idle" : "busy"},
-                    {"trial", w.trial_id},
-                    {"attempt", w.attempt},
-                    {"step", w.step},
+                    {"state", w.trials.empty() ? "idle" : "busy"},
+                    {"trial", first["trial_id"]},
+                    {"attempt", first["attempt"]},
+                    {"step", first["step"]},
+                    {"trials", std::move(held)},
+                    {"pack_limit", w.pack_limit},
                     {"tokens_per_s", w.tokens_per_s},
                     {"last_heartbeat_s", Seconds(now - w.last_seen_ms)},
                     {"connected_s", Seconds(now - w.connected_ms)}});

@@ -6,6 +6,7 @@
 #include "common/logging.h"
 #include "coordinator/coordinator.h"
 #include "jobs/job_spec.h"
+#include "jobs/packing.h"
 #include "jobs/sweep_spec.h"
 
 namespace lf::coordinator {
@@ -77,12 +78,23 @@ Status Coordinator::Recover() {
     if (sit == sweeps_.end()) continue;
     ++sit->second.counts[static_cast<size_t>(t.state)];
     if (jobs::IsFinal(t.state) || t.state == TrialState::kFailed) continue;
-    LiveTrial live{.sweep_id = t.sweep_id, .state = t.state, .attempt = t.attempt,
-                   .failures = t.failures, .worker = t.worker, .started_ms = t.started_ms,
-                   .checkpoint = t.checkpoint};
-    if (auto config = ParseJson(t.config, "trial " + t.id); config.ok()) {
-      live.steps = config->value(Json::json_pointer("/job/train/steps"), int64_t{0});
+    LiveTrial live;
+    auto config = ParseJson(t.config, "trial " + t.id);
+    auto job = config.ok() && config->contains("job")
+                   ? jobs::ParseJobSpec((*config)["job"], "trial " + t.id + ".job")
+                   : Result<jobs::JobSpec>(config.ok() ? DataLoss("no job") : config.status());
+    if (job.ok()) {
+      live = NewLiveTrial(t.sweep_id, *job);
+    } else {  // it cannot run anywhere: a worker will fail it, naming what is wrong
+      LF_LOG_WARN("trial {}: the stored job does not parse: {}", t.id, job.status().ToString());
+      live.sweep_id = t.sweep_id;
     }
+    live.state = t.state;
+    live.attempt = t.attempt;
+    live.failures = t.failures;
+    live.worker = t.worker;
+    live.started_ms = t.started_ms;
+    live.checkpoint = t.checkpoint;
     trials_.emplace(t.id, std::move(live));
     if (t.state == TrialState::kQueued) {
       Enqueue(t.id, 0);
@@ -101,17 +113,48 @@ Status Coordinator::Recover() {
   return Status::Ok();
 }
 
-void Coordinator::Enqueue(const std::string& trial_id, int64_t not_before_ms) {
+Coordinator::LiveTrial Coordinator::NewLiveTrial(const std::string& sweep_id,
+                                                 const jobs::JobSpec& job) {
+  LiveTrial t{.sweep_id = sweep_id, .pack_key = jobs::PackKey(job), .steps = job.train.steps};
+  if (!t.pack_key.empty() && sweeps_.at(sweep_id).memory_bytes > 0) {
+    auto [it, added] = base_weight_bytes_.try_emplace(job.base_model, 0);
+    if (added) {  // the model*.safetensors files: what the base takes once loaded, near enough
+      std::error_code ec;
+      for (const auto& entry : fs::directory_iterator(job.base_model, ec)) {
+        const std::string name = entry.path().filename().string();
+        if (name.rfind("model", 0) == 0 && name.ends_with(".safetensors")) {
+          it->second += static_cast<int64_t>(entry.file_size(ec));
+        }
+      }
+    }
+    t.shared_bytes = it->second;
+  }
+  return t;
+}
+
+int32_t Coordinator::PackLimit(const std::string& device) const {
+  if (options_.max_pack > 0) return options_.max_pack;
+  return device.rfind("cuda", 0) == 0 ? kDefaultGpuPack : 1;
+}
+
+QueuedTrial Coordinator::QueueEntry(const std::string& trial_id) const {
   const LiveTrial& t = trials_.at(trial_id);
   const LiveSweep& s = sweeps_.at(t.sweep_id);
   auto parsed = ParseTrialId(trial_id);
   const uint64_t index = parsed.ok() ? parsed->index : 0;
-  scheduler_.Enqueue({.trial_id = trial_id,
-                      .sweep_id = t.sweep_id,
-                      .order = (s.ordinal << 32) | index,
-                      .memory_bytes = s.memory_bytes,
-                      .not_before_ms = not_before_ms,
-                      .queued_ms = clock_.NowMillis()});
+  return {.trial_id = trial_id,
+          .sweep_id = t.sweep_id,
+          .order = (s.ordinal << 32) | index,
+          .memory_bytes = s.memory_bytes,
+          .shared_bytes = t.shared_bytes,
+          .pack_key = t.pack_key};
+}
+
+void Coordinator::Enqueue(const std::string& trial_id, int64_t not_before_ms) {
+  QueuedTrial q = QueueEntry(trial_id);
+  q.not_before_ms = not_before_ms;
+  q.queued_ms = clock_.NowMillis();
+  scheduler_.Enqueue(std::move(q));
 }
 
 void Coordinator::OnMessage(const std::string& peer, protocol::Message message) {
@@ -148,7 +191,8 @@ void Coordinator::OnHello(const std::string& peer, const protocol::Hello& hello,
                                             .memory_bytes = hello.memory_bytes,
                                             .connected_ms = now,
                                             .last_seen_ms = now,
-                                            .tokens_per_s = hello.tokens_per_s});
+                                            .tokens_per_s = hello.tokens_per_s,
+                                            .pack_limit = PackLimit(hello.device)});
   if (!known) {
     LF_LOG_INFO("worker {} joined: rank {} of {} on {}, {}, {} MiB{}", peer, hello.rank,
                 hello.world_size, hello.host, hello.device, hello.memory_bytes >> 20,
@@ -158,18 +202,18 @@ void Coordinator::OnHello(const std::string& peer, const protocol::Hello& hello,
   for (const auto& r : hello.running) {
     auto orphan = orphans_.find(r.trial_id);
     if (orphan != orphans_.end() && orphan->second.worker == peer &&
-        orphan->second.attempt == r.attempt && w.trial_id.empty()) {
-      // A worker reclaiming the lease the last coordinator gave it.
-      const LiveTrial& t = trials_.at(r.trial_id);
-      scheduler_.Lease(r.trial_id, t.sweep_id, peer, r.attempt);
-      orphans_.erase(orphan);
-      LF_LOG_INFO("worker {} still holds {} (attempt {}); lease kept", peer, r.trial_id,
-                  r.attempt);
+        orphan->second.attempt == r.attempt) {
+      // A worker reclaiming the lease the last coordinator gave it: a trial alone, or the trials
+      // of its pack. (A trial it reports only queued behind another is left to expire.)
+      const std::string& key = trials_.at(r.trial_id).pack_key;
+      if (w.trials.empty() || (!key.empty() && w.pack_key == key)) {
+        scheduler_.Lease(QueueEntry(r.trial_id), peer);
+        orphans_.erase(orphan);
+        LF_LOG_INFO("worker {} still holds {} (attempt {}); lease kept", peer, r.trial_id,
+                    r.attempt);
+      }
     }
-    if (LiveTrial* t = HeldBy(peer, r.trial_id, r.attempt)) {
-      t->step = std::max(t->step, r.step);
-      w.step = t->step;
-    }
+    if (LiveTrial* t = HeldBy(peer, r.trial_id, r.attempt)) t->step = std::max(t->step, r.step);
   }
 }
 
@@ -213,7 +257,6 @@ void Coordinator::OnProgress(const std::string& peer, const protocol::Progress& 
       t->timed_ms = v.time_ms;
     }
   }
-  if (WorkerState* w = scheduler_.FindWorker(peer)) w->step = t->step;
   if (Status st = store_.AppendMetrics(m.trial_id, points); !st.ok()) {
     LF_LOG_ERROR("storing metrics of {}: {}", m.trial_id, st.ToString());
   }
@@ -401,8 +444,12 @@ void Coordinator::Dispatch() {
                                 1000.0);
     const std::string trial_id = p.trial.trial_id;
     const std::string worker_id = p.worker_id;
+    // Where packs are allowed the trial trains in one, which later trials of its key can join.
+    const WorkerState* w = scheduler_.FindWorker(worker_id);
+    const std::string pack_key =
+        p.gang.empty() && w != nullptr && w->pack_limit > 1 ? p.trial.pack_key : "";
     Move(trial_id, TrialState::kAssigned, kScheduler, "",
-         [this, trial_id, worker_id](const Result<store::TrialRecord>& r) {
+         [this, trial_id, worker_id, pack_key](const Result<store::TrialRecord>& r) {
            if (!r.ok()) {
              scheduler_.Release(trial_id);
              return;
@@ -413,10 +460,12 @@ void Coordinator::Dispatch() {
                           config.status().ToString());
              return;
            }
-           LF_LOG_INFO("trial {} attempt {} -> worker {}", trial_id, r->attempt, worker_id);
+           LF_LOG_INFO("trial {} attempt {} -> worker {}{}", trial_id, r->attempt, worker_id,
+                       pack_key.empty() ? "" : " (packed)");
            sink_.Send(worker_id, protocol::Assign{.trial_id = trial_id,
                                                   .attempt = r->attempt,
-                                                  .job = std::move((*config)["job"])});
+                                                  .job = std::move((*config)["job"]),
+                                                  .pack_key = pack_key});
          });
     // Move released nothing for an assignment: the lease Place made stays.
   }
@@ -462,15 +511,26 @@ void Coordinator::FinishSweeps() {
 }
 
 void Coordinator::WorkerLost(const std::string& worker_id, const std::string& why) {
-  const std::string trial = scheduler_.RemoveWorker(worker_id);
+  const std::vector<std::string> trials = scheduler_.RemoveWorker(worker_id);
   ++counters_.lost_workers;
+  std::string held;
+  for (const std::string& trial : trials) held += (held.empty() ? "" : ", ") + trial;
   LF_LOG_WARN("worker {} lost: {}{}", worker_id, why,
-              trial.empty() ? "" : "; " + trial + " goes back to the queue");
-  auto recorded = store_.RecordEvent(
-      {.actor = kScheduler, .kind = "worker.lost", .trial_id = trial, .detail = worker_id + ": " + why});
-  if (!recorded.ok()) LF_LOG_ERROR("recording a lost worker: {}", recorded.status().ToString());
-  if (!trial.empty() && trials_.count(trial) && Holds(trials_.at(trial).state)) {
-    Requeue(trial, kScheduler, "worker " + worker_id + " lost (" + why + ")");
+              trials.empty() ? "" : "; " + held + " go(es) back to the queue");
+  if (trials.empty()) {
+    auto recorded = store_.RecordEvent(
+        {.actor = kScheduler, .kind = "worker.lost", .detail = worker_id + ": " + why});
+    if (!recorded.ok()) LF_LOG_ERROR("recording a lost worker: {}", recorded.status().ToString());
+  }
+  for (const std::string& trial : trials) {  // one event per trial, so each trial's log has it
+    auto recorded = store_.RecordEvent({.actor = kScheduler,
+                                        .kind = "worker.lost",
+                                        .trial_id = trial,
+                                        .detail = worker_id + ": " + why});
+    if (!recorded.ok()) LF_LOG_ERROR("recording a lost worker: {}", recorded.status().ToString());
+    if (trials_.count(trial) && Holds(trials_.at(trial).state)) {
+      Requeue(trial, kScheduler, "worker " + worker_id + " lost (" + why + ")");
+    }
   }
 }
 

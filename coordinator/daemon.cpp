@@ -117,7 +117,8 @@ Status RunDaemon(const DaemonOptions& options) {
                                           {.runs_dir = runs_dir,
                                            .heartbeat_interval_ms = options.heartbeat_interval_ms,
                                            .heartbeat_timeout_ms = options.heartbeat_timeout_ms,
-                                           .retry_backoff_ms = options.retry_backoff_ms}));
+                                           .retry_backoff_ms = options.retry_backoff_ms,
+                                           .max_pack = options.max_pack}));
 
   asio::io_context io(1);
   WorkerPump pump(io, *router, *coordinator);

@@ -19,6 +19,7 @@ struct DaemonOptions {
   int64_t heartbeat_interval_ms = 1000;
   int64_t heartbeat_timeout_ms = 10000;
   int64_t retry_backoff_ms = 2000;
+  int32_t max_pack = 0;  // CoordinatorOptions::max_pack
   // The access token (api/access.h): read from this file; empty: the API is open to anyone who
   // reaches the port. open_reads: GETs from any peer need no token.
   std::string token_file;

@@ -19,11 +19,27 @@ constexpr const char* kUsage = R"(usage: lorafleetd [options]
   --heartbeat-interval S   how often workers report            [1]
   --heartbeat-timeout S    a worker silent this long is lost   [10]
   --retry-backoff S        delay before a failed trial's first retry; doubles [2]
+  --max-pack N             LoRA trials one worker trains at once as a pack, within its
+                           memory; 0: 8 on a GPU, 1 (no packing) on a CPU   [0]
   --token-file FILE        requests that change something need 'Authorization: Bearer' with
                            the token in FILE; reads from other hosts too (lorafleet up makes it)
   --open-reads             GET requests from any host need no token (dashboards, Prometheus)
 Usually started by `lorafleet up`. Stops cleanly on SIGTERM or SIGINT.
 )";
+
+bool ParseCount(const std::string& flag, const std::string& text, int32_t* out) {
+  try {
+    size_t used = 0;
+    const long n = std::stol(text, &used);
+    if (used != text.size() || n < 0 || n > 1024) throw std::invalid_argument(text);
+    *out = static_cast<int32_t>(n);
+    return true;
+  } catch (const std::exception&) {
+    std::cerr << "lorafleetd: " << flag << ": expected a whole number from 0 to 1024, got '"
+              << text << "'\n";
+    return false;
+  }
+}
 
 bool ParseSeconds(const std::string& flag, const std::string& text, int64_t* ms) {
   try {
@@ -82,6 +98,8 @@ int main(int argc, char** argv) {
       ok = ParseSeconds(flag, value, &options.heartbeat_timeout_ms);
     } else if (flag == "--retry-backoff") {
       ok = ParseSeconds(flag, value, &options.retry_backoff_ms);
+    } else if (flag == "--max-pack") {
+      ok = ParseCount(flag, value, &options.max_pack);
     } else {
       std::cerr << "lorafleetd: unknown flag " << flag << "\n" << kUsage;
       return 2;

@@ -31,8 +31,8 @@ using std::chrono::seconds;
 
 constexpr const char* kUpUsage =
     "usage: lorafleet up [--workers N] [--hostfile FILE] [--home DIR] [--http HOST:PORT]\n"
-    "         [--worker-endpoint tcp://HOST:PORT] [--heartbeat-timeout SECONDS] [--open-reads]\n"
-    "         [--json]\n";
+    "         [--worker-endpoint tcp://HOST:PORT] [--heartbeat-timeout SECONDS] [--max-pack N]\n"
+    "         [--open-reads] [--json]\n";
 constexpr const char* kDownUsage = "usage: lorafleet down [--home DIR]\n";
 constexpr auto kStartTimeout = seconds(30);
 constexpr auto kWorkerStopTimeout = seconds(60);
@@ -183,6 +183,7 @@ struct UpOptions {
   std::string http = "127.0.0.1:7070";
   std::string worker_endpoint = kDefaultWorkerEndpoint;
   std::optional<std::string> heartbeat_timeout;
+  std::optional<int64_t> max_pack;
   bool open_reads = false;
   bool json = false;
 };
@@ -234,6 +235,10 @@ int Up(const UpOptions& opt, const HomeLayout& layout) {
   if (opt.heartbeat_timeout) {
     daemon_argv.push_back("--heartbeat-timeout");
     daemon_argv.push_back(*opt.heartbeat_timeout);
+  }
+  if (opt.max_pack) {
+    daemon_argv.push_back("--max-pack");
+    daemon_argv.push_back(std::to_string(*opt.max_pack));
   }
   Result<pid_t> daemon_pid = SpawnDetached(daemon_argv, layout.coordinator_log);
   if (!daemon_pid.ok()) return ReportFailure("up", daemon_pid.status());
@@ -349,7 +354,7 @@ bool Stop(pid_t pid, std::chrono::milliseconds grace) {
 int RunUp(const std::vector<std::string>& args) {
   Result<Flags> flags =
       Flags::Parse(args, {.options = {"--workers", "--hostfile", "--home", "--http",
-                                      "--worker-endpoint", "--heartbeat-timeout"},
+                                      "--worker-endpoint", "--heartbeat-timeout", "--max-pack"},
                           .switches = {"--json", "--open-reads"}});
   if (!flags.ok()) return ReportError("up", flags.status(), kUpUsage);
   UpOptions opt;
@@ -371,6 +376,11 @@ int RunUp(const std::vector<std::string>& args) {
     Result<double> s = flags->Number("--heartbeat-timeout", 0);
     if (!s.ok()) return ReportError("up", s.status(), kUpUsage);
     opt.heartbeat_timeout = *flags->Get("--heartbeat-timeout");
+  }
+  if (flags->Has("--max-pack")) {
+    Result<int64_t> pack = flags->Int("--max-pack", 0, 0);
+    if (!pack.ok()) return ReportError("up", pack.status(), kUpUsage);
+    opt.max_pack = *pack;
   }
   opt.json = flags->Has("--json");
   opt.open_reads = flags->Has("--open-reads");

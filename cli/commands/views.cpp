@@ -198,10 +198,15 @@ Table WorkersTable(const Json& workers) {
   for (const Json& w : workers) {
     const Json& memory = Member(w, "memory_bytes");
     const std::string trial = StringMember(w, "trial");
+    // A pack: its first trial (whose step is shown) and how many train beside it.
+    const Json& held = Member(w, "trials");
+    const size_t packed = held.is_array() && held.size() > 1 ? held.size() - 1 : 0;
     t.AddRow({StringMember(w, "id"), FormatInt(Member(w, "rank")), StringMember(w, "host"),
               StringMember(w, "device"),
               memory.is_number() ? FormatBytes(memory.get<double>()) : "-",
-              StringMember(w, "state"), trial.empty() ? "-" : trial,
+              StringMember(w, "state"),
+              trial.empty() ? "-" : packed > 0 ? trial + " +" + std::to_string(packed) + " packed"
+                                               : trial,
               trial.empty() ? "-" : FormatInt(Member(w, "step")),
               trial.empty() ? "-" : FormatFixed(Member(w, "tokens_per_s"), 0),
               SecondsAgo(Member(w, "last_heartbeat_s")),

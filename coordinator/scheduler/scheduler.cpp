@@ -119,14 +119,14 @@ WorkerState& Scheduler::UpsertWorker(const WorkerState& info) {
   auto [it, inserted] = workers_.try_emplace(info.id, info);
   WorkerState& w = it->second;
   if (inserted) {
-    w.trial_id.clear();
-    w.attempt = 0;
-    w.step = 0;
+    w.trials.clear();
+    w.pack_key.clear();
     idle_.insert(w.id);
   } else {
     w.last_seen_ms = info.last_seen_ms;
     w.tokens_per_s = info.tokens_per_s;
     w.memory_bytes = info.memory_bytes;
+    w.pack_limit = info.pack_limit;
   }
   return w;
 }
@@ -136,38 +136,47 @@ WorkerState* Scheduler::FindWorker(const std::string& worker_id) {
   return it == workers_.end() ? nullptr : &it->second;
 }
 
-std::string Scheduler::RemoveWorker(const std::string& worker_id) {
+std::vector<std::string> Scheduler::RemoveWorker(const std::string& worker_id) {
   auto it = workers_.find(worker_id);
   if (it == workers_.end()) return {};
-  std::string trial = it->second.trial_id;
-  if (!trial.empty()) Release(trial);
+  std::vector<std::string> held = it->second.trials;
+  for (const std::string& trial_id : held) Release(trial_id);
   idle_.erase(worker_id);
   workers_.erase(worker_id);
-  return trial;
+  return held;
 }
 
-void Scheduler::Lease(const std::string& trial_id, const std::string& sweep_id,
-                      const std::string& worker_id, uint32_t attempt) {
-  LeaseGang(trial_id, sweep_id, {worker_id}, attempt);
+void Scheduler::Lease(const QueuedTrial& trial, const std::string& worker_id) {
+  const WorkerState& w = workers_.at(worker_id);
+  LF_CHECK_MSG(w.trials.empty() || (Packs(trial) && trial.pack_key == w.pack_key),
+               "trial " + trial.trial_id + " (pack key '" + trial.pack_key + "', " +
+                   std::to_string(trial.ranks) + " ranks) cannot join worker " + worker_id +
+                   ", which holds " + w.trials.front() + " (pack key '" + w.pack_key + "')");
+  Hold(trial, {worker_id});
 }
 
-void Scheduler::LeaseGang(const std::string& trial_id, const std::string& sweep_id,
-                          const std::vector<std::string>& worker_ids, uint32_t attempt) {
-  LF_CHECK_MSG(!worker_ids.empty(), "trial " + trial_id + " leased to no worker");
-  LF_CHECK_MSG(!leases_.count(trial_id), "trial " + trial_id + " leased twice");
+void Scheduler::LeaseGang(const QueuedTrial& trial, const std::vector<std::string>& worker_ids) {
+  for (const std::string& worker_id : worker_ids) {
+    const WorkerState& w = workers_.at(worker_id);
+    LF_CHECK_MSG(w.trials.empty(), "worker " + worker_id + " already holds " + w.trials.front());
+  }
+  Hold(trial, worker_ids);
+}
+
+void Scheduler::Hold(const QueuedTrial& trial, const std::vector<std::string>& worker_ids) {
+  LF_CHECK_MSG(!worker_ids.empty(), "trial " + trial.trial_id + " leased to no worker");
+  LF_CHECK_MSG(!leases_.count(trial.trial_id), "trial " + trial.trial_id + " leased twice");
   for (const std::string& worker_id : worker_ids) {
     WorkerState& w = workers_.at(worker_id);
-    LF_CHECK_MSG(w.trial_id.empty(), "worker " + worker_id + " already holds " + w.trial_id);
-    w.trial_id = trial_id;
-    w.attempt = attempt;
-    w.step = 0;
+    if (w.trials.empty()) w.pack_key = Packs(trial) ? trial.pack_key : "";
+    w.trials.push_back(trial.trial_id);
     idle_.erase(worker_id);
   }
-  leases_[trial_id] = {sweep_id, worker_ids};
-  if (auto sit = sweeps_.find(sweep_id); sit != sweeps_.end()) {
+  leases_[trial.trial_id] = {trial.sweep_id, worker_ids, trial.memory_bytes, trial.shared_bytes};
+  if (auto sit = sweeps_.find(trial.sweep_id); sit != sweeps_.end()) {
     const bool was = Eligible(sit->second);
     ++sit->second.running;
-    Refresh(sweep_id, was);
+    Refresh(trial.sweep_id, was);
   }
 }
 
@@ -176,10 +185,11 @@ void Scheduler::Release(const std::string& trial_id) {
   if (it == leases_.end()) return;
   for (const std::string& worker_id : it->second.worker_ids) {
     if (auto w = workers_.find(worker_id); w != workers_.end()) {
-      w->second.trial_id.clear();
-      w->second.attempt = 0;
-      w->second.step = 0;
-      idle_.insert(w->first);
+      std::erase(w->second.trials, trial_id);
+      if (w->second.trials.empty()) {
+        w->second.pack_key.clear();
+        idle_.insert(w->first);
+      }
     }
   }
   if (auto sit = sweeps_.find(it->second.sweep_id); sit != sweeps_.end()) {
@@ -258,13 +268,53 @@ std::vector<std::string> Scheduler::PickMembers(const std::vector<std::string>& 
   return members;
 }
 
+bool Scheduler::PackFits(const QueuedTrial& t, const WorkerState& w) const {
+  int64_t shared = 0;  // the base weights, held once
+  int64_t own = 0;     // what each trial adds on top of them
+  auto add = [&](int64_t memory_bytes, int64_t shared_bytes) {
+    // Clamped so that a trial alone needs exactly its memory_bytes, as Fits has it.
+    const int64_t part = std::min(std::max<int64_t>(shared_bytes, 0), memory_bytes);
+    shared = std::max(shared, part);
+    own += memory_bytes - part;
+  };
+  for (const std::string& trial_id : w.trials) {
+    const LeaseInfo& lease = leases_.at(trial_id);
+    add(lease.memory_bytes, lease.shared_bytes);
+  }
+  add(t.memory_bytes, t.shared_bytes);
+  return shared + own <= w.memory_bytes;
+}
+
+std::string Scheduler::PickPack(const QueuedTrial& t,
+                                const std::set<std::string>& candidates) const {
+  const WorkerState* best = nullptr;
+  for (const std::string& id : candidates) {  // by id: the first of the fewest wins
+    const WorkerState& w = workers_.at(id);
+    if ((best == nullptr || w.trials.size() < best->trials.size()) && PackFits(t, w)) best = &w;
+  }
+  return best == nullptr ? "" : best->id;
+}
+
 std::vector<Placement> Scheduler::Place(int64_t now_ms) {
   PromoteDueRetries(now_ms);
   std::vector<Placement> out;
   std::set<std::string> free(idle_.begin(), idle_.end());  // not given out or kept in this pass
-  bool gathering = false;  // the first waiting gang keeps the idle workers it could use
+  // Busy workers whose packs may take another trial in this pass, by pack key; a key with none
+  // left is erased, so an empty map means no trial can join any pack.
+  std::map<std::string, std::set<std::string>> room;
+  for (const auto& [id, w] : workers_) {
+    if (!w.trials.empty() && HasPackRoom(w)) room[w.pack_key].insert(id);
+  }
+  auto close_pack = [&room](const WorkerState& w) {
+    auto r = room.find(w.pack_key);
+    if (r == room.end()) return;
+    r->second.erase(w.id);
+    if (r->second.empty()) room.erase(r);
+  };
+  bool gathering = false;  // the first waiting gang keeps the workers it could use
   int skipped = 0;
-  for (auto it = ready_.begin(); it != ready_.end() && !free.empty() && skipped < kMemoryScanLimit;) {
+  for (auto it = ready_.begin();
+       it != ready_.end() && (!free.empty() || !room.empty()) && skipped < kMemoryScanLimit;) {
     const Key key = *it;
     const QueuedTrial& t = queued_.at(std::get<2>(key));
     const size_t need = static_cast<size_t>(std::max<int32_t>(1, t.ranks));
@@ -272,25 +322,45 @@ std::vector<Placement> Scheduler::Place(int64_t now_ms) {
     for (const std::string& id : free) {
       if (Fits(t, workers_.at(id))) fitting.push_back(id);
     }
-    if (fitting.size() < need) {
+    std::vector<std::string> members;
+    if (fitting.size() >= need) {
+      members = need == 1 ? std::vector<std::string>{fitting.front()} : PickMembers(fitting, need);
+    } else if (auto r = Packs(t) ? room.find(t.pack_key) : room.end(); r != room.end()) {
+      if (std::string id = PickPack(t, r->second); !id.empty()) members.push_back(std::move(id));
+    }
+    if (members.empty()) {
       ++skipped;
       if (need > 1 && !gathering) {
         size_t could = 0;  // workers, idle or busy, that could ever run it
         for (const auto& [id, w] : workers_) could += Fits(t, w) ? 1 : 0;
         if (need <= could) {
           for (const std::string& id : fitting) free.erase(id);
+          // Busy ones too: a pack that kept taking trials would never free its worker.
+          for (const auto& [id, w] : workers_) {
+            if (Fits(t, w)) close_pack(w);
+          }
           gathering = true;
         }
       }
       ++it;
       continue;
     }
-    std::vector<std::string> members =
-        need == 1 ? std::vector<std::string>{fitting.front()} : PickMembers(fitting, need);
     QueuedTrial trial = t;
     Dequeue(trial.trial_id);
-    LeaseGang(trial.trial_id, trial.sweep_id, members, 0);
-    for (const std::string& id : members) free.erase(id);
+    if (need == 1) {
+      Lease(trial, members.front());
+    } else {
+      LeaseGang(trial, members);
+    }
+    for (const std::string& id : members) {
+      free.erase(id);
+      const WorkerState& w = workers_.at(id);
+      if (HasPackRoom(w)) {
+        room[w.pack_key].insert(id);
+      } else {
+        close_pack(w);
+      }
+    }
     // Leasing may have parked other trials of the sweep (its concurrency limit): look again
     // after this trial's key rather than trusting an iterator into the changed set.
     it = ready_.upper_bound(key);

@@ -136,6 +136,12 @@ TEST(ViewsTest, ListingTables) {
   EXPECT_NE(wt.find("8.0 GB"), std::string::npos) << wt;
   EXPECT_NE(wt.find("0.4s ago"), std::string::npos) << wt;
   EXPECT_NE(wt.find("1:40"), std::string::npos) << wt;
+  const Json packed = Json::parse(R"([{"id": "h/1/2", "rank": 1, "host": "h", "device": "cuda:0",
+    "state": "busy", "trial": "s-000001", "step": 7, "tokens_per_s": 900,
+    "trials": [{"trial_id": "s-000001"}, {"trial_id": "s-000002"}, {"trial_id": "s-000004"}],
+    "last_heartbeat_s": 0.1, "connected_s": 5}])");
+  const std::string pt = WorkersTable(packed).RenderText();
+  EXPECT_NE(pt.find("s-000001 +2 packed"), std::string::npos) << pt;
   const Json queued =
       Json::parse(R"([{"trial_id": "t", "sweep_id": "s", "priority": 0, "attempt": 2,
     "waiting_s": 65, "eligible_in_s": 0}])");

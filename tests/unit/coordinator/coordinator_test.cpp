@@ -63,7 +63,8 @@ class CoordinatorTest : public ::testing::Test {
     auto created = Coordinator::Create(*store_, sink_, clock_,
                                        {.runs_dir = dir_ + "/runs",
                                         .heartbeat_timeout_ms = 5000,
-                                        .retry_backoff_ms = 1000});
+                                        .retry_backoff_ms = 1000,
+                                        .max_pack = max_pack_});
     ASSERT_TRUE(created.ok()) << created.status().ToString();
     coordinator_ = std::move(created).value();
   }
@@ -99,6 +100,7 @@ class CoordinatorTest : public ::testing::Test {
   }
 
   std::string dir_;
+  int32_t max_pack_ = 0;  // the coordinator's --max-pack (0: by device)
   FakeClock clock_;
   RecordingSink sink_;
   std::unique_ptr<store::ExperimentStore> store_;
@@ -273,6 +275,78 @@ TEST_F(CoordinatorTest, ARestartedCoordinatorKeepsReclaimedLeasesAndRequeuesTheR
   ASSERT_EQ(next.size(), 1u);
   // The third trial was queued all along, so it goes first; b follows.
   EXPECT_NE(next[0].trial_id, a.trial_id);
+}
+
+TEST_F(CoordinatorTest, AGpuWorkerTrainsItsLoraTrialsAsOnePackAndOtherMethodsAlone) {
+  Submit(SweepYaml("lora.r: [1, 2, 4]"));
+  Submit(SweepYaml("method: [dora]"));
+  protocol::Hello gpu = Hello("g1");
+  gpu.device = "cuda:0";
+  Send("g1", gpu);
+  auto packed = sink_.Take<protocol::Assign>("g1");
+  ASSERT_EQ(packed.size(), 3u);  // under the GPU default of kDefaultGpuPack trials
+  EXPECT_FALSE(packed[0].pack_key.empty());
+  for (const auto& a : packed) EXPECT_EQ(a.pack_key, packed[0].pack_key);
+  EXPECT_NE(packed[0].pack_key.find("tiny-gpt2"), std::string::npos) << packed[0].pack_key;
+  // The DoRA trial cannot join: it goes to a CPU worker, which packs nothing.
+  auto alone = Join("c1");
+  EXPECT_EQ(alone.job["method"], "dora");
+  EXPECT_EQ(alone.pack_key, "");
+  Json workers = coordinator_->WorkersView()["workers"];
+  ASSERT_EQ(workers.size(), 2u);
+  EXPECT_EQ(workers[1]["id"], "g1");
+  EXPECT_EQ(workers[1]["trials"].size(), 3u);
+  EXPECT_EQ(workers[1]["pack_limit"], kDefaultGpuPack);
+  EXPECT_EQ(workers[1]["trial"], packed[0].trial_id);
+  EXPECT_EQ(workers[0]["pack_limit"], 1);
+  EXPECT_NE(coordinator_->PrometheusMetrics().find("lorafleet_packed_trials 3"),
+            std::string::npos);
+}
+
+TEST_F(CoordinatorTest, APackTakesAQueuedTrialWhenAMemberEndsAndIsRequeuedWholeWhenLost) {
+  max_pack_ = 2;
+  Restart();
+  Submit(SweepYaml("lora.r: [1, 2, 4, 8]"));
+  Send("w1", Hello("w1"));
+  auto pack = sink_.Take<protocol::Assign>("w1");
+  ASSERT_EQ(pack.size(), 2u);
+  EXPECT_FALSE(pack[0].pack_key.empty());
+  Send("w1", protocol::Progress{.trial_id = pack[1].trial_id, .attempt = 1,
+                                .metrics = {{3, "loss", 2.0, 0}}});
+  Send("w1", DoneFor(pack[0]));
+  auto joined = sink_.Take<protocol::Assign>("w1");  // into the freed slot, the other training on
+  ASSERT_EQ(joined.size(), 1u);
+  EXPECT_EQ(joined[0].pack_key, pack[0].pack_key);
+  EXPECT_EQ(StateOf(pack[1].trial_id), TrialState::kRunning);
+  EXPECT_EQ(coordinator_->scheduler().queued_count(), 1u);
+
+  // A restarted coordinator: the worker reports both; both leases are kept.
+  Restart();
+  Send("w1", protocol::Heartbeat{Hello("w1", {{pack[1].trial_id, 1, 5}, {joined[0].trial_id, 1, 1}})});
+  EXPECT_TRUE(sink_.Take<protocol::Stop>("w1").empty());
+  EXPECT_TRUE(sink_.Take<protocol::Assign>("w1").empty());
+  const auto& workers = coordinator_->scheduler().workers();
+  ASSERT_EQ(workers.count("w1"), 1u);
+  EXPECT_EQ(workers.at("w1").trials.size(), 2u);
+
+  // Lost: both go back to the queue and a new worker takes them as a pack.
+  Send("w2", Hello("w2"));
+  auto third = sink_.Take<protocol::Assign>("w2");  // the trial still queued
+  ASSERT_EQ(third.size(), 1u);
+  clock_.AdvanceMillis(3000);
+  Send("w2", protocol::Heartbeat{Hello("w2", {{third[0].trial_id, 1, 1}})});
+  clock_.AdvanceMillis(3000);
+  coordinator_->Tick();
+  EXPECT_EQ(coordinator_->scheduler().workers().count("w1"), 0u);
+  auto requeued = sink_.Take<protocol::Assign>("w2");
+  ASSERT_EQ(requeued.size(), 1u);  // one slot left on w2's pack of 2
+  EXPECT_EQ(requeued[0].attempt, 2u);
+  EXPECT_EQ(coordinator_->scheduler().queued_count(), 1u);
+  auto events = store_->ReadEvents({.trial_id = pack[1].trial_id});
+  ASSERT_TRUE(events.ok());
+  bool lost = false;
+  for (const auto& e : *events) lost = lost || e.kind == "worker.lost";
+  EXPECT_TRUE(lost);
 }
 
 TEST_F(CoordinatorTest, CompareShowsForgettingAndCostAgainstTheFullBaseline) {
