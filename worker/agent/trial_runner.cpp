@@ -168,6 +168,17 @@ void TrialAttempt::EndUnstarted() {
 }
 
 void TrialAttempt::Report(const jobs::JobSpec& job, const Result<TrainJobResult>& result) {
+  if (!result.ok() && result.status().code() == StatusCode::kNotFound) {
+    // The coordinator found the job's files when the sweep was submitted, so a worker that cannot
+    // is on a host that does not see them: another worker may.
+    Fail(result.status().ToString() + "; worker " + identity_.worker_id + " on host " +
+             identity_.host +
+             " cannot read it, though the coordinator could when the sweep was submitted: every "
+             "host needs the model and data at the same paths, on a filesystem they share "
+             "(docs/operations.md#several-hosts)",
+         true);
+    return;
+  }
   if (!result.ok()) {
     Fail(result.status().ToString(), IsRetryableFailure(result.status().code()));
     return;

@@ -72,7 +72,10 @@ class TrialAttempt {
   // stop and finish controls.
   TrainJobOptions Options();
   bool stop_requested() const { return stop_.load(); }
-  // The training's outcome as the message the coordinator gets (none when stopped by it).
+  // The training's outcome as the message the coordinator gets (none when stopped by it). A file
+  // of the job that is not found fails retryably, naming this host: the coordinator found it at
+  // submission, so it is this host that does not see it (a filesystem not shared), and another
+  // worker may.
   void Report(const jobs::JobSpec& job, const Result<TrainJobResult>& result);
   // Ends an attempt stopped before it started training: nothing to report after a STOP, FAILED
   // interrupted after a shutdown.

@@ -433,9 +433,13 @@ TEST_F(AgentTest, BadJobsAndFailuresAreReportedWithRetryability) {
   protocol::Failed f = failed("bad");
   EXPECT_FALSE(f.retryable);
   EXPECT_NE(f.reason.find("job.train.lr"), std::string::npos) << f.reason;
+  // A file the coordinator saw at submission but this worker cannot: another host may.
   f = failed("missing");
-  EXPECT_FALSE(f.retryable);
-  EXPECT_NE(f.reason.find("NotFound"), std::string::npos) << f.reason;
+  EXPECT_TRUE(f.retryable);
+  EXPECT_NE(f.reason.find("NotFound: reading missing"), std::string::npos) << f.reason;
+  EXPECT_NE(f.reason.find("worker host/0/42 on host host cannot read it"), std::string::npos)
+      << f.reason;
+  EXPECT_NE(f.reason.find("filesystem they share"), std::string::npos) << f.reason;
   f = failed("flaky");
   EXPECT_TRUE(f.retryable);
   EXPECT_FALSE(f.interrupted);
@@ -552,10 +556,10 @@ TEST_F(AgentTest, APackThatCannotOpenOrATrialThatCannotJoinFailsOnlyThatTrial) {
     return std::get<protocol::Failed>(Sent().at(index));
   };
   protocol::Failed f = failed("no_model");
-  EXPECT_FALSE(f.retryable);
+  EXPECT_TRUE(f.retryable);
   EXPECT_NE(f.reason.find("no model folder missing"), std::string::npos) << f.reason;
   f = failed("no_data");
-  EXPECT_FALSE(f.retryable);
+  EXPECT_TRUE(f.retryable);
   EXPECT_NE(f.reason.find("reading missing"), std::string::npos) << f.reason;
   WaitForType<protocol::Done>("good");
 }
