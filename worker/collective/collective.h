@@ -6,6 +6,7 @@
 // dtype. A Collective is used by one thread.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -25,6 +26,12 @@ struct GangSpec {
   int tag = 0;
   // NCCL's unique id (NewNcclUniqueId on the first member, passed to the others); empty: MPI.
   std::string nccl_id;
+  // Polled while forming the gang or in a collective that waits for the others: true gives up on
+  // it with Unavailable, and the communicator is broken from then on. MPI never learns that a
+  // member died (its collectives wait forever), so this is how a member is abandoned: the worker
+  // sets it when the coordinator, which saw the member's heartbeats stop, stops the trial. Null:
+  // wait as long as it takes. (MPI only; NCCL's waits are not interrupted.)
+  std::function<bool()> abandon;
 };
 
 class Collective {
@@ -33,7 +40,8 @@ class Collective {
   virtual int rank() const = 0;  // 0 .. size() - 1 within the gang
   virtual int size() const = 0;
   virtual std::string_view backend() const = 0;  // "mpi" or "nccl"
-  // Sums `tensor` across the gang, in place. Contiguous float32, float64 or int64.
+  // Sums `tensor` across the gang, in place. Contiguous float32, float64 or int64. Unavailable
+  // when abandoned (GangSpec::abandon).
   virtual Status AllReduceSum(torch::Tensor& tensor) = 0;
   // Every member's `tensor` becomes the one of gang rank `root`.
   virtual Status Broadcast(torch::Tensor& tensor, int root) = 0;

@@ -3,6 +3,9 @@
 #include <mpi.h>
 
 #include <algorithm>
+#include <chrono>
+#include <mutex>
+#include <thread>
 
 namespace lf::worker {
 namespace {
@@ -14,10 +17,37 @@ std::string MpiError(int code) {
   return std::string(text, static_cast<size_t>(length));
 }
 
+// Waits for `requests` to complete, polling `abandon` between tests: spinning for the first
+// 2 ms, which the all-reduces of a step take at most when every member is there, then sleeping
+// 200 us between tests, so a member waiting for a lost one costs little CPU. False: abandoned.
+bool WaitAll(std::vector<MPI_Request>& requests, const std::function<bool()>& abandon) {
+  const auto spin_until = std::chrono::steady_clock::now() + std::chrono::milliseconds(2);
+  for (;;) {
+    int done = 0;
+    MPI_Testall(static_cast<int>(requests.size()), requests.data(), &done, MPI_STATUSES_IGNORE);
+    if (done) return true;
+    if (abandon && abandon()) return false;
+    if (std::chrono::steady_clock::now() > spin_until) {
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  }
+}
+
+// Buffers of collectives given up on: MPI may still write into them when the missing members
+// arrive, so they live as long as the process. (Their requests are left alone: MPI forbids
+// freeing or cancelling a non-blocking collective's.)
+std::mutex orphans_mu;
+std::vector<torch::Tensor>* orphaned_buffers = new std::vector<torch::Tensor>();
+
 class MpiCollective final : public Collective {
  public:
-  MpiCollective(MPI_Comm comm, int rank, int size) : comm_(comm), rank_(rank), size_(size) {}
-  ~MpiCollective() override { MPI_Comm_free(&comm_); }
+  MpiCollective(MPI_Comm comm, int rank, int size, std::function<bool()> abandon)
+      : comm_(comm), rank_(rank), size_(size), abandon_(std::move(abandon)) {}
+  // A broken communicator has an operation some member never joined: freeing it could wait for
+  // that member forever, so it is left to the end of the process.
+  ~MpiCollective() override {
+    if (!broken_) MPI_Comm_free(&comm_);
+  }
 
   int rank() const override { return rank_; }
   int size() const override { return size_; }
@@ -26,11 +56,10 @@ class MpiCollective final : public Collective {
   Status AllReduceSum(torch::Tensor& tensor) override {
     LF_ASSIGN_OR_RETURN(MPI_Datatype type, TypeOf(tensor));
     torch::Tensor host = tensor.is_cuda() ? tensor.cpu() : tensor;
-    const int rc = MPI_Allreduce(MPI_IN_PLACE, host.data_ptr(), static_cast<int>(host.numel()),
-                                 type, MPI_SUM, comm_);
-    if (rc != MPI_SUCCESS) return Internal("MPI_Allreduce in the gang: " + MpiError(rc));
-    if (tensor.is_cuda()) tensor.copy_(host);
-    return Status::Ok();
+    return Run("MPI_Iallreduce", host, tensor, [&](MPI_Request* request) {
+      return MPI_Iallreduce(MPI_IN_PLACE, host.data_ptr(), static_cast<int>(host.numel()), type,
+                            MPI_SUM, comm_, request);
+    });
   }
 
   Status Broadcast(torch::Tensor& tensor, int root) override {
@@ -40,10 +69,10 @@ class MpiCollective final : public Collective {
                              std::to_string(size_) + "-member gang");
     }
     torch::Tensor host = tensor.is_cuda() ? tensor.cpu() : tensor;
-    const int rc = MPI_Bcast(host.data_ptr(), static_cast<int>(host.numel()), type, root, comm_);
-    if (rc != MPI_SUCCESS) return Internal("MPI_Bcast in the gang: " + MpiError(rc));
-    if (tensor.is_cuda()) tensor.copy_(host);
-    return Status::Ok();
+    return Run("MPI_Ibcast", host, tensor, [&](MPI_Request* request) {
+      return MPI_Ibcast(host.data_ptr(), static_cast<int>(host.numel()), type, root, comm_,
+                        request);
+    });
   }
 
  private:
@@ -60,10 +89,75 @@ class MpiCollective final : public Collective {
     }
   }
 
+  // Starts a non-blocking collective on `host` (the tensor, or its host copy) and waits for it;
+  // a CUDA `tensor` gets the result back.
+  template <typename Start>
+  Status Run(const char* what, const torch::Tensor& host, torch::Tensor& tensor, Start start) {
+    if (broken_) {
+      return Unavailable("the gang's communicator was abandoned (a member stopped answering); "
+                         "the gang must be formed again");
+    }
+    MPI_Request request = MPI_REQUEST_NULL;
+    const int rc = start(&request);
+    if (rc != MPI_SUCCESS) return Internal(std::string(what) + " in the gang: " + MpiError(rc));
+    std::vector<MPI_Request> requests = {request};
+    if (!WaitAll(requests, abandon_)) {
+      broken_ = true;
+      std::lock_guard<std::mutex> lock(orphans_mu);
+      orphaned_buffers->push_back(host);
+      return Unavailable(std::string(what) + " abandoned: a member of the " +
+                         std::to_string(size_) + "-rank gang did not take part (lost or stopped)");
+    }
+    if (tensor.is_cuda()) tensor.copy_(host);
+    return Status::Ok();
+  }
+
   MPI_Comm comm_;
   int rank_;
   int size_;
+  std::function<bool()> abandon_;
+  bool broken_ = false;
 };
+
+// Before MPI_Comm_create_group, which waits for every member and cannot be abandoned, the
+// members check in with the first one over point-to-point messages that can: each sends it one
+// int and waits for its go, which it sends once all have checked in. Tags are the gang's, so a
+// late message of an abandoned attempt never matches a later gang's.
+Status CheckIn(const std::vector<int>& ranks, size_t me, int tag,
+               const std::function<bool()>& abandon) {
+  constexpr int kTagBase = 1 << 20;  // clear of the tags callers use for their own messages
+  const int mpi_tag = kTagBase + tag;
+  int out = 1;
+  std::vector<int> in(ranks.size(), 0);
+  std::vector<MPI_Request> receives;
+  if (me == 0) {
+    for (size_t i = 1; i < ranks.size(); ++i) {
+      receives.emplace_back();
+      MPI_Irecv(&in[i], 1, MPI_INT, ranks[i], mpi_tag, MPI_COMM_WORLD, &receives.back());
+    }
+  } else {
+    receives.emplace_back();
+    MPI_Irecv(&in[0], 1, MPI_INT, ranks[0], mpi_tag, MPI_COMM_WORLD, &receives.back());
+    // One int goes eagerly: the send completes at once whether or not the first member listens.
+    MPI_Send(&out, 1, MPI_INT, ranks[0], mpi_tag, MPI_COMM_WORLD);
+  }
+  if (!WaitAll(receives, abandon)) {
+    for (MPI_Request& r : receives) {
+      if (r == MPI_REQUEST_NULL) continue;
+      MPI_Cancel(&r);
+      MPI_Wait(&r, MPI_STATUS_IGNORE);
+    }
+    return Unavailable("forming the gang of MPI ranks " + std::to_string(ranks.front()) + ".." +
+                       std::to_string(ranks.back()) +
+                       " abandoned: not every member checked in (lost or stopped)");
+  }
+  if (me == 0) {
+    for (size_t i = 1; i < ranks.size(); ++i) {
+      MPI_Send(&out, 1, MPI_INT, ranks[i], mpi_tag, MPI_COMM_WORLD);
+    }
+  }
+  return Status::Ok();
+}
 
 }  // namespace
 
@@ -89,6 +183,8 @@ Result<std::unique_ptr<Collective>> CreateMpiCollective(const GangSpec& gang) {
     return InvalidArgument("MPI rank " + std::to_string(world_rank) +
                            " is not a member of the gang it was asked to join");
   }
+  const size_t index = static_cast<size_t>(me - ranks.begin());
+  LF_RETURN_IF_ERROR(CheckIn(ranks, index, gang.tag, gang.abandon));
   MPI_Group world_group, gang_group;
   MPI_Comm_group(MPI_COMM_WORLD, &world_group);
   MPI_Group_incl(world_group, static_cast<int>(ranks.size()), ranks.data(), &gang_group);
@@ -102,7 +198,7 @@ Result<std::unique_ptr<Collective>> CreateMpiCollective(const GangSpec& gang) {
   // Errors come back as codes (and then a Status), instead of aborting every rank.
   MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
   return std::unique_ptr<Collective>(std::make_unique<MpiCollective>(
-      comm, static_cast<int>(me - ranks.begin()), static_cast<int>(ranks.size())));
+      comm, static_cast<int>(index), static_cast<int>(ranks.size()), gang.abandon));
 }
 
 }  // namespace lf::worker

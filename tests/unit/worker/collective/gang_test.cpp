@@ -5,6 +5,10 @@
 #include <gtest/gtest.h>
 #include <mpi.h>
 
+#include <atomic>
+#include <chrono>
+#include <thread>
+
 #include "model/test_models.h"
 #include "train/toy_data.h"
 #include "worker/collective/collective.h"
@@ -65,6 +69,72 @@ TEST(GangTest, BadGangsAreRefusedSayingWhy) {
   EXPECT_EQ(unsorted.status().code(), StatusCode::kInvalidArgument);
   auto too_big = CreateCollective({.world_ranks = {0, 9}, .tag = 4}, torch::kCPU);
   EXPECT_NE(too_big.status().message().find("below the world size 4"), std::string::npos);
+}
+
+// Gives up after `ms` milliseconds from now.
+std::function<bool()> After(int ms) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  return [deadline] { return std::chrono::steady_clock::now() > deadline; };
+}
+
+TEST(GangTest, AMemberThatDoesNotComeIsAbandonedAndANewGangForms) {
+  ASSERT_EQ(WorldSize(), 4);
+  if (WorldRank() < 2) {
+    // Rank 1 comes 1.5 s late: rank 0 gives up after 0.3 s; rank 1, late, finds nobody waiting.
+    if (WorldRank() == 1) std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    GangSpec spec = MyPair(20);
+    spec.abandon = After(300);
+    auto gang = CreateCollective(spec, torch::kCPU);
+    ASSERT_FALSE(gang.ok());
+    EXPECT_EQ(gang.status().code(), StatusCode::kUnavailable);
+    EXPECT_NE(gang.status().message().find("not every member checked in"), std::string::npos)
+        << gang.status().ToString();
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+  // Abandoned attempts leave nothing that disturbs the next gangs.
+  auto gang = CreateCollective(MyPair(21), torch::kCPU);
+  ASSERT_TRUE(gang.ok()) << gang.status().ToString();
+  torch::Tensor t = torch::full({2}, static_cast<double>(WorldRank() + 1), torch::kFloat64);
+  ASSERT_TRUE((*gang)->AllReduceSum(t).ok());
+  EXPECT_EQ(t[0].item<double>(), WorldRank() < 2 ? 3.0 : 7.0);
+}
+
+TEST(GangTest, ACollectiveAMemberMissesIsAbandonedAndTheCommunicatorRefusesMore) {
+  ASSERT_EQ(WorldSize(), 4);
+  GangSpec spec = MyPair(30);
+  const bool late = WorldRank() % 2 == 1;
+  std::atomic<bool> give_up{false};  // set as the agent does when the coordinator stops the trial
+  spec.abandon = [&give_up] { return give_up.load(); };
+  auto gang = CreateCollective(spec, torch::kCPU);
+  ASSERT_TRUE(gang.ok()) << gang.status().ToString();
+  torch::Tensor t = torch::ones({4}, torch::kFloat32);
+  ASSERT_TRUE((*gang)->AllReduceSum(t).ok());
+  EXPECT_EQ(t[0].item<float>(), 2.0f);
+  if (late) {
+    // The odd members miss the next collective for 1 s (as a dead one would, forever).
+    std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+    torch::Tensor u = torch::ones({4}, torch::kFloat32);
+    EXPECT_TRUE((*gang)->AllReduceSum(u).ok());  // completes with what the other left behind
+  } else {
+    std::thread stop([&give_up] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      give_up.store(true);
+    });
+    torch::Tensor u = torch::ones({4}, torch::kFloat32);
+    Status st = (*gang)->AllReduceSum(u);
+    stop.join();
+    EXPECT_EQ(st.code(), StatusCode::kUnavailable) << st.ToString();
+    EXPECT_NE(st.message().find("abandoned"), std::string::npos) << st.ToString();
+    Status again = (*gang)->Broadcast(u, 0);
+    EXPECT_EQ(again.code(), StatusCode::kUnavailable);
+    EXPECT_NE(again.message().find("formed again"), std::string::npos) << again.ToString();
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+  auto next = CreateCollective(MyPair(31), torch::kCPU);
+  ASSERT_TRUE(next.ok()) << next.status().ToString();
+  torch::Tensor v = torch::full({1}, 5.0, torch::kFloat64);
+  ASSERT_TRUE((*next)->AllReduceSum(v).ok());
+  EXPECT_EQ(v[0].item<double>(), 10.0);
 }
 
 struct Outcome {
