@@ -42,8 +42,9 @@ std::string Coordinator::PrometheusMetrics() const {
   for (const auto& [id, worker] : scheduler_.workers()) {
     busy += worker.trials.empty() ? 0 : 1;
     packed += worker.trials.size() > 1 ? worker.trials.size() : 0;
-    tokens.push_back({{{"worker", id}, {"host", worker.host}, {"rank", std::to_string(worker.rank)}},
-                      worker.trials.empty() ? 0.0 : worker.tokens_per_s});
+    tokens.push_back(
+        {{{"worker", id}, {"host", worker.host}, {"rank", std::to_string(worker.rank)}},
+         worker.trials.empty() ? 0.0 : worker.tokens_per_s});
   }
   w.AddGauge("lorafleet_workers", "Connected worker ranks by state.",
              {{{{"state", "busy"}}, double(busy)},

@@ -78,16 +78,15 @@ Status Coordinator::Recover() {
     if (sit == sweeps_.end()) continue;
     ++sit->second.counts[static_cast<size_t>(t.state)];
     if (jobs::IsFinal(t.state) || t.state == TrialState::kFailed) continue;
-    LiveTrial live;
+    LiveTrial live{.sweep_id = t.sweep_id};
     auto config = ParseJson(t.config, "trial " + t.id);
-    auto job = config.ok() && config->contains("job")
-                   ? jobs::ParseJobSpec((*config)["job"], "trial " + t.id + ".job")
-                   : Result<jobs::JobSpec>(config.ok() ? DataLoss("no job") : config.status());
+    auto job = config.ok()
+                   ? jobs::ParseJobSpec(config->value("job", Json()), "trial " + t.id + ".job")
+                   : Result<jobs::JobSpec>(config.status());
     if (job.ok()) {
       live = NewLiveTrial(t.sweep_id, *job);
-    } else {  // it cannot run anywhere: a worker will fail it, naming what is wrong
-      LF_LOG_WARN("trial {}: the stored job does not parse: {}", t.id, job.status().ToString());
-      live.sweep_id = t.sweep_id;
+    } else {  // it cannot train anywhere: the worker it goes to fails it, saying why
+      LF_LOG_WARN("trial {}: its stored job does not parse: {}", t.id, job.status().ToString());
     }
     live.state = t.state;
     live.attempt = t.attempt;

@@ -35,8 +35,8 @@ bool ParseCount(const std::string& flag, const std::string& text, int32_t* out) 
     *out = static_cast<int32_t>(n);
     return true;
   } catch (const std::exception&) {
-    std::cerr << "lorafleetd: " << flag << ": expected a whole number from 0 to 1024, got '"
-              << text << "'\n";
+    std::cerr << "lorafleetd: " << flag << ": expected a whole number from 0 to 1024, got '" << text
+              << "'\n";
     return false;
   }
 }

@@ -205,8 +205,9 @@ Table WorkersTable(const Json& workers) {
               StringMember(w, "device"),
               memory.is_number() ? FormatBytes(memory.get<double>()) : "-",
               StringMember(w, "state"),
-              trial.empty() ? "-" : packed > 0 ? trial + " +" + std::to_string(packed) + " packed"
-                                               : trial,
+              trial.empty() ? "-"
+              : packed > 0  ? trial + " +" + std::to_string(packed) + " packed"
+                            : trial,
               trial.empty() ? "-" : FormatInt(Member(w, "step")),
               trial.empty() ? "-" : FormatFixed(Member(w, "tokens_per_s"), 0),
               SecondsAgo(Member(w, "last_heartbeat_s")),

@@ -197,8 +197,7 @@ void Agent::HandleAssign(protocol::Assign assign) {
     const uint32_t attempt = assign.attempt;
     if (runner_->TryAdd(next_generation_, std::move(assign))) {
       ++next_generation_;
-      LF_LOG_INFO("trial {} attempt {} joins the running pack at its next step", trial_id,
-                  attempt);
+      LF_LOG_INFO("trial {} attempt {} joins the running pack at its next step", trial_id, attempt);
       return;
     }
   }

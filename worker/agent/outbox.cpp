@@ -10,7 +10,8 @@ void Outbox::AddMetrics(uint64_t generation, const std::string& trial_id, uint32
   std::lock_guard<std::mutex> lock(mu_);
   if (silenced_.count(generation) > 0 || metrics.empty()) return;
   auto [it, added] = batches_.try_emplace(generation);
-  if (added) it->second = protocol::Progress{.trial_id = trial_id, .attempt = attempt, .metrics = {}};
+  if (added)
+    it->second = protocol::Progress{.trial_id = trial_id, .attempt = attempt, .metrics = {}};
   for (auto& m : metrics) it->second.metrics.push_back(std::move(m));
 }
 

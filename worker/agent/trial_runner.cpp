@@ -157,13 +157,13 @@ void TrialAttempt::EndUnstarted() {
     std::lock_guard<std::mutex> lock(why_mu_);
     why = shutdown_why_;
   }
-  outbox_.Push(generation_, protocol::Failed{.trial_id = assign_.trial_id,
-                                             .attempt = assign_.attempt,
-                                             .reason = "worker " + identity_.worker_id +
-                                                       " stopped by " + why +
-                                                       " before the trial started",
-                                             .retryable = true,
-                                             .interrupted = true});
+  outbox_.Push(generation_,
+               protocol::Failed{.trial_id = assign_.trial_id,
+                                .attempt = assign_.attempt,
+                                .reason = "worker " + identity_.worker_id + " stopped by " + why +
+                                          " before the trial started",
+                                .retryable = true,
+                                .interrupted = true});
   ended_.store(true);
 }
 
@@ -252,8 +252,8 @@ TrialRunner::TrialRunner(uint64_t generation, protocol::Assign assign,
     : TrialRunner(generation, std::move(assign), identity, outbox) {
   open_pack_ = std::move(open_pack);
   pack_key_ = attempts_.front()->pack_key();
-  LF_CHECK_MSG(!pack_key_.empty(), "a pack for trial " + attempts_.front()->trial_id() +
-                                       ", which has no pack key");
+  LF_CHECK_MSG(!pack_key_.empty(),
+               "a pack for trial " + attempts_.front()->trial_id() + ", which has no pack key");
 }
 
 TrialRunner::~TrialRunner() { Join(); }
@@ -347,8 +347,8 @@ void TrialRunner::RunPack() {
       if (!job.ok()) continue;
       const std::string what = "trial " + a->trial_id();
       if (pack == nullptr) {
-        Result<std::unique_ptr<TrainPack>> opened = Guarded(
-            what, [&]() -> Result<std::unique_ptr<TrainPack>> { return open_pack_(*job); });
+        Result<std::unique_ptr<TrainPack>> opened =
+            Guarded(what, [&]() -> Result<std::unique_ptr<TrainPack>> { return open_pack_(*job); });
         if (!opened.ok()) {
           a->Report(*job, opened.status());
           continue;

@@ -21,7 +21,10 @@ constexpr LauncherVars kLaunchers[] = {
     {"OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK",
      "OMPI_COMM_WORLD_LOCAL_SIZE"},
     {"PMI_RANK", "PMI_SIZE", "MPI_LOCALRANKID", "MPI_LOCALNRANKS"},  // MPICH / Hydra
-    {"SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID", nullptr},
+    // srun has no "tasks on this node" variable; SLURM_NTASKS_PER_NODE is set when the job or
+    // step asked for --ntasks-per-node (cluster/slurm/lorafleet.sbatch does), so CPU ranks on a
+    // node split its cores and memory instead of each taking all of them.
+    {"SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID", "SLURM_NTASKS_PER_NODE"},
 };
 
 // The variable's integer value; `fallback` when unset or empty.

@@ -94,8 +94,9 @@ class MpiCollective final : public Collective {
   template <typename Start>
   Status Run(const char* what, const torch::Tensor& host, torch::Tensor& tensor, Start start) {
     if (broken_) {
-      return Unavailable("the gang's communicator was abandoned (a member stopped answering); "
-                         "the gang must be formed again");
+      return Unavailable(
+          "the gang's communicator was abandoned (a member stopped answering); "
+          "the gang must be formed again");
     }
     MPI_Request request = MPI_REQUEST_NULL;
     const int rc = start(&request);

@@ -299,8 +299,7 @@ TEST_F(CoordinatorTest, AGpuWorkerTrainsItsLoraTrialsAsOnePackAndOtherMethodsAlo
   EXPECT_EQ(workers[1]["pack_limit"], kDefaultGpuPack);
   EXPECT_EQ(workers[1]["trial"], packed[0].trial_id);
   EXPECT_EQ(workers[0]["pack_limit"], 1);
-  EXPECT_NE(coordinator_->PrometheusMetrics().find("lorafleet_packed_trials 3"),
-            std::string::npos);
+  EXPECT_NE(coordinator_->PrometheusMetrics().find("lorafleet_packed_trials 3"), std::string::npos);
 }
 
 TEST_F(CoordinatorTest, APackTakesAQueuedTrialWhenAMemberEndsAndIsRequeuedWholeWhenLost) {
@@ -311,8 +310,8 @@ TEST_F(CoordinatorTest, APackTakesAQueuedTrialWhenAMemberEndsAndIsRequeuedWholeW
   auto pack = sink_.Take<protocol::Assign>("w1");
   ASSERT_EQ(pack.size(), 2u);
   EXPECT_FALSE(pack[0].pack_key.empty());
-  Send("w1", protocol::Progress{.trial_id = pack[1].trial_id, .attempt = 1,
-                                .metrics = {{3, "loss", 2.0, 0}}});
+  Send("w1", protocol::Progress{
+                 .trial_id = pack[1].trial_id, .attempt = 1, .metrics = {{3, "loss", 2.0, 0}}});
   Send("w1", DoneFor(pack[0]));
   auto joined = sink_.Take<protocol::Assign>("w1");  // into the freed slot, the other training on
   ASSERT_EQ(joined.size(), 1u);
@@ -322,7 +321,8 @@ TEST_F(CoordinatorTest, APackTakesAQueuedTrialWhenAMemberEndsAndIsRequeuedWholeW
 
   // A restarted coordinator: the worker reports both; both leases are kept.
   Restart();
-  Send("w1", protocol::Heartbeat{Hello("w1", {{pack[1].trial_id, 1, 5}, {joined[0].trial_id, 1, 1}})});
+  Send("w1",
+       protocol::Heartbeat{Hello("w1", {{pack[1].trial_id, 1, 5}, {joined[0].trial_id, 1, 1}})});
   EXPECT_TRUE(sink_.Take<protocol::Stop>("w1").empty());
   EXPECT_TRUE(sink_.Take<protocol::Assign>("w1").empty());
   const auto& workers = coordinator_->scheduler().workers();

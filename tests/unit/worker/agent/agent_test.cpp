@@ -135,8 +135,8 @@ class FakePack final : public TrainPack {
       r.train.steps = m.step;
       if (m.options.stop_requested()) {
         r.train.stop_reason = "stopped";
-        m.options.on_checkpoint(m.step, m.job.output + "/checkpoints/checkpoint-" +
-                                            std::to_string(m.step));
+        m.options.on_checkpoint(m.step,
+                                m.job.output + "/checkpoints/checkpoint-" + std::to_string(m.step));
       } else if (m.options.finish_requested()) {
         r.train.stop_reason = "early_stopped";
         r.train.early_stopped = r.train.completed = true;
@@ -592,6 +592,20 @@ TEST(WorkerIdentityTest, ReadsTheLaunchersEnvironment) {
   ASSERT_TRUE(id.ok());
   EXPECT_EQ(id->rank, 5);
   EXPECT_EQ(id->local_rank, 1);
+  EXPECT_EQ(id->local_size, 1);  // srun without --ntasks-per-node does not say
+  // srun with --ntasks-per-node (cluster/slurm/lorafleet.sbatch): the ranks on a node.
+  id = DetectIdentity(env_of({{"SLURM_PROCID", "5"},
+                              {"SLURM_NTASKS", "8"},
+                              {"SLURM_LOCALID", "1"},
+                              {"SLURM_NTASKS_PER_NODE", "4"}}),
+                      "h", 5);
+  ASSERT_TRUE(id.ok());
+  EXPECT_EQ(id->local_size, 4);
+  id = DetectIdentity(
+      env_of({{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "2"}, {"SLURM_NTASKS_PER_NODE", "many"}}),
+      "h", 5);
+  ASSERT_FALSE(id.ok());
+  EXPECT_NE(id.status().message().find("SLURM_NTASKS_PER_NODE"), std::string::npos);
   id = DetectIdentity(env_of({}), "h", 5);
   ASSERT_TRUE(id.ok());
   EXPECT_EQ(id->worker_id, "h/0/5");

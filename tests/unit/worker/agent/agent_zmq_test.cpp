@@ -297,7 +297,9 @@ TEST(AgentZmqTest, StopWithFinishEndsTheTrialEarlyWithItsAdapter) {
   EXPECT_TRUE(worker.Stop().ok());
 }
 
-TEST(AgentZmqTest, AMissingDataFileIsNotRetryable) {
+// The coordinator checked the file at submission: this worker not finding it means its host does
+// not see it, so the attempt is retried (elsewhere, perhaps) with a reason naming the host.
+TEST(AgentZmqTest, AMissingDataFileIsRetriedNamingTheWorkersHost) {
   FakeCoordinator coordinator;
   InProcessWorker worker(coordinator.endpoint());
   coordinator.WaitForHello(worker.id());
@@ -308,9 +310,10 @@ TEST(AgentZmqTest, AMissingDataFileIsNotRetryable) {
                                       .job = TinyJob(out, 4, 0, out + "/no-such-file.jsonl")});
   auto failed = coordinator.WaitForType<protocol::Failed>("s-000004");
   ASSERT_TRUE(failed);
-  EXPECT_FALSE(failed->retryable);
+  EXPECT_TRUE(failed->retryable);
   EXPECT_FALSE(failed->interrupted);
   EXPECT_NE(failed->reason.find("no-such-file.jsonl"), std::string::npos) << failed->reason;
+  EXPECT_NE(failed->reason.find("on host testhost"), std::string::npos) << failed->reason;
 }
 
 // The real binary, as mpirun starts it: SIGTERM mid-trial checkpoints, reports FAILED

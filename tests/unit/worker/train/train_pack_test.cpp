@@ -147,10 +147,10 @@ TEST(TrainPackTest, ATrialJoiningARunningPackWritesWhatItWouldAlone) {
   ASSERT_TRUE((*pack)->Add("first", WithOutput(jobs[1], "join_first"), options).ok());
   for (int i = 0; i < 3; ++i) EXPECT_TRUE((*pack)->Step().empty());
   EXPECT_EQ(steps_seen, 3);
-  ASSERT_TRUE((*pack)
-                  ->Add("joined", WithOutput(jobs[0], "join_joined"),
-                        {.progress = false, .resume = false})
-                  .ok());
+  ASSERT_TRUE(
+      (*pack)
+          ->Add("joined", WithOutput(jobs[0], "join_joined"), {.progress = false, .resume = false})
+          .ok());
   auto results = Drain(**pack);
   ASSERT_TRUE(results.at("first").ok() && results.at("joined").ok());
   ExpectSameOutputs(*results.at("first"), Alone(jobs[1], "join_first_alone"), "first");
