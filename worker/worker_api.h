@@ -34,6 +34,16 @@ struct TrainJobOptions {
   std::function<bool()> stop_requested;
   // Early stopping: ends training at the next step as if it were the last (result early_stopped).
   std::function<bool()> finish_requested;
+  // A gang (a trial on several ranks, data-parallel): this process trains the job with the other
+  // members, the MPI_COMM_WORLD ranks gang_world_ranks (ascending, this one among them), forming
+  // the gang with gang_tag. Each rank takes train.batch_size rows of every step (a step sees
+  // members x batch_size); the members agree on stops at every step, and gang rank 0 alone writes
+  // the outputs (metrics, checkpoints, adapter, result.json) that the others resume from. A member
+  // still waiting for the others gang_abandon_after_ms after a stop request gives up (a member is
+  // gone) and the run fails with Unavailable. Empty: alone.
+  std::vector<int> gang_world_ranks;
+  int gang_tag = 0;
+  int64_t gang_abandon_after_ms = 10000;
 };
 
 struct TrainJobResult {

@@ -1,6 +1,7 @@
 // RunTrainJob, OpenTrainPack and Pretrain: from a job description to a trained adapter (or base
 // model) on disk.
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -11,6 +12,7 @@
 #include "common/sha256.h"
 #include "common/version.h"
 #include "jobs/packing.h"
+#include "worker/collective/collective.h"
 #include "worker/data/batch.h"
 #include "worker/data/jsonl_reader.h"
 #include "worker/data/packed_loader.h"
@@ -85,16 +87,19 @@ Result<std::vector<Batch>> LoadEvalBatches(const std::string& path, const Tokeni
   return EvalBatches(examples, seq_len, train.batch_size, pad);
 }
 
+// In a gang, the loader gives this member (`rank` of `world`) its rows of every step.
 Result<LoadedData> LoadData(const std::string& train_path, const std::string& eval_path,
                             const Tokenizer& tokenizer, int64_t seq_len,
-                            const jobs::TrainSpec& train) {
+                            const jobs::TrainSpec& train, int rank = 0, int world = 1) {
   DataFileInfo info;
   LF_ASSIGN_OR_RETURN(auto examples, LoadJsonlExamples(train_path, tokenizer, &info));
   std::vector<DataLineage> lineage = {Lineage(info)};
   LF_ASSIGN_OR_RETURN(PackedLoader loader,
                       PackedLoader::Create(std::move(examples), {.seq_len = seq_len,
                                                                  .batch_size = train.batch_size,
-                                                                 .seed = train.seed}));
+                                                                 .seed = train.seed,
+                                                                 .rank = rank,
+                                                                 .world = world}));
   std::vector<Batch> eval;
   if (!eval_path.empty()) {
     LF_ASSIGN_OR_RETURN(eval, LoadEvalBatches(eval_path, tokenizer, seq_len, train, &lineage));
@@ -174,14 +179,15 @@ Json TrainJobResultToJson(const TrainJobResult& r) {
 namespace {
 
 // The options both jobs train with. The checkpoint folder is always set: a stopped run
-// checkpoints there even without train.checkpoint_every.
+// checkpoints there even without train.checkpoint_every. A gang's members other than rank 0
+// (`writer` false) neither write metrics.jsonl nor show progress.
 TrainerOptions JobTrainerOptions(const std::string& out, std::string label,
-                                 const TrainJobOptions& options) {
+                                 const TrainJobOptions& options, bool writer = true) {
   return {.label = std::move(label),
-          .progress = options.progress,
+          .progress = options.progress && writer,
           .checkpoint_dir = (fs::path(out) / "checkpoints").string(),
           .resume = options.resume,
-          .on_step = MetricsWriter(out, options.resume, options.on_step),
+          .on_step = writer ? MetricsWriter(out, options.resume, options.on_step) : options.on_step,
           .on_checkpoint = options.on_checkpoint,
           .stop_requested = options.stop_requested,
           .finish_requested = options.finish_requested};
@@ -231,15 +237,16 @@ struct JobInputs {
 // trials' adapters do not count; it must run before this job's adapter exists (QLoRA's replaces
 // the base weights).
 Result<JobInputs> LoadJobInputs(const jobs::JobSpec& job, CausalLm& model,
-                                const Tokenizer& tokenizer) {
+                                const Tokenizer& tokenizer, const Collective* gang = nullptr) {
   LF_ASSIGN_OR_RETURN(std::string out, OutputDir(job.output));
   if (job.data.seq_len > model.config().max_positions) {
     return InvalidArgument("job.data.seq_len: " + std::to_string(job.data.seq_len) +
                            " is longer than the model's context of " +
                            std::to_string(model.config().max_positions) + " tokens");
   }
-  LF_ASSIGN_OR_RETURN(LoadedData data, LoadData(job.data.train, job.data.eval, tokenizer,
-                                                job.data.seq_len, job.train));
+  LF_ASSIGN_OR_RETURN(LoadedData data,
+                      LoadData(job.data.train, job.data.eval, tokenizer, job.data.seq_len,
+                               job.train, gang ? gang->rank() : 0, gang ? gang->size() : 1));
   JobInputs inputs{.out = std::move(out), .data = std::move(data)};
   if (!job.data.general_eval.empty()) {
     LF_ASSIGN_OR_RETURN(inputs.general,
@@ -285,6 +292,24 @@ Status FinishJob(const jobs::JobSpec& job, CausalLm& model, Adapter* adapter,
   summary["job"] = jobs::JobSpecToJson(job);
   return WriteFileAtomically((fs::path(inputs.out) / "result.json").string(),
                              summary.dump(2) + "\n");
+}
+
+// This process's gang for the job: its communicator, given up on (Unavailable) when a stop has
+// been requested for gang_abandon_after_ms and the others still do not answer.
+Result<std::unique_ptr<Collective>> JoinGang(const TrainJobOptions& options,
+                                             const torch::Device& device) {
+  GangSpec spec{.world_ranks = options.gang_world_ranks, .tag = options.gang_tag};
+  if (options.stop_requested) {
+    using Clock = std::chrono::steady_clock;
+    auto stopped_at = std::make_shared<std::optional<Clock::time_point>>();
+    const auto grace = std::chrono::milliseconds(options.gang_abandon_after_ms);
+    spec.abandon = [stop = options.stop_requested, stopped_at, grace] {
+      if (!stop()) return false;
+      if (!*stopped_at) *stopped_at = Clock::now();
+      return Clock::now() - **stopped_at > grace;
+    };
+  }
+  return CreateCollective(spec, device);
 }
 
 class LoraTrainPack final : public TrainPack {
@@ -341,8 +366,8 @@ class LoraTrainPack final : public TrainPack {
         result.train = std::move(r.result).value();
         Status st = FinishJob(m.job, *model_, m.adapter.get(), m.inputs, base_lineage_,
                               m.trainer_options, &result);
-        finished.result = st.ok() ? Result<TrainJobResult>(std::move(result))
-                                  : Result<TrainJobResult>(st);
+        finished.result =
+            st.ok() ? Result<TrainJobResult>(std::move(result)) : Result<TrainJobResult>(st);
       }
       members_.erase(it);
       out.push_back(std::move(finished));
@@ -374,7 +399,12 @@ Result<TrainJobResult> RunTrainJob(const jobs::JobSpec& job, const TrainJobOptio
   LF_ASSIGN_OR_RETURN(std::unique_ptr<CausalLm> model, LoadCausalLm(job.base_model));
   LF_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tokenizer, LoadTokenizer(job.base_model));
   LF_ASSIGN_OR_RETURN(Json base_lineage, BaseModelLineage(job.base_model));
-  LF_ASSIGN_OR_RETURN(JobInputs inputs, LoadJobInputs(job, *model, *tokenizer));
+  std::unique_ptr<Collective> gang;
+  if (!options.gang_world_ranks.empty()) {
+    LF_ASSIGN_OR_RETURN(gang, JoinGang(options, model->BaseParameters().front().device()));
+  }
+  const bool writer = gang == nullptr || gang->rank() == 0;  // of metrics, checkpoints, outputs
+  LF_ASSIGN_OR_RETURN(JobInputs inputs, LoadJobInputs(job, *model, *tokenizer, gang.get()));
   // Full fine-tuning has no adapter: the trainer then trains every base weight.
   std::unique_ptr<Adapter> adapter;
   if (job.method != "full") {
@@ -389,13 +419,16 @@ Result<TrainJobResult> RunTrainJob(const jobs::JobSpec& job, const TrainJobOptio
                              " tokens; shorten seq_len or num_virtual_tokens");
     }
   }
-  const TrainerOptions trainer_options =
-      JobTrainerOptions(inputs.out, fs::path(inputs.out).filename().string(), options);
+  TrainerOptions trainer_options =
+      JobTrainerOptions(inputs.out, fs::path(inputs.out).filename().string(), options, writer);
+  trainer_options.gang = gang.get();
   Trainer trainer(*model, adapter.get(), job.train, trainer_options);
   TrainJobResult result;
+  result.devices = gang != nullptr ? gang->size() : 1;
   LF_ASSIGN_OR_RETURN(result.train, trainer.Run(inputs.data.train, inputs.data.eval));
-  LF_RETURN_IF_ERROR(FinishJob(job, *model, adapter.get(), inputs, base_lineage, trainer_options,
-                               &result));
+  if (!writer) return result;
+  LF_RETURN_IF_ERROR(
+      FinishJob(job, *model, adapter.get(), inputs, base_lineage, trainer_options, &result));
   return result;
 }
 

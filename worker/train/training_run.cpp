@@ -86,6 +86,8 @@ EvalResult TrainingRun::EvaluateNow() {
 }
 
 Status TrainingRun::SaveCheckpoint(int64_t step) {
+  // A gang's members hold the same state: rank 0 writes it, for all of them to resume from.
+  if (options_.gang != nullptr && options_.gang->rank() != 0) return Status::Ok();
   const fs::path dir = options_.checkpoint_dir;
   const fs::path final_dir = dir / (kCheckpointPrefix + std::to_string(step));
   const fs::path tmp = dir / (".tmp-" + std::string(kCheckpointPrefix) + std::to_string(step));
@@ -196,12 +198,24 @@ Status TrainingRun::Begin() {
 
 bool TrainingRun::BeginStep() {
   if (ended_ || step_ >= spec_.steps) return false;
-  if (options_.stop_requested && options_.stop_requested()) {
+  bool stop = options_.stop_requested && options_.stop_requested();
+  bool finish = options_.finish_requested && options_.finish_requested();
+  if (options_.gang != nullptr) {  // every member stops at the same step, or none does
+    torch::Tensor flags = torch::tensor({int64_t{stop}, int64_t{finish}}, torch::kInt64);
+    if (Status st = options_.gang->AllReduceSum(flags); !st.ok()) {
+      gang_status_ = st;
+      ended_ = true;
+      return false;
+    }
+    stop = flags[0].item<int64_t>() > 0;
+    finish = flags[1].item<int64_t>() > 0;
+  }
+  if (stop) {
     result_.stop_reason = "stopped";
     ended_ = true;
     return false;
   }
-  if (options_.finish_requested && options_.finish_requested()) {
+  if (finish) {
     result_.stop_reason = "early_stopped";
     result_.early_stopped = true;
     ended_ = true;
@@ -284,6 +298,7 @@ Status TrainingRun::EndStep(double loss) {
 
 Result<TrainResult> TrainingRun::Finish() {
   bar_->Finish();
+  if (!gang_status_.ok()) return gang_status_;  // the gang broke up: no result to trust
   result_.steps = step_;
   result_.completed = result_.stop_reason == "completed" || result_.early_stopped;
   if (result_.stop_reason == "stopped" && !options_.checkpoint_dir.empty()) {

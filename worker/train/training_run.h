@@ -39,8 +39,9 @@ class TrainingRun {
   // Creates the optimizer, resumes from the newest checkpoint (options.resume) and evaluates the
   // starting point. Call once, first.
   Status Begin();
-  // Starts the next optimizer step: polls options.stop_requested, sets the learning rate and
-  // zeroes the gradients. False when the run has nothing more to do (then call Finish).
+  // Starts the next optimizer step: polls options.stop_requested and finish_requested (in a
+  // gang, agreeing with the others, so all stop at one step), sets the learning rate and zeroes
+  // the gradients. False when the run has nothing more to do (then call Finish).
   bool BeginStep();
   // The step's next micro-batch (spec.grad_accum of them per step).
   MicroBatch NextMicroBatch();
@@ -87,7 +88,7 @@ class TrainingRun {
   int64_t step_ = 0;
   double lr_ = 0;
   bool ended_ = false;  // stopped, or a non-finite loss: no more steps
-  Status gang_status_;  // the first failed token count exchange of this step, if any
+  Status gang_status_;  // the first failed exchange with the gang this step, if any
   std::chrono::steady_clock::time_point t0_;
 };
 

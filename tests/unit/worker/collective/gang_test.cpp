@@ -7,13 +7,19 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <thread>
 
+#include "common/file_util.h"
+#include "common/safetensors.h"
 #include "model/test_models.h"
 #include "train/toy_data.h"
 #include "worker/collective/collective.h"
+#include "worker/model/tensor_io.h"
 #include "worker/peft/adapter.h"
 #include "worker/train/trainer.h"
+#include "worker/worker_api.h"
 
 namespace lf::worker {
 namespace {
@@ -179,6 +185,104 @@ TEST(GangTest, ATwoRankGangTrainsAsOneRankWithBothBatches) {
   }
   // The members count only their own rows' tokens.
   EXPECT_EQ(together.result.train_tokens * 2, alone.result.train_tokens);
+}
+
+// A job on the bundled model and data, trained by RunTrainJob on this rank's pair when `gang`.
+jobs::JobSpec GangJob(const std::string& name, int64_t batch) {
+  const std::string root = std::string(LF_TEST_SRCDIR) + "/../../..";
+  jobs::JobSpec job;
+  job.base_model = root + "/examples/models/tiny-gpt2";
+  job.data.train = root + "/examples/data/medical/train.jsonl";
+  job.data.eval = root + "/examples/data/medical/eval.jsonl";
+  job.data.seq_len = 32;
+  job.lora = {.r = 4, .alpha = 8, .target_modules = {"c_attn", "c_fc"}};
+  job.train = {.steps = 6, .batch_size = batch, .lr = 5e-3, .seed = 3, .log_every = 1000};
+  job.output = (std::filesystem::path(::testing::TempDir()) / ("lf_gang_job_" + name)).string();
+  return job;
+}
+
+TrainJobOptions GangOptions(int tag) {
+  TrainJobOptions options{.progress = false, .resume = false};
+  options.gang_world_ranks = MyPair(tag).world_ranks;
+  options.gang_tag = tag;
+  return options;
+}
+
+// The pair's folder, emptied by its rank 0 before either member uses it.
+jobs::JobSpec SharedJob(const std::string& name, int64_t batch) {
+  jobs::JobSpec job = GangJob(name + "_pair" + std::to_string(WorldRank() / 2), batch);
+  if (WorldRank() % 2 == 0) std::filesystem::remove_all(job.output);
+  MPI_Barrier(MPI_COMM_WORLD);
+  return job;
+}
+
+std::map<std::string, torch::Tensor> SavedAdapter(const std::string& dir) {
+  auto file = safetensors::File::Open(dir + "/adapter_model.safetensors");
+  EXPECT_TRUE(file.ok()) << file.status().ToString();
+  auto tensors = LoadAllTensors(*file);
+  EXPECT_TRUE(tensors.ok());
+  return std::move(tensors).value();
+}
+
+TEST(GangTest, AJobOnAGangTrainsAsOneRankWithTheWholeBatchAndRankZeroWritesTheOutputs) {
+  ASSERT_EQ(WorldSize(), 4);
+  const jobs::JobSpec job = SharedJob("outputs", /*batch=*/2);
+  auto together = RunTrainJob(job, GangOptions(40));
+  ASSERT_TRUE(together.ok()) << together.status().ToString();
+  jobs::JobSpec one = GangJob("outputs_alone" + std::to_string(WorldRank()), /*batch=*/4);
+  std::filesystem::remove_all(one.output);
+  auto alone = RunTrainJob(one, {.progress = false, .resume = false});
+  ASSERT_TRUE(alone.ok()) << alone.status().ToString();
+  ASSERT_EQ(together->train.losses.size(), alone->train.losses.size());
+  for (size_t s = 0; s < alone->train.losses.size(); ++s) {
+    EXPECT_NEAR(together->train.losses[s], alone->train.losses[s], 1e-5) << "step " << s + 1;
+  }
+  ASSERT_TRUE(together->train.eval_loss && alone->train.eval_loss);
+  EXPECT_NEAR(*together->train.eval_loss, *alone->train.eval_loss, 1e-5);
+  EXPECT_EQ(together->devices, 2);
+  MPI_Barrier(MPI_COMM_WORLD);
+  if (WorldRank() % 2 == 1) {
+    EXPECT_TRUE(together->adapter_dir.empty()) << "only gang rank 0 writes the adapter";
+    return;
+  }
+  for (const auto& [key, t] : SavedAdapter(alone->adapter_dir)) {
+    EXPECT_LT((SavedAdapter(together->adapter_dir).at(key) - t).abs().max().item<double>(), 1e-5)
+        << key;
+  }
+  Json result = Json::parse(*ReadFileToString(job.output + "/result.json"));
+  EXPECT_EQ(result["devices"], 2);
+  std::ifstream metrics(job.output + "/metrics.jsonl");
+  int lines = 0;
+  for (std::string line; std::getline(metrics, line);) ++lines;
+  EXPECT_EQ(lines, 6) << "one metrics line per step, from rank 0 alone";
+}
+
+TEST(GangTest, AStopOnOneMemberStopsTheGangAtOneStepAndItResumesFromRankZerosCheckpoint) {
+  ASSERT_EQ(WorldSize(), 4);
+  const jobs::JobSpec job = SharedJob("stop", /*batch=*/2);
+  TrainJobOptions options = GangOptions(50);
+  int steps_seen = 0;
+  options.on_step = [&](const StepMetrics&) { ++steps_seen; };
+  options.stop_requested = [&] { return WorldRank() % 2 == 1 && steps_seen >= 3; };
+  auto stopped = RunTrainJob(job, options);
+  ASSERT_TRUE(stopped.ok()) << stopped.status().ToString();
+  EXPECT_EQ(stopped->train.stop_reason, "stopped");
+  EXPECT_EQ(stopped->train.steps, 3) << "both members stop at the step one of them was asked to";
+  MPI_Barrier(MPI_COMM_WORLD);
+  EXPECT_TRUE(std::filesystem::exists(job.output + "/checkpoints/checkpoint-3"));
+
+  TrainJobOptions again = GangOptions(51);
+  again.resume = true;
+  auto resumed = RunTrainJob(job, again);
+  ASSERT_TRUE(resumed.ok()) << resumed.status().ToString();
+  EXPECT_EQ(resumed->train.resumed_from_step, 3);
+  const jobs::JobSpec straight = SharedJob("straight", /*batch=*/2);
+  auto uninterrupted = RunTrainJob(straight, GangOptions(52));
+  ASSERT_TRUE(uninterrupted.ok()) << uninterrupted.status().ToString();
+  ASSERT_EQ(resumed->train.losses.size(), uninterrupted->train.losses.size());
+  for (size_t s = 0; s < resumed->train.losses.size(); ++s) {
+    EXPECT_NEAR(resumed->train.losses[s], uninterrupted->train.losses[s], 1e-5) << s + 1;
+  }
 }
 
 }  // namespace
