@@ -37,6 +37,10 @@ void ToJson(const Assign& m, Json& j) {
   j["attempt"] = m.attempt;
   j["job"] = m.job;
   if (!m.pack_key.empty()) j["pack_key"] = m.pack_key;
+  if (!m.gang_ranks.empty()) {
+    j["gang_ranks"] = m.gang_ranks;
+    j["gang_tag"] = m.gang_tag;
+  }
 }
 void ToJson(const Progress& m, Json& j) {
   j["trial_id"] = m.trial_id;
@@ -115,6 +119,18 @@ Status FromJson(const JsonField& f, Assign& m) {
   if (!job.IsObject()) return job.Error("expected an object");
   m.job = job.json();
   LF_ASSIGN_OR_RETURN(m.pack_key, f.StringOr("pack_key", ""));
+  if (std::optional<JsonField> ranks = f.Optional("gang_ranks")) {
+    LF_ASSIGN_OR_RETURN(auto elements, ranks->Elements());
+    for (const JsonField& e : elements) {
+      LF_ASSIGN_OR_RETURN(int64_t rank, e.Int({.min = 0, .max = INT32_MAX}));
+      if (!m.gang_ranks.empty() && rank <= m.gang_ranks.back()) {
+        return e.Error("expected ascending MPI ranks");
+      }
+      m.gang_ranks.push_back(static_cast<int32_t>(rank));
+    }
+    LF_ASSIGN_OR_RETURN(int64_t tag, f.IntAt("gang_tag", {.min = 0, .max = INT32_MAX}));
+    m.gang_tag = static_cast<int32_t>(tag);
+  }
   return Status::Ok();
 }
 Status FromJson(const JsonField& f, Progress& m) {

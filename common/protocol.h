@@ -56,6 +56,11 @@ struct Assign {
   // a later ASSIGN with the same key joins that pack at its next step instead of waiting for it.
   // Empty (or absent: an older coordinator): the trial trains alone.
   std::string pack_key;
+  // A trial on a gang of ranks: every member gets the ASSIGN, with the members' MPI_COMM_WORLD
+  // ranks (ascending; the first is gang rank 0, which alone sends PROGRESS, CHECKPOINT and DONE)
+  // and the tag that tells this gang from others forming at the same time. Empty: one rank.
+  std::vector<int32_t> gang_ranks;
+  int32_t gang_tag = 0;
 };
 
 // worker -> coordinator: metrics since the last Progress, batched.

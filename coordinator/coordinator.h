@@ -157,6 +157,7 @@ class Coordinator {
     std::array<int64_t, 7> counts{};  // trials per jobs::TrialState
     int32_t max_retries = 0;
     int64_t memory_bytes = 0;
+    int32_t ranks = 1;     // resources.gpus: more than one, a gang
     uint64_t ordinal = 0;  // creation order, for dispatch order across sweeps
     int64_t unfinished() const;
   };
@@ -215,7 +216,9 @@ class Coordinator {
   void FinishSweeps();
   void CountMove(const std::string& sweep_id, jobs::TrialState from, jobs::TrialState to);
   void WorkerLost(const std::string& worker_id, const std::string& why);
-  void StopOnWorker(const std::string& trial_id, const std::string& reason);
+  // Tells every worker holding the trial (a gang's members too) but `except` to stop it.
+  void StopOnWorker(const std::string& trial_id, const std::string& reason,
+                    const std::string& except = "");
   Result<LiveSweep*> FindSweep(const std::string& sweep_id);
   Json SweepJson(const LiveSweep& sweep) const;
   Json TrialJson(const store::TrialRecord& trial) const;
@@ -233,6 +236,7 @@ class Coordinator {
   std::unordered_map<std::string, OrphanLease> orphans_;
   std::unordered_map<std::string, jobs::AshaState> asha_;  // sweeps with early stopping, open ones
   std::unordered_map<std::string, int64_t> base_weight_bytes_;  // by base model folder
+  int32_t next_gang_tag_ = 0;  // tells gangs forming at the same time apart (GangSpec::tag)
   std::vector<Pending> pending_;
   // Audit events about the changes in pending_ (early stops), written after them so the log
   // keeps their order.

@@ -74,11 +74,6 @@ Result<Json> Coordinator::Submit(const SubmitRequest& request, RequestError* err
   if (!doc.ok()) return refuse(doc.status());
   auto spec = jobs::ParseSweepSpec(*doc, "sweep");
   if (!spec.ok()) return refuse(spec.status());
-  if (spec->resources.gpus > 1) {
-    return refuse(InvalidArgument(
-        "sweep.resources.gpus: " + std::to_string(spec->resources.gpus) +
-        " ranks per trial needs gang scheduling, which this coordinator does not do yet; use 1"));
-  }
   auto expanded = jobs::ExpandSweep(*spec);
   if (!expanded.ok()) return refuse(expanded.status());
   std::vector<jobs::TrialSpec>& trials = *expanded;
@@ -122,6 +117,7 @@ Result<Json> Coordinator::Submit(const SubmitRequest& request, RequestError* err
   LiveSweep live{.record = *stored,
                  .max_retries = spec->max_retries,
                  .memory_bytes = spec->resources.memory_bytes,
+                 .ranks = static_cast<int32_t>(spec->resources.gpus),
                  .ordinal = sweep_order_.size()};
   live.counts[static_cast<size_t>(TrialState::kQueued)] = static_cast<int64_t>(records.size());
   sweep_order_.push_back(sweep_id);

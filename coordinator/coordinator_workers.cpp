@@ -60,6 +60,7 @@ Status Coordinator::Recover() {
     LF_ASSIGN_OR_RETURN(jobs::SweepSpec spec, jobs::ParseSweepSpec(resolved, "sweep"));
     live.max_retries = spec.max_retries;
     live.memory_bytes = spec.resources.memory_bytes;
+    live.ranks = static_cast<int32_t>(spec.resources.gpus);
     const bool open = record.state == jobs::SweepState::kActive ||
                       record.state == jobs::SweepState::kPaused;
     if (open) {
@@ -146,6 +147,7 @@ QueuedTrial Coordinator::QueueEntry(const std::string& trial_id) const {
           .order = (s.ordinal << 32) | index,
           .memory_bytes = s.memory_bytes,
           .shared_bytes = t.shared_bytes,
+          .ranks = s.ranks,
           .pack_key = t.pack_key};
 }
 
@@ -204,8 +206,11 @@ void Coordinator::OnHello(const std::string& peer, const protocol::Hello& hello,
         orphan->second.attempt == r.attempt) {
       // A worker reclaiming the lease the last coordinator gave it: a trial alone, or the trials
       // of its pack. (A trial it reports only queued behind another is left to expire.)
-      const std::string& key = trials_.at(r.trial_id).pack_key;
-      if (w.trials.empty() || (!key.empty() && w.pack_key == key)) {
+      // A gang's trial is not reclaimed: its members come back one by one, so it waits out the
+      // timeout and starts again from its checkpoint.
+      const LiveTrial& t = trials_.at(r.trial_id);
+      const bool gang = sweeps_.at(t.sweep_id).ranks > 1;
+      if (!gang && (w.trials.empty() || (!t.pack_key.empty() && w.pack_key == t.pack_key))) {
         scheduler_.Lease(QueueEntry(r.trial_id), peer);
         orphans_.erase(orphan);
         LF_LOG_INFO("worker {} still holds {} (attempt {}); lease kept", peer, r.trial_id,
@@ -219,9 +224,9 @@ void Coordinator::OnHello(const std::string& peer, const protocol::Hello& hello,
 Coordinator::LiveTrial* Coordinator::HeldBy(const std::string& peer, const std::string& trial_id,
                                             uint32_t attempt) {
   auto it = trials_.find(trial_id);
-  const WorkerState* holder = scheduler_.Holder(trial_id);
+  const std::vector<std::string> holders = scheduler_.Holders(trial_id);  // a gang's members too
   if (it != trials_.end() && Holds(it->second.state) && it->second.attempt == attempt &&
-      holder != nullptr && holder->id == peer) {
+      std::find(holders.begin(), holders.end(), peer) != holders.end()) {
     return &it->second;
   }
   if (orphans_.count(trial_id)) return nullptr;  // its worker may still reclaim it
@@ -306,6 +311,8 @@ void Coordinator::OnDone(const std::string& peer, std::shared_ptr<const protocol
 void Coordinator::OnFailed(const std::string& peer, const protocol::Failed& m) {
   LiveTrial* t = HeldBy(peer, m.trial_id, m.attempt);
   if (t == nullptr) return;
+  // One member's failure ends its gang's attempt: the others would wait for it forever.
+  StopOnWorker(m.trial_id, "a member of the gang failed: " + m.reason, peer);
   if (m.interrupted) {
     Requeue(m.trial_id, WorkerActor(peer), m.reason);
     return;
@@ -442,29 +449,38 @@ void Coordinator::Dispatch() {
     dispatch_latency_s_.Observe(static_cast<double>(std::max<int64_t>(0, t.started_ms - ready_ms)) /
                                 1000.0);
     const std::string trial_id = p.trial.trial_id;
-    const std::string worker_id = p.worker_id;
-    // Where packs are allowed the trial trains in one, which later trials of its key can join.
-    const WorkerState* w = scheduler_.FindWorker(worker_id);
-    const std::string pack_key =
-        p.gang.empty() && w != nullptr && w->pack_limit > 1 ? p.trial.pack_key : "";
+    // The ASSIGN, whose attempt and job are known once the assignment is stored. Where packs are
+    // allowed the trial trains in one, which later trials of its key can join. A gang's members
+    // all get it, with their MPI ranks (ascending, as Place orders them: the first, worker_id, is
+    // gang rank 0).
+    protocol::Assign assign{.trial_id = trial_id};
+    const WorkerState* w = scheduler_.FindWorker(p.worker_id);
+    if (p.gang.empty() && w != nullptr && w->pack_limit > 1) assign.pack_key = p.trial.pack_key;
+    for (const std::string& id : p.gang)
+      assign.gang_ranks.push_back(scheduler_.FindWorker(id)->rank);
+    if (!p.gang.empty()) assign.gang_tag = 1 + next_gang_tag_++ % 30000;
+    const std::vector<std::string> to =
+        p.gang.empty() ? std::vector<std::string>{p.worker_id} : p.gang;
     Move(trial_id, TrialState::kAssigned, kScheduler, "",
-         [this, trial_id, worker_id, pack_key](const Result<store::TrialRecord>& r) {
+         [this, assign = std::move(assign), to](const Result<store::TrialRecord>& r) mutable {
            if (!r.ok()) {
-             scheduler_.Release(trial_id);
+             scheduler_.Release(assign.trial_id);
              return;
            }
-           auto config = ParseJson(r->config, "trial " + trial_id);
+           auto config = ParseJson(r->config, "trial " + assign.trial_id);
            if (!config.ok() || !config->contains("job")) {
-             LF_LOG_ERROR("trial {} has no readable job: {}", trial_id,
+             LF_LOG_ERROR("trial {} has no readable job: {}", assign.trial_id,
                           config.status().ToString());
              return;
            }
-           LF_LOG_INFO("trial {} attempt {} -> worker {}{}", trial_id, r->attempt, worker_id,
-                       pack_key.empty() ? "" : " (packed)");
-           sink_.Send(worker_id, protocol::Assign{.trial_id = trial_id,
-                                                  .attempt = r->attempt,
-                                                  .job = std::move((*config)["job"]),
-                                                  .pack_key = pack_key});
+           assign.attempt = r->attempt;
+           assign.job = std::move((*config)["job"]);
+           std::string workers;
+           for (const std::string& id : to) workers += (workers.empty() ? "" : ", ") + id;
+           LF_LOG_INFO("trial {} attempt {} -> {} {}{}", assign.trial_id, r->attempt,
+                       to.size() > 1 ? "the gang of workers" : "worker", workers,
+                       assign.pack_key.empty() ? "" : " (packed)");
+           for (const std::string& id : to) sink_.Send(id, assign);
          });
     // Move released nothing for an assignment: the lease Place made stays.
   }
@@ -510,6 +526,13 @@ void Coordinator::FinishSweeps() {
 }
 
 void Coordinator::WorkerLost(const std::string& worker_id, const std::string& why) {
+  // The other members of its gangs would wait for it forever: they stop, and the gang goes back
+  // to the queue whole.
+  if (const WorkerState* w = scheduler_.FindWorker(worker_id)) {
+    for (const std::string& trial : w->trials) {
+      StopOnWorker(trial, "a member of the gang, worker " + worker_id + ", was lost", worker_id);
+    }
+  }
   const std::vector<std::string> trials = scheduler_.RemoveWorker(worker_id);
   ++counters_.lost_workers;
   std::string held;
@@ -557,12 +580,15 @@ void Coordinator::Tick() {
 
 std::optional<int64_t> Coordinator::NextDeadlineMs() const { return scheduler_.NextRetryMs(); }
 
-void Coordinator::StopOnWorker(const std::string& trial_id, const std::string& reason) {
-  const WorkerState* holder = scheduler_.Holder(trial_id);
+void Coordinator::StopOnWorker(const std::string& trial_id, const std::string& reason,
+                               const std::string& except) {
   auto it = trials_.find(trial_id);
-  if (holder == nullptr || it == trials_.end()) return;
-  sink_.Send(holder->id,
-             protocol::Stop{.trial_id = trial_id, .attempt = it->second.attempt, .reason = reason});
+  if (it == trials_.end()) return;
+  for (const std::string& holder : scheduler_.Holders(trial_id)) {
+    if (holder == except) continue;
+    sink_.Send(holder, protocol::Stop{
+                           .trial_id = trial_id, .attempt = it->second.attempt, .reason = reason});
+  }
 }
 
 }  // namespace lf::coordinator

@@ -65,7 +65,10 @@ TrialAttempt::TrialAttempt(uint64_t generation, protocol::Assign assign,
       assign_(std::move(assign)),
       identity_(identity),
       outbox_(outbox),
-      started_(std::chrono::steady_clock::now()) {}
+      started_(std::chrono::steady_clock::now()) {
+  const auto& gang = assign_.gang_ranks;
+  reporter_ = gang.empty() || gang.front() == identity_.rank;
+}
 
 void TrialAttempt::StopForCoordinator() {
   stopped_by_coordinator_.store(true);
@@ -101,20 +104,29 @@ void TrialAttempt::Fail(std::string reason, bool retryable) {
 }
 
 Result<jobs::JobSpec> TrialAttempt::ParseJob() {
+  const auto& gang = assign_.gang_ranks;
+  if (!gang.empty() && std::find(gang.begin(), gang.end(), identity_.rank) == gang.end()) {
+    Fail("trial " + assign_.trial_id + ": worker " + identity_.worker_id + " (MPI rank " +
+             std::to_string(identity_.rank) + ") is not a member of the gang it was assigned",
+         false);
+    return FailedPrecondition("not a member of the gang");
+  }
   Result<jobs::JobSpec> job = jobs::ParseJobSpec(assign_.job, "job");
   if (!job.ok()) {
     Fail("trial " + assign_.trial_id + ": the assigned job is invalid: " + job.status().ToString(),
          false);
     return job.status();
   }
+  const std::string how = !gang.empty() ? " on a gang of " + std::to_string(gang.size()) + " ranks"
+                          : !assign_.pack_key.empty() ? " in a pack"
+                                                      : "";
   LF_LOG_INFO("trial {} attempt {} started{}: {} on {} -> {}", assign_.trial_id, assign_.attempt,
-              assign_.pack_key.empty() ? "" : " in a pack", job->method, job->base_model,
-              job->output);
+              how, job->method, job->base_model, job->output);
   return job;
 }
 
 TrainJobOptions TrialAttempt::Options() {
-  return {
+  TrainJobOptions options{
       .progress = false,
       .resume = true,
       .on_step =
@@ -128,6 +140,7 @@ TrainJobOptions TrialAttempt::Options() {
                 {m.step, "grad_norm", m.grad_norm, now},
                 {m.step, "tokens_per_s", m.tokens_per_s, now}};
             if (m.eval_loss) values.push_back({m.step, "eval_loss", *m.eval_loss, now});
+            if (!reporter_) return;  // a gang's rank 0 reports for it
             outbox_.AddMetrics(generation_, assign_.trial_id, assign_.attempt, std::move(values));
           },
       .on_checkpoint =
@@ -143,6 +156,9 @@ TrainJobOptions TrialAttempt::Options() {
           },
       .stop_requested = [this] { return stop_.load(); },
       .finish_requested = [this] { return finish_.load(); }};
+  options.gang_world_ranks.assign(assign_.gang_ranks.begin(), assign_.gang_ranks.end());
+  options.gang_tag = assign_.gang_tag;
+  return options;
 }
 
 void TrialAttempt::EndUnstarted() {
@@ -184,6 +200,12 @@ void TrialAttempt::Report(const jobs::JobSpec& job, const Result<TrainJobResult>
     return;
   }
   const TrainResult& train = result->train;
+  if (train.completed && !reporter_) {  // rank 0 of the gang sends DONE with the adapter
+    LF_LOG_INFO("trial {} attempt {}: this gang member's part is done ({} steps in {:.1f} s)",
+                assign_.trial_id, assign_.attempt, train.steps, WallSeconds());
+    ended_.store(true);
+    return;
+  }
   if (train.completed) {
     Result<std::vector<protocol::AdapterFile>> files =
         ReadResultFiles(job.output, result->adapter_dir);

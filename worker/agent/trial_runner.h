@@ -72,7 +72,8 @@ class TrialAttempt {
   // stop and finish controls.
   TrainJobOptions Options();
   bool stop_requested() const { return stop_.load(); }
-  // The training's outcome as the message the coordinator gets (none when stopped by it). A file
+  // The training's outcome as the message the coordinator gets (none when stopped by it; from a
+  // gang member other than rank 0, failures only: rank 0 reports progress and the result). A file
   // of the job that is not found fails retryably, naming this host: the coordinator found it at
   // submission, so it is this host that does not see it (a filesystem not shared), and another
   // worker may.
@@ -95,6 +96,7 @@ class TrialAttempt {
   std::atomic<bool> stopped_by_coordinator_{false};
   std::atomic<bool> finish_{false};
   std::atomic<bool> ended_{false};
+  bool reporter_ = true;  // sends PROGRESS, CHECKPOINT and DONE: false for a gang's other members
   std::mutex why_mu_;
   std::string shutdown_why_;  // guarded by why_mu_
   std::atomic<int64_t> step_{0};

@@ -1,6 +1,6 @@
 // Who a worker rank is: its rank, world size and local rank as the launcher (mpirun, srun, or
 // nobody) set them in the environment, its host and pid, and the device it trains on. Read once
-// at start-up; MPI itself is never initialised, so a rank that dies cannot take the others down.
+// at start-up. The rank is its MPI_COMM_WORLD rank, by which gangs name their members.
 // Values and pure functions (the environment is passed in): thread-safe.
 #pragma once
 

@@ -8,6 +8,7 @@
 
 #include "common/logging.h"
 #include "worker/agent/agent.h"
+#include "worker/collective/mpi_runtime.h"
 
 namespace {
 
@@ -70,6 +71,7 @@ int main(int argc, char** argv) {
   if (options.coordinator.empty()) {
     return UsageError("--coordinator is required (or set LORAFLEET_WORKER_ENDPOINT)");
   }
+  const lf::worker::MpiRuntime mpi;  // for gangs, under mpirun
   const lf::Status status = lf::worker::RunAgent(options);
   if (!status.ok()) {
     std::fprintf(stderr, "lorafleet-worker: %s\n", status.ToString().c_str());

@@ -34,7 +34,9 @@ TEST(ProtocolTest, AStopFromAnOlderCoordinatorIsAPlainStop) {
 }
 
 TEST(ProtocolTest, AssignCarriesItsPackKeyAndAnOlderOneTrainsAlone) {
-  auto packed = RoundTrip(Assign{.trial_id = "t", .attempt = 1, .job = {{"method", "lora"}},
+  auto packed = RoundTrip(Assign{.trial_id = "t",
+                                 .attempt = 1,
+                                 .job = {{"method", "lora"}},
                                  .pack_key = "lora|/models/base|128"});
   ASSERT_TRUE(packed.ok()) << packed.status().ToString();
   EXPECT_EQ(std::get<Assign>(*packed).pack_key, "lora|/models/base|128");
@@ -48,6 +50,21 @@ TEST(ProtocolTest, AssignCarriesItsPackKeyAndAnOlderOneTrainsAlone) {
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("ASSIGN.pack_key"), std::string::npos)
       << bad.status().message();
+}
+
+TEST(ProtocolTest, AGangAssignNamesItsMembersRanksAndTag) {
+  auto gang = RoundTrip(Assign{
+      .trial_id = "t", .attempt = 2, .job = Json::object(), .gang_ranks = {1, 3}, .gang_tag = 7});
+  ASSERT_TRUE(gang.ok()) << gang.status().ToString();
+  EXPECT_EQ(std::get<Assign>(*gang).gang_ranks, (std::vector<int32_t>{1, 3}));
+  EXPECT_EQ(std::get<Assign>(*gang).gang_tag, 7);
+  EXPECT_EQ(Encode(Assign{.trial_id = "t", .job = Json::object()})[0].find("gang"),
+            std::string::npos);
+  auto unsorted = Decode({R"({"v": 1, "type": "ASSIGN", "trial_id": "t", "attempt": 1, "job": {},
+                             "gang_ranks": [3, 1], "gang_tag": 1})"});
+  ASSERT_FALSE(unsorted.ok());
+  EXPECT_NE(unsorted.status().message().find("ascending"), std::string::npos)
+      << unsorted.status().message();
 }
 
 TEST(ProtocolTest, DoneCarriesItsFilesAsFramesAndOtherVersionsAreRefused) {

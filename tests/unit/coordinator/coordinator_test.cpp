@@ -349,6 +349,80 @@ TEST_F(CoordinatorTest, APackTakesAQueuedTrialWhenAMemberEndsAndIsRequeuedWholeW
   EXPECT_TRUE(lost);
 }
 
+TEST_F(CoordinatorTest, AGangTrialGoesToAllItsRanksAndALostMemberRequeuesItWhole) {
+  Submit(SweepYaml("lora.r: [4]", "resources: {gpus: 2}\n"));
+  auto rank = [&](const std::string& worker, int32_t r) {
+    protocol::Hello h = Hello(worker);
+    h.rank = r;
+    h.world_size = 3;
+    return h;
+  };
+  Send("w0", rank("w0", 0));
+  EXPECT_TRUE(sink_.Take<protocol::Assign>("w0").empty()) << "half a gang starts nothing";
+  Send("w1", rank("w1", 1));
+  auto a0 = sink_.Take<protocol::Assign>("w0");
+  auto a1 = sink_.Take<protocol::Assign>("w1");
+  ASSERT_EQ(a0.size(), 1u);
+  ASSERT_EQ(a1.size(), 1u);
+  EXPECT_EQ(a0[0].trial_id, a1[0].trial_id);
+  EXPECT_EQ(a0[0].gang_ranks, (std::vector<int32_t>{0, 1}));
+  EXPECT_EQ(a1[0].gang_ranks, a0[0].gang_ranks);
+  EXPECT_GT(a0[0].gang_tag, 0);
+  EXPECT_EQ(a0[0].gang_tag, a1[0].gang_tag);
+  EXPECT_EQ(a0[0].pack_key, "") << "a gang never packs";
+  const std::string trial = a0[0].trial_id;
+  EXPECT_EQ((*coordinator_->TrialView(trial))["trial"]["worker"], "w0") << "rank 0 holds it";
+
+  // Rank 0 reports; the other member's heartbeats name the trial and are its own to hold.
+  Send("w0", protocol::Progress{.trial_id = trial, .attempt = 1, .metrics = {{2, "loss", 2.0, 0}}});
+  EXPECT_EQ(StateOf(trial), TrialState::kRunning);
+  Send("w1", protocol::Heartbeat{rank("w1", 1)});
+  Send("w1", protocol::Heartbeat{[&] {
+         protocol::Hello h = rank("w1", 1);
+         h.running = {{trial, 1, 2}};
+         return h;
+       }()});
+  EXPECT_TRUE(sink_.Take<protocol::Stop>("w1").empty());
+
+  // w1 goes silent: the gang's attempt ends, w0 is told to stop, and the trial starts again on
+  // w0 and a new rank, w2.
+  Send("w2", rank("w2", 2));
+  clock_.AdvanceMillis(3000);
+  Send("w0", protocol::Heartbeat{rank("w0", 0)});
+  Send("w2", protocol::Heartbeat{rank("w2", 2)});
+  clock_.AdvanceMillis(3000);
+  coordinator_->Tick();
+  auto stops = sink_.Take<protocol::Stop>("w0");
+  ASSERT_EQ(stops.size(), 1u);
+  EXPECT_EQ(stops[0].trial_id, trial);
+  EXPECT_NE(stops[0].reason.find("w1"), std::string::npos) << stops[0].reason;
+  auto b0 = sink_.Take<protocol::Assign>("w0");
+  auto b2 = sink_.Take<protocol::Assign>("w2");
+  ASSERT_EQ(b0.size(), 1u);
+  ASSERT_EQ(b2.size(), 1u);
+  EXPECT_EQ(b0[0].attempt, 2u);
+  EXPECT_EQ(b0[0].gang_ranks, (std::vector<int32_t>{0, 2}));
+  EXPECT_NE(b0[0].gang_tag, a0[0].gang_tag);
+
+  // A member's failure ends the attempt for the others too; rank 0's DONE completes the trial.
+  Send("w2", protocol::Failed{
+                 .trial_id = trial, .attempt = 2, .reason = "CUDA error", .retryable = true});
+  auto stopped = sink_.Take<protocol::Stop>("w0");
+  ASSERT_EQ(stopped.size(), 1u);
+  EXPECT_NE(stopped[0].reason.find("CUDA error"), std::string::npos);
+  EXPECT_TRUE(sink_.Take<protocol::Stop>("w2").empty()) << "the failed member is not told";
+  clock_.AdvanceMillis(2000);  // the retry's back-off
+  coordinator_->Tick();
+  auto c0 = sink_.Take<protocol::Assign>("w0");
+  auto c2 = sink_.Take<protocol::Assign>("w2");
+  ASSERT_EQ(c0.size(), 1u);
+  ASSERT_EQ(c2.size(), 1u);
+  Send("w0", DoneFor(c0[0]));
+  EXPECT_EQ(StateOf(trial), TrialState::kCompleted);
+  EXPECT_TRUE(coordinator_->scheduler().workers().at("w2").trials.empty())
+      << "the gang is released";
+}
+
 TEST_F(CoordinatorTest, CompareShowsForgettingAndCostAgainstTheFullBaseline) {
   const std::string sweep = Submit(SweepYaml("method: [lora, full]"));
   auto finish = [&](const protocol::Assign& a, double device_s, double forgetting) {
