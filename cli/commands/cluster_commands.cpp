@@ -56,6 +56,13 @@ HomeLayout Layout(const std::string& home) {
           (h / "workers.pid").string()};
 }
 
+// This host's name as other hosts of a hostfile reach it; "localhost" when it cannot be read.
+std::string ThisHostName() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof(name) - 1) != 0 || name[0] == '\0') return "localhost";
+  return name;
+}
+
 bool Answers(const std::string& url) {
   return Coordinator(url, milliseconds(1000)).Get("/v1/health").ok();
 }
@@ -249,8 +256,12 @@ int Up(const UpOptions& opt, const HomeLayout& layout) {
   if (Status st = WritePidFile(layout.coordinator_pid, *daemon_pid); !st.ok()) {
     return ReportFailure("up", st);
   }
-  const std::string workers_endpoint =
+  std::string workers_endpoint =
       endpoint->workers.empty() ? opt.worker_endpoint : endpoint->workers;
+  // Bound on every interface: the ranks connect to this host by its name.
+  if (const std::string any = "tcp://0.0.0.0:"; workers_endpoint.rfind(any, 0) == 0) {
+    workers_endpoint = "tcp://" + ThisHostName() + ":" + workers_endpoint.substr(any.size());
+  }
 
   pid_t mpirun_pid = 0;
   size_t connected = 0;
@@ -366,6 +377,8 @@ int RunUp(const std::vector<std::string>& args) {
     return ReportError("up", InvalidArgument("--hostfile " + opt.hostfile + " does not exist"));
   }
   opt.http = flags->Get("--http").value_or(opt.http);
+  // With ranks on other hosts the coordinator listens on every interface unless told otherwise.
+  if (!opt.hostfile.empty()) opt.worker_endpoint = "tcp://0.0.0.0:7071";
   opt.worker_endpoint = flags->Get("--worker-endpoint").value_or(opt.worker_endpoint);
   if (opt.worker_endpoint.rfind("tcp://", 0) != 0) {
     return ReportError("up",
