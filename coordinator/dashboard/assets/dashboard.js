@@ -198,7 +198,9 @@
         {key: 'device'},
         {key: 'memory_bytes', label: 'memory', num: true, show: (w) => bytes(w.memory_bytes)},
         {key: 'state', show: (w) => badge(w.state)},
-        {key: 'trial', show: (w) => trialLink(w.trial)},
+        // A pack: its first trial, and how many more train beside it.
+        {key: 'trial', show: (w) => (w.trials || []).length > 1
+          ? [trialLink(w.trial), ` +${w.trials.length - 1} packed`] : trialLink(w.trial)},
         {key: 'step', num: true, show: (w) => w.trial ? count(w.step) : ''},
         {key: 'tokens_per_s', label: 'tokens/s', num: true,
          show: (w) => w.trial ? count(Math.round(w.tokens_per_s)) : ''},
