@@ -22,7 +22,8 @@ struct GangSpec {
   // The members as MPI_COMM_WORLD ranks, ascending; this process is one of them. A member's rank
   // in the gang is its index here.
   std::vector<int> world_ranks;
-  // Tells apart gangs whose communicators are created at the same time (MPI_Comm_create_group).
+  // Tells apart gangs whose communicators are created at the same time (MPI_Comm_create_group),
+  // 0 to 32767.
   int tag = 0;
   // NCCL's unique id (NewNcclUniqueId on the first member, passed to the others); empty: MPI.
   std::string nccl_id;

@@ -122,12 +122,12 @@ class MpiCollective final : public Collective {
 
 // Before MPI_Comm_create_group, which waits for every member and cannot be abandoned, the
 // members check in with the first one over point-to-point messages that can: each sends it one
-// int and waits for its go, which it sends once all have checked in. Tags are the gang's, so a
-// late message of an abandoned attempt never matches a later gang's.
+// int and waits for its go, which it sends once all have checked in. The messages carry the
+// gang's tag (nothing else sends point-to-point on MPI_COMM_WORLD), so a late message of an
+// abandoned attempt never matches a later gang's.
 Status CheckIn(const std::vector<int>& ranks, size_t me, int tag,
                const std::function<bool()>& abandon) {
-  constexpr int kTagBase = 1 << 20;  // clear of the tags callers use for their own messages
-  const int mpi_tag = kTagBase + tag;
+  const int mpi_tag = tag;
   int out = 1;
   std::vector<int> in(ranks.size(), 0);
   std::vector<MPI_Request> receives;
@@ -183,6 +183,9 @@ Result<std::unique_ptr<Collective>> CreateMpiCollective(const GangSpec& gang) {
   if (me == ranks.end()) {
     return InvalidArgument("MPI rank " + std::to_string(world_rank) +
                            " is not a member of the gang it was asked to join");
+  }
+  if (gang.tag < 0 || gang.tag > 32767) {  // the tags every MPI must take (MPI_TAG_UB >= 32767)
+    return InvalidArgument("a gang's tag must be from 0 to 32767, got " + std::to_string(gang.tag));
   }
   const size_t index = static_cast<size_t>(me - ranks.begin());
   LF_RETURN_IF_ERROR(CheckIn(ranks, index, gang.tag, gang.abandon));
