@@ -72,12 +72,7 @@ wait_until 30 "both workers reconnected" two_workers
 expect_eq "$(lfj 'sorted(w["id"] for w in j["workers"])' workers)" "$workers_before" \
   "the same worker ranks"
 
-finished() {
-  local st
-  st=$(lfj 'j["sweep"]["state"]' status "$sweep") || return 1
-  [[ $st == finished || $st == cancelled ]]
-}
-wait_until 120 "the sweep finished" finished
+wait_until 120 "the sweep finished" sweeps_reach "finished cancelled" "$sweep"
 grep -E "recovered|lease kept|lost|no longer its" "$home/logs/coordinator.log" | sed 's/^/    log: /'
 
 run_ok "status SWEEP --json" lf status "$sweep" --json

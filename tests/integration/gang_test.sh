@@ -20,15 +20,8 @@ for f in small1 big small2; do
   run_ok "submit $f" lf submit "$tmp/$f.yaml" --json
   declare "sweep_$f=$(jget 'j["sweep"]["id"]' <<<"$out")"
 done
-all_finished() {
-  local f st
-  for f in small1 big small2; do
-    local id="sweep_$f"
-    st=$(lfj 'j["sweep"]["state"]' status "${!id}") || return 1
-    [[ $st == finished ]] || return 1
-  done
-}
-wait_until 180 "the 1-rank, 4-rank and 1-rank sweeps finished" all_finished
+wait_until 180 "the 1-rank, 4-rank and 1-rank sweeps finished" \
+  sweeps_reach finished "$sweep_small1" "$sweep_big" "$sweep_small2"
 big_json=$(lf status "$sweep_big" --json) || fail "status $sweep_big"
 expect_eq "$(jget '[t["state"] for t in j["trials"]]' <<<"$big_json")" '["completed"]' "the 4-rank trial"
 big_trial=$(jget 'j["trials"][0]["id"]' <<<"$big_json")
@@ -66,12 +59,7 @@ grep -q lorafleet-worker "/proc/$victim/cmdline" || fail "pid $victim is not a l
 echo "  kill -9 $victim (${members[1]}, rank 1 of $victim_trial's gang)"
 kill -9 "$victim"
 
-finished() {
-  local st
-  st=$(lfj 'j["sweep"]["state"]' status "$sweep") || return 1
-  [[ $st == finished ]]
-}
-wait_until 240 "the sweep finished" finished
+wait_until 240 "the sweep finished" sweeps_reach finished "$sweep"
 run_ok "status SWEEP --json" lf status "$sweep" --json
 expect_eq "$(jget '[t["state"] for t in j["trials"]]' <<<"$out")" '["completed", "completed"]' \
   "both gang trials completed"
@@ -79,11 +67,7 @@ expect_eq "$(jget '[t["state"] for t in j["trials"]]' <<<"$out")" '["completed",
 run_ok "status $victim_trial --json" lf status "$victim_trial" --json
 attempt=$(jget 'j["trial"]["attempt"]' <<<"$out")
 ((attempt >= 2)) || fail "$victim_trial attempt $attempt: want >= 2 (its gang lost a member)"
-run_ok "logs $victim_trial --json" lf logs "$victim_trial" --json
-events=$(grep '"type":"event"' <<<"$out")
-expect_eq "$(grep -c -- '-> completed' <<<"$events")" 1 "'-> completed' events"
-grep '"kind":"worker.lost"' <<<"$events" | grep -q "${members[1]}" ||
-  fail "no worker.lost event naming ${members[1]}: $events"
+expect_lost_then_completed_once "$victim_trial" "${members[1]}"
 run_ok "export $victim_trial" lf export "$victim_trial" "$tmp/adapter"
 result=$tmp/adapter/result.json
 expect_eq "$(jget 'j["devices"], j["steps"]' <"$result")" '[2, 400]' "devices and steps of the resumed trial"

@@ -200,6 +200,27 @@ lf_cleanup() {
 
 # ---- waiting ---------------------------------------------------------------------------------
 
+# sweeps_reach STATES SWEEP...: true when every SWEEP's state is one of STATES (a space-separated
+# list, e.g. "finished cancelled"); a predicate for wait_until.
+sweeps_reach() {
+  local states=" $1 " id st
+  shift
+  for id in "$@"; do
+    st=$(lfj 'j["sweep"]["state"]' status "$id") || return 1
+    [[ $states == *" $st "* ]] || return 1
+  done
+}
+
+# expect_lost_then_completed_once TRIAL WORKER: the trial's events (left in `events`) record the
+# loss of WORKER and exactly one completion.
+expect_lost_then_completed_once() {
+  run_ok "logs $1 --json" lf logs "$1" --json
+  events=$(grep '"type":"event"' <<<"$out")
+  expect_eq "$(grep -c -- '-> completed' <<<"$events")" 1 "$1: '-> completed' events"
+  grep '"kind":"worker.lost"' <<<"$events" | grep -q "$2" ||
+    fail "$1: no worker.lost event naming $2: $events"
+}
+
 # wait_until SECONDS WHAT COMMAND...: runs COMMAND every 0.3 s until it succeeds; fails the test
 # naming WHAT after SECONDS.
 wait_until() {

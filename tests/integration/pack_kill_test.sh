@@ -38,12 +38,7 @@ log_lines=$(wc -l <"$home/logs/workers.log")
 echo "  kill -9 $victim ($victim_id) training ${killed[*]}; the survivor is $survivor"
 kill -9 "$victim"
 
-finished() {
-  local st
-  st=$(lfj 'j["sweep"]["state"]' status "$sweep") || return 1
-  [[ $st == finished || $st == cancelled ]]
-}
-wait_until 200 "the sweep finished" finished
+wait_until 200 "the sweep finished" sweeps_reach "finished cancelled" "$sweep"
 
 run_ok "status SWEEP --json" lf status "$sweep" --json
 expect_eq "$(jget 'j["sweep"]["state"], j["sweep"]["counts"]["completed"]' <<<"$out")" \
@@ -52,11 +47,7 @@ expect_eq "$(jget 'sorted(set(t["worker"] for t in j["trials"]))' <<<"$out")" "[
   "the survivor finished every trial (the victim's resumed there)"
 
 for trial in "${killed[@]}"; do
-  run_ok "logs $trial --json" lf logs "$trial" --json
-  events=$(grep '"type":"event"' <<<"$out")
-  expect_eq "$(grep -c -- '-> completed' <<<"$events")" 1 "$trial: '-> completed' events"
-  grep '"kind":"worker.lost"' <<<"$events" | grep -q "$victim_id" ||
-    fail "$trial: no worker.lost event naming $victim_id: $events"
+  expect_lost_then_completed_once "$trial" "$victim_id"
   run_ok "export $trial" lf export "$trial" "$tmp/adapter-$trial"
   result=$tmp/adapter-$trial/result.json
   steps=$(jget 'j["job"]["train"]["steps"]' <"$result")

@@ -20,12 +20,7 @@ sweep=$(jget 'j["sweep"]["id"]' <<<"$out")
 gone_trial=$(jget 'j["trials"][1]["id"]' <<<"$out")
 rm "$tmp/data/gone.jsonl"
 
-finished() {
-  local st
-  st=$(lfj 'j["sweep"]["state"]' status "$sweep") || return 1
-  [[ $st == finished ]]
-}
-wait_until 120 "the sweep finished" finished
+wait_until 120 "the sweep finished" sweeps_reach finished "$sweep"
 run_ok "status SWEEP --json" lf status "$sweep" --json
 expect_eq "$(jget '[t["state"] for t in j["trials"]]' <<<"$out")" '["completed", "failed"]' \
   "the trial with the readable file completed, the other failed"

@@ -40,12 +40,7 @@ checkpoint_at_kill=$(trial_field checkpoint)  # checked at the end
 echo "  kill -9 $victim ($worker) at step $killed_at; the survivor is $survivor"
 kill -9 "$victim"
 
-finished() {
-  local st
-  st=$(lfj 'j["sweep"]["state"]' status "$sweep") || return 1
-  [[ $st == finished || $st == cancelled ]]
-}
-wait_until 90 "the sweep finished" finished
+wait_until 90 "the sweep finished" sweeps_reach "finished cancelled" "$sweep"
 
 run_ok "status TRIAL --json" lf status "$trial" --json
 expect_eq "$(jget 'j["trial"]["state"]' <<<"$out")" completed "trial state"
@@ -57,12 +52,7 @@ run_ok "status SWEEP --json" lf status "$sweep" --json
 expect_eq "$(jget 'j["sweep"]["state"], j["sweep"]["counts"]["completed"]' <<<"$out")" \
   '["finished", 1]' "sweep state and completed count"
 
-run_ok "logs TRIAL --json" lf logs "$trial" --json
-events=$(grep '"type":"event"' <<<"$out")
-expect_eq "$(grep -c -- '-> completed' <<<"$events")" 1 "'-> completed' events"
-grep -q '"kind":"worker.lost"' <<<"$events" || fail "no worker.lost event for $worker: $events"
-grep '"kind":"worker.lost"' <<<"$events" | grep -q "$worker" ||
-  fail "the worker.lost event does not name $worker: $events"
+expect_lost_then_completed_once "$trial" "$worker"
 ok "a worker.lost event names $worker"
 expect_eq "$(grep -c -- '-> running (attempt 1)' <<<"$events")" 1 "attempt 1 ran once"
 

@@ -12,11 +12,9 @@
 #include <thread>
 
 #include "common/file_util.h"
-#include "common/safetensors.h"
 #include "model/test_models.h"
 #include "train/toy_data.h"
 #include "worker/collective/collective.h"
-#include "worker/model/tensor_io.h"
 #include "worker/peft/adapter.h"
 #include "worker/train/trainer.h"
 #include "worker/worker_api.h"
@@ -189,7 +187,7 @@ TEST(GangTest, ATwoRankGangTrainsAsOneRankWithBothBatches) {
 
 // A job on the bundled model and data, trained by RunTrainJob on this rank's pair when `gang`.
 jobs::JobSpec GangJob(const std::string& name, int64_t batch) {
-  const std::string root = std::string(LF_TEST_SRCDIR) + "/../../..";
+  const std::string& root = testing::kRepoRoot;
   jobs::JobSpec job;
   job.base_model = root + "/examples/models/tiny-gpt2";
   job.data.train = root + "/examples/data/medical/train.jsonl";
@@ -217,11 +215,7 @@ jobs::JobSpec SharedJob(const std::string& name, int64_t batch) {
 }
 
 std::map<std::string, torch::Tensor> SavedAdapter(const std::string& dir) {
-  auto file = safetensors::File::Open(dir + "/adapter_model.safetensors");
-  EXPECT_TRUE(file.ok()) << file.status().ToString();
-  auto tensors = LoadAllTensors(*file);
-  EXPECT_TRUE(tensors.ok());
-  return std::move(tensors).value();
+  return testing::SavedTensors(dir + "/adapter_model.safetensors");
 }
 
 TEST(GangTest, AJobOnAGangTrainsAsOneRankWithTheWholeBatchAndRankZeroWritesTheOutputs) {

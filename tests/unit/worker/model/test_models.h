@@ -3,13 +3,19 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <string>
 
 #include <gtest/gtest.h>
 
+#include "common/safetensors.h"
 #include "worker/model/causal_lm.h"
+#include "worker/model/tensor_io.h"
 
 namespace lf::worker::testing {
+
+// The checkout, for the bundled model (examples/models) and data (examples/data).
+inline const std::string kRepoRoot = std::string(LF_TEST_SRCDIR) + "/../../..";
 
 inline ModelConfig TinyGpt2() { return Gpt2Config(50, 32, 16, 2, 2); }
 
@@ -37,6 +43,16 @@ inline std::unique_ptr<CausalLm> NewModel(const ModelConfig& config, uint64_t se
   auto m = NewCausalLm(config, seed);
   EXPECT_TRUE(m.ok()) << m.status().ToString();
   return std::move(m).value();
+}
+
+// Every tensor of a safetensors file (a saved adapter's adapter_model.safetensors).
+inline std::map<std::string, torch::Tensor> SavedTensors(const std::string& path) {
+  auto file = safetensors::File::Open(path);
+  EXPECT_TRUE(file.ok()) << file.status().ToString();
+  if (!file.ok()) return {};
+  auto tensors = LoadAllTensors(*file);
+  EXPECT_TRUE(tensors.ok()) << tensors.status().ToString();
+  return tensors.ok() ? std::move(tensors).value() : std::map<std::string, torch::Tensor>{};
 }
 
 inline std::string TempDir(const std::string& name) {

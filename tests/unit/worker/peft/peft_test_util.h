@@ -19,8 +19,6 @@
 
 namespace lf::worker::testing {
 
-inline const std::string kRepoRoot = std::string(LF_TEST_SRCDIR) + "/../../..";
-
 // Random changes of size ~`size` to every trainable tensor, so the adapter does something.
 inline void PerturbAdapter(Adapter& adapter, uint64_t seed, double size = 0.1) {
   torch::NoGradGuard no_grad;

@@ -17,7 +17,7 @@ namespace lf::worker {
 namespace {
 
 namespace fs = std::filesystem;
-const std::string kRepoRoot = std::string(LF_TEST_SRCDIR) + "/../../..";
+using testing::kRepoRoot;
 
 jobs::JobSpec Job(const std::string& method, const std::string& out) {
   jobs::JobSpec job;

@@ -12,7 +12,7 @@ namespace lf::worker {
 namespace {
 
 namespace fs = std::filesystem;
-const std::string kRepoRoot = std::string(LF_TEST_SRCDIR) + "/../../..";
+using testing::kRepoRoot;
 
 TEST(FullFineTuneTest, TrainsEveryWeightAndWritesALoadableModelFolder) {
   jobs::JobSpec job;

@@ -7,16 +7,14 @@
 #include <filesystem>
 
 #include "common/file_util.h"
-#include "common/safetensors.h"
 #include "model/test_models.h"
-#include "worker/model/tensor_io.h"
 #include "worker/worker_api.h"
 
 namespace lf::worker {
 namespace {
 
 namespace fs = std::filesystem;
-const std::string kRepoRoot = std::string(LF_TEST_SRCDIR) + "/../../..";
+using testing::kRepoRoot;
 
 jobs::JobSpec Job(const std::string& domain, int64_t r, double lr, int64_t steps) {
   jobs::JobSpec job;
@@ -50,11 +48,7 @@ jobs::JobSpec WithOutput(jobs::JobSpec job, const std::string& name) {
 }
 
 std::map<std::string, torch::Tensor> AdapterTensors(const std::string& adapter_dir) {
-  auto file = safetensors::File::Open(adapter_dir + "/adapter_model.safetensors");
-  EXPECT_TRUE(file.ok()) << file.status().ToString();
-  auto tensors = LoadAllTensors(*file);
-  EXPECT_TRUE(tensors.ok()) << tensors.status().ToString();
-  return std::move(tensors).value();
+  return testing::SavedTensors(adapter_dir + "/adapter_model.safetensors");
 }
 
 Json ResultJson(const std::string& output) {
