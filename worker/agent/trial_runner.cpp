@@ -89,6 +89,11 @@ protocol::RunningTrial TrialAttempt::running() const {
   return {.trial_id = assign_.trial_id, .attempt = assign_.attempt, .step = step_.load()};
 }
 
+std::string TrialAttempt::ShutdownWhy() const {
+  std::lock_guard<std::mutex> lock(why_mu_);
+  return shutdown_why_.empty() ? "a stop request" : shutdown_why_;
+}
+
 double TrialAttempt::WallSeconds() const {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
 }
@@ -168,11 +173,7 @@ void TrialAttempt::EndUnstarted() {
     ended_.store(true);
     return;
   }
-  std::string why;
-  {
-    std::lock_guard<std::mutex> lock(why_mu_);
-    why = shutdown_why_;
-  }
+  const std::string why = ShutdownWhy();
   outbox_.Push(generation_,
                protocol::Failed{.trial_id = assign_.trial_id,
                                 .attempt = assign_.attempt,
@@ -236,11 +237,7 @@ void TrialAttempt::Report(const jobs::JobSpec& job, const Result<TrainJobResult>
     ended_.store(true);
     return;
   }
-  std::string why;
-  {
-    std::lock_guard<std::mutex> lock(why_mu_);
-    why = shutdown_why_.empty() ? "a stop request" : shutdown_why_;
-  }
+  const std::string why = ShutdownWhy();
   LF_LOG_INFO("trial {} attempt {} interrupted by {} at step {} after {:.1f} s (checkpointed)",
               assign_.trial_id, assign_.attempt, why, checkpoint, WallSeconds());
   outbox_.Push(generation_,

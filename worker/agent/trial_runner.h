@@ -85,6 +85,7 @@ class TrialAttempt {
 
  private:
   double WallSeconds() const;
+  std::string ShutdownWhy() const;  // what stopped the worker ("SIGTERM"), for reasons
 
   const uint64_t generation_;
   const protocol::Assign assign_;
@@ -97,7 +98,7 @@ class TrialAttempt {
   std::atomic<bool> finish_{false};
   std::atomic<bool> ended_{false};
   bool reporter_ = true;  // sends PROGRESS, CHECKPOINT and DONE: false for a gang's other members
-  std::mutex why_mu_;
+  mutable std::mutex why_mu_;
   std::string shutdown_why_;  // guarded by why_mu_
   std::atomic<int64_t> step_{0};
   std::atomic<int64_t> checkpoint_step_{-1};
