@@ -9,7 +9,9 @@ find_package(nlohmann_json 3.10 REQUIRED CONFIG)
 find_package(yaml-cpp REQUIRED CONFIG)
 find_package(OpenSSL REQUIRED COMPONENTS Crypto)
 find_package(PkgConfig REQUIRED)
-pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)  # GPT-2 pre-tokenization
+pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)  # pre-tokenizer regexes
+pkg_check_modules(UTF8PROC REQUIRED IMPORTED_TARGET libutf8proc)  # NFC/NFKC/NFD normalizers
+pkg_check_modules(SENTENCEPIECE REQUIRED IMPORTED_TARGET sentencepiece)  # tokenizer.model files
 find_package(Boost 1.74 REQUIRED CONFIG COMPONENTS headers)  # Asio and Beast (header-only)
 pkg_check_modules(ZMQ REQUIRED IMPORTED_TARGET libzmq)  # coordinator <-> worker; zmq.hpp from cppzmq-dev
 find_package(MPI REQUIRED COMPONENTS CXX)                     # worker ranks (mpirun / srun)

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
-#include "worker/tokenizer/byte_level.h"
 #include "common/utf8.h"
+#include "worker/tokenizer/byte_level.h"
 
 namespace lf::worker {
 

@@ -36,6 +36,15 @@ class AddedTokenMatcher {
   // Appends the segments of `text` (valid UTF-8) to `out`; together they cover it in order,
   // except for whitespace that lstrip/rstrip tokens swallow. Empty text segments are left out.
   void Split(std::string_view text, std::vector<Segment>& out) const;
+  // The two passes of Split on their own, for a tokenizer with a normalizer: tokens with
+  // normalized=false on the input, then those with normalized=true on each normalized stretch
+  // (offsets shifted by `base`).
+  void SplitRaw(std::string_view text, std::vector<Segment>& out) const {
+    raw_.FindMatches(text, 0, out);
+  }
+  void SplitNormalized(std::string_view text, size_t base, std::vector<Segment>& out) const {
+    normalized_.FindMatches(text, base, out);
+  }
 
   bool empty() const { return raw_.tokens.empty() && normalized_.tokens.empty(); }
 

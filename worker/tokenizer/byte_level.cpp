@@ -1,11 +1,9 @@
 #include "worker/tokenizer/byte_level.h"
 
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
-
 #include <array>
 
 #include "common/utf8.h"
+#include "worker/tokenizer/pattern.h"
 
 namespace lf::worker {
 namespace {
@@ -34,48 +32,6 @@ const ByteTables& Tables() {
   return tables;
 }
 
-// Code points that Hugging Face `tokenizers` (Unicode 16) counts as letters or numbers but that
-// the Unicode 14 tables of PCRE2 10.42 do not. Found by comparing both on every code point; the
-// test PreTokenizerClassesMatchHuggingFace checks the result against the committed probe of HF.
-constexpr const char* kExtraLetters =
-    R"(\x{1C89}-\x{1C8A}\x{A7CB}-\x{A7CD}\x{A7DA}-\x{A7DC}\x{105C0}-\x{105F3}\x{10D4A}-\x{10D65})"
-    R"(\x{10D6F}-\x{10D85}\x{10EC2}-\x{10EC4}\x{1123F}-\x{11240}\x{11380}-\x{11389}\x{1138B})"
-    R"(\x{1138E}\x{11390}-\x{113B5}\x{113B7}\x{113D1}\x{113D3}\x{11BC0}-\x{11BE0}\x{11F02})"
-    R"(\x{11F04}-\x{11F10}\x{11F12}-\x{11F33}\x{1342F}\x{13441}-\x{13446}\x{13460}-\x{143FA})"
-    R"(\x{16100}-\x{1611D}\x{16D40}-\x{16D6C}\x{18CFF}\x{1B132}\x{1B155}\x{1DF25}-\x{1DF2A})"
-    R"(\x{1E030}-\x{1E06D}\x{1E4D0}-\x{1E4EB}\x{1E5D0}-\x{1E5ED}\x{1E5F0}\x{2B739})"
-    R"(\x{2EBF0}-\x{2EE5D}\x{31350}-\x{323AF})";
-constexpr const char* kExtraNumbers =
-    R"(\x{10D40}-\x{10D49}\x{116D0}-\x{116E3}\x{11BF0}-\x{11BF9}\x{11F50}-\x{11F59})"
-    R"(\x{16130}-\x{16139}\x{16D70}-\x{16D79}\x{1CCF0}-\x{1CCF9}\x{1D2C0}-\x{1D2D3})"
-    R"(\x{1E4F0}-\x{1E4F9}\x{1E5F1}-\x{1E5FA})";
-// Unicode White_Space, which is what HF's \s matches. PCRE2's \s adds U+180E.
-constexpr const char* kSpaces =
-    R"(\t-\r\x{20}\x{85}\x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000})";
-
-pcre2_code* Compile(const std::string& pattern, std::string* error) {
-  int code = 0;
-  PCRE2_SIZE offset = 0;
-  pcre2_code* re = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
-                                 PCRE2_UTF | PCRE2_UCP, &code, &offset, nullptr);
-  if (re == nullptr) {
-    PCRE2_UCHAR buffer[256];
-    pcre2_get_error_message(code, buffer, sizeof(buffer));
-    *error = std::string(reinterpret_cast<char*>(buffer)) + " at offset " + std::to_string(offset);
-    return nullptr;
-  }
-  // Without JIT support (or memory for it) pcre2_match interprets the pattern: slower, same result.
-  (void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
-  return re;
-}
-
-// One match block per thread, reused by every splitter: pcre2_match_data may not be shared.
-// One ovector pair is enough because only the whole match is read.
-struct ThreadMatchData {
-  pcre2_match_data* data = pcre2_match_data_create(1, nullptr);
-  ~ThreadMatchData() { pcre2_match_data_free(data); }
-};
-
 }  // namespace
 
 std::string_view ByteToUnicode(uint8_t byte) { return Tables().to_unicode[byte]; }
@@ -95,61 +51,8 @@ std::optional<std::string> ByteLevelToBytes(std::string_view token) {
 }
 
 std::string Gpt2PreTokenizerPattern() {
-  // Hugging Face's ByteLevel regex: 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+|
-  // ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+ with each class written out; (?!\S) is (?![^\s]).
-  const std::string letter = std::string(R"(\p{L})") + kExtraLetters;
-  const std::string number = std::string(R"(\p{N})") + kExtraNumbers;
-  const std::string space = kSpaces;
-  return "'s|'t|'re|'ve|'m|'ll|'d| ?[" + letter + "]+| ?[" + number + "]+| ?[^" + space + letter +
-         number + "]+|[" + space + "]+(?![^" + space + "])|[" + space + "]+";
-}
-
-Result<std::unique_ptr<RegexSplitter>> RegexSplitter::Create(const std::string& pattern) {
-  std::string error;
-  pcre2_code* re = Compile(pattern, &error);
-  if (re == nullptr) return InvalidArgument("invalid regex /" + pattern + "/: " + error);
-  return std::unique_ptr<RegexSplitter>(new RegexSplitter(re));
-}
-
-const RegexSplitter& RegexSplitter::Gpt2() {
-  static const RegexSplitter* const gpt2 = [] {
-    auto splitter = Create(Gpt2PreTokenizerPattern());
-    LF_CHECK_OK(splitter);
-    return splitter->release();  // lives as long as the process
-  }();
-  return *gpt2;
-}
-
-RegexSplitter::~RegexSplitter() { pcre2_code_free(static_cast<pcre2_code*>(code_)); }
-
-void RegexSplitter::Split(std::string_view text, std::vector<std::string_view>& pieces) const {
-  thread_local ThreadMatchData match;
-  const auto* re = static_cast<const pcre2_code*>(code_);
-  const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
-  size_t last = 0;    // end of the last piece emitted
-  size_t search = 0;  // where the next match is looked for
-  while (search < text.size()) {
-    int rc = pcre2_match(re, subject, text.size(), search, PCRE2_NO_UTF_CHECK, match.data, nullptr);
-    if (rc == PCRE2_ERROR_JIT_STACKLIMIT) {
-      rc = pcre2_match(re, subject, text.size(), search, PCRE2_NO_UTF_CHECK | PCRE2_NO_JIT,
-                       match.data, nullptr);
-    }
-    // No match, or a resource limit on hostile input: the rest is one piece (never a crash).
-    if (rc < 0) break;
-    const PCRE2_SIZE* ovector = pcre2_get_ovector_pointer(match.data);
-    const size_t begin = ovector[0];
-    const size_t end = ovector[1];
-    if (end == begin) {  // empty match: look again one character further on
-      size_t next = begin;
-      utf8::Next(text, next);
-      search = next;
-      continue;
-    }
-    if (begin > last) pieces.push_back(text.substr(last, begin - last));
-    pieces.push_back(text.substr(begin, end - begin));
-    last = search = end;
-  }
-  if (last < text.size()) pieces.push_back(text.substr(last));
+  return OnigToPcre2(
+      R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)");
 }
 
 bool IsWordChar(char32_t cp) {
@@ -158,20 +61,18 @@ bool IsWordChar(char32_t cp) {
            cp == '_';
   }
   // Alphabetic is the letters, Nl and Other_Alphabetic: marks (in \p{M}) and a few symbols.
-  static const pcre2_code* const word = [] {
-    std::string error;
-    pcre2_code* re = Compile(std::string(R"(^[\p{L}\p{Nl}\p{M}\p{Nd}\p{Pc}\x{200C}\x{200D})") +
-                                 R"(\x{24B6}-\x{24E9}\x{1F130}-\x{1F149}\x{1F150}-\x{1F169})" +
-                                 R"(\x{1F170}-\x{1F189})" + kExtraLetters + "]",
-                             &error);
-    LF_CHECK_MSG(re != nullptr, error);
-    return re;
+  static const RegexSplitter* const word = [] {
+    auto re = RegexSplitter::Create(std::string(R"([\p{Nl}\p{M}\p{Nd}\p{Pc}\x{200C}\x{200D})") +
+                                    R"(\x{24B6}-\x{24E9}\x{1F130}-\x{1F149}\x{1F150}-\x{1F169})" +
+                                    R"(\x{1F170}-\x{1F189})" + LetterClass() + "]");
+    LF_CHECK_OK(re);
+    return re->release();  // lives as long as the process
   }();
-  thread_local ThreadMatchData match;
   std::string encoded;
   utf8::Append(encoded, cp);
-  return pcre2_match(word, reinterpret_cast<PCRE2_SPTR>(encoded.data()), encoded.size(), 0,
-                     PCRE2_NO_UTF_CHECK, match.data, nullptr) >= 0;
+  std::vector<std::pair<size_t, size_t>> matches;
+  word->Matches(encoded, matches);
+  return !matches.empty();
 }
 
 }  // namespace lf::worker

@@ -1,6 +1,6 @@
 // GPT-2's byte-level scheme, as Hugging Face's ByteLevel pre-tokenizer and decoder implement it:
 // the byte <-> printable character mapping (bytes_to_unicode) and the split of text into
-// pre-tokens at GPT-2's regex, run by PCRE2 (JIT-compiled where available). Internal to
+// pre-tokens at GPT-2's regex (RegexSplitter::Gpt2 in pattern.h). Internal to
 // worker/tokenizer. Everything here is immutable after construction and thread-safe.
 #pragma once
 
@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "worker/tokenizer/pattern.h"
 
 namespace lf::worker {
 
@@ -28,25 +29,6 @@ std::optional<std::string> ByteLevelToBytes(std::string_view token);
 // they classify code points exactly as Hugging Face `tokenizers` does (Unicode 16 letters and
 // digits that older PCRE2 tables lack; no U+180E in \s).
 std::string Gpt2PreTokenizerPattern();
-
-// Splits text into the pieces a regex matches, plus the text between matches (Hugging Face's
-// "Isolated" split behaviour). Empty matches are skipped.
-class RegexSplitter {
- public:
-  // Compiles with PCRE2_UTF | PCRE2_UCP and JIT when the library has it.
-  static Result<std::unique_ptr<RegexSplitter>> Create(const std::string& pattern);
-  static const RegexSplitter& Gpt2();  // shared instance of Gpt2PreTokenizerPattern()
-  ~RegexSplitter();
-  RegexSplitter(const RegexSplitter&) = delete;
-  RegexSplitter& operator=(const RegexSplitter&) = delete;
-
-  // Appends the pieces of `text` (valid UTF-8) to `pieces`; together they cover it in order.
-  void Split(std::string_view text, std::vector<std::string_view>& pieces) const;
-
- private:
-  explicit RegexSplitter(void* code) : code_(code) {}
-  void* code_;  // pcre2_code_8*, kept out of this header
-};
 
 // Whether `cp` is a word character for an added token's single_word option: Hugging Face tests
 // Rust's regex \w (Alphabetic, marks, decimal digits, connector punctuation, joiners).

@@ -16,21 +16,45 @@ constexpr int32_t kEndOfTextId = 256;
 
 class ByteTokenizer final : public Tokenizer {
  public:
+  ByteTokenizer() {
+    // What its tokenizer_config.json says (TokenizerConfigJson below).
+    config_.bos_token = config_.eos_token = config_.unk_token = std::string(kEndOfText);
+  }
+
   std::vector<int32_t> Encode(std::string_view text) const override {
-    std::vector<int32_t> ids;
-    ids.reserve(text.size());
+    return EncodeWithOffsets(text).ids;
+  }
+
+  // One byte per token; "<|endoftext|>" covers its 13 bytes.
+  Encoding EncodeWithOffsets(std::string_view text) const override {
+    Encoding out;
+    out.ids.reserve(text.size());
+    out.offsets.reserve(text.size());
     size_t pos = 0;
     while (pos < text.size()) {
       size_t eot = text.find(kEndOfText, pos);
       size_t end = eot == std::string_view::npos ? text.size() : eot;
-      for (; pos < end; ++pos) ids.push_back(static_cast<uint8_t>(text[pos]));
+      for (; pos < end; ++pos) {
+        out.ids.push_back(static_cast<uint8_t>(text[pos]));
+        out.offsets.push_back({static_cast<uint32_t>(pos), static_cast<uint32_t>(pos + 1)});
+      }
       if (eot != std::string_view::npos) {
-        ids.push_back(kEndOfTextId);
+        out.ids.push_back(kEndOfTextId);
+        out.offsets.push_back(
+            {static_cast<uint32_t>(pos), static_cast<uint32_t>(pos + kEndOfText.size())});
         pos += kEndOfText.size();
       }
     }
-    return ids;
+    return out;
   }
+
+  // Its post-processor adds nothing, as GPT-2's.
+  std::vector<int32_t> AddSpecialTokens(std::span<const int32_t> ids) const override {
+    return {ids.begin(), ids.end()};
+  }
+  std::optional<int32_t> bos_id() const override { return kEndOfTextId; }
+  std::optional<int32_t> pad_id() const override { return std::nullopt; }
+  const TokenizerConfig& config() const override { return config_; }
 
   std::string Decode(std::span<const int32_t> ids) const override {
     std::string out;
@@ -55,6 +79,9 @@ class ByteTokenizer final : public Tokenizer {
     if (!bytes || bytes->size() != 1) return std::nullopt;
     return static_cast<uint8_t>((*bytes)[0]);
   }
+
+ private:
+  TokenizerConfig config_;
 };
 
 nlohmann::ordered_json ByteLevelStep(bool add_prefix_space, bool trim_offsets) {

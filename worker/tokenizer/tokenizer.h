@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -14,6 +15,21 @@
 #include "common/status.h"
 
 namespace lf::worker {
+
+struct TokenOffsets {  // byte range of the input text
+  uint32_t begin = 0;
+  uint32_t end = 0;
+  bool operator==(const TokenOffsets&) const = default;
+};
+struct Encoding {
+  std::vector<int32_t> ids;
+  std::vector<TokenOffsets> offsets;  // one per id
+};
+// tokenizer_config.json's values that callers need (chat templates, special token strings).
+struct TokenizerConfig {
+  std::optional<std::string> bos_token, eos_token, pad_token, unk_token;
+  std::map<std::string, std::string> chat_templates;  // "default" and named templates
+};
 
 class Tokenizer {
  public:
@@ -37,12 +53,26 @@ class Tokenizer {
   virtual std::optional<int32_t> eos_id() const = 0;
   // Id of a token as the vocabulary spells it: byte-level for BPE ("Ġthe" for " the").
   virtual std::optional<int32_t> TokenToId(std::string_view token) const = 0;
+
+  // Encode plus each token's byte offsets in `text` (HF's return_offsets_mapping, in bytes of the
+  // original text; a token made by the normalizer/byte-fallback from part of a character covers
+  // that whole character; added/special tokens cover their match).
+  virtual Encoding EncodeWithOffsets(std::string_view text) const = 0;
+  // What the post-processor adds around one sequence: HF's tokenizer(text)["input_ids"] ==
+  // AddSpecialTokens(Encode(text)).
+  virtual std::vector<int32_t> AddSpecialTokens(std::span<const int32_t> ids) const = 0;
+  // tokenizer_config.json's bos_token, else the token the post-processor puts first.
+  virtual std::optional<int32_t> bos_id() const = 0;
+  // eos_id(): tokenizer_config.json's eos_token when present, else "<|endoftext|>" or "</s>".
+  virtual std::optional<int32_t> pad_id() const = 0;  // tokenizer_config.json's pad_token
+  virtual const TokenizerConfig& config() const = 0;
 };
 
-// Loads the tokenizer of a Hugging Face model folder: tokenizer.json, or vocab.json + merges.txt
-// (with tokenizer_config.json's added tokens when present). Byte-level BPE only (GPT-2 style);
-// other models, normalizers and pre-tokenizers are refused. Errors name the folder and the file
-// and field that is wrong. A folder written by SaveByteTokenizer loads as MakeByteTokenizer().
+// Loads the tokenizer of a Hugging Face model folder: tokenizer.json (BPE models with the
+// normalizers, pre-tokenizers, post-processors and decoders docs/formats/tokenizers.md lists),
+// vocab.json + merges.txt (GPT-2), or SentencePiece's tokenizer.model alone; tokenizer_config.json
+// beside them is read too. Anything else is refused; errors name the folder, file, stage and field.
+// A folder written by SaveByteTokenizer loads as MakeByteTokenizer().
 Result<std::unique_ptr<Tokenizer>> LoadTokenizer(const std::string& model_dir);
 
 // The byte-level tokenizer of the small models lorafleet trains itself: one id per byte (0-255)

@@ -9,12 +9,11 @@ namespace {
 // Real vocabularies stay below 300k tokens; a larger id is a corrupt file, not a model (every id
 // below the largest gets a decode slot).
 constexpr IntBounds kIdBounds{.min = 0, .max = (1 << 22) - 1};
-constexpr std::string_view kSupported =
-    "lorafleet reads byte-level BPE tokenizers (GPT-2 style: BPE model, ByteLevel "
-    "pre-tokenizer, no normalizer)";
 
 std::string Unsupported(std::string_view what) {
-  return std::string(what) + " is not supported; " + std::string(kSupported);
+  return std::string(what) +
+         " is not supported; lorafleet reads BPE models (see "
+         "docs/formats/tokenizers.md)";
 }
 
 // Empty when the merge resolves; otherwise what is wrong with it.
@@ -87,8 +86,7 @@ Status ParseModel(const JsonField& model, BpeTokenizerSpec& spec) {
       return model.Optional(key)->Error(Unsupported("a non-empty " + std::string(key)));
     }
   }
-  LF_ASSIGN_OR_RETURN(bool byte_fallback, model.BoolOr("byte_fallback", false));
-  if (byte_fallback) return model.Optional("byte_fallback")->Error(Unsupported("byte_fallback"));
+  LF_ASSIGN_OR_RETURN(spec.model.byte_fallback, model.BoolOr("byte_fallback", false));
   LF_ASSIGN_OR_RETURN(spec.model.fuse_unk, model.BoolOr("fuse_unk", false));
   LF_ASSIGN_OR_RETURN(spec.model.ignore_merges, model.BoolOr("ignore_merges", false));
   LF_ASSIGN_OR_RETURN(JsonField vocab, model.Required("vocab"));
@@ -96,60 +94,40 @@ Status ParseModel(const JsonField& model, BpeTokenizerSpec& spec) {
   LF_ASSIGN_OR_RETURN(JsonField merges, model.Required("merges"));
   LF_RETURN_IF_ERROR(ParseMerges(merges, spec.vocab, spec.merges));
   LF_ASSIGN_OR_RETURN(std::string unk, model.StringOr("unk_token", ""));
-  // An unk token missing from the vocabulary makes Hugging Face fail only when a byte is unknown,
-  // which a byte-level vocabulary never has; it is ignored here.
+  // An unk token missing from the vocabulary makes Hugging Face fail only when a character is
+  // unknown; here such a character is dropped, as without an unk token.
   if (auto it = spec.vocab.find(unk); !unk.empty() && it != spec.vocab.end()) {
     spec.model.unk_id = it->second;
   }
   return Status::Ok();
 }
 
-Status ParseByteLevel(const JsonField& pre, ByteLevelOptions& options) {
-  // Hugging Face's defaults for a ByteLevel without these fields.
-  LF_ASSIGN_OR_RETURN(options.add_prefix_space, pre.BoolOr("add_prefix_space", true));
-  LF_ASSIGN_OR_RETURN(options.use_regex, pre.BoolOr("use_regex", true));
-  return Status::Ok();
-}
-
-Status ParsePreTokenizer(const JsonField& root, ByteLevelOptions& options) {
-  std::optional<JsonField> pre = root.Optional("pre_tokenizer");
-  if (!pre) return InvalidArgument("pre_tokenizer: " + Unsupported("a missing pre-tokenizer"));
-  LF_ASSIGN_OR_RETURN(JsonField type_field, pre->Required("type"));
-  LF_ASSIGN_OR_RETURN(std::string type, type_field.String());
-  if (type == "ByteLevel") return ParseByteLevel(*pre, options);
-  if (type == "Sequence") {
-    LF_ASSIGN_OR_RETURN(JsonField list, pre->Required("pretokenizers"));
-    LF_ASSIGN_OR_RETURN(std::vector<JsonField> steps, list.Elements());
-    if (steps.size() == 1 && steps[0].StringOr("type", "").value_or("") == "ByteLevel") {
-      return ParseByteLevel(steps[0], options);
+// The stages around the model. A pre-tokenizer that is one ByteLevel step is also recorded as
+// spec.byte_level (GPT-2 style), which the byte tokenizer's file is recognised by.
+Status ParseStages(const JsonField& root, BpeTokenizerSpec& spec) {
+  if (auto normalizer = root.Optional("normalizer")) {
+    LF_ASSIGN_OR_RETURN(spec.normalizer, ParseNormalizer(*normalizer));
+  }
+  spec.model.byte_level = false;
+  if (auto pre = root.Optional("pre_tokenizer")) {
+    LF_ASSIGN_OR_RETURN(ParsedPreTokenizer parsed, ParsePreTokenizer(*pre));
+    spec.pre_tokenizer = std::move(parsed.pre_tokenizer);
+    spec.model.byte_level = parsed.byte_level;
+    if (pre->StringOr("type", "").value_or("") == "ByteLevel") {
+      ByteLevelOptions options;
+      LF_ASSIGN_OR_RETURN(options.add_prefix_space, pre->BoolOr("add_prefix_space", true));
+      LF_ASSIGN_OR_RETURN(options.use_regex, pre->BoolOr("use_regex", true));
+      spec.byte_level = options;
     }
-    return list.Error(
-        Unsupported("a pre-tokenizer sequence other than [ByteLevel] (e.g. the "
-                    "Split regex of Llama 3 or Qwen2)"));
   }
-  return type_field.Error(Unsupported("pre-tokenizer \"" + type + "\""));
-}
-
-Status CheckNormalizer(const JsonField& root) {
-  std::optional<JsonField> normalizer = root.Optional("normalizer");
-  if (!normalizer) return Status::Ok();
-  LF_ASSIGN_OR_RETURN(JsonField type_field, normalizer->Required("type"));
-  LF_ASSIGN_OR_RETURN(std::string type, type_field.String());
-  if (type == "Sequence") {  // an empty sequence normalizes nothing
-    LF_ASSIGN_OR_RETURN(JsonField list, normalizer->Required("normalizers"));
-    LF_ASSIGN_OR_RETURN(std::vector<JsonField> steps, list.Elements());
-    if (steps.empty()) return Status::Ok();
+  if (auto post = root.Optional("post_processor")) {
+    LF_ASSIGN_OR_RETURN(spec.post, ParsePostProcessor(*post));
   }
-  return type_field.Error(Unsupported("normalizer \"" + type + "\""));
-}
-
-Status CheckDecoder(const JsonField& root) {
-  std::optional<JsonField> decoder = root.Optional("decoder");
-  if (!decoder) return Status::Ok();
-  LF_ASSIGN_OR_RETURN(JsonField type_field, decoder->Required("type"));
-  LF_ASSIGN_OR_RETURN(std::string type, type_field.String());
-  if (type == "ByteLevel") return Status::Ok();
-  return type_field.Error(Unsupported("decoder \"" + type + "\""));
+  if (auto decoder = root.Optional("decoder")) {
+    LF_ASSIGN_OR_RETURN(spec.decoder, ParseDecoder(*decoder));
+    spec.byte_level_decoder = decoder->StringOr("type", "").value_or("") == "ByteLevel";
+  }
+  return Status::Ok();
 }
 
 // One added token: tokenizer.json's added_tokens[i], or an entry of added_tokens_decoder.
@@ -172,9 +150,7 @@ Result<BpeTokenizerSpec> ParseTokenizerJson(const Json& doc) {
   JsonField root(doc, FieldPath());
   if (!root.IsObject()) return root.Error("expected an object, got " + DescribeJsonValue(doc));
   BpeTokenizerSpec spec;
-  LF_RETURN_IF_ERROR(CheckNormalizer(root));
-  LF_RETURN_IF_ERROR(ParsePreTokenizer(root, spec.byte_level));
-  LF_RETURN_IF_ERROR(CheckDecoder(root));
+  LF_RETURN_IF_ERROR(ParseStages(root, spec));
   LF_ASSIGN_OR_RETURN(JsonField model, root.Required("model"));
   LF_RETURN_IF_ERROR(ParseModel(model, spec));
   if (auto added = root.Optional("added_tokens")) {
@@ -191,6 +167,9 @@ Result<BpeTokenizerSpec> ParseTokenizerJson(const Json& doc) {
 
 Result<BpeTokenizerSpec> ParseVocabAndMerges(const Json& vocab, std::string_view merges_txt) {
   BpeTokenizerSpec spec;
+  spec.byte_level = ByteLevelOptions{};  // the loader builds the pre-tokenizer from it
+  spec.decoder = MakeByteLevelDecoder();
+  spec.byte_level_decoder = true;
   LF_ASSIGN_OR_RETURN(spec.vocab, ParseVocab(JsonField(vocab, FieldPath("vocab.json"))));
   size_t line_number = 0;
   size_t pos = 0;
@@ -222,7 +201,7 @@ Status ApplyTokenizerConfig(const Json* config, BpeTokenizerSpec& spec) {
   if (config != nullptr) {
     JsonField root(*config, FieldPath("tokenizer_config.json"));
     if (!root.IsObject()) return root.Error("expected an object");
-    LF_ASSIGN_OR_RETURN(spec.byte_level.add_prefix_space, root.BoolOr("add_prefix_space", false));
+    LF_ASSIGN_OR_RETURN(spec.byte_level->add_prefix_space, root.BoolOr("add_prefix_space", false));
     decoder = root.Optional("added_tokens_decoder");
   }
   if (!decoder) {

@@ -8,16 +8,14 @@
 
 #include "common/file_util.h"
 #include "common/json_reader.h"
+#include "common/utf8.h"
 #include "worker/tokenizer/byte_level.h"
 #include "worker/tokenizer/tokenizer.h"
-#include "common/utf8.h"
 
 namespace lf::worker {
 namespace {
 
-std::string TestData(const std::string& name) {
-  return LF_TEST_SRCDIR "/tokenizer/testdata/" + name;
-}
+std::string TestData(const std::string& name) { return LF_TEST_SRCDIR "/testdata/" + name; }
 
 Json ReadJsonOrDie(const std::string& path) {
   auto text = ReadFileToString(path);

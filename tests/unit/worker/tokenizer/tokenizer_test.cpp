@@ -8,9 +8,9 @@
 
 #include "common/file_util.h"
 #include "common/json_reader.h"
+#include "common/utf8.h"
 #include "worker/tokenizer/bpe_tokenizer.h"
 #include "worker/tokenizer/tokenizer_json.h"
-#include "common/utf8.h"
 
 namespace lf::worker {
 namespace {
@@ -147,12 +147,17 @@ TEST(TokenizerTest, LoadErrorsNameTheFileAndField) {
   const std::string byte_level = R"("pre_tokenizer": {"type": "ByteLevel"})";
   EXPECT_THAT(json_error("err_unigram", "{" + byte_level + R"(, "model": {"type": "Unigram"}})"),
               HasSubstr("tokenizer.json: model.type: model type \"Unigram\" is not supported"));
-  EXPECT_THAT(json_error("err_nfc", R"({"normalizer": {"type": "NFC"}, )" + byte_level +
-                                        R"(, "model": {"vocab": {}, "merges": []}})"),
-              HasSubstr("tokenizer.json: normalizer.type: normalizer \"NFC\" is not supported"));
   EXPECT_THAT(
-      json_error("err_metaspace", R"({"pre_tokenizer": {"type": "Metaspace"}, "model": {}})"),
-      HasSubstr("pre_tokenizer.type: pre-tokenizer \"Metaspace\" is not supported"));
+      json_error("err_bert_norm", R"({"normalizer": {"type": "Sequence", "normalizers":
+                              [{"type": "NFC"}, {"type": "BertNormalizer"}]}, )" +
+                                      byte_level + R"(, "model": {"vocab": {}, "merges": []}})"),
+      HasSubstr("tokenizer.json: normalizer.normalizers[1].type: normalizer "
+                "\"BertNormalizer\" is not supported; supported: NFC"));
+  EXPECT_THAT(json_error("err_bert_pre", R"({"pre_tokenizer": {"type": "Sequence",
+                              "pretokenizers": [{"type": "Digits"}, {"type": "BertPreTokenizer"}]},
+                              "model": {}})"),
+              HasSubstr("tokenizer.json: pre_tokenizer.pretokenizers[1].type: pre-tokenizer "
+                        "\"BertPreTokenizer\" is not supported; supported: Split"));
   EXPECT_THAT(json_error("err_merge", "{" + byte_level +
                                           R"(, "model": {"vocab": {"a": 0}, "merges": ["a b"]}})"),
               HasSubstr("model.merges[0]: token \"b\" is not in model.vocab"));
@@ -200,8 +205,7 @@ TEST(ByteTokenizerTest, SavedTokenizerJsonLoadsWithTheSameIds) {
   EXPECT_TRUE((*doc)["model"]["merges"].empty());
   auto spec = ParseTokenizerJson(*doc);
   ASSERT_TRUE(spec.ok()) << spec.status().ToString();
-  auto model = std::make_unique<BpeModel>(spec->vocab, spec->merges, spec->model);
-  auto generic = MakeBpeTokenizer(std::move(model), spec->added, spec->byte_level);
+  auto generic = MakeBpeTokenizer(std::move(spec).value(), TokenizerConfig{});
   for (std::string s : {"", "Hello, world!", "h\xC3\xA9llo \xF0\x9F\x98\x80 <|endoftext|>x",
                         "  \t\n  spaces  ", "<|endoftext|><|endoftext|>", "don't 123"}) {
     EXPECT_EQ((*loaded)->Encode(s), made->Encode(s)) << s;

@@ -1,0 +1,216 @@
+#include "worker/tokenizer/normalizer.h"
+
+#include <utf8proc.h>
+
+#include <cstdlib>
+#include <vector>
+
+#include "common/utf8.h"
+#include "worker/tokenizer/pattern.h"
+
+namespace lf::worker {
+namespace {
+
+constexpr std::string_view kSupported =
+    "supported: NFC, NFD, NFKC, NFKD, Lowercase, Strip, Prepend, Replace, Sequence";
+
+// Unicode normalization of one stretch of text with utf8proc (invalid input comes back as is).
+std::string UnicodeNormalize(std::string_view text, int options) {
+  utf8proc_uint8_t* out = nullptr;
+  const utf8proc_ssize_t n =
+      utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text.data()),
+                   static_cast<utf8proc_ssize_t>(text.size()), &out,
+                   static_cast<utf8proc_option_t>(options | UTF8PROC_STABLE));
+  if (n < 0) return std::string(text);
+  std::string result(reinterpret_cast<char*>(out), static_cast<size_t>(n));
+  std::free(out);
+  return result;
+}
+
+bool IsAscii(std::string_view text) {
+  for (char c : text) {
+    if (static_cast<unsigned char>(c) >= 0x80) return false;
+  }
+  return true;
+}
+
+// NFC and friends. The text is cut into groups that normalize independently (a character that
+// starts a group does not combine with what is before it); each group's output is aligned to the
+// group's whole original range.
+class UnicodeNormalizer final : public Normalizer {
+ public:
+  explicit UnicodeNormalizer(int options) : options_(options) {}
+  void Normalize(NormalizedText& t) const override {
+    if (IsAscii(t.text)) return;  // every form leaves ASCII as it is
+    NormalizedText out;
+    std::string group;  // pending group: text[group_begin, pos)
+    size_t group_begin = 0;
+    auto flush = [&](size_t end) {
+      if (end > group_begin) {
+        out.Append(UnicodeNormalize(t.text.substr(group_begin, end - group_begin), options_),
+                   t.OriginalRange(group_begin, end));
+      }
+      group_begin = end;
+    };
+    size_t pos = 0;
+    while (pos < t.text.size()) {
+      const size_t start = pos;
+      const char32_t cp = utf8::Next(t.text, pos);
+      if (start == group_begin) continue;
+      const bool starter =
+          utf8proc_get_property(static_cast<utf8proc_int32_t>(cp))->combining_class == 0;
+      if (!starter) continue;
+      // A starter may still compose with the group (Hangul jamo, some Indic vowel signs).
+      const std::string_view before(t.text.data() + group_begin, start - group_begin);
+      const std::string_view next(t.text.data() + start, pos - start);
+      if (UnicodeNormalize(std::string(before) + std::string(next), options_) ==
+          UnicodeNormalize(before, options_) + UnicodeNormalize(next, options_)) {
+        flush(start);
+      }
+    }
+    flush(t.text.size());
+    t = std::move(out);
+  }
+
+ private:
+  int options_;
+};
+
+// Rust's char::to_lowercase: the simple mapping, plus U+0130 -> "i\u0307".
+class Lowercase final : public Normalizer {
+ public:
+  void Normalize(NormalizedText& t) const override {
+    NormalizedText out;
+    size_t pos = 0;
+    while (pos < t.text.size()) {
+      const size_t start = pos;
+      const char32_t cp = utf8::Next(t.text, pos);
+      std::string lower;
+      if (cp == 0x130) {
+        lower = "i\xCC\x87";
+      } else {
+        utf8::Append(lower,
+                     static_cast<char32_t>(utf8proc_tolower(static_cast<utf8proc_int32_t>(cp))));
+      }
+      out.Append(lower, t.OriginalRange(start, pos));
+    }
+    t = std::move(out);
+  }
+};
+
+class Strip final : public Normalizer {
+ public:
+  Strip(bool left, bool right) : left_(left), right_(right) {}
+  void Normalize(NormalizedText& t) const override {
+    size_t begin = 0, end = t.text.size();
+    while (left_ && begin < end) {
+      size_t next = begin;
+      if (!utf8::IsWhitespace(utf8::Next(t.text, next))) break;
+      begin = next;
+    }
+    while (right_ && end > begin) {
+      const char32_t cp = utf8::Previous(t.text, end);
+      if (!utf8::IsWhitespace(cp)) break;
+      std::string encoded;
+      utf8::Append(encoded, cp);
+      end -= encoded.size();
+    }
+    t = t.Slice(begin, end);
+  }
+
+ private:
+  bool left_, right_;
+};
+
+class Prepend final : public Normalizer {
+ public:
+  explicit Prepend(std::string prefix) : prefix_(std::move(prefix)) {}
+  void Normalize(NormalizedText& t) const override { t.Prepend(prefix_); }
+
+ private:
+  std::string prefix_;
+};
+
+class Replace final : public Normalizer {
+ public:
+  Replace(Pattern pattern, std::string content)
+      : pattern_(std::move(pattern)), content_(std::move(content)) {}
+  void Normalize(NormalizedText& t) const override {
+    std::vector<std::pair<size_t, size_t>> matches;
+    pattern_.Matches(t.text, matches);
+    if (matches.empty()) return;
+    NormalizedText out;
+    size_t last = 0;
+    for (const auto& [begin, end] : matches) {
+      NormalizedText kept = t.Slice(last, begin);
+      out.text += kept.text;
+      out.align.insert(out.align.end(), kept.align.begin(), kept.align.end());
+      if (!content_.empty()) out.Append(content_, t.OriginalRange(begin, end));
+      last = end;
+    }
+    NormalizedText rest = t.Slice(last, t.text.size());
+    out.text += rest.text;
+    out.align.insert(out.align.end(), rest.align.begin(), rest.align.end());
+    t = std::move(out);
+  }
+
+ private:
+  Pattern pattern_;
+  std::string content_;
+};
+
+class Sequence final : public Normalizer {
+ public:
+  explicit Sequence(std::vector<std::unique_ptr<Normalizer>> steps) : steps_(std::move(steps)) {}
+  void Normalize(NormalizedText& t) const override {
+    for (const auto& step : steps_) step->Normalize(t);
+  }
+
+ private:
+  std::vector<std::unique_ptr<Normalizer>> steps_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Normalizer>> ParseNormalizer(const JsonField& field) {
+  LF_ASSIGN_OR_RETURN(JsonField type_field, field.Required("type"));
+  LF_ASSIGN_OR_RETURN(std::string type, type_field.String());
+  if (type == "NFC") return std::make_unique<UnicodeNormalizer>(UTF8PROC_COMPOSE);
+  if (type == "NFD") return std::make_unique<UnicodeNormalizer>(UTF8PROC_DECOMPOSE);
+  if (type == "NFKC") {
+    return std::make_unique<UnicodeNormalizer>(UTF8PROC_COMPOSE | UTF8PROC_COMPAT);
+  }
+  if (type == "NFKD") {
+    return std::make_unique<UnicodeNormalizer>(UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT);
+  }
+  if (type == "Lowercase") return std::make_unique<Lowercase>();
+  if (type == "Strip") {
+    LF_ASSIGN_OR_RETURN(bool left, field.BoolOr("strip_left", true));
+    LF_ASSIGN_OR_RETURN(bool right, field.BoolOr("strip_right", true));
+    return std::make_unique<Strip>(left, right);
+  }
+  if (type == "Prepend") {
+    LF_ASSIGN_OR_RETURN(std::string prefix, field.StringAt("prepend"));
+    return std::make_unique<Prepend>(std::move(prefix));
+  }
+  if (type == "Replace") {
+    LF_ASSIGN_OR_RETURN(JsonField pattern_field, field.Required("pattern"));
+    LF_ASSIGN_OR_RETURN(Pattern pattern, Pattern::Parse(pattern_field));
+    LF_ASSIGN_OR_RETURN(std::string content, field.StringAt("content"));
+    return std::make_unique<Replace>(std::move(pattern), std::move(content));
+  }
+  if (type == "Sequence") {
+    LF_ASSIGN_OR_RETURN(JsonField list, field.Required("normalizers"));
+    LF_ASSIGN_OR_RETURN(std::vector<JsonField> elements, list.Elements());
+    std::vector<std::unique_ptr<Normalizer>> steps;
+    for (const JsonField& e : elements) {
+      LF_ASSIGN_OR_RETURN(std::unique_ptr<Normalizer> step, ParseNormalizer(e));
+      steps.push_back(std::move(step));
+    }
+    return std::make_unique<Sequence>(std::move(steps));
+  }
+  return type_field.Error("normalizer \"" + type + "\" is not supported; " +
+                          std::string(kSupported));
+}
+
+}  // namespace lf::worker
