@@ -34,22 +34,27 @@ bool IsAscii(std::string_view text) {
   return true;
 }
 
+std::vector<char32_t> CodePoints(std::string_view s) {
+  std::vector<char32_t> out;
+  size_t pos = 0;
+  while (pos < s.size()) out.push_back(utf8::Next(s, pos));
+  return out;
+}
+
 // NFC and friends. The text is cut into groups that normalize independently (a character that
-// starts a group does not combine with what is before it); each group's output is aligned to the
-// group's whole original range.
+// starts a group does not combine with what is before it). A group that normalization leaves as
+// it is keeps its alignments; in one it changes, each output character is aligned to the input
+// character its first decomposed code point came from, as Hugging Face's alignment-tracking
+// normalization gives ("e\u0301" -> "é" covers the "e"; "é" -> "e\u0301" both cover the "é").
 class UnicodeNormalizer final : public Normalizer {
  public:
   explicit UnicodeNormalizer(int options) : options_(options) {}
   void Normalize(NormalizedText& t) const override {
     if (IsAscii(t.text)) return;  // every form leaves ASCII as it is
     NormalizedText out;
-    std::string group;  // pending group: text[group_begin, pos)
     size_t group_begin = 0;
     auto flush = [&](size_t end) {
-      if (end > group_begin) {
-        out.Append(UnicodeNormalize(t.text.substr(group_begin, end - group_begin), options_),
-                   t.OriginalRange(group_begin, end));
-      }
+      if (end > group_begin) AppendGroup(t, group_begin, end, out);
       group_begin = end;
     };
     size_t pos = 0;
@@ -73,6 +78,51 @@ class UnicodeNormalizer final : public Normalizer {
   }
 
  private:
+  void AppendGroup(const NormalizedText& t, size_t begin, size_t end, NormalizedText& out) const {
+    const std::string_view group(t.text.data() + begin, end - begin);
+    const std::string normalized = UnicodeNormalize(group, options_);
+    if (normalized == group) {
+      out.text.append(group);
+      out.align.insert(out.align.end(), t.align.begin() + static_cast<std::ptrdiff_t>(begin),
+                       t.align.begin() + static_cast<std::ptrdiff_t>(end));
+      return;
+    }
+    const int decompose = (options_ & UTF8PROC_COMPAT) | UTF8PROC_DECOMPOSE;
+    struct Decomposed {
+      char32_t cp;
+      TokenOffsets origin;
+      bool used;
+    };
+    std::vector<Decomposed> decomposed;
+    size_t pos = begin;
+    while (pos < end) {
+      const size_t start = pos;
+      utf8::Next(t.text, pos);
+      const std::vector<char32_t> cps =
+          CodePoints(UnicodeNormalize(t.text.substr(start, pos - start), decompose));
+      for (size_t i = 0; i < cps.size(); ++i) {
+        decomposed.push_back({cps[i], t.align[i == 0 ? start : pos - 1], false});
+      }
+    }
+    auto take = [&decomposed](char32_t cp) -> const Decomposed* {
+      for (Decomposed& d : decomposed) {
+        if (!d.used && d.cp == cp) {
+          d.used = true;
+          return &d;
+        }
+      }
+      return nullptr;
+    };
+    for (char32_t cp : CodePoints(normalized)) {
+      std::string encoded;
+      utf8::Append(encoded, cp);
+      const std::vector<char32_t> parts = CodePoints(UnicodeNormalize(encoded, decompose));
+      const Decomposed* first = parts.empty() ? nullptr : take(parts[0]);
+      for (size_t i = 1; i < parts.size(); ++i) take(parts[i]);
+      out.Append(encoded, first != nullptr ? first->origin : t.align[begin]);
+    }
+  }
+
   int options_;
 };
 
