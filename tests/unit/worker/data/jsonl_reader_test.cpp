@@ -30,9 +30,21 @@ class ByteTestTokenizer : public Tokenizer {
   int32_t vocab_size() const override { return 257; }
   std::optional<int32_t> eos_id() const override { return eos_; }
   std::optional<int32_t> TokenToId(std::string_view) const override { return std::nullopt; }
+  Encoding EncodeWithOffsets(std::string_view text) const override {
+    Encoding e{.ids = Encode(text), .offsets = {}};
+    for (uint32_t i = 0; i < text.size(); ++i) e.offsets.push_back({i, i + 1});
+    return e;
+  }
+  std::vector<int32_t> AddSpecialTokens(std::span<const int32_t> ids) const override {
+    return {ids.begin(), ids.end()};
+  }
+  std::optional<int32_t> bos_id() const override { return std::nullopt; }
+  std::optional<int32_t> pad_id() const override { return std::nullopt; }
+  const TokenizerConfig& config() const override { return config_; }
 
  private:
   std::optional<int32_t> eos_;
+  TokenizerConfig config_;
 };
 
 constexpr int32_t kEos = 256;
