@@ -335,7 +335,58 @@ def write_sentencepiece(text, texts):
     print(f"sentencepiece: vocab {sp.get_piece_size()}, {len(cases)} texts")
 
 
+# Texts with a code point in {}, and the length of the first piece when the (?i:'s|'t|'re|'ve|'m|
+# 'll|'d) group matches it there: 's 't 'm 'd; 're 've; 'll; 're; 'll.
+CASE_PROBES = [["'{}a", 2], ["'{}ea", 3], ["'{}la", 3], ["'r{}a", 3], ["'l{}a", 3]]
+
+
+def llama3_classes():
+    """The classes Llama 3's Split regex sees for every code point (probed as make_fixtures.py
+    probes GPT-2's), and the code points its (?i:'s|'t|...) group matches case-insensitively: for
+    each, a bitmask of the CASE_PROBES whose first piece ends just after it."""
+    from tokenizers import Regex
+    split = pre_tokenizers.Split(Regex(LLAMA3_REGEX), "isolated")
+
+    def pieces(s):
+        return [p for p, _ in split.pre_tokenize_str(s)]
+
+    classes = {"letter": [], "number": [], "space": []}
+    case_insensitive = []
+    for cp in range(0x110000):
+        if 0xD800 <= cp <= 0xDFFF:
+            continue
+        c = chr(cp)
+        letter = len(pieces("a" + c)) == 1
+        mask = 0
+        for bit, (probe, length) in enumerate(CASE_PROBES):
+            # Without the (?i:...) group a letter would join the letters after it.
+            if letter and len(pieces(probe.format(c))[0]) == length:
+                mask |= 1 << bit
+        if mask:
+            case_insensitive.append([cp, mask])
+        if letter:
+            name = "letter"
+        elif len(pieces("1" + c)) == 1:
+            name = "number"
+        elif len(pieces("!" + c)) == 1:
+            continue
+        else:
+            name = "space"
+        ranges = classes[name]
+        if ranges and ranges[-1][1] == cp - 1:
+            ranges[-1][1] = cp
+        else:
+            ranges.append([cp, cp])
+    path = os.path.join(base.OUT, "unicode_classes.json")
+    with open(path, encoding="utf-8") as f:
+        doc = json.load(f)
+    doc["llama3"] = {"pattern": LLAMA3_REGEX, **classes, "case_probes": CASE_PROBES,
+                     "case_insensitive": case_insensitive}
+    base.write_json(path, doc)
+
+
 def main():
+    llama3_classes()
     text = base.corpus(random.Random(SEED), 250_000)
     rng = random.Random(SEED + 1)
     texts = base.TRICKY + EXTRA_TEXTS + base.random_texts(rng, 80)

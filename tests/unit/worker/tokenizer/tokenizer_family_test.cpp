@@ -10,9 +10,7 @@
 namespace lf::worker {
 namespace {
 
-std::string Family(const std::string& name) {
-  return LF_TEST_SRCDIR "/testdata/families/" + name;
-}
+std::string Family(const std::string& name) { return LF_TEST_SRCDIR "/testdata/families/" + name; }
 
 Json ReadJsonOrDie(const std::string& path) {
   auto text = ReadFileToString(path);
@@ -63,8 +61,8 @@ TEST_P(FamilyTest, MatchesHuggingFace) {
     EXPECT_TRUE(ok) << "text " << Json(text).dump() << "\n ours ids " << Json(encoding.ids).dump()
                     << "\n  HF ids " << c["ids"].dump() << "\n ours offsets "
                     << Json(Offsets(encoding)).dump() << "\n  HF offsets " << c["offsets"].dump()
-                    << "\n ours decode " << Json(tokenizer->Decode(ids)).dump()
-                    << "\n  HF decode " << c["decode"].dump();
+                    << "\n ours decode " << Json(tokenizer->Decode(ids)).dump() << "\n  HF decode "
+                    << c["decode"].dump();
     if (!ok && ++failures >= 5) break;
   }
   for (const Json& c : expected["invalid_utf8"]) {
@@ -137,11 +135,11 @@ TEST(SentencePieceTest, MatchesSlowLlamaTokenizer) {
     const std::string text = c["text"];
     const std::vector<int32_t> ids = c["ids"];
     const Encoding encoding = tokenizer->EncodeWithOffsets(text);
-    const bool ok = tokenizer->Encode(text) == ids && encoding.ids == ids &&
-                    encoding.offsets.size() == ids.size() &&
-                    tokenizer->AddSpecialTokens(ids) ==
-                        c["with_special"].get<std::vector<int32_t>>() &&
-                    tokenizer->Decode(ids) == c["decode"].get<std::string>();
+    const bool ok =
+        tokenizer->Encode(text) == ids && encoding.ids == ids &&
+        encoding.offsets.size() == ids.size() &&
+        tokenizer->AddSpecialTokens(ids) == c["with_special"].get<std::vector<int32_t>>() &&
+        tokenizer->Decode(ids) == c["decode"].get<std::string>();
     EXPECT_TRUE(ok) << "text " << Json(text).dump() << "\n ours " << Json(encoding.ids).dump()
                     << "\n   HF " << c["ids"].dump() << "\n ours decode "
                     << Json(tokenizer->Decode(ids)).dump() << "\n   HF decode " << c["decode"];

@@ -10,6 +10,7 @@
 #include "common/json_reader.h"
 #include "common/utf8.h"
 #include "worker/tokenizer/byte_level.h"
+#include "worker/tokenizer/pattern.h"
 #include "worker/tokenizer/tokenizer.h"
 
 namespace lf::worker {
@@ -163,8 +164,74 @@ TEST(TokenizerHfTest, PreTokenizerClassesMatchHuggingFace) {
   EXPECT_EQ(count, 0) << "code points classified differently:\n" << mismatches;
 }
 
+// The same for Llama 3's Split regex (Oniguruma in HF, translated for PCRE2 here): its classes
+// for every code point, and the code points its case-insensitive (?i:'s|'t|...) group matches.
+TEST(TokenizerHfTest, Llama3SplitClassesMatchHuggingFace) {
+  const Json all = ReadJsonOrDie(TestData("unicode_classes.json"));
+  const Json& classes = all["llama3"];
+  auto pattern = Pattern::FromRegex(classes["pattern"].get<std::string>());
+  ASSERT_TRUE(pattern.ok()) << pattern.status().ToString();
+  // The code point lengths of the Isolated pieces of `s`.
+  auto pieces = [&](const std::string& s) {
+    std::vector<std::pair<size_t, size_t>> matches;
+    pattern->Matches(s, matches);
+    std::vector<size_t> bounds{0};
+    for (const auto& [b, e] : matches) {
+      if (b > bounds.back()) bounds.push_back(b);
+      bounds.push_back(e);
+    }
+    if (bounds.back() < s.size()) bounds.push_back(s.size());
+    std::vector<size_t> lengths;
+    for (size_t i = 1; i < bounds.size(); ++i) {
+      size_t n = 0;
+      for (size_t pos = bounds[i - 1]; pos < bounds[i]; ++n) utf8::Next(s, pos);
+      lengths.push_back(n);
+    }
+    return lengths;
+  };
+  auto with = [](const std::string& before, char32_t cp, const std::string& after) {
+    std::string s = before;
+    utf8::Append(s, cp);
+    return s + after;
+  };
+  std::vector<char> want(0x110000, 'o');
+  for (const auto& [name, code] : {std::pair{"letter", 'L'}, {"number", 'N'}, {"space", 'S'}}) {
+    for (const Json& range : classes[name]) {
+      for (uint32_t cp = range[0]; cp <= range[1].get<uint32_t>(); ++cp) want[cp] = code;
+    }
+  }
+  std::vector<int> want_case(0x110000, 0);
+  for (const Json& entry : classes["case_insensitive"]) want_case[entry[0]] = entry[1];
+  std::string mismatches;
+  int count = 0;
+  for (char32_t cp = 0; cp < 0x110000; ++cp) {
+    if (cp >= 0xD800 && cp <= 0xDFFF) continue;
+    const bool letter = pieces(with("a", cp, "")).size() == 1;
+    const char got = letter                                  ? 'L'
+                     : pieces(with("1", cp, "")).size() == 1 ? 'N'
+                     : pieces(with("!", cp, "")).size() == 1 ? 'o'
+                                                             : 'S';
+    int got_case = 0;
+    for (size_t bit = 0; bit < classes["case_probes"].size(); ++bit) {
+      const std::string probe = classes["case_probes"][bit][0];
+      const size_t brace = probe.find("{}");
+      const auto text = with(probe.substr(0, brace), cp, probe.substr(brace + 2));
+      if (letter && pieces(text)[0] == classes["case_probes"][bit][1].get<size_t>()) {
+        got_case |= 1 << bit;
+      }
+    }
+    if ((got != want[cp] || got_case != want_case[cp]) && ++count <= 20) {
+      char line[96];
+      std::snprintf(line, sizeof(line), "U+%04X: ours %c/%d, HF %c/%d\n", static_cast<unsigned>(cp),
+                    got, got_case, want[cp], want_case[cp]);
+      mismatches += line;
+    }
+  }
+  EXPECT_EQ(count, 0) << "code points classified differently:\n" << mismatches;
+}
+
 // A hand check against another model folder, e.g. the real GPT-2 files: run
-//   make_fixtures.py expect DIR OUT.json   then   LF_TOKENIZER_CHECK=OUT.json lf_worker_tests
+//   make_fixtures.py expect DIR OUT.json   then   LF_TOKENIZER_CHECK=OUT.json lf_tokenizer_tests
 TEST(TokenizerHfTest, ExternalModelMatchesHuggingFaceWhenGiven) {
   const char* path = std::getenv("LF_TOKENIZER_CHECK");
   if (path == nullptr)
