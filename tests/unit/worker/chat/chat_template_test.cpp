@@ -1,0 +1,159 @@
+// ChatTemplate::RenderWithAssistantSpans on real templates: which bytes of each assistant turn
+// the model learns to produce, and the refusal when no prefix rendering can delimit them.
+#include "worker/chat/chat_template.h"
+
+#include <fstream>
+#include <sstream>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace lf::worker {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+const std::map<std::string, std::string> kLlama = {{"bos_token", "<|begin_of_text|>"},
+                                                   {"eos_token", "<|eot_id|>"}};
+const std::map<std::string, std::string> kQwen = {{"eos_token", "<|im_end|>"},
+                                                  {"pad_token", "<|endoftext|>"}};
+const std::map<std::string, std::string> kMistral = {{"bos_token", "<s>"}, {"eos_token", "</s>"}};
+const std::map<std::string, std::string> kGemma = {{"bos_token", "<bos>"}, {"eos_token", "<eos>"}};
+const std::map<std::string, std::string> kPhi = {{"bos_token", "<s>"},
+                                                 {"eos_token", "<|endoftext|>"}};
+
+ChatTemplate Load(const std::string& file, const std::map<std::string, std::string>& special) {
+  std::ifstream in(std::string(LF_TEST_SRCDIR) + "/testdata/" + file, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  auto t = ChatTemplate::Create(s.str(), file, special);
+  EXPECT_TRUE(t.ok()) << t.status().ToString();
+  return *t;
+}
+
+const std::vector<ChatMessage> kTwoTurns = {
+    {"user", "Hello!"}, {"assistant", "Hi!"}, {"user", "Bye"}, {"assistant", "Bye, héllo “x”!"}};
+const std::vector<ChatMessage> kWithSystem = {{"system", "Be brief."},
+                                              {"user", "Hello!"},
+                                              {"assistant", "Hi!"},
+                                              {"user", "Bye"},
+                                              {"assistant", "Bye, héllo “x”!"}};
+
+// The spanned texts, and a check that each span's message is an assistant message.
+std::vector<std::string> Spans(const ChatTemplate& t, const std::vector<ChatMessage>& messages) {
+  auto chat = t.RenderWithAssistantSpans(messages);
+  EXPECT_TRUE(chat.ok()) << chat.status().ToString();
+  if (!chat.ok()) return {};
+  auto whole = t.Render(messages, false);
+  EXPECT_TRUE(whole.ok());
+  EXPECT_EQ(chat->text, *whole);
+  std::vector<std::string> out;
+  for (const ChatSpan& span : chat->assistant_spans) {
+    EXPECT_LE(span.begin, span.end);
+    EXPECT_LE(span.end, chat->text.size());
+    EXPECT_EQ(messages[span.message].role, "assistant");
+    out.push_back(chat->text.substr(span.begin, span.end - span.begin));
+  }
+  return out;
+}
+
+TEST(ChatTemplateTest, LlamaSpansEndWithEotId) {
+  for (const char* file : {"llama3.jinja", "llama3_1.jinja"}) {
+    SCOPED_TRACE(file);
+    ChatTemplate t = Load(file, kLlama);
+    EXPECT_THAT(Spans(t, kWithSystem), ElementsAre("Hi!<|eot_id|>", "Bye, héllo “x”!<|eot_id|>"));
+    EXPECT_THAT(Spans(t, kTwoTurns), ElementsAre("Hi!<|eot_id|>", "Bye, héllo “x”!<|eot_id|>"));
+  }
+  // Llama 3 trims the content: the span is the rendered text, not the message.
+  std::vector<ChatMessage> padded = {{"user", "q"}, {"assistant", "  spaced\n"}};
+  EXPECT_THAT(Spans(Load("llama3.jinja", kLlama), padded), ElementsAre("spaced<|eot_id|>"));
+}
+
+TEST(ChatTemplateTest, ChatMlSpansIncludeTheNewlineAfterImEnd) {
+  for (const char* file : {"chatml.jinja", "qwen2_5.jinja", "smollm2.jinja"}) {
+    SCOPED_TRACE(file);
+    ChatTemplate t = Load(file, kQwen);
+    EXPECT_THAT(Spans(t, kWithSystem),
+                ElementsAre("Hi!<|im_end|>\n", "Bye, héllo “x”!<|im_end|>\n"));
+    auto chat = t.RenderWithAssistantSpans(kWithSystem);
+    ASSERT_TRUE(chat.ok());
+    EXPECT_EQ(chat->assistant_spans[0].message, 2u);
+    EXPECT_EQ(chat->assistant_spans[1].message, 4u);
+    EXPECT_EQ(chat->text.substr(chat->assistant_spans[0].begin - 22, 22),
+              "<|im_start|>assistant\n");
+  }
+}
+
+TEST(ChatTemplateTest, GemmaMistralZephyrSpans) {
+  for (const char* file : {"gemma2.jinja", "gemma3.jinja"}) {
+    SCOPED_TRACE(file);
+    EXPECT_THAT(Spans(Load(file, kGemma), kTwoTurns),
+                ElementsAre("Hi!<end_of_turn>\n", "Bye, héllo “x”!<end_of_turn>\n"));
+  }
+  EXPECT_THAT(Spans(Load("mistral_v0_2.jinja", kMistral), kTwoTurns),
+              ElementsAre("Hi!</s>", "Bye, héllo “x”!</s>"));
+  EXPECT_THAT(Spans(Load("mistral_v0_3.jinja", kMistral), kTwoTurns),
+              ElementsAre(" Hi!</s>", " Bye, héllo “x”!</s>"));
+  EXPECT_THAT(Spans(Load("zephyr.jinja", kMistral), kWithSystem),
+              ElementsAre("Hi!</s>\n", "Bye, héllo “x”!</s>\n"));
+}
+
+TEST(ChatTemplateTest, PhiClosesTheConversationWithEosWhichOnlyTheLastSpanHas) {
+  for (const char* file : {"phi3.jinja", "phi3_5.jinja"}) {
+    SCOPED_TRACE(file);
+    EXPECT_THAT(Spans(Load(file, kPhi), kWithSystem),
+                ElementsAre("Hi!<|end|>\n", "Bye, héllo “x”!<|end|>\n<|endoftext|>"));
+  }
+}
+
+TEST(ChatTemplateTest, Qwen3SingleTurnSpansTheEmptyThinkBlock) {
+  ChatTemplate t = Load("qwen3.jinja", kQwen);
+  EXPECT_THAT(Spans(t, {{"user", "Hello!"}, {"assistant", "Hi!"}}),
+              ElementsAre("<think>\n\n</think>\n\nHi!<|im_end|>\n"));
+}
+
+TEST(ChatTemplateTest, Qwen3MultiTurnIsRefusedNamingTheMessage) {
+  ChatTemplate t = Load("qwen3.jinja", kQwen);
+  auto chat = t.RenderWithAssistantSpans(kTwoTurns);
+  ASSERT_FALSE(chat.ok());
+  EXPECT_THAT(chat.status().message(), HasSubstr("qwen3.jinja: assistant message 1: "));
+  EXPECT_THAT(chat.status().message(), HasSubstr("{% generation %}"));
+}
+
+TEST(ChatTemplateTest, GenerationBlocksGiveTheSpans) {
+  ChatTemplate t = Load("chatml_generation.jinja", kQwen);
+  EXPECT_TRUE(t.jinja_template().has_generation());
+  EXPECT_THAT(Spans(t, kWithSystem), ElementsAre("Hi!<|im_end|>", "Bye, héllo “x”!<|im_end|>"));
+  auto chat = t.RenderWithAssistantSpans(kWithSystem);
+  ASSERT_TRUE(chat.ok());
+  EXPECT_EQ(chat->assistant_spans[1].message, 4u);
+}
+
+TEST(ChatTemplateTest, TemplateErrorsCarryTheMessageIndexOrTheTemplateName) {
+  auto chat = Load("gemma2.jinja", kGemma).RenderWithAssistantSpans(kWithSystem);
+  ASSERT_FALSE(chat.ok());
+  EXPECT_THAT(chat.status().message(),
+              HasSubstr("gemma2.jinja line 1: the template raised an error: System role not "
+                        "supported"));
+  // An assistant message first: the template cannot render the empty prefix.
+  const std::vector<ChatMessage> assistant_first = {{"assistant", "x"}};
+  auto first = Load("llama3_1.jinja", kLlama).RenderWithAssistantSpans(assistant_first);
+  ASSERT_FALSE(first.ok());
+  EXPECT_THAT(first.status().message(),
+              HasSubstr("llama3_1.jinja: assistant message 0: rendering the messages before it"));
+  auto bad = ChatTemplate::Create("{{ x|wordwrap }}", "tokenizer_config.json chat_template", {});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message(),
+            "tokenizer_config.json chat_template line 1: filter \"wordwrap\" is not supported");
+}
+
+TEST(ChatTemplateTest, SpecialTokensReachTheTemplate) {
+  auto t = ChatTemplate::Create("{{ bos_token }}|{{ eos_token }}|{{ unk_token }}|{{ tools }}", "t",
+                                {{"bos_token", "<s>"}, {"eos_token", "</s>"}});
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(*t->Render({}, false), "<s>|</s>||None");
+}
+
+}  // namespace
+}  // namespace lf::worker
