@@ -166,7 +166,7 @@ class Metaspace final : public PreTokenizer {
         NormalizedText kept = original.Slice(last, b);
         piece.text += kept.text;
         piece.align.insert(piece.align.end(), kept.align.begin(), kept.align.end());
-        piece.Append(replacement_, original.OriginalRange(b, e));
+        piece.Append(replacement_, original.align[e - 1]);  // as HF's replace aligns it
         last = e;
       }
       NormalizedText rest = original.Slice(last, original.text.size());

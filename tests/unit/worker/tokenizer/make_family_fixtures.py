@@ -151,6 +151,81 @@ FAMILIES = {
                 "tokenizer_class": "LlamaTokenizer"}),
 }
 
+# Not real models: the stages and options no family above uses, each checked the same way.
+STAGES = {
+    "stages_normalizers": dict(
+        byte_level=False, train_stages=True,
+        normalizer={"type": "Sequence", "normalizers": [
+            {"type": "NFKC"}, {"type": "Lowercase"},
+            {"type": "Strip", "strip_left": True, "strip_right": True},
+            {"type": "Replace", "pattern": {"Regex": r"\s{2,}"}, "content": " "},
+            {"type": "NFD"}]},
+        pre_tokenizer={"type": "Sequence", "pretokenizers": [
+            {"type": "Punctuation", "behavior": "Isolated"},
+            {"type": "Digits", "individual_digits": False},
+            {"type": "Metaspace", "replacement": SPACE, "prepend_scheme": "always",
+             "split": True}]},
+        post_processor={"type": "TemplateProcessing",
+                        "single": [{"Sequence": {"id": "A", "type_id": 0}},
+                                   {"SpecialToken": {"id": "</s>", "type_id": 0}}],
+                        "pair": [{"Sequence": {"id": "A", "type_id": 0}},
+                                 {"Sequence": {"id": "B", "type_id": 1}}],
+                        "special_tokens": {"</s>": {"id": "</s>", "ids": [None],
+                                                    "tokens": ["</s>"]}}},
+        # HF's Strip panics when stop > 0 meets a token it would empty; only start is checked.
+        decoder={"type": "Sequence", "decoders": [
+            {"type": "Strip", "content": "e", "start": 1, "stop": 0},
+            {"type": "Metaspace", "replacement": SPACE, "prepend_scheme": "always",
+             "split": True},
+            {"type": "ByteFallback"}, {"type": "Fuse"}]},
+        specials=["<unk>", "<s>", "</s>"], config={"eos_token": "</s>"}),
+    "stages_split": dict(
+        byte_level=False, train_stages=True,
+        normalizer={"type": "Sequence", "normalizers": [
+            {"type": "NFD"}, {"type": "Prepend", "prepend": "@"},
+            {"type": "Strip", "strip_left": False, "strip_right": True}]},
+        pre_tokenizer={"type": "Sequence", "pretokenizers": [
+            {"type": "WhitespaceSplit"},
+            {"type": "Split", "pattern": {"String": "-"}, "behavior": "MergedWithPrevious",
+             "invert": False},
+            {"type": "Split", "pattern": {"Regex": "[aeiou]"}, "behavior": "MergedWithNext",
+             "invert": False},
+            {"type": "Split", "pattern": {"Regex": r"\p{N}"}, "behavior": "Contiguous",
+             "invert": False},
+            {"type": "Split", "pattern": {"Regex": "x+"}, "behavior": "Removed",
+             "invert": False},
+            {"type": "Split", "pattern": {"Regex": r"\p{L}+"}, "behavior": "Isolated",
+             "invert": True},
+            {"type": "Punctuation", "behavior": "MergedWithNext"},
+            {"type": "Digits", "individual_digits": True}]},
+        post_processor=None,
+        decoder={"type": "Sequence", "decoders": [
+            {"type": "Replace", "pattern": {"Regex": "a+"}, "content": "A"},
+            {"type": "ByteFallback"}, {"type": "Fuse"}]},
+        specials=["<unk>", "<s>", "</s>"], config={}),
+    "stages_bytelevel": dict(
+        byte_level=True, train_stages=True,
+        normalizer={"type": "Sequence", "normalizers": [
+            {"type": "Strip", "strip_left": True, "strip_right": False},
+            {"type": "Lowercase"}]},
+        pre_tokenizer={"type": "Sequence", "pretokenizers": [
+            {"type": "Whitespace"},
+            {"type": "Split", "pattern": {"Regex": r"\d"}, "behavior": "Isolated",
+             "invert": True},
+            byte_level(True, True, True)]},
+        # trim_offsets=False: where HF trims inside a character, the char offsets Python
+        # returns do not say which bytes it kept.
+        post_processor=byte_level(True, False, True), decoder=byte_level(True, True, True),
+        specials=["<|endoftext|>"], config={}),
+    "stages_no_decoder": dict(
+        byte_level=False, train_stages=True, normalizer=None,
+        pre_tokenizer={"type": "Sequence", "pretokenizers": [
+            {"type": "Whitespace"}, {"type": "Metaspace", "replacement": "_",
+                                     "prepend_scheme": "never", "split": False}]},
+        post_processor=None, decoder=None, unk_only=True,
+        specials=["<unk>"], config={}),
+}
+
 EXTRA_TEXTS = [
     "<s>", "<s>hello</s>", " <s> x </s> ", "a<unk>b", "<bos>Hi<eos>", "<|begin_of_text|>Hello",
     "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>", "<|im_start|>user\nHi<|im_end|>",
@@ -162,11 +237,23 @@ EXTRA_TEXTS = [
 ]
 
 
+def with_stages(tok, family):
+    """`tok` with the family's own normalizer and pre-tokenizer when it trains with them."""
+    if not family.get("train_stages"):
+        return tok
+    doc = json.loads(tok.to_str())
+    doc["normalizer"] = family["normalizer"]
+    doc["pre_tokenizer"] = family["pre_tokenizer"]
+    return Tokenizer.from_str(json.dumps(doc))
+
+
 def spm_style_tokenizer(family, text):
     """A BPE trained on Metaspace pieces, then laid out like Llama's vocabulary: the special
     tokens, the 256 byte tokens <0x00>..<0xFF>, then the learned tokens."""
-    tok = Tokenizer(models.BPE(unk_token="<unk>", fuse_unk=True, byte_fallback=True))
+    unk_only = family.get("unk_only", False)  # unknown characters give <unk>, no byte tokens
+    tok = Tokenizer(models.BPE(unk_token="<unk>", fuse_unk=True, byte_fallback=not unk_only))
     tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement=SPACE, prepend_scheme="always")
+    tok = with_stages(tok, family)
     trainer = trainers.BpeTrainer(vocab_size=900, min_frequency=2, show_progress=False,
                                   limit_alphabet=150)
     tok.train_from_iterator(text.split("\n"), trainer)
@@ -175,7 +262,7 @@ def spm_style_tokenizer(family, text):
     vocab = {}
     for s in family["specials"]:
         vocab[s] = len(vocab)
-    for b in range(256):
+    for b in range(0 if unk_only else 256):
         vocab[f"<0x{b:02X}>"] = len(vocab)
     for token, _ in learned:
         if token not in vocab:
@@ -195,6 +282,7 @@ def spm_style_tokenizer(family, text):
 def byte_level_tokenizer(family, text):
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok = with_stages(tok, family)
     trainer = trainers.BpeTrainer(vocab_size=1000, min_frequency=2, show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tok.train_from_iterator(text.split("\n"), trainer)
@@ -222,7 +310,7 @@ def build(name, family, text):
     doc["model"]["ignore_merges"] = family.get("ignore_merges", False)
     post = json.loads(json.dumps(family["post_processor"]))
     ids = {a["content"]: a["id"] for a in added}
-    for proc in post.get("processors", [post]):
+    for proc in post.get("processors", [post]) if post else []:
         for token, entry in proc.get("special_tokens", {}).items():
             entry["ids"] = [ids[token]]
     doc["post_processor"] = post
@@ -275,7 +363,7 @@ def write_family(name, family, text, texts, rng):
             if rng.random() < 0.5:  # runs of byte tokens, some cut inside a character
                 ids += [rng.choice([3, 4, 5]) + rng.choice([0xC3, 0xA9, 0xE4, 0xB8, 0x41]) - 0]
             decodes.append({"ids": ids, "text": tok.decode(ids, skip_special_tokens=False)})
-    auto_class, auto_ids = transformers_ids(folder, texts)
+    auto_class, auto_ids = transformers_ids(folder, texts) if name in FAMILIES else (None, None)
     result = {"generator": "tokenizers " + tokenizers.__version__, "vocab_size": size,
               "cases": cases, "invalid_utf8": invalid, "decodes": decodes}
     if auto_ids is not None:
@@ -385,12 +473,35 @@ def llama3_classes():
     base.write_json(path, doc)
 
 
+def word_classes():
+    """The code points Oniguruma's \\w holds as `tokenizers` runs it (probed with the Whitespace
+    pre-tokenizer: "a" + c stays one piece), for unicode_classes.json's "word" ranges."""
+    split = pre_tokenizers.Whitespace()
+    ranges = []
+    for cp in range(0x110000):
+        if 0xD800 <= cp <= 0xDFFF:
+            continue
+        pieces = split.pre_tokenize_str("a" + chr(cp))
+        if len(pieces) != 1 or pieces[0][0] != "a" + chr(cp):
+            continue
+        if ranges and ranges[-1][1] == cp - 1:
+            ranges[-1][1] = cp
+        else:
+            ranges.append([cp, cp])
+    path = os.path.join(base.OUT, "unicode_classes.json")
+    with open(path, encoding="utf-8") as f:
+        doc = json.load(f)
+    doc["word"] = ranges
+    base.write_json(path, doc)
+
+
 def main():
     llama3_classes()
+    word_classes()
     text = base.corpus(random.Random(SEED), 250_000)
     rng = random.Random(SEED + 1)
-    texts = base.TRICKY + EXTRA_TEXTS + base.random_texts(rng, 80)
-    for name, family in FAMILIES.items():
+    texts = base.TRICKY + EXTRA_TEXTS + base.random_texts(rng, 30)
+    for name, family in {**FAMILIES, **STAGES}.items():
         write_family(name, family, text, texts, random.Random(SEED + 2))
     write_sentencepiece(text, [t for t in texts if "\x00" not in t])
 

@@ -86,7 +86,9 @@ TEST_P(FamilyTest, MatchesHuggingFace) {
 
 INSTANTIATE_TEST_SUITE_P(Families, FamilyTest,
                          ::testing::Values("llama3", "qwen2", "smollm2", "llama2", "mistral",
-                                           "tinyllama_metaspace", "gemma", "phi3"));
+                                           "tinyllama_metaspace", "gemma", "phi3",
+                                           "stages_normalizers", "stages_split", "stages_bytelevel",
+                                           "stages_no_decoder"));
 
 // tokenizer_config.json's special tokens and chat templates, per family.
 TEST(FamilyConfigTest, SpecialTokensAndChatTemplates) {
