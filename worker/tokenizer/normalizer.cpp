@@ -62,6 +62,10 @@ class UnicodeNormalizer final : public Normalizer {
       const size_t start = pos;
       const char32_t cp = utf8::Next(t.text, pos);
       if (start == group_begin) continue;
+      if (cp < 0x80) {  // ASCII never combines with what is before it
+        flush(start);
+        continue;
+      }
       const bool starter =
           utf8proc_get_property(static_cast<utf8proc_int32_t>(cp))->combining_class == 0;
       if (!starter) continue;
