@@ -178,7 +178,9 @@ STAGES = {
             {"type": "Metaspace", "replacement": SPACE, "prepend_scheme": "always",
              "split": True},
             {"type": "ByteFallback"}, {"type": "Fuse"}]},
-        specials=["<unk>", "<s>", "</s>"], config={"eos_token": "</s>"}),
+        specials=["<unk>", "<s>", "</s>"], config={"eos_token": "</s>"},
+        # Matched in normalized text, so HF normalizes their content too ("[CODE]" -> "[code]").
+        normalized_tokens=["[CODE]", "ony"]),
     "stages_split": dict(
         byte_level=False, train_stages=True,
         normalizer={"type": "Sequence", "normalizers": [
@@ -272,6 +274,10 @@ def spm_style_tokenizer(family, text):
                               for m in doc["model"]["merges"]]
     added = [dict(id=vocab[s], content=s, single_word=False, lstrip=False, rstrip=False,
                   normalized=False, special=True) for s in family["specials"]]
+    for content in family.get("normalized_tokens", []):
+        added.append(dict(id=len(vocab) + len(added) - len(family["specials"]), content=content,
+                          single_word=False, lstrip=False, rstrip=False, normalized=True,
+                          special=False))
     for content, rstrip in family.get("late_specials", []):
         added.append(dict(id=len(vocab) + len(added) - len(family["specials"]), content=content,
                           single_word=False, lstrip=False, rstrip=rstrip, normalized=False,
