@@ -10,6 +10,9 @@ Each folder holds tokenizer.json (or tokenizer.model) and tokenizer_config.json;
 holds, for tricky and random texts: HF's ids (add_special_tokens=False), byte offsets, ids with
 special tokens, and decode(ids, skip_special_tokens=False); transformers' AutoTokenizer ids
 (tokenizer(text)["input_ids"]) where it loads the folder; and decodes of random id lists.
+The BPE trainer breaks ties between equally frequent pairs in hash order, so a rerun may write a
+different (equally valid) stages_split vocabulary; each folder's expected.json always matches its
+own tokenizer.json.
 """
 import json
 import os
