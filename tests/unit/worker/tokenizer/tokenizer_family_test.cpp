@@ -171,7 +171,17 @@ TEST(SentencePieceTest, MatchesSlowLlamaTokenizer) {
                     << "\n   HF " << c["ids"].dump() << "\n ours decode "
                     << Json(tokenizer->Decode(ids)).dump() << "\n   HF decode " << c["decode"];
     if (!ok && ++failures >= 5) break;
+    uint32_t last_end = 0;  // SentencePiece's surface offsets: in order, inside the text
+    for (const TokenOffsets& o : encoding.offsets) {
+      EXPECT_LE(last_end, o.begin) << Json(text).dump();
+      EXPECT_LE(o.begin, o.end);
+      last_end = o.end;
+    }
+    EXPECT_LE(last_end, text.size());
   }
+  const Encoding hello = tokenizer->EncodeWithOffsets("hello <s>world\xFF");
+  ASSERT_GE(hello.offsets.size(), 3u);
+  EXPECT_EQ(hello.offsets.back(), (TokenOffsets{14, 15}));  // U+FFFD: the invalid byte
 }
 
 }  // namespace
