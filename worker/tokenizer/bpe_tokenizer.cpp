@@ -1,9 +1,7 @@
 #include "worker/tokenizer/bpe_tokenizer.h"
 
 #include <algorithm>
-#include <unordered_map>
 
-#include "common/utf8.h"
 #include "worker/tokenizer/byte_level.h"
 #include "worker/tokenizer/normalized_text.h"
 
@@ -46,9 +44,9 @@ class BpeTokenizer final : public Tokenizer {
     strings_.resize(static_cast<size_t>(vocab_size_));
     known_.resize(static_cast<size_t>(vocab_size_), false);
     // bytes_: what a byte-level decoder gives for each id. Where an added token's id is also a
-    // model token, the model's bytes win: BPE output can produce that id too.
-    // An added token decodes to its content as matched: HF's id_to_token gives the normalized
-    // content of a normalized=true token.
+    // model token, the model's bytes win: BPE output can produce that id too. An added token
+    // decodes to its content as matched (HF's id_to_token gives the normalized content of a
+    // normalized=true token).
     const std::vector<AddedToken> matched = MatchingTokens(spec.added, normalizer_.get());
     for (const AddedToken& token : matched) {
       bytes_[token.id] = token.content;
