@@ -1,19 +1,31 @@
 #include "worker/tokenizer/bpe_tokenizer.h"
 
 #include <algorithm>
-#include <unordered_map>
 
-#include "common/utf8.h"
 #include "worker/tokenizer/byte_level.h"
 #include "worker/tokenizer/normalized_text.h"
 
 namespace lf::worker {
 namespace {
 
+// The added tokens as the matcher looks for them: HF normalizes the content of a token with
+// normalized=true, since it is matched in normalized text.
+std::vector<AddedToken> MatchingTokens(std::vector<AddedToken> tokens,
+                                       const Normalizer* normalizer) {
+  if (normalizer == nullptr) return tokens;
+  for (AddedToken& token : tokens) {
+    if (!token.normalized) continue;
+    NormalizedText content = NormalizedText::FromOriginal(token.content, 0);
+    normalizer->Normalize(content);
+    token.content = std::move(content.text);
+  }
+  return tokens;
+}
+
 class BpeTokenizer final : public Tokenizer {
  public:
   BpeTokenizer(BpeTokenizerSpec spec, TokenizerConfig config)
-      : matcher_(spec.added),
+      : matcher_(MatchingTokens(spec.added, spec.normalizer.get())),
         normalizer_(std::move(spec.normalizer)),
         pre_tokenizer_(std::move(spec.pre_tokenizer)),
         decoder_(std::move(spec.decoder)),
@@ -32,8 +44,11 @@ class BpeTokenizer final : public Tokenizer {
     strings_.resize(static_cast<size_t>(vocab_size_));
     known_.resize(static_cast<size_t>(vocab_size_), false);
     // bytes_: what a byte-level decoder gives for each id. Where an added token's id is also a
-    // model token, the model's bytes win: BPE output can produce that id too.
-    for (const AddedToken& token : spec.added) {
+    // model token, the model's bytes win: BPE output can produce that id too. An added token
+    // decodes to its content as matched (HF's id_to_token gives the normalized content of a
+    // normalized=true token).
+    const std::vector<AddedToken> matched = MatchingTokens(spec.added, normalizer_.get());
+    for (const AddedToken& token : matched) {
       bytes_[token.id] = token.content;
       known_[token.id] = true;
     }
@@ -43,7 +58,7 @@ class BpeTokenizer final : public Tokenizer {
       known_[id] = true;
     }
     // strings_: the token strings the decoder chain reads; added tokens first, as in HF.
-    for (const AddedToken& token : spec.added) strings_[token.id] = token.content;
+    for (const AddedToken& token : matched) strings_[token.id] = token.content;
     eos_id_ = Lookup(config_.eos_token);
     if (!eos_id_) eos_id_ = TokenToId("<|endoftext|>");
     if (!eos_id_) eos_id_ = TokenToId("</s>");

@@ -60,11 +60,8 @@ bool IsWordChar(char32_t cp) {
     return (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z') || (cp >= '0' && cp <= '9') ||
            cp == '_';
   }
-  // Alphabetic is the letters, Nl and Other_Alphabetic: marks (in \p{M}) and a few symbols.
   static const RegexSplitter* const word = [] {
-    auto re = RegexSplitter::Create(std::string(R"([\p{Nl}\p{M}\p{Nd}\p{Pc}\x{200C}\x{200D})") +
-                                    R"(\x{24B6}-\x{24E9}\x{1F130}-\x{1F149}\x{1F150}-\x{1F169})" +
-                                    R"(\x{1F170}-\x{1F189})" + LetterClass() + "]");
+    auto re = RegexSplitter::Create("[" + WordClass() + "]");
     LF_CHECK_OK(re);
     return re->release();  // lives as long as the process
   }();

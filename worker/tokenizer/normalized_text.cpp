@@ -1,5 +1,7 @@
 #include "worker/tokenizer/normalized_text.h"
 
+#include <algorithm>
+
 #include "common/utf8.h"
 
 namespace lf::worker {
@@ -35,8 +37,13 @@ NormalizedText NormalizedText::FromInput(std::string_view input) {
     if (valid_end == input.size()) break;
     size_t end = valid_end + 1;
     while (end < input.size() && !valid_at(end)) ++end;
-    out.Append(utf8::ReplaceInvalid(input.substr(valid_end, end - valid_end)),
-               {static_cast<uint32_t>(valid_end), static_cast<uint32_t>(end)});
+    // One U+FFFD per maximal ill-formed subsequence (at most 3 bytes), aligned to its bytes.
+    for (size_t p = valid_end; p < end;) {
+      size_t len = std::min<size_t>(3, end - p);
+      while (len > 1 && utf8::ReplaceInvalid(input.substr(p, len)) != "\xEF\xBF\xBD") --len;
+      out.Append("\xEF\xBF\xBD", {static_cast<uint32_t>(p), static_cast<uint32_t>(p + len)});
+      p += len;
+    }
     pos = end;
   }
   return out;

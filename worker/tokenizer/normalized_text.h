@@ -18,8 +18,8 @@ struct NormalizedText {
   // `original` (valid UTF-8) starting at byte `base` of the input: each byte of a character is
   // aligned to the whole character, as Hugging Face does.
   static NormalizedText FromOriginal(std::string_view original, uint32_t base);
-  // Any input: each stretch of invalid UTF-8 becomes the U+FFFDs Python's
-  // decode("utf-8", errors="replace") gives, aligned to the whole stretch.
+  // Any input: invalid UTF-8 becomes the U+FFFDs Python's decode("utf-8", errors="replace")
+  // gives, each aligned to the bytes it replaces.
   static NormalizedText FromInput(std::string_view input);
   NormalizedText Slice(size_t begin, size_t end) const;
   // The original range of text[begin, end) (begin < end).

@@ -62,6 +62,10 @@ class UnicodeNormalizer final : public Normalizer {
       const size_t start = pos;
       const char32_t cp = utf8::Next(t.text, pos);
       if (start == group_begin) continue;
+      if (cp < 0x80) {  // ASCII never combines with what is before it
+        flush(start);
+        continue;
+      }
       const bool starter =
           utf8proc_get_property(static_cast<utf8proc_int32_t>(cp))->combining_class == 0;
       if (!starter) continue;
@@ -126,7 +130,25 @@ class UnicodeNormalizer final : public Normalizer {
   int options_;
 };
 
-// Rust's char::to_lowercase: the simple mapping, plus U+0130 -> "i\u0307".
+// The lowercase letters Unicode 16 added, which utf8proc 2.8 (Unicode 15) lacks.
+char32_t Unicode16Lower(char32_t cp) {
+  switch (cp) {
+    case 0x1C89:
+      return 0x1C8A;
+    case 0xA7CB:
+      return 0x0264;
+    case 0xA7CC:
+      return 0xA7CD;
+    case 0xA7DA:
+      return 0xA7DB;
+    case 0xA7DC:
+      return 0x019B;
+    default:
+      return cp >= 0x10D50 && cp <= 0x10D65 ? cp + 0x20 : cp;  // Garay
+  }
+}
+
+// Rust's char::to_lowercase (Unicode 16): the simple mapping, plus U+0130 -> "i\u0307".
 class Lowercase final : public Normalizer {
  public:
   void Normalize(NormalizedText& t) const override {
@@ -135,14 +157,18 @@ class Lowercase final : public Normalizer {
     while (pos < t.text.size()) {
       const size_t start = pos;
       const char32_t cp = utf8::Next(t.text, pos);
-      std::string lower;
-      if (cp == 0x130) {
-        lower = "i\xCC\x87";
-      } else {
-        utf8::Append(lower,
-                     static_cast<char32_t>(utf8proc_tolower(static_cast<utf8proc_int32_t>(cp))));
+      if (cp == 0x130) {  // HF aligns the added mark with the character's last byte
+        out.Append("i", t.align[start]);
+        out.Append("\xCC\x87", t.align[pos - 1]);
+        continue;
       }
-      out.Append(lower, t.OriginalRange(start, pos));
+      char32_t lower = Unicode16Lower(cp);
+      if (lower == cp) {
+        lower = static_cast<char32_t>(utf8proc_tolower(static_cast<utf8proc_int32_t>(cp)));
+      }
+      std::string encoded;
+      utf8::Append(encoded, lower);
+      out.Append(encoded, t.align[start]);
     }
     t = std::move(out);
   }
@@ -195,7 +221,8 @@ class Replace final : public Normalizer {
       NormalizedText kept = t.Slice(last, begin);
       out.text += kept.text;
       out.align.insert(out.align.end(), kept.align.begin(), kept.align.end());
-      if (!content_.empty()) out.Append(content_, t.OriginalRange(begin, end));
+      // Hugging Face aligns the replacement with the last byte it replaces.
+      if (!content_.empty()) out.Append(content_, t.align[end - 1]);
       last = end;
     }
     NormalizedText rest = t.Slice(last, t.text.size());

@@ -25,6 +25,20 @@ constexpr const char* kExtraNumbers =
     R"(\x{10D40}-\x{10D49}\x{116D0}-\x{116E3}\x{11BF0}-\x{11BF9}\x{11F50}-\x{11F59})"
     R"(\x{16130}-\x{16139}\x{16D70}-\x{16D79}\x{1CCF0}-\x{1CCF9}\x{1D2C0}-\x{1D2D3})"
     R"(\x{1E4F0}-\x{1E4F9}\x{1E5F1}-\x{1E5FA})";
+// The decimal digits (Nd) among them: what HF's \d adds to PCRE2 10.42's.
+constexpr const char* kExtraDigits =
+    R"(\x{10D40}-\x{10D49}\x{116D0}-\x{116E3}\x{11BF0}-\x{11BF9}\x{11F50}-\x{11F59})"
+    R"(\x{16130}-\x{16139}\x{16D70}-\x{16D79}\x{1CCF0}-\x{1CCF9}\x{1E4F0}-\x{1E4F9})"
+    R"(\x{1E5F1}-\x{1E5FA})";
+// Code points in HF's \w (Unicode 16 digits and marks) that PCRE2 10.42's \p{Nd} and \p{M} lack,
+// found the same way (WordClassMatchesHuggingFace checks it).
+constexpr const char* kExtraWord =
+    R"(\x{897}\x{CF3}\x{ECE}\x{10D40}-\x{10D49}\x{10D69}-\x{10D6D}\x{10EFC}-\x{10EFF}\x{11241})"
+    R"(\x{113B8}-\x{113C0}\x{113C2}\x{113C5}\x{113C7}-\x{113CA}\x{113CC}-\x{113D0}\x{113D2})"
+    R"(\x{113E1}-\x{113E2}\x{116D0}-\x{116E3}\x{11BF0}-\x{11BF9}\x{11F00}-\x{11F01}\x{11F03})"
+    R"(\x{11F34}-\x{11F3A}\x{11F3E}-\x{11F42}\x{11F50}-\x{11F5A}\x{13440}\x{13447}-\x{13455})"
+    R"(\x{1611E}-\x{16139}\x{16D70}-\x{16D79}\x{1CCF0}-\x{1CCF9}\x{1E08F}\x{1E4EC}-\x{1E4F9})"
+    R"(\x{1E5EE}-\x{1E5EF}\x{1E5F1}-\x{1E5FA})";
 // Unicode White_Space, which is what HF's \s matches. PCRE2's \s adds U+180E.
 constexpr const char* kSpaces =
     R"(\t-\r\x{20}\x{85}\x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000})";
@@ -57,6 +71,13 @@ struct ThreadMatchData {
 std::string LetterClass() { return std::string(R"(\p{L})") + kExtraLetters; }
 std::string NumberClass() { return std::string(R"(\p{N})") + kExtraNumbers; }
 std::string SpaceClass() { return kSpaces; }
+// Oniguruma's Unicode \w (Rust regex's too): Alphabetic (letters, Nl and Other_Alphabetic: marks
+// and the circled letters), marks, decimal digits, connector punctuation and the joiners. PCRE2
+// 10.42's \w lacks the marks and joiners.
+std::string WordClass() {
+  return LetterClass() + R"(\p{Nl}\p{M}\p{Nd}\p{Pc}\x{200C}\x{200D}\x{24B6}-\x{24E9})" +
+         R"(\x{1F130}-\x{1F149}\x{1F150}-\x{1F169}\x{1F170}-\x{1F189})" + kExtraWord;
+}
 
 std::string OnigToPcre2(std::string_view pattern) {
   std::string out;
@@ -76,6 +97,10 @@ std::string OnigToPcre2(std::string_view pattern) {
         body = NumberClass(), negated = e == 'P', used = 5;
       } else if (e == 's' || e == 'S') {
         body = SpaceClass(), negated = e == 'S';
+      } else if (e == 'd' || e == 'D') {
+        body = std::string(R"(\p{Nd})") + kExtraDigits, negated = e == 'D';
+      } else if (e == 'w' || e == 'W') {
+        body = WordClass(), negated = e == 'W';
       }
       if (!body.empty() && !in_class) {
         out += negated ? "[^" + body + "]" : "[" + body + "]";

@@ -1,7 +1,8 @@
 // Patterns of tokenizer.json ({"String": ...} or {"Regex": ...}) for the Split pre-tokenizer and
 // the Replace normalizer/decoder. Hugging Face compiles regexes with Oniguruma; they run here on
-// PCRE2 after OnigToPcre2 rewrites what classifies differently (\p{L}, \p{N}, \s, \S to the
-// Unicode 16 sets of `tokenizers`). Immutable after construction: thread-safe.
+// PCRE2 after OnigToPcre2 rewrites what classifies differently (\p{L}, \p{N}, \s, \d, \w and
+// their negations to the Unicode 16 sets of `tokenizers`). Immutable after construction:
+// thread-safe.
 #pragma once
 
 #include <memory>
@@ -15,13 +16,14 @@
 
 namespace lf::worker {
 
-// `pattern` (Oniguruma syntax, as in tokenizer.json) in PCRE2 syntax with \p{L}, \p{N}, \s and
-// \S written out as the sets Hugging Face's classes hold.
+// `pattern` (Oniguruma syntax, as in tokenizer.json) in PCRE2 syntax with \p{L}, \p{N}, \s, \d,
+// \w and their negations written out as the sets Hugging Face's classes hold.
 std::string OnigToPcre2(std::string_view pattern);
 // Character-class bodies (no brackets) of HF's letters, numbers and white space, for PCRE2.
 std::string LetterClass();
 std::string NumberClass();
 std::string SpaceClass();
+std::string WordClass();
 
 // Splits text into the pieces a regex matches, plus the text between matches (Hugging Face's
 // "Isolated" split behaviour). Empty matches are skipped.

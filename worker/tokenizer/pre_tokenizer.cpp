@@ -166,7 +166,7 @@ class Metaspace final : public PreTokenizer {
         NormalizedText kept = original.Slice(last, b);
         piece.text += kept.text;
         piece.align.insert(piece.align.end(), kept.align.begin(), kept.align.end());
-        piece.Append(replacement_, original.OriginalRange(b, e));
+        piece.Append(replacement_, original.align[e - 1]);  // as HF's replace aligns it
         last = e;
       }
       NormalizedText rest = original.Slice(last, original.text.size());
@@ -245,7 +245,8 @@ Result<std::unique_ptr<PreTokenizer>> ParseMetaspace(const JsonField& field) {
 Result<std::unique_ptr<PreTokenizer>> ParseStep(const JsonField& field, bool last,
                                                 bool& byte_level) {
   LF_ASSIGN_OR_RETURN(JsonField type_field, field.Required("type"));
-  LF_ASSIGN_OR_RETURN(std::string type, type_field.String());
+  std::string type;  // declared apart: GCC 12 warns (falsely) of an uninitialized string
+  LF_ASSIGN_OR_RETURN(type, type_field.String());
   if (type == "Sequence") {
     LF_ASSIGN_OR_RETURN(JsonField list, field.Required("pretokenizers"));
     LF_ASSIGN_OR_RETURN(std::vector<JsonField> elements, list.Elements());

@@ -2,8 +2,10 @@
 
 #include <sentencepiece_processor.h>
 
-#include "common/utf8.h"
+#include <algorithm>
+
 #include "worker/tokenizer/added_tokens.h"
+#include "worker/tokenizer/normalized_text.h"
 
 namespace lf::worker {
 namespace {
@@ -27,26 +29,33 @@ class SentencePieceTokenizer final : public Tokenizer {
   }
 
   Encoding EncodeWithOffsets(std::string_view input) const override {
-    std::string repaired;
-    if (!utf8::IsValid(input)) {  // as Python's decode(errors="replace"); offsets in its bytes
-      repaired = utf8::ReplaceInvalid(input);
-      input = repaired;
-    }
+    // Invalid UTF-8 is read as Python's decode(errors="replace") reads it; `source` maps each
+    // byte of that text back to the input.
+    const NormalizedText source = NormalizedText::FromInput(input);
+    const std::string_view text = source.text;
     Encoding out;
+    auto emit = [&](int32_t id, size_t begin, size_t end) {
+      out.ids.push_back(id);
+      if (end > begin) {
+        out.offsets.push_back(source.OriginalRange(begin, end));
+      } else {  // a piece that covers no text: empty, where it stands
+        const uint32_t at = begin < source.align.size() ? source.align[begin].begin
+                                                        : static_cast<uint32_t>(input.size());
+        out.offsets.push_back({at, at});
+      }
+    };
     std::vector<AddedTokenMatcher::Segment> segments;
-    matcher_.Split(input, segments);
+    matcher_.Split(text, segments);
     for (const auto& s : segments) {
       if (s.id >= 0) {
-        out.ids.push_back(s.id);
-        out.offsets.push_back({static_cast<uint32_t>(s.begin), static_cast<uint32_t>(s.end)});
+        emit(s.id, s.begin, s.end);
         continue;
       }
-      const std::string_view stretch = input.substr(s.begin, s.end - s.begin);
+      const std::string_view stretch = text.substr(s.begin, s.end - s.begin);
       sentencepiece::ImmutableSentencePieceText pieces = sp_->EncodeAsImmutableProto(stretch);
       for (const auto& piece : pieces.pieces()) {
-        out.ids.push_back(static_cast<int32_t>(piece.id()));
-        out.offsets.push_back({static_cast<uint32_t>(s.begin + piece.begin()),
-                               static_cast<uint32_t>(s.begin + piece.end())});
+        emit(static_cast<int32_t>(piece.id()), s.begin + piece.begin(),
+             s.begin + std::max(piece.begin(), piece.end()));
       }
     }
     return out;

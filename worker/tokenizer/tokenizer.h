@@ -41,15 +41,18 @@ class Tokenizer {
   // `bytes.decode("utf-8", errors="replace")` does, never a crash. (The byte tokenizer is the
   // exception: it has an id for every byte, so it maps invalid bytes as they are.)
   virtual std::vector<int32_t> Encode(std::string_view text) const = 0;
-  // The bytes the ids stand for, special tokens included (Hugging Face's
-  // skip_special_tokens=False), without U+FFFD replacement: a sequence cut inside a character
-  // gives its partial bytes. Decode(Encode(x)) == x for valid UTF-8 x, unless an added token with
-  // lstrip/rstrip swallowed whitespace. Ids with no token are skipped.
+  // The text the ids stand for, special tokens included (Hugging Face's
+  // skip_special_tokens=False). With a byte-level decoder (GPT-2, Llama 3, Qwen2) these are the
+  // raw bytes, without U+FFFD replacement: a sequence cut inside a character gives its partial
+  // bytes, and Decode(Encode(x)) == x for valid UTF-8 x unless an added token with lstrip/rstrip
+  // swallowed whitespace. Other decoder chains give what HF's gives (U+FFFD for invalid bytes;
+  // SentencePiece-style decoders drop the leading space). Ids with no token are skipped.
   virtual std::string Decode(std::span<const int32_t> ids) const = 0;
 
   // One more than the largest id, added tokens included (the embedding rows a model needs).
   virtual int32_t vocab_size() const = 0;
-  // The end-of-text token ("<|endoftext|>" for GPT-2, "</s>" for Llama), if the tokenizer has one.
+  // The end-of-text token: tokenizer_config.json's eos_token when present, else "<|endoftext|>"
+  // or "</s>", if the tokenizer has one.
   virtual std::optional<int32_t> eos_id() const = 0;
   // Id of a token as the vocabulary spells it: byte-level for BPE ("Ġthe" for " the").
   virtual std::optional<int32_t> TokenToId(std::string_view token) const = 0;

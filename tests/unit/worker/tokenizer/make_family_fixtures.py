@@ -10,163 +10,40 @@ Each folder holds tokenizer.json (or tokenizer.model) and tokenizer_config.json;
 holds, for tricky and random texts: HF's ids (add_special_tokens=False), byte offsets, ids with
 special tokens, and decode(ids, skip_special_tokens=False); transformers' AutoTokenizer ids
 (tokenizer(text)["input_ids"]) where it loads the folder; and decodes of random id lists.
+The BPE trainer breaks ties between equally frequent pairs in hash order, so a rerun may write a
+different (equally valid) stages_split vocabulary; each folder's expected.json always matches its
+own tokenizer.json.
 """
 import json
 import os
 import random
 
 import tokenizers
-from tokenizers import AddedToken, Tokenizer, models, pre_tokenizers, trainers
+from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
 import make_fixtures as base
+from family_specs import EXTRA_TEXTS, FAMILIES, LLAMA3_REGEX, SPACE, STAGES
 
 OUT = os.path.join(base.OUT, "families")
 SEED = 20250101
-SPACE = "\u2581"
 
-LLAMA3_REGEX = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|"
-                r" ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
-QWEN2_REGEX = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}|"
-               r" ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
-
-
-def split_regex(regex):
-    return {"type": "Split", "pattern": {"Regex": regex}, "behavior": "Isolated", "invert": False}
-
-
-def byte_level(add_prefix_space=False, trim_offsets=True, use_regex=True):
-    return {"type": "ByteLevel", "add_prefix_space": add_prefix_space,
-            "trim_offsets": trim_offsets, "use_regex": use_regex}
-
-
-def template(bos):
-    return {"type": "TemplateProcessing",
-            "single": [{"SpecialToken": {"id": bos, "type_id": 0}},
-                       {"Sequence": {"id": "A", "type_id": 0}}],
-            "pair": [{"SpecialToken": {"id": bos, "type_id": 0}},
-                     {"Sequence": {"id": "A", "type_id": 0}},
-                     {"SpecialToken": {"id": bos, "type_id": 1}},
-                     {"Sequence": {"id": "B", "type_id": 1}}],
-            "special_tokens": {bos: {"id": bos, "ids": [None], "tokens": [bos]}}}
-
-
-SPM_DECODER = {"type": "Sequence", "decoders": [
-    {"type": "Replace", "pattern": {"String": SPACE}, "content": " "},
-    {"type": "ByteFallback"}, {"type": "Fuse"},
-    {"type": "Strip", "content": " ", "start": 1, "stop": 0}]}
-LLAMA2_NORMALIZER = {"type": "Sequence", "normalizers": [
-    {"type": "Prepend", "prepend": SPACE},
-    {"type": "Replace", "pattern": {"String": " "}, "content": SPACE}]}
-
-# Per family: the stages of its real tokenizer.json, its special tokens (content, special, rstrip,
-# normalized) in id order after the vocabulary (byte-level) or before it (SentencePiece style),
-# and its tokenizer_config.json.
-FAMILIES = {
-    "llama3": dict(
-        byte_level=True, normalizer=None,
-        pre_tokenizer={"type": "Sequence", "pretokenizers": [
-            split_regex(LLAMA3_REGEX), byte_level(False, True, False)]},
-        post_processor={"type": "Sequence", "processors": [
-            byte_level(True, False, True), template("<|begin_of_text|>")]},
-        decoder=byte_level(True, True, True), ignore_merges=True,
-        specials=["<|begin_of_text|>", "<|end_of_text|>", "<|reserved_special_token_0|>",
-                  "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"],
-        config={"bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>",
-                "tokenizer_class": "PreTrainedTokenizerFast",
-                "chat_template": "{{ bos_token }}{% for m in messages %}<|start_header_id|>"
-                                 "{{ m['role'] }}<|end_header_id|>\n\n{{ m['content'] }}"
-                                 "<|eot_id|>{% endfor %}"}),
-    "qwen2": dict(
-        byte_level=True, normalizer={"type": "NFC"},
-        pre_tokenizer={"type": "Sequence", "pretokenizers": [
-            split_regex(QWEN2_REGEX), byte_level(False, False, False)]},
-        post_processor=byte_level(False, False, False), decoder=byte_level(False, False, False),
-        specials=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
-        non_special=["<tool_call>", "</tool_call>"],
-        config={"bos_token": None, "eos_token": "<|im_end|>", "pad_token": "<|endoftext|>",
-                "tokenizer_class": "Qwen2Tokenizer", "add_prefix_space": False,
-                "chat_template": "{% for m in messages %}<|im_start|>{{ m['role'] }}\n"
-                                 "{{ m['content'] }}<|im_end|>\n{% endfor %}"}),
-    "smollm2": dict(
-        byte_level=True, normalizer=None,
-        pre_tokenizer={"type": "Sequence", "pretokenizers": [
-            {"type": "Digits", "individual_digits": True}, byte_level(False, True, True)]},
-        post_processor=byte_level(True, False, True), decoder=byte_level(True, True, True),
-        specials=["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<repo_name>"],
-        config={"bos_token": "<|im_start|>", "eos_token": "<|im_end|>", "pad_token": "<|im_end|>",
-                "unk_token": {"content": "<|endoftext|>", "__type": "AddedToken"},
-                "tokenizer_class": "GPT2Tokenizer", "add_prefix_space": False,
-                "chat_template": [{"name": "default", "template": "{{ messages }}"},
-                                  {"name": "tool_use", "template": "{{ tools }}"}]}),
-    "llama2": dict(
-        byte_level=False, normalizer=LLAMA2_NORMALIZER, pre_tokenizer=None,
-        post_processor=template("<s>"), decoder=SPM_DECODER,
-        specials=["<unk>", "<s>", "</s>"],
-        config={"add_bos_token": True, "add_eos_token": False, "legacy": False,
-                "bos_token": {"__type": "AddedToken", "content": "<s>", "lstrip": False,
-                              "normalized": False, "rstrip": False, "single_word": False},
-                "eos_token": "</s>", "unk_token": "<unk>", "pad_token": None,
-                "tokenizer_class": "LlamaTokenizer"}),
-    "mistral": dict(
-        byte_level=False, normalizer=None,
-        pre_tokenizer={"type": "Metaspace", "replacement": SPACE, "prepend_scheme": "first",
-                       "split": False},
-        post_processor=template("<s>"), decoder=SPM_DECODER,
-        specials=["<unk>", "<s>", "</s>", "[INST]", "[/INST]"],
-        config={"add_bos_token": True, "add_eos_token": False, "bos_token": "<s>",
-                "eos_token": "</s>", "unk_token": "<unk>", "tokenizer_class": "LlamaTokenizer"}),
-    "tinyllama_metaspace": dict(  # a file from before prepend_scheme: add_prefix_space only
-        byte_level=False, normalizer=None,
-        pre_tokenizer={"type": "Metaspace", "replacement": SPACE, "add_prefix_space": True},
-        post_processor=template("<s>"),
-        decoder={"type": "Sequence", "decoders": [
-            {"type": "Metaspace", "replacement": SPACE, "add_prefix_space": True},
-            {"type": "ByteFallback"}, {"type": "Fuse"}]},
-        specials=["<unk>", "<s>", "</s>"],
-        config={"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>",
-                "tokenizer_class": "PreTrainedTokenizerFast"}),
-    "gemma": dict(
-        byte_level=False,
-        normalizer={"type": "Replace", "pattern": {"String": " "}, "content": SPACE},
-        pre_tokenizer=None, post_processor=template("<bos>"),
-        decoder={"type": "Sequence", "decoders": [
-            {"type": "Replace", "pattern": {"String": SPACE}, "content": " "},
-            {"type": "ByteFallback"}, {"type": "Fuse"}]},
-        specials=["<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>", "<end_of_turn>"],
-        config={"add_bos_token": True, "add_eos_token": False, "bos_token": "<bos>",
-                "eos_token": "<eos>", "pad_token": "<pad>", "unk_token": "<unk>",
-                "tokenizer_class": "GemmaTokenizer",
-                "chat_template": "overridden by chat_template.jinja"},
-        jinja="{{ bos_token }}{% for m in messages %}<start_of_turn>{{ m['role'] }}\n"
-              "{{ m['content'] }}<end_of_turn>\n{% endfor %}"),
-    "phi3": dict(
-        byte_level=False, normalizer=LLAMA2_NORMALIZER, pre_tokenizer=None,
-        post_processor=template("<s>"), decoder=SPM_DECODER,
-        specials=["<unk>", "<s>", "</s>"],
-        # After the vocabulary, as in Phi-3: chat markers that swallow the whitespace after them.
-        late_specials=[("<|endoftext|>", False), ("<|assistant|>", True), ("<|end|>", True),
-                       ("<|user|>", True)],
-        config={"add_bos_token": False, "add_eos_token": False, "bos_token": "<s>",
-                "eos_token": "<|endoftext|>", "pad_token": "<|endoftext|>", "unk_token": "<unk>",
-                "tokenizer_class": "LlamaTokenizer"}),
-}
-
-EXTRA_TEXTS = [
-    "<s>", "<s>hello</s>", " <s> x </s> ", "a<unk>b", "<bos>Hi<eos>", "<|begin_of_text|>Hello",
-    "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>", "<|im_start|>user\nHi<|im_end|>",
-    "<start_of_turn>user\nHi<end_of_turn>", "<|user|>\n  Hi<|end|>\n<|assistant|>  ok",
-    "[INST] Hi [/INST]", "<tool_call>{}</tool_call>", "<repo_name>x", "HELLO'S World'LL 'Re",
-    "\u017ft \u212a \u0130stanbul I'\u017f", "12345678901234", "a\u0301\u0302 e\u0301 \u1100\u1161\u11a8",
-    "\uac00\u11a8 \u0b47\u0b3e \u00c5 A\u030a \ufb01", "\u2581 leading meta \u2581\u2581x",
-    "   three leading", "x" + "\u2581" * 3, "\U0001f9d1\u200d\U0001f4bb code", "tab\t\tx\n\n\ny",
-]
+def with_stages(tok, family):
+    """`tok` with the family's own normalizer and pre-tokenizer when it trains with them."""
+    if not family.get("train_stages"):
+        return tok
+    doc = json.loads(tok.to_str())
+    doc["normalizer"] = family["normalizer"]
+    doc["pre_tokenizer"] = family["pre_tokenizer"]
+    return Tokenizer.from_str(json.dumps(doc))
 
 
 def spm_style_tokenizer(family, text):
     """A BPE trained on Metaspace pieces, then laid out like Llama's vocabulary: the special
     tokens, the 256 byte tokens <0x00>..<0xFF>, then the learned tokens."""
-    tok = Tokenizer(models.BPE(unk_token="<unk>", fuse_unk=True, byte_fallback=True))
+    unk_only = family.get("unk_only", False)  # unknown characters give <unk>, no byte tokens
+    tok = Tokenizer(models.BPE(unk_token="<unk>", fuse_unk=True, byte_fallback=not unk_only))
     tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement=SPACE, prepend_scheme="always")
+    tok = with_stages(tok, family)
     trainer = trainers.BpeTrainer(vocab_size=900, min_frequency=2, show_progress=False,
                                   limit_alphabet=150)
     tok.train_from_iterator(text.split("\n"), trainer)
@@ -175,7 +52,7 @@ def spm_style_tokenizer(family, text):
     vocab = {}
     for s in family["specials"]:
         vocab[s] = len(vocab)
-    for b in range(256):
+    for b in range(0 if unk_only else 256):
         vocab[f"<0x{b:02X}>"] = len(vocab)
     for token, _ in learned:
         if token not in vocab:
@@ -185,6 +62,10 @@ def spm_style_tokenizer(family, text):
                               for m in doc["model"]["merges"]]
     added = [dict(id=vocab[s], content=s, single_word=False, lstrip=False, rstrip=False,
                   normalized=False, special=True) for s in family["specials"]]
+    for content in family.get("normalized_tokens", []):
+        added.append(dict(id=len(vocab) + len(added) - len(family["specials"]), content=content,
+                          single_word=False, lstrip=False, rstrip=False, normalized=True,
+                          special=False))
     for content, rstrip in family.get("late_specials", []):
         added.append(dict(id=len(vocab) + len(added) - len(family["specials"]), content=content,
                           single_word=False, lstrip=False, rstrip=rstrip, normalized=False,
@@ -195,6 +76,7 @@ def spm_style_tokenizer(family, text):
 def byte_level_tokenizer(family, text):
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok = with_stages(tok, family)
     trainer = trainers.BpeTrainer(vocab_size=1000, min_frequency=2, show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tok.train_from_iterator(text.split("\n"), trainer)
@@ -222,7 +104,7 @@ def build(name, family, text):
     doc["model"]["ignore_merges"] = family.get("ignore_merges", False)
     post = json.loads(json.dumps(family["post_processor"]))
     ids = {a["content"]: a["id"] for a in added}
-    for proc in post.get("processors", [post]):
+    for proc in post.get("processors", [post]) if post else []:
         for token, entry in proc.get("special_tokens", {}).items():
             entry["ids"] = [ids[token]]
     doc["post_processor"] = post
@@ -275,7 +157,7 @@ def write_family(name, family, text, texts, rng):
             if rng.random() < 0.5:  # runs of byte tokens, some cut inside a character
                 ids += [rng.choice([3, 4, 5]) + rng.choice([0xC3, 0xA9, 0xE4, 0xB8, 0x41]) - 0]
             decodes.append({"ids": ids, "text": tok.decode(ids, skip_special_tokens=False)})
-    auto_class, auto_ids = transformers_ids(folder, texts)
+    auto_class, auto_ids = transformers_ids(folder, texts) if name in FAMILIES else (None, None)
     result = {"generator": "tokenizers " + tokenizers.__version__, "vocab_size": size,
               "cases": cases, "invalid_utf8": invalid, "decodes": decodes}
     if auto_ids is not None:
@@ -385,12 +267,35 @@ def llama3_classes():
     base.write_json(path, doc)
 
 
+def word_classes():
+    """The code points Oniguruma's \\w holds as `tokenizers` runs it (probed with the Whitespace
+    pre-tokenizer: "a" + c stays one piece), for unicode_classes.json's "word" ranges."""
+    split = pre_tokenizers.Whitespace()
+    ranges = []
+    for cp in range(0x110000):
+        if 0xD800 <= cp <= 0xDFFF:
+            continue
+        pieces = split.pre_tokenize_str("a" + chr(cp))
+        if len(pieces) != 1 or pieces[0][0] != "a" + chr(cp):
+            continue
+        if ranges and ranges[-1][1] == cp - 1:
+            ranges[-1][1] = cp
+        else:
+            ranges.append([cp, cp])
+    path = os.path.join(base.OUT, "unicode_classes.json")
+    with open(path, encoding="utf-8") as f:
+        doc = json.load(f)
+    doc["word"] = ranges
+    base.write_json(path, doc)
+
+
 def main():
     llama3_classes()
+    word_classes()
     text = base.corpus(random.Random(SEED), 250_000)
     rng = random.Random(SEED + 1)
-    texts = base.TRICKY + EXTRA_TEXTS + base.random_texts(rng, 80)
-    for name, family in FAMILIES.items():
+    texts = base.TRICKY + EXTRA_TEXTS + base.random_texts(rng, 30)
+    for name, family in {**FAMILIES, **STAGES}.items():
         write_family(name, family, text, texts, random.Random(SEED + 2))
     write_sentencepiece(text, [t for t in texts if "\x00" not in t])
 

@@ -86,7 +86,9 @@ TEST_P(FamilyTest, MatchesHuggingFace) {
 
 INSTANTIATE_TEST_SUITE_P(Families, FamilyTest,
                          ::testing::Values("llama3", "qwen2", "smollm2", "llama2", "mistral",
-                                           "tinyllama_metaspace", "gemma", "phi3"));
+                                           "tinyllama_metaspace", "gemma", "phi3",
+                                           "stages_normalizers", "stages_split", "stages_bytelevel",
+                                           "stages_no_decoder"));
 
 // tokenizer_config.json's special tokens and chat templates, per family.
 TEST(FamilyConfigTest, SpecialTokensAndChatTemplates) {
@@ -122,6 +124,31 @@ TEST(FamilyConfigTest, SpecialTokensAndChatTemplates) {
   EXPECT_TRUE(llama2->config().chat_templates.empty());
 }
 
+// Invalid UTF-8 is read as Python's U+FFFDs; their tokens cover the invalid bytes of the input.
+TEST(FamilyConfigTest, InvalidUtf8OffsetsPointIntoTheInput) {
+  for (const char* name : {"llama3", "llama2", "qwen2", "gemma"}) {
+    auto tokenizer = LoadOrDie(Family(name));
+    const std::string input =
+        "ab\xFF\xFE"
+        "cd \xE2\x82 \xC3\xA9";
+    const Encoding e = tokenizer->EncodeWithOffsets(input);
+    EXPECT_EQ(e.ids, tokenizer->Encode(input)) << name;
+    ASSERT_EQ(e.offsets.size(), e.ids.size()) << name;
+    int covered_ff = 0, covered_fe = 0, covered_e282 = 0;
+    for (const TokenOffsets& o : e.offsets) {
+      EXPECT_LE(o.begin, o.end) << name;
+      EXPECT_LE(o.end, input.size()) << name;
+      // Each U+FFFD covers the bytes it replaces: "\xFF", "\xFE", "\xE2\x82".
+      covered_ff += o.begin == 2 && o.end == 3;
+      covered_fe += o.begin == 3 && o.end == 4;
+      covered_e282 += o.begin == 7 && o.end == 9;
+    }
+    EXPECT_GE(covered_ff, 1) << name;
+    EXPECT_GE(covered_fe, 1) << name;
+    EXPECT_GE(covered_e282, 1) << name;
+  }
+}
+
 // A folder with only tokenizer.model: transformers' sentencepiece LlamaTokenizer (legacy=True).
 TEST(SentencePieceTest, MatchesSlowLlamaTokenizer) {
   const std::string dir = Family("sentencepiece");
@@ -144,7 +171,17 @@ TEST(SentencePieceTest, MatchesSlowLlamaTokenizer) {
                     << "\n   HF " << c["ids"].dump() << "\n ours decode "
                     << Json(tokenizer->Decode(ids)).dump() << "\n   HF decode " << c["decode"];
     if (!ok && ++failures >= 5) break;
+    uint32_t last_end = 0;  // SentencePiece's surface offsets: in order, inside the text
+    for (const TokenOffsets& o : encoding.offsets) {
+      EXPECT_LE(last_end, o.begin) << Json(text).dump();
+      EXPECT_LE(o.begin, o.end);
+      last_end = o.end;
+    }
+    EXPECT_LE(last_end, text.size());
   }
+  const Encoding hello = tokenizer->EncodeWithOffsets("hello <s>world\xFF");
+  ASSERT_GE(hello.offsets.size(), 3u);
+  EXPECT_EQ(hello.offsets.back(), (TokenOffsets{14, 15}));  // U+FFFD: the invalid byte
 }
 
 }  // namespace

@@ -230,6 +230,28 @@ TEST(TokenizerHfTest, Llama3SplitClassesMatchHuggingFace) {
   EXPECT_EQ(count, 0) << "code points classified differently:\n" << mismatches;
 }
 
+// Oniguruma's \w as HF's Whitespace pre-tokenizer runs it, and IsWordChar (added tokens'
+// single_word), against WordClass on every code point.
+TEST(TokenizerHfTest, WordClassMatchesHuggingFace) {
+  const Json classes = ReadJsonOrDie(TestData("unicode_classes.json"));
+  std::vector<bool> want(0x110000, false);
+  for (const Json& range : classes["word"]) {
+    for (uint32_t cp = range[0]; cp <= range[1].get<uint32_t>(); ++cp) want[cp] = true;
+  }
+  std::string mismatches;
+  int count = 0;
+  for (char32_t cp = 0; cp < 0x110000; ++cp) {
+    if (cp >= 0xD800 && cp <= 0xDFFF) continue;
+    if (IsWordChar(cp) != want[cp] && ++count <= 20) {
+      char line[64];
+      std::snprintf(line, sizeof(line), "U+%04X: ours %d, HF %d\n", static_cast<unsigned>(cp),
+                    IsWordChar(cp), static_cast<int>(want[cp]));
+      mismatches += line;
+    }
+  }
+  EXPECT_EQ(count, 0) << count << " code points classified differently:\n" << mismatches;
+}
+
 // A hand check against another model folder, e.g. the real GPT-2 files: run
 //   make_fixtures.py expect DIR OUT.json   then   LF_TOKENIZER_CHECK=OUT.json lf_tokenizer_tests
 TEST(TokenizerHfTest, ExternalModelMatchesHuggingFaceWhenGiven) {
