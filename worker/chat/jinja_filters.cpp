@@ -3,6 +3,7 @@
 #include <cctype>
 #include <cmath>
 
+#include "common/utf8.h"
 #include "worker/chat/jinja_ast.h"
 #include "worker/chat/jinja_builtins.h"
 
@@ -12,47 +13,78 @@ namespace {
 const Value kNone = NoneValue{};
 const Value kUndefined;
 
-std::string AsciiUpper(std::string s) {
-  for (char& c : s) c = char(std::toupper(static_cast<unsigned char>(c)));
-  return s;
+// Simple case mapping for ASCII, Latin-1, Latin Extended-A, Greek and Cyrillic, as Python's
+// str.upper()/lower() do; other scripts, and expansions such as "ß" -> "SS", stay unchanged.
+char32_t UpperOf(char32_t c) {
+  if (c >= 'a' && c <= 'z') return c - 32;
+  if ((c >= 0xE0 && c <= 0xFE && c != 0xF7)) return c - 32;
+  if (c == 0xFF) return 0x178;
+  if (c >= 0x100 && c <= 0x137 && c % 2 == 1) return c - 1;
+  if (c >= 0x139 && c <= 0x148 && c % 2 == 0) return c - 1;
+  if (c >= 0x14A && c <= 0x177 && c % 2 == 1) return c - 1;
+  if ((c == 0x17A || c == 0x17C || c == 0x17E)) return c - 1;
+  if (c >= 0x3B1 && c <= 0x3C9 && c != 0x3C2) return c - 32;
+  if (c == 0x3C2) return 0x3A3;
+  if (c >= 0x430 && c <= 0x44F) return c - 32;
+  if (c >= 0x450 && c <= 0x45F) return c - 80;
+  return c;
 }
-std::string AsciiLower(std::string s) {
-  for (char& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
-  return s;
+char32_t LowerOf(char32_t c) {
+  if (c >= 'A' && c <= 'Z') return c + 32;
+  if ((c >= 0xC0 && c <= 0xDE && c != 0xD7)) return c + 32;
+  if (c == 0x178) return 0xFF;
+  if (c >= 0x100 && c <= 0x137 && c % 2 == 0) return c + 1;
+  if (c >= 0x139 && c <= 0x148 && c % 2 == 1) return c + 1;
+  if (c >= 0x14A && c <= 0x177 && c % 2 == 0) return c + 1;
+  if ((c == 0x179 || c == 0x17B || c == 0x17D)) return c + 1;
+  if (c >= 0x391 && c <= 0x3A9 && c != 0x3A2) return c + 32;
+  if (c >= 0x410 && c <= 0x42F) return c + 32;
+  if (c >= 0x400 && c <= 0x40F) return c + 80;
+  return c;
 }
-std::string Capitalize(const std::string& s) {
-  if (s.empty()) return s;
-  return AsciiUpper(s.substr(0, 1)) + AsciiLower(s.substr(1));
-}
-// Python's str.title(): a letter after a non-letter starts a word.
-std::string PyTitle(const std::string& s) {
-  std::string out = s;
-  bool previous_cased = false;
-  for (char& c : out) {
-    unsigned char u = static_cast<unsigned char>(c);
-    bool alpha = std::isalpha(u) != 0;
-    c = alpha ? char(previous_cased ? std::tolower(u) : std::toupper(u)) : c;
-    previous_cased = alpha;
+bool IsCased(char32_t c) { return UpperOf(c) != c || LowerOf(c) != c; }
+
+// Maps each code point with `upper` (true), `lower` (false), or, for title case, upper at the
+// start of a word as `word_start` decides and lower elsewhere.
+template <typename WordStart>
+std::string MapCase(std::string_view s, WordStart word_start) {
+  std::string out;
+  size_t pos = 0;
+  char32_t previous = 0;
+  bool first = true;
+  while (pos < s.size()) {
+    size_t start = pos;
+    char32_t c = utf8::Next(s, pos);
+    if (pos <= start) {
+      out += s[start];
+      pos = start + 1;
+      continue;
+    }
+    utf8::Append(out, word_start(first, previous) ? UpperOf(c) : LowerOf(c));
+    previous = c;
+    first = false;
   }
   return out;
+}
+std::string PyUpper(std::string_view s) {
+  return MapCase(s, [](bool, char32_t) { return true; });
+}
+std::string PyLower(std::string_view s) {
+  return MapCase(s, [](bool, char32_t) { return false; });
+}
+std::string Capitalize(std::string_view s) {
+  return MapCase(s, [](bool first, char32_t) { return first; });
+}
+// Python's str.title(): a cased letter after an uncased character starts a word.
+std::string PyTitle(std::string_view s) {
+  return MapCase(s, [](bool first, char32_t previous) { return first || !IsCased(previous); });
 }
 // jinja2's title filter: words begin after '-', whitespace, '(', '{', '[' or '<'.
-std::string JinjaTitle(const std::string& s) {
-  std::string out;
-  bool start = true;
-  for (char c : s) {
-    bool delimiter = c == '-' || c == '(' || c == '{' || c == '[' || c == '<' ||
-                     std::isspace(static_cast<unsigned char>(c));
-    if (delimiter) {
-      out += c;
-      start = true;
-    } else {
-      out += char(start ? std::toupper(static_cast<unsigned char>(c))
-                        : std::tolower(static_cast<unsigned char>(c)));
-      start = false;
-    }
-  }
-  return out;
+std::string JinjaTitle(std::string_view s) {
+  return MapCase(s, [](bool first, char32_t p) {
+    return first || p == '-' || p == '(' || p == '{' || p == '[' || p == '<' ||
+           utf8::IsWhitespace(p);
+  });
 }
 
 Status CheckSize(size_t size) {
@@ -247,8 +279,8 @@ Result<Value> ApplyFilter(const std::string& name, const Value& v, const CallArg
     return InvalidArgument(v.TypeName() + " has no length");
   }
   if (name == "tojson") return ToJson(v, args);
-  if (name == "upper") return Value(AsciiUpper(v.Str()));
-  if (name == "lower") return Value(AsciiLower(v.Str()));
+  if (name == "upper") return Value(PyUpper(v.Str()));
+  if (name == "lower") return Value(PyLower(v.Str()));
   if (name == "title") return Value(JinjaTitle(v.Str()));
   if (name == "capitalize") return Value(Capitalize(v.Str()));
   if (name == "first" || name == "last") {
@@ -267,7 +299,8 @@ Result<Value> ApplyFilter(const std::string& name, const Value& v, const CallArg
     if (v.is_undefined()) return Value(ValueList{});
     if (!v.is_dict()) return InvalidArgument("items expects a dict, got " + v.TypeName());
     ValueList pairs;
-    for (const auto& [key, value] : v.as_dict()) pairs.emplace_back(ValueList{Value(key), value});
+    for (const auto& [key, value] : v.as_dict())
+      pairs.push_back(Value::MakeTuple(ValueList{Value(key), value}));
     return Value(std::move(pairs));
   }
   if (name == "list") {
@@ -276,7 +309,7 @@ Result<Value> ApplyFilter(const std::string& name, const Value& v, const CallArg
   }
   if (name == "string") return Value(v.Str());
   if (name == "int" || name == "float") {
-    const Value& fallback = args.Get(0, "default", name == "int" ? Value(0) : Value(0.0));
+    const Value fallback = args.Get(0, "default", name == "int" ? Value(0) : Value(0.0));
     double d = 0;
     if (v.is_number()) {
       d = v.as_float();
@@ -294,7 +327,7 @@ Result<Value> ApplyFilter(const std::string& name, const Value& v, const CallArg
       return fallback;
     }
     if (name == "float") return Value(d);
-    if (!std::isfinite(d)) return fallback;
+    if (!std::isfinite(d) || std::fabs(d) > 9.2e18) return fallback;
     return Value(int64_t(std::trunc(d)));
   }
   if (name == "replace") {
@@ -339,7 +372,7 @@ Result<Value> ApplyFilter(const std::string& name, const Value& v, const CallArg
     ValueList out, seen;
     for (const auto& item : items) {
       Value key = attribute.is_none() ? item : AttributePath(item, attribute.Str());
-      if (!case_sensitive && key.is_string()) key = Value(AsciiLower(key.as_string()));
+      if (!case_sensitive && key.is_string()) key = Value(PyLower(key.as_string()));
       if (std::none_of(seen.begin(), seen.end(), [&](const Value& s) { return s.Equals(key); })) {
         seen.push_back(key);
         out.push_back(item);
@@ -387,7 +420,10 @@ Result<Value> ApplyFilter(const std::string& name, const Value& v, const CallArg
     }
     return best;
   }
-  if (name == "attr") return GetAttribute(v, args.Get(0, "name", kUndefined).Str());
+  if (name == "attr") {  // getattr(): a namespace's attributes; a dict's keys are items, not these
+    if (!v.is_namespace()) return Value::MakeUndefined(v.TypeName() + " has no such attribute");
+    return GetAttribute(v, args.Get(0, "name", kUndefined).Str());
+  }
   return InvalidArgument("filter \"" + name + "\" is not supported");
 }
 
@@ -397,8 +433,8 @@ Result<Value> CallMethod(const Value& object, const std::string& method, const C
     if (method == "strip") return Value(PyStrip(s, args.Get(0, "chars", kNone), true, true));
     if (method == "lstrip") return Value(PyStrip(s, args.Get(0, "chars", kNone), true, false));
     if (method == "rstrip") return Value(PyStrip(s, args.Get(0, "chars", kNone), false, true));
-    if (method == "upper") return Value(AsciiUpper(s));
-    if (method == "lower") return Value(AsciiLower(s));
+    if (method == "upper") return Value(PyUpper(s));
+    if (method == "lower") return Value(PyLower(s));
     if (method == "title") return Value(PyTitle(s));
     if (method == "capitalize") return Value(Capitalize(s));
     if (method == "split") {

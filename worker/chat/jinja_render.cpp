@@ -270,6 +270,7 @@ Result<Value> Renderer::EvalInner(const Expr& e) {
         LF_ASSIGN_OR_RETURN(Value v, Eval(*arg));
         items.push_back(std::move(v));
       }
+      if (e.kind == Expr::Kind::kTuple) return Value::MakeTuple(std::move(items));
       return Value(std::move(items));
     }
     case Expr::Kind::kDict: {
@@ -373,16 +374,26 @@ Result<Value> Renderer::EvalCall(const Expr& e) {
 
 }  // namespace
 
+// The engine reports errors as Status; an exception from the standard library (allocation, a
+// bug) is caught here so that no template can take the process down.
 Result<Template> Template::Parse(std::string_view source, std::string name) {
-  LF_ASSIGN_OR_RETURN(auto program, ParseProgram(source, std::move(name)));
-  return Template(std::move(program));
+  try {
+    LF_ASSIGN_OR_RETURN(auto program, ParseProgram(source, name));
+    return Template(std::move(program));
+  } catch (const std::exception& e) {
+    return Internal(name + ": parsing the template failed: " + e.what());
+  }
 }
 
 Result<Template::Output> Template::Render(const Json& context) const {
   if (!context.is_object()) {
     return InvalidArgument(program_->name + ": the render context must be a JSON object");
   }
-  return Renderer(*program_, context).Run();
+  try {
+    return Renderer(*program_, context).Run();
+  } catch (const std::exception& e) {
+    return Internal(program_->name + ": rendering the template failed: " + e.what());
+  }
 }
 
 const std::string& Template::name() const { return program_->name; }

@@ -229,11 +229,12 @@ std::string Value::Str() const {
   if (is_float()) return FormatFloat(as_float());
   if (is_string()) return as_string();
   if (is_list()) {
-    std::string out = "[";
+    std::string out = is_tuple() ? "(" : "[";
     for (size_t i = 0; i < as_list().size(); ++i) {
       if (i > 0) out += ", ";
       out += as_list()[i].Repr();
     }
+    if (is_tuple()) return out + (as_list().size() == 1 ? ",)" : ")");
     return out + "]";
   }
   if (is_dict() || is_namespace()) {
@@ -270,6 +271,7 @@ bool Value::Equals(const Value& other) const {
   if (is_undefined() || is_none()) return true;
   if (is_string()) return as_string() == other.as_string();
   if (is_list()) {
+    if (is_tuple() != other.is_tuple()) return false;
     const ValueList& a = as_list();
     const ValueList& b = other.as_list();
     if (a.size() != b.size()) return false;

@@ -54,6 +54,12 @@ class Value {
   static Value MakeUndefined(std::string hint) {
     return Value(Variant(Undefined{std::move(hint)}));
   }
+  // A Python tuple: a list that prints as "(1, 2)" and is not equal to a list.
+  static Value MakeTuple(ValueList items) {
+    Value v(std::move(items));
+    v.tuple_ = true;
+    return v;
+  }
   static Value FromJson(const Json& json);
 
   bool is_undefined() const { return std::holds_alternative<Undefined>(v_); }
@@ -63,7 +69,8 @@ class Value {
   bool is_float() const { return std::holds_alternative<double>(v_); }
   bool is_number() const { return is_int() || is_float() || is_bool(); }
   bool is_string() const { return std::holds_alternative<std::string>(v_); }
-  bool is_list() const { return std::holds_alternative<List>(v_); }
+  bool is_list() const { return std::holds_alternative<List>(v_); }  // lists and tuples
+  bool is_tuple() const { return tuple_; }
   bool is_dict() const { return std::holds_alternative<Dict>(v_); }
   bool is_namespace() const { return std::holds_alternative<Ns>(v_); }
   bool is_builtin() const { return std::holds_alternative<Builtin>(v_); }
@@ -94,6 +101,7 @@ class Value {
  private:
   explicit Value(Variant v) : v_(std::move(v)) {}
   Variant v_;
+  bool tuple_ = false;
 };
 
 // Python's float repr: "1.0", "0.1", "1e+16", "inf".
