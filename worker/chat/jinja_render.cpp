@@ -191,6 +191,7 @@ class Renderer {
         return st;
       }
       Scope& scope = scopes_.back();
+      scope.clear();  // jinja2: what the body sets lasts one iteration
       Status bound = Bind(node.targets, items[size_t(i)], scope, node.line);
       if (!bound.ok()) {
         scopes_.pop_back();

@@ -104,6 +104,12 @@ SNIPPETS = [
     "{% set a, b = 1, 'x' %}{{ a }}{{ b }} {% set c = (1, 2) %}{{ c }} {% set blk %}in {{ n }}\n{% endset %}[{{ blk }}]",
     "{% set messages = l[1:] %}{{ messages }} {% set l = 'shadow' %}{{ l }}",
     "{{ dict(a=1, b='x') }} {{ dict({'z': 1}, y=2) }} {{ namespace(x=1).x }}",
+    "{% for x in [1, 2] %}{% if loop.first %}{% set y = 'a' %}{% endif %}[{{ y }}]{% endfor %}",
+    "{% set y = 'o' %}{% for x in [1, 2] %}[{{ y }}]{% set y = x %}[{{ y }}]{% endfor %}{{ y }}",
+    "{% for x in [1] %}{% set x = 5 %}{{ x }}{% endfor %}{% for x in l %}{% endfor %}{{ x }}|{{ loop }}|",
+    "{%- set x -%}  a  {%- endset -%}[{{ x }}] {{ [1, 2] == (1, 2) }} {{ (1, 2) == (1, 2) }}",
+    "{{ l|sort }} {{ l|sort(reverse=true) }} {{ ['b', 'A', 'a']|sort }} {{ items|sort(attribute='name')|map(attribute='n')|list }}",
+    "{% for m in items %}{% if m.n == 2 %}{% set skip = true %}{% endif %}{{ m.n if not skip }}{% endfor %}",
     # What jinja2 refuses too.
     "{{ x.y }}",
     "{{ x + 1 }}",
