@@ -130,6 +130,18 @@ TEST(ChatTemplateTest, GenerationBlocksGiveTheSpans) {
   EXPECT_EQ(chat->assistant_spans[1].message, 4u);
 }
 
+TEST(ChatTemplateTest, Qwen3WithGenerationBlocksSpansEveryTurn) {
+  ChatTemplate t = Load("qwen3_generation.jinja", kQwen);
+  const std::vector<ChatMessage> thinking = {
+      {"user", "Solve it."},
+      {"assistant", "<think>\nLet me think.\n</think>\n\nThe answer is 42."},
+      {"user", "Sure?"},
+      {"assistant", "<think>\nYes.\n</think>\n\nYes, 42."}};
+  // Earlier turns lose their reasoning; the last keeps it.
+  EXPECT_THAT(Spans(t, thinking), ElementsAre("The answer is 42.<|im_end|>",
+                                              "<think>\nYes.\n</think>\n\nYes, 42.<|im_end|>"));
+}
+
 TEST(ChatTemplateTest, TemplateErrorsCarryTheMessageIndexOrTheTemplateName) {
   auto chat = Load("gemma2.jinja", kGemma).RenderWithAssistantSpans(kWithSystem);
   ASSERT_FALSE(chat.ok());
