@@ -147,6 +147,13 @@ class Renderer {
       return Error(node.line, "cannot assign attribute on " + target.TypeName() + " \"" +
                                   node.targets[0] + "\" (only namespace() objects)");
     }
+    // A namespace outlives loop iterations, so only through it can a template build values
+    // ever deeper (ns.x = [ns.x] in a loop), which would overflow the stack when printed or freed.
+    if (NestingDepth(value, kMaxValueDepth) > kMaxValueDepth) {
+      return Error(node.line, "the value assigned to " + node.targets[0] + "." + node.attribute +
+                                  " nests lists, dicts or namespaces deeper than " +
+                                  std::to_string(kMaxValueDepth) + " levels");
+    }
     if (node.attribute[0] == '_') {
       return Error(node.line, "namespace attributes cannot start with '_': " + node.attribute);
     }
