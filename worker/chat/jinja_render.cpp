@@ -23,6 +23,12 @@ class Renderer {
     scopes_.emplace_back();
   }
 
+  // A namespace may hold itself (ns.me = ns); emptying them all breaks such cycles, which
+  // reference counting would otherwise never free.
+  ~Renderer() {
+    for (const auto& ns : namespaces_) ns->attrs.clear();
+  }
+
   Result<Template::Output> Run() {
     LF_RETURN_IF_ERROR(Exec(program_.body));
     return std::move(output_);
@@ -261,6 +267,7 @@ class Renderer {
   std::vector<Scope> scopes_;
   Template::Output output_;
   std::string* out_ = &output_.text;
+  std::vector<std::shared_ptr<Namespace>> namespaces_;  // every namespace() this render made
   int capturing_ = 0;
   size_t steps_ = 0;
 };
@@ -377,7 +384,9 @@ Result<Value> Renderer::EvalCall(const Expr& e) {
   if (function.is_undefined()) return Undefined(e, function, "a call");
   if (!function.is_builtin()) return Error(e.line, function.TypeName() + " is not callable");
   LF_ASSIGN_OR_RETURN(CallArgs args, EvalArgs(e, 1));
-  return CallGlobal(function.as_builtin().name, args);
+  LF_ASSIGN_OR_RETURN(Value result, CallGlobal(function.as_builtin().name, args));
+  if (result.is_namespace()) namespaces_.push_back(result.as_namespace());
+  return result;
 }
 
 }  // namespace
