@@ -2,8 +2,10 @@
 // the model learns to produce, and the refusal when no prefix rendering can delimit them.
 #include "worker/chat/chat_template.h"
 
+#include <ctime>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -158,6 +160,38 @@ TEST(ChatTemplateTest, TemplateErrorsCarryTheMessageIndexOrTheTemplateName) {
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().message(),
             "tokenizer_config.json chat_template line 1: filter \"wordwrap\" is not supported");
+}
+
+TEST(ChatTemplateTest, Llama32DatesTheSystemPromptWithStrftimeNow) {
+  auto text = Load("llama3_2.jinja", kLlama).Render(kTwoTurns, true);
+  ASSERT_TRUE(text.ok()) << text.status().ToString();
+  std::time_t now = std::time(nullptr);
+  std::tm local{};
+  localtime_r(&now, &local);
+  char today[32];
+  std::strftime(today, sizeof(today), "%d %b %Y", &local);
+  EXPECT_THAT(*text, HasSubstr(std::string("Today Date: ") + today + "\n\n<|eot_id|>"));
+}
+
+TEST(ChatTemplateTest, RendersFromSeveralThreadsAtOnce) {
+  const ChatTemplate t = Load("qwen3_generation.jinja", kQwen);
+  auto want = t.RenderWithAssistantSpans(kWithSystem);
+  ASSERT_TRUE(want.ok());
+  std::vector<std::thread> threads;
+  std::vector<int> mismatches(4, 0);
+  for (int k = 0; k < 4; ++k) {
+    threads.emplace_back([&, k] {
+      for (int i = 0; i < 50; ++i) {
+        auto got = t.RenderWithAssistantSpans(kWithSystem);
+        if (!got.ok() || got->text != want->text ||
+            got->assistant_spans.size() != want->assistant_spans.size()) {
+          ++mismatches[size_t(k)];
+        }
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_THAT(mismatches, ElementsAre(0, 0, 0, 0));
 }
 
 TEST(ChatTemplateTest, SpecialTokensReachTheTemplate) {
