@@ -123,6 +123,16 @@ TEST(ChatTemplateTest, Qwen3MultiTurnIsRefusedNamingTheMessage) {
   EXPECT_THAT(chat.status().message(), HasSubstr("{% generation %}"));
 }
 
+TEST(ChatTemplateTest, MistralV03WithASystemMessageIsRefused) {
+  // v0.3 puts the system message into the last user turn, so the prompt for an earlier reply
+  // is not a prefix of the whole conversation.
+  auto chat = Load("mistral_v0_3.jinja", kMistral).RenderWithAssistantSpans(kWithSystem);
+  ASSERT_FALSE(chat.ok());
+  EXPECT_THAT(chat.status().message(),
+              HasSubstr("mistral_v0_3.jinja: assistant message 2: the conversation up to it with "
+                        "a generation prompt is not a prefix"));
+}
+
 TEST(ChatTemplateTest, GenerationBlocksGiveTheSpans) {
   ChatTemplate t = Load("chatml_generation.jinja", kQwen);
   EXPECT_TRUE(t.jinja_template().has_generation());
