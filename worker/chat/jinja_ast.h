@@ -17,6 +17,7 @@ inline constexpr size_t kMaxNesting = 100;            // parse depth of expressi
 inline constexpr size_t kMaxOutputBytes = 16u << 20;  // rendered text and any built string
 inline constexpr size_t kMaxSteps = 2'000'000;        // evaluated nodes and loop iterations
 inline constexpr size_t kMaxListItems = 1'000'000;    // range() and list building
+inline constexpr size_t kMaxValueDepth = 100;         // what a namespace attribute may hold
 
 struct Token {
   enum class Kind { kName, kString, kInt, kFloat, kOp, kEnd };

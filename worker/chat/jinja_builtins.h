@@ -43,8 +43,19 @@ Value GetAttribute(const Value& object, const std::string& name);
 Result<Value> GetItem(const Value& object, const Value& key);
 Result<Value> Slice(const Value& object, const Value& start, const Value& stop, const Value& step);
 
-// Python's str methods the engine uses, on UTF-8 text.
+// Python's str operations on UTF-8 text (jinja_strings.cpp, PyStrip in jinja_builtins.cpp).
 std::string PyStrip(std::string_view s, const Value& chars, bool left, bool right);
+std::string PyUpper(std::string_view s);
+std::string PyLower(std::string_view s);
+std::string Capitalize(std::string_view s);
+std::string PyTitle(std::string_view s);     // str.title()
+std::string JinjaTitle(std::string_view s);  // the title filter
+Result<std::string> PyReplace(const std::string& s, const std::string& old, const std::string& with,
+                              int64_t count);
+Result<ValueList> PySplit(const std::string& s, const Value& sep, int64_t maxsplit);
+// ResourceExhausted when a built string would pass kMaxOutputBytes.
+Status CheckStringSize(size_t size);
+Result<int64_t> IntArg(const Value& v, const char* what);
 std::vector<std::string> Utf8Chars(std::string_view s);
 // Python's iteration: list items, dict keys, string characters; Undefined is empty.
 Result<ValueList> Iterate(const Value& value);

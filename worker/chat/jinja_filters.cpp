@@ -1,8 +1,9 @@
-// Filters (jinja2's, with transformers' tojson) and Python's str/dict methods.
+// Filters: jinja2's, with transformers' tojson.
 #include <algorithm>
 #include <cctype>
 #include <cmath>
 
+#include "common/utf8.h"
 #include "worker/chat/jinja_ast.h"
 #include "worker/chat/jinja_builtins.h"
 
@@ -11,115 +12,6 @@ namespace {
 
 const Value kNone = NoneValue{};
 const Value kUndefined;
-
-std::string AsciiUpper(std::string s) {
-  for (char& c : s) c = char(std::toupper(static_cast<unsigned char>(c)));
-  return s;
-}
-std::string AsciiLower(std::string s) {
-  for (char& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-std::string Capitalize(const std::string& s) {
-  if (s.empty()) return s;
-  return AsciiUpper(s.substr(0, 1)) + AsciiLower(s.substr(1));
-}
-// Python's str.title(): a letter after a non-letter starts a word.
-std::string PyTitle(const std::string& s) {
-  std::string out = s;
-  bool previous_cased = false;
-  for (char& c : out) {
-    unsigned char u = static_cast<unsigned char>(c);
-    bool alpha = std::isalpha(u) != 0;
-    c = alpha ? char(previous_cased ? std::tolower(u) : std::toupper(u)) : c;
-    previous_cased = alpha;
-  }
-  return out;
-}
-// jinja2's title filter: words begin after '-', whitespace, '(', '{', '[' or '<'.
-std::string JinjaTitle(const std::string& s) {
-  std::string out;
-  bool start = true;
-  for (char c : s) {
-    bool delimiter = c == '-' || c == '(' || c == '{' || c == '[' || c == '<' ||
-                     std::isspace(static_cast<unsigned char>(c));
-    if (delimiter) {
-      out += c;
-      start = true;
-    } else {
-      out += char(start ? std::toupper(static_cast<unsigned char>(c))
-                        : std::tolower(static_cast<unsigned char>(c)));
-      start = false;
-    }
-  }
-  return out;
-}
-
-Status CheckSize(size_t size) {
-  if (size > kMaxOutputBytes) {
-    return ResourceExhausted("a string of more than " + std::to_string(kMaxOutputBytes) + " bytes");
-  }
-  return Status::Ok();
-}
-
-Result<std::string> PyReplace(const std::string& s, const std::string& old, const std::string& with,
-                              int64_t count) {
-  std::string out;
-  if (old.empty()) return InvalidArgument("replace() with an empty search string is not supported");
-  size_t pos = 0;
-  int64_t done = 0;
-  while (count < 0 || done < count) {
-    size_t found = s.find(old, pos);
-    if (found == std::string::npos) break;
-    out.append(s, pos, found - pos);
-    out += with;
-    LF_RETURN_IF_ERROR(CheckSize(out.size()));
-    pos = found + old.size();
-    ++done;
-  }
-  out.append(s, pos);
-  return out;
-}
-
-Result<ValueList> PySplit(const std::string& s, const Value& sep_v, int64_t maxsplit) {
-  ValueList parts;
-  if (sep_v.is_none() || sep_v.is_undefined()) {
-    size_t i = 0;
-    auto space = [&](size_t k) { return std::isspace(static_cast<unsigned char>(s[k])) != 0; };
-    while (true) {
-      while (i < s.size() && space(i)) ++i;
-      if (i >= s.size()) break;
-      if (maxsplit >= 0 && int64_t(parts.size()) == maxsplit) {
-        size_t end = s.size();
-        while (end > i && space(end - 1)) --end;
-        parts.emplace_back(s.substr(i, end - i));
-        break;
-      }
-      size_t j = i;
-      while (j < s.size() && !space(j)) ++j;
-      parts.emplace_back(s.substr(i, j - i));
-      i = j;
-    }
-    return parts;
-  }
-  std::string sep = sep_v.Str();
-  if (sep.empty()) return InvalidArgument("split() with an empty separator");
-  size_t pos = 0;
-  while (maxsplit < 0 || int64_t(parts.size()) < maxsplit) {
-    size_t found = s.find(sep, pos);
-    if (found == std::string::npos) break;
-    parts.emplace_back(s.substr(pos, found - pos));
-    pos = found + sep.size();
-  }
-  parts.emplace_back(s.substr(pos));
-  return parts;
-}
-
-Result<int64_t> IntArg(const Value& v, const char* what) {
-  if (v.is_int() || v.is_bool()) return v.as_int();
-  return InvalidArgument(std::string(what) + " must be an integer, got " + v.TypeName());
-}
-
 // "a.b.c" looked up item by item, as jinja2's make_attrgetter does.
 Value AttributePath(const Value& item, const std::string& path) {
   Value current = item;
@@ -176,7 +68,7 @@ Result<Value> Join(const Value& value, const CallArgs& args) {
   for (size_t i = 0; i < items.size(); ++i) {
     if (i > 0) out += sep;
     out += attribute.is_none() ? items[i].Str() : AttributePath(items[i], attribute.Str()).Str();
-    LF_RETURN_IF_ERROR(CheckSize(out.size()));
+    LF_RETURN_IF_ERROR(CheckStringSize(out.size()));
   }
   return Value(std::move(out));
 }
@@ -232,7 +124,7 @@ bool IsKnownFilter(std::string_view name) {
       "capitalize", "first",  "last",  "join",   "default", "d",          "items",
       "list",       "string", "int",   "float",  "replace", "selectattr", "rejectattr",
       "select",     "reject", "map",   "unique", "reverse", "safe",       "abs",
-      "round",      "min",    "max",   "sum",    "attr"};
+      "round",      "min",    "max",   "sum",    "attr",    "sort"};
   return std::find(std::begin(kFilters), std::end(kFilters), name) != std::end(kFilters);
 }
 
@@ -247,8 +139,8 @@ Result<Value> ApplyFilter(const std::string& name, const Value& v, const CallArg
     return InvalidArgument(v.TypeName() + " has no length");
   }
   if (name == "tojson") return ToJson(v, args);
-  if (name == "upper") return Value(AsciiUpper(v.Str()));
-  if (name == "lower") return Value(AsciiLower(v.Str()));
+  if (name == "upper") return Value(PyUpper(v.Str()));
+  if (name == "lower") return Value(PyLower(v.Str()));
   if (name == "title") return Value(JinjaTitle(v.Str()));
   if (name == "capitalize") return Value(Capitalize(v.Str()));
   if (name == "first" || name == "last") {
@@ -267,7 +159,8 @@ Result<Value> ApplyFilter(const std::string& name, const Value& v, const CallArg
     if (v.is_undefined()) return Value(ValueList{});
     if (!v.is_dict()) return InvalidArgument("items expects a dict, got " + v.TypeName());
     ValueList pairs;
-    for (const auto& [key, value] : v.as_dict()) pairs.emplace_back(ValueList{Value(key), value});
+    for (const auto& [key, value] : v.as_dict())
+      pairs.push_back(Value::MakeTuple(ValueList{Value(key), value}));
     return Value(std::move(pairs));
   }
   if (name == "list") {
@@ -276,7 +169,7 @@ Result<Value> ApplyFilter(const std::string& name, const Value& v, const CallArg
   }
   if (name == "string") return Value(v.Str());
   if (name == "int" || name == "float") {
-    const Value& fallback = args.Get(0, "default", name == "int" ? Value(0) : Value(0.0));
+    const Value fallback = args.Get(0, "default", name == "int" ? Value(0) : Value(0.0));
     double d = 0;
     if (v.is_number()) {
       d = v.as_float();
@@ -294,7 +187,7 @@ Result<Value> ApplyFilter(const std::string& name, const Value& v, const CallArg
       return fallback;
     }
     if (name == "float") return Value(d);
-    if (!std::isfinite(d)) return fallback;
+    if (!std::isfinite(d) || std::fabs(d) > 9.2e18) return fallback;
     return Value(int64_t(std::trunc(d)));
   }
   if (name == "replace") {
@@ -339,7 +232,7 @@ Result<Value> ApplyFilter(const std::string& name, const Value& v, const CallArg
     ValueList out, seen;
     for (const auto& item : items) {
       Value key = attribute.is_none() ? item : AttributePath(item, attribute.Str());
-      if (!case_sensitive && key.is_string()) key = Value(AsciiLower(key.as_string()));
+      if (!case_sensitive && key.is_string()) key = Value(PyLower(key.as_string()));
       if (std::none_of(seen.begin(), seen.end(), [&](const Value& s) { return s.Equals(key); })) {
         seen.push_back(key);
         out.push_back(item);
@@ -367,6 +260,28 @@ Result<Value> ApplyFilter(const std::string& name, const Value& v, const CallArg
     if (!v.is_number()) return InvalidArgument("round expects a number, got " + v.TypeName());
     return Round(v, args);
   }
+  if (name == "sort") {
+    LF_ASSIGN_OR_RETURN(ValueList items, Iterate(v));
+    bool reverse = args.Get(0, "reverse", Value(false)).Truthy();
+    bool case_sensitive = args.Get(1, "case_sensitive", Value(false)).Truthy();
+    const Value& attribute = args.Get(2, "attribute", kNone);
+    std::vector<std::pair<Value, Value>> keyed;  // (key, item)
+    for (auto& item : items) {
+      Value key = attribute.is_none() ? item : AttributePath(item, attribute.Str());
+      if (!case_sensitive && key.is_string()) key = Value(PyLower(key.as_string()));
+      keyed.emplace_back(std::move(key), std::move(item));
+    }
+    Status failed;
+    std::stable_sort(keyed.begin(), keyed.end(), [&](const auto& a, const auto& b) {
+      auto less = reverse ? LessThan(b.first, a.first) : LessThan(a.first, b.first);
+      if (!less.ok()) failed = less.status();
+      return less.ok() && *less;
+    });
+    LF_RETURN_IF_ERROR(failed);
+    ValueList out;
+    for (auto& [key, item] : keyed) out.push_back(std::move(item));
+    return Value(std::move(out));
+  }
   if (name == "min" || name == "max" || name == "sum") {
     LF_ASSIGN_OR_RETURN(ValueList items, Iterate(v));
     if (name == "sum") {
@@ -387,82 +302,11 @@ Result<Value> ApplyFilter(const std::string& name, const Value& v, const CallArg
     }
     return best;
   }
-  if (name == "attr") return GetAttribute(v, args.Get(0, "name", kUndefined).Str());
-  return InvalidArgument("filter \"" + name + "\" is not supported");
-}
-
-Result<Value> CallMethod(const Value& object, const std::string& method, const CallArgs& args) {
-  if (object.is_string()) {
-    const std::string& s = object.as_string();
-    if (method == "strip") return Value(PyStrip(s, args.Get(0, "chars", kNone), true, true));
-    if (method == "lstrip") return Value(PyStrip(s, args.Get(0, "chars", kNone), true, false));
-    if (method == "rstrip") return Value(PyStrip(s, args.Get(0, "chars", kNone), false, true));
-    if (method == "upper") return Value(AsciiUpper(s));
-    if (method == "lower") return Value(AsciiLower(s));
-    if (method == "title") return Value(PyTitle(s));
-    if (method == "capitalize") return Value(Capitalize(s));
-    if (method == "split") {
-      LF_ASSIGN_OR_RETURN(int64_t maxsplit, IntArg(args.Get(1, "maxsplit", Value(-1)), "maxsplit"));
-      LF_ASSIGN_OR_RETURN(ValueList parts, PySplit(s, args.Get(0, "sep", kNone), maxsplit));
-      return Value(std::move(parts));
-    }
-    if (method == "startswith" || method == "endswith") {
-      const Value& arg = args.Get(0, "prefix", kUndefined);
-      ValueList candidates = arg.is_list() ? arg.as_list() : ValueList{arg};
-      for (const auto& c : candidates) {
-        if (!c.is_string())
-          return InvalidArgument(method + " expects a string, got " + c.TypeName());
-        const std::string& t = c.as_string();
-        bool hit = t.size() <= s.size() &&
-                   (method == "startswith" ? s.compare(0, t.size(), t) == 0
-                                           : s.compare(s.size() - t.size(), t.size(), t) == 0);
-        if (hit) return Value(true);
-      }
-      return Value(false);
-    }
-    if (method == "replace") {
-      LF_ASSIGN_OR_RETURN(int64_t count,
-                          IntArg(args.Get(2, "count", Value(-1)), "replace's count"));
-      LF_ASSIGN_OR_RETURN(std::string out, PyReplace(s, args.Get(0, "old", kUndefined).Str(),
-                                                     args.Get(1, "new", kUndefined).Str(), count));
-      return Value(std::move(out));
-    }
-    if (method == "find" || method == "rfind" || method == "count") {
-      std::string needle = args.Get(0, "sub", kUndefined).Str();
-      if (method == "count") {
-        if (needle.empty()) return Value(int64_t(Utf8Chars(s).size()) + 1);
-        int64_t n = 0;
-        for (size_t p = s.find(needle); p != std::string::npos;
-             p = s.find(needle, p + needle.size()))
-          ++n;
-        return Value(n);
-      }
-      size_t p = method == "find" ? s.find(needle) : s.rfind(needle);
-      if (p == std::string::npos) return Value(int64_t{-1});
-      return Value(int64_t(Utf8Chars(s.substr(0, p)).size()));
-    }
-    if (method == "join") {
-      CallArgs join_args;
-      join_args.args.push_back(object);
-      return ApplyFilter("join", args.Get(0, "iterable", kUndefined), join_args);
-    }
-  } else if (object.is_dict()) {
-    const ValueDict& dict = object.as_dict();
-    if (method == "items") return ApplyFilter("items", object, CallArgs{});
-    if (method == "keys" || method == "values") {
-      ValueList out;
-      for (const auto& [key, value] : dict) out.push_back(method == "keys" ? Value(key) : value);
-      return Value(std::move(out));
-    }
-    if (method == "get") {
-      const Value* found = object.Find(args.Get(0, "key", kUndefined).Str());
-      return found != nullptr ? *found : args.Get(1, "default", kNone);
-    }
-  } else if (object.is_list() && (method == "append" || method == "pop" || method == "extend" ||
-                                  method == "insert" || method == "remove")) {
-    return InvalidArgument("lists cannot be modified (list." + method + ")");
+  if (name == "attr") {  // getattr(): a namespace's attributes; a dict's keys are items, not these
+    if (!v.is_namespace()) return Value::MakeUndefined(v.TypeName() + " has no such attribute");
+    return GetAttribute(v, args.Get(0, "name", kUndefined).Str());
   }
-  return NotFound(object.TypeName() + " has no method \"" + method + "\"");
+  return InvalidArgument("filter \"" + name + "\" is not supported");
 }
 
 }  // namespace lf::worker::jinja

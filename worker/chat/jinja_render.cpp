@@ -23,6 +23,12 @@ class Renderer {
     scopes_.emplace_back();
   }
 
+  // A namespace may hold itself (ns.me = ns); emptying them all breaks such cycles, which
+  // reference counting would otherwise never free.
+  ~Renderer() {
+    for (const auto& ns : namespaces_) ns->attrs.clear();
+  }
+
   Result<Template::Output> Run() {
     LF_RETURN_IF_ERROR(Exec(program_.body));
     return std::move(output_);
@@ -147,6 +153,13 @@ class Renderer {
       return Error(node.line, "cannot assign attribute on " + target.TypeName() + " \"" +
                                   node.targets[0] + "\" (only namespace() objects)");
     }
+    // A namespace outlives loop iterations, so only through it can a template build values
+    // ever deeper (ns.x = [ns.x] in a loop), which would overflow the stack when printed or freed.
+    if (NestingDepth(value, kMaxValueDepth) > kMaxValueDepth) {
+      return Error(node.line, "the value assigned to " + node.targets[0] + "." + node.attribute +
+                                  " nests lists, dicts or namespaces deeper than " +
+                                  std::to_string(kMaxValueDepth) + " levels");
+    }
     if (node.attribute[0] == '_') {
       return Error(node.line, "namespace attributes cannot start with '_': " + node.attribute);
     }
@@ -191,6 +204,7 @@ class Renderer {
         return st;
       }
       Scope& scope = scopes_.back();
+      scope.clear();  // jinja2: what the body sets lasts one iteration
       Status bound = Bind(node.targets, items[size_t(i)], scope, node.line);
       if (!bound.ok()) {
         scopes_.pop_back();
@@ -253,6 +267,7 @@ class Renderer {
   std::vector<Scope> scopes_;
   Template::Output output_;
   std::string* out_ = &output_.text;
+  std::vector<std::shared_ptr<Namespace>> namespaces_;  // every namespace() this render made
   int capturing_ = 0;
   size_t steps_ = 0;
 };
@@ -270,6 +285,7 @@ Result<Value> Renderer::EvalInner(const Expr& e) {
         LF_ASSIGN_OR_RETURN(Value v, Eval(*arg));
         items.push_back(std::move(v));
       }
+      if (e.kind == Expr::Kind::kTuple) return Value::MakeTuple(std::move(items));
       return Value(std::move(items));
     }
     case Expr::Kind::kDict: {
@@ -368,21 +384,33 @@ Result<Value> Renderer::EvalCall(const Expr& e) {
   if (function.is_undefined()) return Undefined(e, function, "a call");
   if (!function.is_builtin()) return Error(e.line, function.TypeName() + " is not callable");
   LF_ASSIGN_OR_RETURN(CallArgs args, EvalArgs(e, 1));
-  return CallGlobal(function.as_builtin().name, args);
+  LF_ASSIGN_OR_RETURN(Value result, CallGlobal(function.as_builtin().name, args));
+  if (result.is_namespace()) namespaces_.push_back(result.as_namespace());
+  return result;
 }
 
 }  // namespace
 
+// The engine reports errors as Status; an exception from the standard library (allocation, a
+// bug) is caught here so that no template can take the process down.
 Result<Template> Template::Parse(std::string_view source, std::string name) {
-  LF_ASSIGN_OR_RETURN(auto program, ParseProgram(source, std::move(name)));
-  return Template(std::move(program));
+  try {
+    LF_ASSIGN_OR_RETURN(auto program, ParseProgram(source, name));
+    return Template(std::move(program));
+  } catch (const std::exception& e) {
+    return Internal(name + ": parsing the template failed: " + e.what());
+  }
 }
 
 Result<Template::Output> Template::Render(const Json& context) const {
   if (!context.is_object()) {
     return InvalidArgument(program_->name + ": the render context must be a JSON object");
   }
-  return Renderer(*program_, context).Run();
+  try {
+    return Renderer(*program_, context).Run();
+  } catch (const std::exception& e) {
+    return Internal(program_->name + ": rendering the template failed: " + e.what());
+  }
 }
 
 const std::string& Template::name() const { return program_->name; }

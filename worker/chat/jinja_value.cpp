@@ -215,13 +215,14 @@ Status DumpJsonTo(const Value& v, const JsonDumpOptions& opt, int level, std::st
 
 }  // namespace
 
-std::string Value::Repr() const {
+std::string Value::ReprAt(int depth) const {
   if (is_string()) return ReprString(as_string());
   if (is_undefined()) return "Undefined";
-  return Str();
+  return StrAt(depth);
 }
 
-std::string Value::Str() const {
+std::string Value::StrAt(int depth) const {
+  if (depth > 100 && (is_list() || is_dict() || is_namespace())) return "[...]";
   if (is_undefined()) return "";
   if (is_none()) return "None";
   if (is_bool()) return as_bool() ? "True" : "False";
@@ -229,11 +230,12 @@ std::string Value::Str() const {
   if (is_float()) return FormatFloat(as_float());
   if (is_string()) return as_string();
   if (is_list()) {
-    std::string out = "[";
+    std::string out = is_tuple() ? "(" : "[";
     for (size_t i = 0; i < as_list().size(); ++i) {
       if (i > 0) out += ", ";
-      out += as_list()[i].Repr();
+      out += as_list()[i].ReprAt(depth + 1);
     }
+    if (is_tuple()) return out + (as_list().size() == 1 ? ",)" : ")");
     return out + "]";
   }
   if (is_dict() || is_namespace()) {
@@ -241,7 +243,7 @@ std::string Value::Str() const {
     std::string out = is_dict() ? "{" : "<Namespace {";
     for (size_t i = 0; i < dict.size(); ++i) {
       if (i > 0) out += ", ";
-      out += ReprString(dict[i].first) + ": " + dict[i].second.Repr();
+      out += ReprString(dict[i].first) + ": " + dict[i].second.ReprAt(depth + 1);
     }
     return out + (is_dict() ? "}" : "}>");
   }
@@ -270,6 +272,7 @@ bool Value::Equals(const Value& other) const {
   if (is_undefined() || is_none()) return true;
   if (is_string()) return as_string() == other.as_string();
   if (is_list()) {
+    if (is_tuple() != other.is_tuple()) return false;
     const ValueList& a = as_list();
     const ValueList& b = other.as_list();
     if (a.size() != b.size()) return false;
@@ -299,6 +302,28 @@ const Value* Value::Find(std::string_view key) const {
     if (k == key) return &v;
   }
   return nullptr;
+}
+
+size_t NestingDepth(const Value& value, size_t limit) {
+  if (limit == 0) return 1;
+  const ValueDict* dict = value.is_dict()        ? &value.as_dict()
+                          : value.is_namespace() ? &value.as_namespace()->attrs
+                                                 : nullptr;
+  size_t deepest = 0;
+  if (value.is_list()) {
+    for (const Value& item : value.as_list()) {
+      deepest = std::max(deepest, NestingDepth(item, limit - 1));
+      if (deepest >= limit) break;
+    }
+  } else if (dict != nullptr) {
+    for (const auto& [key, item] : *dict) {
+      deepest = std::max(deepest, NestingDepth(item, limit - 1));
+      if (deepest >= limit) break;
+    }
+  } else {
+    return 0;
+  }
+  return deepest + 1;
 }
 
 Result<std::string> DumpJson(const Value& value, const JsonDumpOptions& options) {

@@ -54,6 +54,12 @@ class Value {
   static Value MakeUndefined(std::string hint) {
     return Value(Variant(Undefined{std::move(hint)}));
   }
+  // A Python tuple: a list that prints as "(1, 2)" and is not equal to a list.
+  static Value MakeTuple(ValueList items) {
+    Value v(std::move(items));
+    v.tuple_ = true;
+    return v;
+  }
   static Value FromJson(const Json& json);
 
   bool is_undefined() const { return std::holds_alternative<Undefined>(v_); }
@@ -63,7 +69,8 @@ class Value {
   bool is_float() const { return std::holds_alternative<double>(v_); }
   bool is_number() const { return is_int() || is_float() || is_bool(); }
   bool is_string() const { return std::holds_alternative<std::string>(v_); }
-  bool is_list() const { return std::holds_alternative<List>(v_); }
+  bool is_list() const { return std::holds_alternative<List>(v_); }  // lists and tuples
+  bool is_tuple() const { return tuple_; }
   bool is_dict() const { return std::holds_alternative<Dict>(v_); }
   bool is_namespace() const { return std::holds_alternative<Ns>(v_); }
   bool is_builtin() const { return std::holds_alternative<Builtin>(v_); }
@@ -81,9 +88,9 @@ class Value {
   // Python's truth value; Undefined is false.
   bool Truthy() const;
   // Python str(): what {{ value }} prints. Undefined prints as "".
-  std::string Str() const;
+  std::string Str() const { return StrAt(0); }
   // Python repr(), as str() shows list and dict items.
-  std::string Repr() const;
+  std::string Repr() const { return ReprAt(0); }
   // "a string", "a list", "undefined": for error messages.
   std::string TypeName() const;
   // Python ==, with Undefined equal only to Undefined.
@@ -93,8 +100,17 @@ class Value {
 
  private:
   explicit Value(Variant v) : v_(std::move(v)) {}
+  // `depth` counts the containers around this value; past 100 they print as "[...]", as Python
+  // prints a list that holds itself, so a namespace that holds itself cannot recurse forever.
+  std::string StrAt(int depth) const;
+  std::string ReprAt(int depth) const;
   Variant v_;
+  bool tuple_ = false;
 };
+
+// How deeply lists, dicts and namespaces nest in `value` (a string is 0, [1] is 1), counting at
+// most to `limit` + 1: a namespace that holds itself is deeper than any limit.
+size_t NestingDepth(const Value& value, size_t limit);
 
 // Python's float repr: "1.0", "0.1", "1e+16", "inf".
 std::string FormatFloat(double d);

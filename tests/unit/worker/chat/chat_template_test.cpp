@@ -2,8 +2,10 @@
 // the model learns to produce, and the refusal when no prefix rendering can delimit them.
 #include "worker/chat/chat_template.h"
 
+#include <ctime>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -121,6 +123,16 @@ TEST(ChatTemplateTest, Qwen3MultiTurnIsRefusedNamingTheMessage) {
   EXPECT_THAT(chat.status().message(), HasSubstr("{% generation %}"));
 }
 
+TEST(ChatTemplateTest, MistralV03WithASystemMessageIsRefused) {
+  // v0.3 puts the system message into the last user turn, so the prompt for an earlier reply
+  // is not a prefix of the whole conversation.
+  auto chat = Load("mistral_v0_3.jinja", kMistral).RenderWithAssistantSpans(kWithSystem);
+  ASSERT_FALSE(chat.ok());
+  EXPECT_THAT(chat.status().message(),
+              HasSubstr("mistral_v0_3.jinja: assistant message 2: the conversation up to it with "
+                        "a generation prompt is not a prefix"));
+}
+
 TEST(ChatTemplateTest, GenerationBlocksGiveTheSpans) {
   ChatTemplate t = Load("chatml_generation.jinja", kQwen);
   EXPECT_TRUE(t.jinja_template().has_generation());
@@ -128,6 +140,18 @@ TEST(ChatTemplateTest, GenerationBlocksGiveTheSpans) {
   auto chat = t.RenderWithAssistantSpans(kWithSystem);
   ASSERT_TRUE(chat.ok());
   EXPECT_EQ(chat->assistant_spans[1].message, 4u);
+}
+
+TEST(ChatTemplateTest, Qwen3WithGenerationBlocksSpansEveryTurn) {
+  ChatTemplate t = Load("qwen3_generation.jinja", kQwen);
+  const std::vector<ChatMessage> thinking = {
+      {"user", "Solve it."},
+      {"assistant", "<think>\nLet me think.\n</think>\n\nThe answer is 42."},
+      {"user", "Sure?"},
+      {"assistant", "<think>\nYes.\n</think>\n\nYes, 42."}};
+  // Earlier turns lose their reasoning; the last keeps it.
+  EXPECT_THAT(Spans(t, thinking), ElementsAre("The answer is 42.<|im_end|>",
+                                              "<think>\nYes.\n</think>\n\nYes, 42.<|im_end|>"));
 }
 
 TEST(ChatTemplateTest, TemplateErrorsCarryTheMessageIndexOrTheTemplateName) {
@@ -146,6 +170,38 @@ TEST(ChatTemplateTest, TemplateErrorsCarryTheMessageIndexOrTheTemplateName) {
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().message(),
             "tokenizer_config.json chat_template line 1: filter \"wordwrap\" is not supported");
+}
+
+TEST(ChatTemplateTest, Llama32DatesTheSystemPromptWithStrftimeNow) {
+  auto text = Load("llama3_2.jinja", kLlama).Render(kTwoTurns, true);
+  ASSERT_TRUE(text.ok()) << text.status().ToString();
+  std::time_t now = std::time(nullptr);
+  std::tm local{};
+  localtime_r(&now, &local);
+  char today[32];
+  std::strftime(today, sizeof(today), "%d %b %Y", &local);
+  EXPECT_THAT(*text, HasSubstr(std::string("Today Date: ") + today + "\n\n<|eot_id|>"));
+}
+
+TEST(ChatTemplateTest, RendersFromSeveralThreadsAtOnce) {
+  const ChatTemplate t = Load("qwen3_generation.jinja", kQwen);
+  auto want = t.RenderWithAssistantSpans(kWithSystem);
+  ASSERT_TRUE(want.ok());
+  std::vector<std::thread> threads;
+  std::vector<int> mismatches(4, 0);
+  for (int k = 0; k < 4; ++k) {
+    threads.emplace_back([&, k] {
+      for (int i = 0; i < 50; ++i) {
+        auto got = t.RenderWithAssistantSpans(kWithSystem);
+        if (!got.ok() || got->text != want->text ||
+            got->assistant_spans.size() != want->assistant_spans.size()) {
+          ++mismatches[size_t(k)];
+        }
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_THAT(mismatches, ElementsAre(0, 0, 0, 0));
 }
 
 TEST(ChatTemplateTest, SpecialTokensReachTheTemplate) {

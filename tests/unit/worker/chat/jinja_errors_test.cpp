@@ -101,6 +101,15 @@ TEST(JinjaErrorsTest, HostileTemplatesStopAtTheLimits) {
   EXPECT_EQ(RenderError("{% set ns = namespace(s='x') %}{% for i in range(40) %}"
                         "{% set ns.s = ns.s + ns.s %}{% endfor %}"),
             "chat_template line 1: string longer than the output limit");
+  EXPECT_EQ(RenderError("{% set ns = namespace(x=1) %}{% for i in range(100000) %}"
+                        "{% set ns.x = [ns.x] %}{% endfor %}"),
+            "chat_template line 1: the value assigned to ns.x nests lists, dicts or namespaces "
+            "deeper than 100 levels");
+  EXPECT_EQ(RenderError("{% set ns = namespace() %}{% set ns.me = ns %}{{ ns }}").substr(0, 45),
+            "rendered: <Namespace {'me': <Namespace {'me':");
+  EXPECT_EQ(RenderError("{% set ns = namespace() %}{% set ns.me = ns %}{% set ns.again = ns %}"),
+            "chat_template line 1: the value assigned to ns.again nests lists, dicts or namespaces "
+            "deeper than 100 levels");
   std::string deep = std::string(5000, '(') + "1" + std::string(5000, ')');
   EXPECT_EQ(ParseError("{{ " + deep + " }}"),
             "chat_template line 1: expression nested deeper than 100 levels");

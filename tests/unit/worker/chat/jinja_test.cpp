@@ -110,7 +110,7 @@ TEST(JinjaTest, FiltersAndTests) {
             "311-2d");
   EXPECT_EQ(Render("{{ {'a': 1}|items|list }} {{ 'ab'|list }} {{ 5|string }}{{ '7'|int + 1 }} {{ "
                    "'2.5'|float }}"),
-            "[['a', 1]] ['a', 'b'] 58 2.5");
+            "[('a', 1)] ['a', 'b'] 58 2.5");
   EXPECT_EQ(
       Render(
           "{{ 'aXbX'|replace('X', '-') }} {{ [1, 2, 1]|unique|list }} {{ [1, 2]|reverse|list }}"),

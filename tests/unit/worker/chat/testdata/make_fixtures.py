@@ -27,17 +27,18 @@ SMOL = {"bos_token": "<|im_start|>", "eos_token": "<|im_end|>", "pad_token": "<|
 TEMPLATES = {
     "llama3": ("llama3.jinja", LLAMA3, {}, "Meta-Llama-3-8B-Instruct (from memory)"),
     "llama3_1": ("llama3_1.jinja", LLAMA3, {}, "Llama-3.1-8B-Instruct and Llama-3.3-70B-Instruct (from memory, checked against copies found in public code)"),
-    "llama3_2": ("llama3_2.jinja", LLAMA3, {"date_string": "26 Jul 2024"}, "Llama-3.2-3B-Instruct (copied from a public copy)"),
-    "qwen2_5": ("qwen2_5.jinja", QWEN, {}, "Qwen2.5-7B-Instruct (from memory)"),
-    "qwen3": ("qwen3.jinja", QWEN, {}, "Qwen3-8B (from memory)"),
+    "llama3_2": ("llama3_2.jinja", LLAMA3, {"date_string": "26 Jul 2024"}, "Llama-3.2-3B-Instruct (from memory, checked against copies found in public code)"),
+    "qwen2_5": ("qwen2_5.jinja", QWEN, {}, "Qwen2.5-7B-Instruct (from memory, checked against copies found in public code)"),
+    "qwen3": ("qwen3.jinja", QWEN, {}, "Qwen3-8B (from memory, checked against copies found in public code)"),
+    "qwen3_generation": ("qwen3_generation.jinja", QWEN, {}, "qwen3.jinja with each assistant turn in a {% generation %} block (written for these tests)"),
     "mistral_v0_2": ("mistral_v0_2.jinja", MISTRAL, {}, "Mistral-7B-Instruct-v0.1/v0.2 (as llama.cpp's tests embed it)"),
-    "mistral_v0_3": ("mistral_v0_3.jinja", MISTRAL, {}, "Mistral-7B-Instruct-v0.3 (from memory)"),
-    "zephyr": ("zephyr.jinja", MISTRAL, {}, "TinyLlama-1.1B-Chat-v1.0 / zephyr-7b-beta (from memory)"),
+    "mistral_v0_3": ("mistral_v0_3.jinja", MISTRAL, {}, "Mistral-7B-Instruct-v0.3 (from memory, checked against copies found in public code)"),
+    "zephyr": ("zephyr.jinja", MISTRAL, {}, "TinyLlama-1.1B-Chat-v1.0 / zephyr-7b-beta (from memory, checked against copies found in public code)"),
     "gemma2": ("gemma2.jinja", GEMMA, {}, "gemma-2-2b-it (from memory)"),
-    "gemma3": ("gemma3.jinja", GEMMA, {}, "gemma-3-1b-it (from memory)"),
-    "phi3": ("phi3.jinja", PHI3, {}, "Phi-3-mini-4k-instruct (from memory)"),
-    "phi3_5": ("phi3_5.jinja", PHI3, {}, "Phi-3.5-mini-instruct (from memory)"),
-    "smollm2": ("smollm2.jinja", SMOL, {}, "SmolLM2-1.7B-Instruct (from memory)"),
+    "gemma3": ("gemma3.jinja", GEMMA, {}, "gemma-3-1b-it (from memory, checked against copies found in public code)"),
+    "phi3": ("phi3.jinja", PHI3, {}, "Phi-3-mini-4k-instruct (from memory, checked against copies found in public code)"),
+    "phi3_5": ("phi3_5.jinja", PHI3, {}, "Phi-3.5-mini-instruct (from memory, checked against copies found in public code)"),
+    "smollm2": ("smollm2.jinja", SMOL, {}, "SmolLM2-1.7B-Instruct (from memory, checked against copies found in public code)"),
     "chatml": ("chatml.jinja", {"eos_token": "<|im_end|>"}, {}, "OpenHermes-2.5 ChatML (as llama.cpp's tests embed it)"),
     "chatml_generation": ("chatml_generation.jinja", {"eos_token": "<|im_end|>"}, {}, "ChatML with {% generation %} blocks (written for these tests)"),
 }
@@ -94,7 +95,7 @@ TOOL_CONVERSATION = [
     {"content": "{\"temp\": 21}", "role": "tool", "tool_call_id": "abc123def"},
     m("assistant", "It is 21 degrees."),
 ]
-TOOL_TEMPLATES = ["llama3_1", "llama3_2", "qwen2_5", "qwen3", "mistral_v0_3"]
+TOOL_TEMPLATES = ["llama3_1", "llama3_2", "qwen2_5", "qwen3", "qwen3_generation", "mistral_v0_3"]
 
 
 def byte_offset(text, index):
