@@ -47,6 +47,9 @@ Status CheckJobPaths(const jobs::TrialSpec& trial, std::set<std::string>* checke
   if (!job.data.general_eval.empty()) {
     wants.push_back({"data.general_eval", job.data.general_eval, "a general eval data file"});
   }
+  if (!job.data.chat_template.empty()) {
+    wants.push_back({"data.chat_template", job.data.chat_template, "a chat template file"});
+  }
   for (const auto& w : wants) {
     if (!checked->insert(w.path).second) continue;
     std::error_code ec;

@@ -6,6 +6,7 @@
 
 #include "common/version.h"
 #include "coordinator/coordinator.h"
+#include "jobs/serving.h"
 
 namespace lf::coordinator {
 
@@ -168,6 +169,14 @@ Result<Json> Coordinator::CompareView(const std::vector<std::string>& sweep_ids)
                             "general_eval_loss_base", "general_eval_loss", "forgetting"}) {
       row[key] = NumberOrNull(result, key);
     }
+    // What a multi-LoRA server would refuse or need configured, for the adapter this job makes.
+    Json serving = Json::array();
+    if (Result<jobs::JobSpec> spec = jobs::ParseJobSpec(job); spec.ok()) {
+      for (std::string& w : jobs::ServingWarnings(jobs::AdapterShapeOfJob(*spec))) {
+        serving.push_back(std::move(w));
+      }
+    }
+    row["serving_warnings"] = std::move(serving);
     row["perplexity"] = row["eval_perplexity"];
     row["train_loss"] = row["final_train_loss"];
     row.erase("eval_perplexity");

@@ -7,13 +7,51 @@
 namespace lf::jobs {
 namespace {
 
+// One name table per enum: Parse reads it, the Name functions write it.
+template <typename E, size_t N>
+Result<E> ParseEnum(const JsonField& f, const std::pair<E, std::string_view> (&names)[N]) {
+  LF_ASSIGN_OR_RETURN(std::string name, f.String());
+  std::string expected;
+  for (const auto& [value, n] : names) {
+    if (n == name) return value;
+    expected += (expected.empty() ? "" : ", ") + std::string(n);
+  }
+  return f.Error("expected one of " + expected + ", got \"" + name + "\"");
+}
+
+template <typename E, size_t N>
+std::string_view EnumName(E value, const std::pair<E, std::string_view> (&names)[N]) {
+  for (const auto& [v, n] : names) {
+    if (v == value) return n;
+  }
+  return "?";
+}
+
+constexpr std::pair<TrainOn, std::string_view> kTrainOnNames[] = {
+    {TrainOn::kAssistant, "assistant"},
+    {TrainOn::kLastAssistant, "last_assistant"},
+    {TrainOn::kAll, "all"}};
+constexpr std::pair<DataPacking, std::string_view> kPackingNames[] = {
+    {DataPacking::kAuto, "auto"},
+    {DataPacking::kStream, "stream"},
+    {DataPacking::kDocuments, "documents"},
+    {DataPacking::kPad, "pad"}};
+
 Status ParseData(const JsonField& f, DataSpec* d) {
-  LF_RETURN_IF_ERROR(f.CheckKeys({"train", "eval", "general_eval", "seq_len"}));
+  LF_RETURN_IF_ERROR(f.CheckKeys(
+      {"train", "eval", "general_eval", "seq_len", "train_on", "packing", "chat_template"}));
   LF_ASSIGN_OR_RETURN(JsonField train, f.Required("train"));
   LF_ASSIGN_OR_RETURN(d->train, train.NonEmptyString());
   LF_ASSIGN_OR_RETURN(d->eval, f.StringOr("eval", ""));
   LF_ASSIGN_OR_RETURN(d->general_eval, f.StringOr("general_eval", ""));
   LF_ASSIGN_OR_RETURN(d->seq_len, f.IntOr("seq_len", d->seq_len, {.min = 2, .max = 1 << 20}));
+  if (auto t = f.Optional("train_on")) {
+    LF_ASSIGN_OR_RETURN(d->train_on, ParseEnum(*t, kTrainOnNames));
+  }
+  if (auto p = f.Optional("packing")) {
+    LF_ASSIGN_OR_RETURN(d->packing, ParseEnum(*p, kPackingNames));
+  }
+  LF_ASSIGN_OR_RETURN(d->chat_template, f.StringOr("chat_template", ""));
   return Status::Ok();
 }
 
@@ -263,6 +301,9 @@ void ResolvePath(std::string* path, std::string_view base_dir) {
 
 }  // namespace
 
+std::string_view TrainOnName(TrainOn t) { return EnumName(t, kTrainOnNames); }
+std::string_view DataPackingName(DataPacking p) { return EnumName(p, kPackingNames); }
+
 std::string_view ScheduleName(Schedule s) {
   switch (s) {
     case Schedule::kConstant: return "constant";
@@ -328,7 +369,10 @@ Json JobSpecToJson(const JobSpec& s) {
        {{"train", s.data.train},
         {"eval", s.data.eval},
         {"general_eval", s.data.general_eval},
-        {"seq_len", s.data.seq_len}}},
+        {"seq_len", s.data.seq_len},
+        {"train_on", TrainOnName(s.data.train_on)},
+        {"packing", DataPackingName(s.data.packing)},
+        {"chat_template", s.data.chat_template}}},
       {"method", s.method},
       {"train",
        {{"steps", s.train.steps},
@@ -386,6 +430,7 @@ void ResolveJobPaths(JobSpec* job, std::string_view base_dir) {
   ResolvePath(&job->data.train, base_dir);
   ResolvePath(&job->data.eval, base_dir);
   ResolvePath(&job->data.general_eval, base_dir);
+  ResolvePath(&job->data.chat_template, base_dir);
 }
 
 }  // namespace lf::jobs

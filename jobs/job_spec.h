@@ -14,6 +14,20 @@
 
 namespace lf::jobs {
 
+// Which tokens of a chat example ({"messages": [...]}) carry loss: every assistant turn (its
+// content and the end-of-turn marker the template writes), the last assistant turn only, or
+// every token of the rendered conversation.
+enum class TrainOn { kAssistant, kLastAssistant, kAll };
+std::string_view TrainOnName(TrainOn t);
+
+// How examples become training rows. kStream: concatenated and cut into rows, each token seeing
+// the examples before it in the row (Hugging Face's run_clm; plain text). kDocuments: whole
+// examples packed into rows, each attending only to itself, positions restarting per example
+// (torchtune's packed datasets). kPad: one example per row, right-padded. kAuto: kDocuments when
+// the training file has chat examples, kStream otherwise.
+enum class DataPacking { kAuto, kStream, kDocuments, kPad };
+std::string_view DataPackingName(DataPacking p);
+
 struct DataSpec {
   std::string train;  // JSONL
   std::string eval;   // JSONL; empty: no evaluation
@@ -21,6 +35,11 @@ struct DataSpec {
   // ability (forgetting). Empty: not measured.
   std::string general_eval;
   int64_t seq_len = 128;
+  TrainOn train_on = TrainOn::kAssistant;
+  DataPacking packing = DataPacking::kAuto;
+  // A Jinja chat template file for chat examples; empty: the base model's own (the chat_template
+  // of its tokenizer_config.json, or chat_template.jinja).
+  std::string chat_template;
 };
 
 struct LoraSpec {

@@ -96,12 +96,18 @@ Result<std::unique_ptr<TrainPack>> OpenTrainPack(const jobs::JobSpec& job);
 // Trains a GPT-2-architecture model from scratch with the byte-level tokenizer (full training)
 // and saves a Hugging Face folder (config.json, model.safetensors, tokenizer.json).
 struct PretrainSpec {
-  std::string data;  // JSONL with {"text"}
+  std::string data;  // JSONL: text, prompt/completion, or chat lines (with the tokenizer's template)
   std::string eval;  // optional JSONL
   std::string output;
+  std::string arch = "gpt2";  // "gpt2", or "llama" (RMSNorm, rotary, grouped-query, tied)
+  // A Hugging Face folder whose tokenizer the model gets (its files are copied beside the
+  // weights); empty: lorafleet's byte-level tokenizer.
+  std::string tokenizer;
   int64_t layers = 4;
   int64_t hidden = 256;
   int64_t heads = 4;
+  int64_t kv_heads = 0;      // llama: 0 means heads (no grouped-query attention)
+  int64_t intermediate = 0;  // llama: 0 means 8/3 * hidden rounded up to a multiple of 32
   int64_t seq_len = 256;
   jobs::TrainSpec train;
 };
@@ -120,10 +126,18 @@ Result<EvalReport> EvaluateFile(const std::string& base_dir, const std::string& 
                                 const std::string& data_path, const std::string& logits_path = "");
 
 // Greedy continuation of `prompt` with each adapter in turn (or the base alone when none is
-// given), on one loaded base.
+// given), on one loaded base, until max_new_tokens or the EOS. The prompt is tokenized as
+// Hugging Face's tokenizer(prompt) does (with the BOS the model expects); with `chat`, it is
+// one user message rendered by the model's chat template with the generation prompt, and the
+// reply is what follows.
+struct GenerateOptions {
+  int64_t max_new_tokens = 64;
+  bool chat = false;
+};
 Result<std::vector<std::string>> Generate(const std::string& base_dir,
                                           const std::vector<std::string>& adapter_dirs,
-                                          const std::string& prompt, int64_t max_new_tokens);
+                                          const std::string& prompt,
+                                          const GenerateOptions& options);
 
 // The base with the adapter folded in, saved as a Hugging Face folder (tokenizer files copied).
 Status MergeAdapter(const std::string& base_dir, const std::string& adapter_dir,

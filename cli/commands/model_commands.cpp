@@ -57,8 +57,10 @@ int RunTokenize(const std::vector<std::string>& args) {
 int RunGenerate(const std::vector<std::string>& args) {
   constexpr const char* kUsage =
       "usage: lorafleet generate --base DIR [--adapter DIR]... --prompt TEXT "
-      "[--max-new-tokens N]\n";
+      "[--max-new-tokens N] [--chat]\n"
+      "  --chat: the prompt is a user message, rendered with the model's chat template\n";
   auto flags = Flags::Parse(args, {.options = {"--base", "--adapter", "--prompt", "--max-new-tokens"},
+                                   .switches = {"--chat"},
                                    .repeatable = {"--adapter"}});
   if (!flags.ok()) return ReportError("generate", flags.status(), kUsage);
   auto base = flags->Required("--base");
@@ -68,11 +70,14 @@ int RunGenerate(const std::vector<std::string>& args) {
     if (!s.ok()) return ReportError("generate", s, kUsage);
   }
   const std::vector<std::string> adapters = flags->GetAll("--adapter");
-  auto outputs = worker::Generate(*base, adapters, *prompt, *max_new);
+  const bool chat = flags->Has("--chat");
+  auto outputs = worker::Generate(*base, adapters, *prompt,
+                                  {.max_new_tokens = *max_new, .chat = chat});
   if (!outputs.ok()) return ReportError("generate", outputs.status());
   for (size_t i = 0; i < outputs->size(); ++i) {
     if (adapters.size() > 1) std::printf("== %s\n", adapters[i].c_str());
-    std::printf("%s%s\n", prompt->c_str(), (*outputs)[i].c_str());
+    // A reply stands alone; a plain continuation is shown after its prompt.
+    std::printf("%s%s\n", chat ? "" : prompt->c_str(), (*outputs)[i].c_str());
   }
   return 0;
 }

@@ -17,6 +17,7 @@
 #include "common/file_util.h"
 #include "common/http_client.h"
 #include "common/sha256.h"
+#include "jobs/serving.h"
 
 namespace lf::cli {
 namespace {
@@ -275,10 +276,27 @@ int RunExport(const std::vector<std::string>& args) {
       names.push_back("lineage.json");
     }
   }
+  // A warning, not a refusal: PEFT loads the adapter whatever a server thinks of it.
+  std::vector<std::string> serving;
+  const std::string config_path = (std::filesystem::path(dir) / "adapter_config.json").string();
+  if (std::filesystem::exists(config_path, ec)) {
+    Result<std::string> text = ReadFileToString(config_path);
+    Result<Json> config = text.ok() ? ParseJson(*text, config_path) : Result<Json>(text.status());
+    Result<jobs::AdapterShape> shape =
+        config.ok() ? jobs::AdapterShapeOfPeftConfig(*config, config_path)
+                    : Result<jobs::AdapterShape>(config.status());
+    if (!shape.ok()) return ReportFailure("export", shape.status());
+    serving = jobs::ServingWarnings(*shape);
+  }
   if (flags->Has("--json")) {
-    PrintJson({{"trial", id}, {"dir", dir}, {"files", files}, {"written", names}});
+    PrintJson({{"trial", id},
+               {"dir", dir},
+               {"files", files},
+               {"written", names},
+               {"serving_warnings", serving}});
     return 0;
   }
+  for (const std::string& w : serving) std::cerr << "warning: serving: " << w << "\n";
   std::string list;
   for (const std::string& n : names) list += (list.empty() ? "" : ", ") + n;
   std::cout << "exported " << id << " to " << dir << " (" << list

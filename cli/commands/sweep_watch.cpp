@@ -1,8 +1,11 @@
 #include "cli/commands/sweep_watch.h"
 
+#include <algorithm>
+
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -107,6 +110,25 @@ void PrintComparison(const Json& reply) {
     return;
   }
   std::cout << CompareTable(rows, /*raw=*/false).RenderText();
+  // Said once per distinct reason, with the trials it concerns.
+  std::vector<std::pair<std::string, std::string>> serving;  // (reason, trials)
+  for (const Json& row : rows) {
+    const Json& warnings = Member(row, "serving_warnings");
+    if (!warnings.is_array()) continue;
+    for (const Json& w : warnings) {
+      if (!w.is_string()) continue;
+      auto it = std::find_if(serving.begin(), serving.end(),
+                             [&](const auto& s) { return s.first == w.get<std::string>(); });
+      if (it == serving.end()) {
+        serving.emplace_back(w.get<std::string>(), StringMember(row, "trial_id"));
+      } else {
+        it->second += ", " + StringMember(row, "trial_id");
+      }
+    }
+  }
+  for (const auto& [reason, trials] : serving) {
+    std::cout << "serving: " << reason << " (" << trials << ")\n";
+  }
 }
 
 int WatchSweep(const Coordinator& remote, const Json& submitted, WatchOptions options) {

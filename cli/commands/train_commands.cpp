@@ -16,8 +16,9 @@ namespace {
 constexpr const char* kTrainUsage =
     "usage: lorafleet train JOB.yaml [--out DIR] [--no-resume] [--quiet] [--json]\n";
 constexpr const char* kPretrainUsage =
-    "usage: lorafleet pretrain --data FILE.jsonl --out DIR [--eval FILE.jsonl] [--layers N]\n"
-    "         [--hidden N] [--heads N] [--seq-len N] [--steps N] [--batch-size N] [--lr X]\n"
+    "usage: lorafleet pretrain --data FILE.jsonl --out DIR [--eval FILE.jsonl]\n"
+    "         [--arch gpt2|llama] [--tokenizer MODEL_DIR] [--layers N] [--hidden N] [--heads N]\n"
+    "         [--kv-heads N] [--intermediate N] [--seq-len N] [--steps N] [--batch-size N] [--lr X]\n"
     "         [--warmup N] [--schedule constant|linear|cosine] [--seed N] [--eval-every N]\n"
     "         [--checkpoint-every N] [--quiet] [--json]\n";
 
@@ -91,7 +92,8 @@ int RunTrain(const std::vector<std::string>& args) {
 
 int RunPretrain(const std::vector<std::string>& args) {
   auto flags = Flags::Parse(
-      args, {.options = {"--data", "--eval", "--out", "--layers", "--hidden", "--heads",
+      args, {.options = {"--data", "--eval", "--out", "--arch", "--tokenizer", "--layers",
+                         "--hidden", "--heads", "--kv-heads", "--intermediate",
                          "--seq-len", "--steps", "--batch-size", "--lr", "--warmup", "--schedule",
                          "--seed", "--eval-every", "--checkpoint-every"},
              .switches = {"--no-resume", "--quiet", "--json"}});
@@ -104,6 +106,10 @@ int RunPretrain(const std::vector<std::string>& args) {
     LF_ASSIGN_OR_RETURN(spec.layers, flags->Int("--layers", spec.layers, 1));
     LF_ASSIGN_OR_RETURN(spec.hidden, flags->Int("--hidden", spec.hidden, 8));
     LF_ASSIGN_OR_RETURN(spec.heads, flags->Int("--heads", spec.heads, 1));
+    spec.arch = flags->Get("--arch").value_or(spec.arch);
+    spec.tokenizer = flags->Get("--tokenizer").value_or("");
+    LF_ASSIGN_OR_RETURN(spec.kv_heads, flags->Int("--kv-heads", 0, 0));
+    LF_ASSIGN_OR_RETURN(spec.intermediate, flags->Int("--intermediate", 0, 0));
     LF_ASSIGN_OR_RETURN(spec.seq_len, flags->Int("--seq-len", spec.seq_len, 2));
     jobs::TrainSpec& t = spec.train;
     t.lr = 1e-3;

@@ -22,8 +22,12 @@ struct Batch {
   std::vector<int64_t> input_ids;  // rows * seq_len
   std::vector<int64_t> labels;     // rows * seq_len: next token id, or kIgnoreIndex
   // Real tokens of each row; positions t >= lengths[r] are right padding (pad id, kIgnoreIndex).
-  // Packed rows are always full.
+  // Stream-packed rows are always full.
   std::vector<int64_t> lengths;
+  // rows * seq_len when rows hold several examples (packing: documents): the index of the
+  // example each position belongs to within its row (padding after the last), so that the model
+  // masks attention between examples and restarts positions at each. Empty otherwise.
+  std::vector<int64_t> document_ids;
   int64_t tokens = 0;       // sum of lengths: what tokens/s counts
   int64_t loss_tokens = 0;  // labels that are not kIgnoreIndex: what the loss is averaged over
 };

@@ -1,5 +1,6 @@
 #include "worker/data/jsonl_reader.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <memory>
@@ -16,7 +17,10 @@ namespace {
 
 constexpr size_t kChunkBytes = size_t{1} << 20;
 constexpr std::string_view kUtf8Bom = "\xEF\xBB\xBF";
-constexpr std::string_view kShapes = R"({"text": "..."} or {"prompt": "...", "completion": "..."})";
+constexpr std::string_view kShapes =
+    R"({"text": "..."}, {"prompt": "...", "completion": "..."} or )"
+    R"({"messages": [{"role": "user", "content": "..."}, ...]})";
+constexpr std::string_view kRoles[] = {"system", "user", "assistant"};
 
 struct FileCloser {
   void operator()(std::FILE* file) const { std::fclose(file); }
@@ -41,7 +45,31 @@ Result<std::string> StringField(const JsonField& object, std::string_view key) {
   return field.String();
 }
 
-Result<Example> ParseLine(std::string_view line, const Tokenizer& tokenizer, int32_t eos_id) {
+Result<std::vector<ChatMessage>> ParseMessages(const JsonField& list) {
+  LF_ASSIGN_OR_RETURN(std::vector<JsonField> elements, list.Elements());
+  if (elements.empty()) return list.Error("expected at least one message, got an empty list");
+  std::vector<ChatMessage> messages;
+  for (const JsonField& m : elements) {
+    if (!m.IsObject()) {
+      return m.Error(R"(expected {"role": "...", "content": "..."}, got )" +
+                     DescribeJsonValue(m.json()));
+    }
+    LF_RETURN_IF_ERROR(m.CheckKeys({"role", "content"}));
+    ChatMessage message;
+    LF_ASSIGN_OR_RETURN(JsonField role, m.Required("role"));
+    LF_ASSIGN_OR_RETURN(message.role, role.String());
+    if (std::find(std::begin(kRoles), std::end(kRoles), message.role) == std::end(kRoles)) {
+      return role.Error("expected \"system\", \"user\" or \"assistant\", got \"" +
+                        message.role + "\"");
+    }
+    LF_ASSIGN_OR_RETURN(message.content, StringField(m, "content"));
+    messages.push_back(std::move(message));
+  }
+  return messages;
+}
+
+Result<Example> ParseLine(std::string_view line, const Tokenizer& tokenizer, int32_t eos_id,
+                          const JsonlOptions& options, bool* chat) {
   // nlohmann rejects such bytes too, but its message ("ill-formed UTF-8 byte") does not tell a
   // user that the file's encoding is the problem.
   if (size_t bad = utf8::FindInvalid(line); bad != std::string_view::npos) {
@@ -64,6 +92,19 @@ Result<Example> ParseLine(std::string_view line, const Tokenizer& tokenizer, int
   JsonField root(doc, FieldPath());
   const bool text = root.Has("text");
   const bool prompt_completion = root.Has("prompt") || root.Has("completion");
+  if (root.Has("messages")) {
+    LF_RETURN_IF_ERROR(root.CheckKeys({"messages"}));
+    LF_ASSIGN_OR_RETURN(JsonField list, root.Required("messages"));
+    LF_ASSIGN_OR_RETURN(std::vector<ChatMessage> messages, ParseMessages(list));
+    if (options.chat_template == nullptr) {
+      return list.Error(
+          "a chat example needs a chat template, and the base model's tokenizer has none (no "
+          "chat_template in tokenizer_config.json, no chat_template.jinja); name a template "
+          "file with data.chat_template");
+    }
+    *chat = true;
+    return ChatExample(tokenizer, *options.chat_template, messages, options.train_on);
+  }
   if (text && prompt_completion) {
     return InvalidArgument("expected " + std::string(kShapes) +
                            R"(, got both "text" and "prompt"/"completion" on one line)");
@@ -80,7 +121,7 @@ Result<Example> ParseLine(std::string_view line, const Tokenizer& tokenizer, int
     return PromptCompletionExample(tokenizer, prompt, completion, eos_id);
   }
   // No known key: CheckKeys names the first unknown one and the closest known key.
-  LF_RETURN_IF_ERROR(root.CheckKeys({"text", "prompt", "completion"}));
+  LF_RETURN_IF_ERROR(root.CheckKeys({"text", "prompt", "completion", "messages"}));
   return InvalidArgument("expected " + std::string(kShapes) + ", got an empty object");
 }
 
@@ -88,6 +129,11 @@ Result<Example> ParseLine(std::string_view line, const Tokenizer& tokenizer, int
 
 Result<std::vector<Example>> LoadJsonlExamples(const std::string& path, const Tokenizer& tokenizer,
                                                DataFileInfo* info) {
+  return LoadJsonlExamples(path, tokenizer, JsonlOptions{}, info);
+}
+
+Result<std::vector<Example>> LoadJsonlExamples(const std::string& path, const Tokenizer& tokenizer,
+                                               const JsonlOptions& options, DataFileInfo* info) {
   std::optional<int32_t> eos_id = tokenizer.eos_id();
   if (!eos_id) {
     return InvalidArgument(path + ": the tokenizer has no end-of-text token, which ends every " +
@@ -100,12 +146,13 @@ Result<std::vector<Example>> LoadJsonlExamples(const std::string& path, const To
   // memory holds one chunk plus the longest line, not the whole file.
   Sha256 sha;
   std::vector<Example> examples;
-  int64_t line_number = 0, skipped_empty = 0, bytes_read = 0;
+  int64_t line_number = 0, skipped_empty = 0, bytes_read = 0, chat_examples = 0;
   auto handle_line = [&](std::string_view line) -> Status {
     ++line_number;
     if (line_number == 1 && line.starts_with(kUtf8Bom)) line.remove_prefix(kUtf8Bom.size());
     if (IsBlank(line)) return Status::Ok();
-    Result<Example> example = ParseLine(line, tokenizer, *eos_id);
+    bool chat = false;
+    Result<Example> example = ParseLine(line, tokenizer, *eos_id, options, &chat);
     if (!example.ok()) {
       return example.status().WithContext(path + ":" + std::to_string(line_number));
     }
@@ -113,6 +160,7 @@ Result<std::vector<Example>> LoadJsonlExamples(const std::string& path, const To
       ++skipped_empty;
     } else {
       examples.push_back(std::move(example).value());
+      chat_examples += chat;
     }
     return Status::Ok();
   };
@@ -154,6 +202,7 @@ Result<std::vector<Example>> LoadJsonlExamples(const std::string& path, const To
     info->sha256 = ToHex(sha.Finish());
     info->stats = CountTokens(examples);
     info->skipped_empty = skipped_empty;
+    info->chat_examples = chat_examples;
   }
   return examples;
 }

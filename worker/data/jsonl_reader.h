@@ -1,6 +1,7 @@
 // Reads training data files in lorafleet's JSONL format (docs/formats/data.md): one JSON object
-// per line, {"text": ...} or {"prompt": ..., "completion": ...}, either kind on any line.
-// Errors name the file, the line and what is wrong. Free functions; thread-safe.
+// per line, {"text": ...}, {"prompt": ..., "completion": ...} or {"messages": [...]}, any kind on
+// any line. Errors name the file, the line, the message index and what is wrong. Free functions;
+// thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -19,6 +20,13 @@ struct DataFileInfo {
   std::string sha256;         // lowercase hex of the bytes that were parsed
   DataStats stats;            // of the examples kept
   int64_t skipped_empty = 0;  // lines whose example had no tokens besides the EOS
+  int64_t chat_examples = 0;  // {"messages"} lines among the examples kept
+};
+
+struct JsonlOptions {
+  // Renders {"messages"} lines; null: such a line is an error saying how to give a template.
+  const ChatTemplate* chat_template = nullptr;
+  jobs::TrainOn train_on = jobs::TrainOn::kAssistant;
 };
 
 // Tokenizes every line of `path` (see example.h for how each kind becomes tokens). Blank lines are
@@ -26,6 +34,10 @@ struct DataFileInfo {
 // info->skipped_empty. A file with no examples, a malformed line or a tokenizer without an EOS
 // token is an InvalidArgument: "data/train.jsonl:7: completion: expected a string, got 3".
 // `info` may be null.
+Result<std::vector<Example>> LoadJsonlExamples(const std::string& path, const Tokenizer& tokenizer,
+                                               const JsonlOptions& options,
+                                               DataFileInfo* info = nullptr);
+// Without a chat template: text and prompt/completion lines only.
 Result<std::vector<Example>> LoadJsonlExamples(const std::string& path, const Tokenizer& tokenizer,
                                                DataFileInfo* info = nullptr);
 

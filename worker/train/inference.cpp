@@ -3,10 +3,12 @@
 #include <fstream>
 
 #include "common/file_util.h"
+#include "worker/data/example.h"
 #include "worker/model/causal_lm.h"
 #include "worker/model/tensor_io.h"
 #include "worker/peft/adapter.h"
 #include "worker/tokenizer/tokenizer.h"
+#include "worker/tokenizer/tokenizer_files.h"
 #include "worker/worker_api.h"
 
 namespace lf::worker {
@@ -74,13 +76,40 @@ Result<EvalReport> EvaluateFile(const std::string& base_dir, const std::string& 
   return r;
 }
 
+// The ids generation starts from (see GenerateOptions).
+Result<std::vector<int32_t>> PromptIds(const Tokenizer& tokenizer, const std::string& base_dir,
+                                       const std::string& prompt, bool chat) {
+  if (prompt.empty()) return InvalidArgument("--prompt is empty");
+  if (chat) {
+    LF_ASSIGN_OR_RETURN(std::optional<ChatTemplate> chat_template,
+                        LoadChatTemplate(tokenizer, "", base_dir));
+    if (!chat_template) {
+      return InvalidArgument("--chat: " + base_dir + " has no chat template (no chat_template "
+                             "in tokenizer_config.json, no chat_template.jinja)");
+    }
+    const std::vector<ChatMessage> messages = {{"user", prompt}};
+    LF_ASSIGN_OR_RETURN(std::string text, chat_template->Render(messages, true));
+    return tokenizer.Encode(text);  // the template writes the special tokens itself
+  }
+  const std::vector<int32_t> text_ids = tokenizer.Encode(prompt);
+  std::vector<int32_t> ids = tokenizer.AddSpecialTokens(text_ids);
+  // A post-processor that ends sequences with EOS (add_eos_token) would stop generation at once.
+  if (tokenizer.eos_id() && !ids.empty() && ids.back() == *tokenizer.eos_id() &&
+      (text_ids.empty() || text_ids.back() != ids.back())) {
+    ids.pop_back();
+  }
+  return ids;
+}
+
 Result<std::vector<std::string>> Generate(const std::string& base_dir,
                                           const std::vector<std::string>& adapter_dirs,
-                                          const std::string& prompt, int64_t max_new_tokens) {
+                                          const std::string& prompt,
+                                          const GenerateOptions& options) {
   LF_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tokenizer, LoadTokenizer(base_dir));
   LF_ASSIGN_OR_RETURN(std::unique_ptr<CausalLm> model, LoadCausalLm(base_dir));
-  std::vector<int32_t> prompt_ids = tokenizer->Encode(prompt);
-  if (prompt_ids.empty()) return InvalidArgument("--prompt is empty");
+  LF_ASSIGN_OR_RETURN(std::vector<int32_t> prompt_ids,
+                      PromptIds(*tokenizer, base_dir, prompt, options.chat));
+  const int64_t max_new_tokens = options.max_new_tokens;
   std::vector<std::string> outputs;
   std::vector<std::string> runs = adapter_dirs.empty() ? std::vector<std::string>{""} : adapter_dirs;
   torch::NoGradGuard no_grad;
@@ -123,14 +152,7 @@ Status MergeAdapter(const std::string& base_dir, const std::string& adapter_dir,
   LF_RETURN_IF_ERROR(adapter->MergeInto(*model));
   model->SetHook(nullptr);
   LF_RETURN_IF_ERROR(SaveCausalLm(*model, out_dir));
-  for (const char* name : {"tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt",
-                           "special_tokens_map.json", "generation_config.json"}) {
-    const fs::path from = fs::path(base_dir) / name;
-    std::error_code ec;
-    if (fs::exists(from)) fs::copy_file(from, fs::path(out_dir) / name, ec);
-    if (ec) return Internal("copying " + from.string() + " to " + out_dir + ": " + ec.message());
-  }
-  return Status::Ok();
+  return CopyTokenizerFiles(base_dir, out_dir);
 }
 
 Result<std::vector<int32_t>> TokenizeText(const std::string& tokenizer_dir,

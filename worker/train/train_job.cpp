@@ -6,6 +6,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <optional>
 
 #include "common/file_util.h"
 #include "common/logging.h"
@@ -13,12 +14,14 @@
 #include "common/version.h"
 #include "jobs/packing.h"
 #include "worker/collective/collective.h"
+#include "worker/chat/chat_template.h"
 #include "worker/data/batch.h"
 #include "worker/data/jsonl_reader.h"
 #include "worker/data/packed_loader.h"
 #include "worker/model/causal_lm.h"
 #include "worker/peft/adapter.h"
 #include "worker/tokenizer/tokenizer.h"
+#include "worker/tokenizer/tokenizer_files.h"
 #include "worker/train/packed_trainer.h"
 #include "worker/train/trainer.h"
 #include "worker/worker_api.h"
@@ -31,6 +34,7 @@ namespace fs = std::filesystem;
 struct LoadedData {
   PackedLoader train;
   std::vector<Batch> eval;
+  std::vector<Batch> general;  // data.general_eval
   std::vector<DataLineage> lineage;
 };
 
@@ -76,35 +80,80 @@ Result<Json> BaseModelLineage(const std::string& model_dir) {
   return lineage;
 }
 
-// An eval file as fixed batches (padded with EOS), its lineage appended to `lineage`.
+// What a job's data files are read with: its chat template (data.chat_template, else the base
+// model's own, else none) and data.train_on.
+struct DataReading {
+  std::optional<ChatTemplate> chat;
+  jobs::TrainOn train_on = jobs::TrainOn::kAssistant;
+  int32_t pad_id = 0;  // pads evaluation rows and unpacked training rows
+  JsonlOptions options() const {
+    return {.chat_template = chat ? &*chat : nullptr, .train_on = train_on};
+  }
+};
+
+Result<DataReading> PrepareDataReading(const jobs::DataSpec& data, const Tokenizer& tokenizer,
+                                       const std::string& base_model) {
+  DataReading reading{.train_on = data.train_on,
+                      .pad_id = tokenizer.pad_id().value_or(tokenizer.eos_id().value_or(0))};
+  LF_ASSIGN_OR_RETURN(reading.chat, LoadChatTemplate(tokenizer, data.chat_template, base_model));
+  return reading;
+}
+
+// An eval file as fixed batches (one example per row, right-padded), its lineage appended to
+// `lineage`.
 Result<std::vector<Batch>> LoadEvalBatches(const std::string& path, const Tokenizer& tokenizer,
-                                           int64_t seq_len, const jobs::TrainSpec& train,
+                                           const DataReading& reading, int64_t seq_len,
+                                           const jobs::TrainSpec& train,
                                            std::vector<DataLineage>* lineage) {
   DataFileInfo info;
-  LF_ASSIGN_OR_RETURN(auto examples, LoadJsonlExamples(path, tokenizer, &info));
+  LF_ASSIGN_OR_RETURN(auto examples, LoadJsonlExamples(path, tokenizer, reading.options(), &info));
   lineage->push_back(Lineage(info));
-  const int32_t pad = tokenizer.eos_id().value_or(0);
-  return EvalBatches(examples, seq_len, train.batch_size, pad);
+  return EvalBatches(examples, seq_len, train.batch_size, reading.pad_id);
+}
+
+// data.packing: auto is documents for chat data and the stream otherwise; the stream would let
+// one conversation attend to another, so chat data refuses it.
+Result<jobs::DataPacking> ResolvePacking(const jobs::DataSpec& data, const DataFileInfo& info) {
+  if (data.packing == jobs::DataPacking::kAuto) {
+    return info.chat_examples > 0 ? jobs::DataPacking::kDocuments : jobs::DataPacking::kStream;
+  }
+  if (data.packing == jobs::DataPacking::kStream && info.chat_examples > 0) {
+    return InvalidArgument("job.data.packing: stream would let one chat example attend to "
+                           "another, and " + info.path + " has " +
+                           std::to_string(info.chat_examples) +
+                           " chat examples; use documents (the default for chat data) or pad");
+  }
+  return data.packing;
 }
 
 // In a gang, the loader gives this member (`rank` of `world`) its rows of every step.
-Result<LoadedData> LoadData(const std::string& train_path, const std::string& eval_path,
-                            const Tokenizer& tokenizer, int64_t seq_len,
-                            const jobs::TrainSpec& train, int rank = 0, int world = 1) {
+Result<LoadedData> LoadData(const jobs::DataSpec& data, const Tokenizer& tokenizer,
+                            const std::string& base_model, const jobs::TrainSpec& train,
+                            int rank = 0, int world = 1) {
+  LF_ASSIGN_OR_RETURN(DataReading reading, PrepareDataReading(data, tokenizer, base_model));
   DataFileInfo info;
-  LF_ASSIGN_OR_RETURN(auto examples, LoadJsonlExamples(train_path, tokenizer, &info));
+  LF_ASSIGN_OR_RETURN(auto examples,
+                      LoadJsonlExamples(data.train, tokenizer, reading.options(), &info));
   std::vector<DataLineage> lineage = {Lineage(info)};
+  LF_ASSIGN_OR_RETURN(jobs::DataPacking packing, ResolvePacking(data, info));
   LF_ASSIGN_OR_RETURN(PackedLoader loader,
-                      PackedLoader::Create(std::move(examples), {.seq_len = seq_len,
+                      PackedLoader::Create(std::move(examples), {.seq_len = data.seq_len,
                                                                  .batch_size = train.batch_size,
                                                                  .seed = train.seed,
                                                                  .rank = rank,
-                                                                 .world = world}));
-  std::vector<Batch> eval;
-  if (!eval_path.empty()) {
-    LF_ASSIGN_OR_RETURN(eval, LoadEvalBatches(eval_path, tokenizer, seq_len, train, &lineage));
+                                                                 .world = world,
+                                                                 .packing = packing,
+                                                                 .pad_id = reading.pad_id}));
+  std::vector<Batch> eval, general;
+  if (!data.eval.empty()) {
+    LF_ASSIGN_OR_RETURN(eval, LoadEvalBatches(data.eval, tokenizer, reading, data.seq_len, train,
+                                              &lineage));
   }
-  return LoadedData{std::move(loader), std::move(eval), std::move(lineage)};
+  if (!data.general_eval.empty()) {
+    LF_ASSIGN_OR_RETURN(general, LoadEvalBatches(data.general_eval, tokenizer, reading,
+                                                 data.seq_len, train, &lineage));
+  }
+  return LoadedData{std::move(loader), std::move(eval), std::move(general), std::move(lineage)};
 }
 
 // Writes each step's metrics to <output>/metrics.jsonl as the run goes: appended when the run
@@ -204,16 +253,7 @@ void RemoveCheckpoints(const TrainerOptions& options) {
 Status SaveFullModel(const CausalLm& model, const std::string& base_model, const std::string& dir) {
   LF_RETURN_IF_ERROR(CreateDirectories(dir));
   LF_RETURN_IF_ERROR(SaveCausalLm(model, dir));
-  for (const char* name : {"tokenizer.json", "tokenizer_config.json", "tokenizer.model",
-                           "vocab.json", "merges.txt", "special_tokens_map.json",
-                           "added_tokens.json", "generation_config.json"}) {
-    const fs::path from = fs::path(base_model) / name;
-    if (!fs::exists(from)) continue;
-    std::error_code ec;
-    fs::copy_file(from, fs::path(dir) / name, fs::copy_options::overwrite_existing, ec);
-    if (ec) return Internal("copying " + from.string() + " to " + dir + ": " + ec.message());
-  }
-  return Status::Ok();
+  return CopyTokenizerFiles(base_model, dir);
 }
 
 Result<std::string> OutputDir(const std::string& output) {
@@ -244,14 +284,11 @@ Result<JobInputs> LoadJobInputs(const jobs::JobSpec& job, CausalLm& model,
                            " is longer than the model's context of " +
                            std::to_string(model.config().max_positions) + " tokens");
   }
-  LF_ASSIGN_OR_RETURN(LoadedData data,
-                      LoadData(job.data.train, job.data.eval, tokenizer, job.data.seq_len,
-                               job.train, gang ? gang->rank() : 0, gang ? gang->size() : 1));
+  LF_ASSIGN_OR_RETURN(LoadedData data, LoadData(job.data, tokenizer, job.base_model, job.train,
+                                                gang ? gang->rank() : 0, gang ? gang->size() : 1));
   JobInputs inputs{.out = std::move(out), .data = std::move(data)};
-  if (!job.data.general_eval.empty()) {
-    LF_ASSIGN_OR_RETURN(inputs.general,
-                        LoadEvalBatches(job.data.general_eval, tokenizer, job.data.seq_len,
-                                        job.train, &inputs.data.lineage));
+  if (!inputs.data.general.empty()) {
+    inputs.general = std::move(inputs.data.general);
     ModelHook* hook = model.hook();
     model.SetHook(nullptr);
     inputs.general_base = Evaluate(model, inputs.general, job.train.eval_batches).loss;
@@ -445,18 +482,52 @@ Result<std::unique_ptr<TrainPack>> OpenTrainPack(const jobs::JobSpec& job) {
       std::move(key), std::move(model), std::move(tokenizer), std::move(base_lineage)));
 }
 
-Result<TrainJobResult> Pretrain(const PretrainSpec& spec, const TrainJobOptions& options) {
-  LF_ASSIGN_OR_RETURN(std::string out, OutputDir(spec.output));
+// The architecture `spec` asks for, sized for `vocab_size` tokens.
+Result<ModelConfig> PretrainConfig(const PretrainSpec& spec, int64_t vocab_size) {
   if (spec.hidden % spec.heads != 0) {
     return InvalidArgument("--hidden (" + std::to_string(spec.hidden) +
                            ") must be divisible by --heads (" + std::to_string(spec.heads) + ")");
   }
-  std::unique_ptr<Tokenizer> tokenizer = MakeByteTokenizer();
-  const ModelConfig config =
-      Gpt2Config(tokenizer->vocab_size(), spec.seq_len, spec.hidden, spec.layers, spec.heads);
+  if (spec.arch == "gpt2") {
+    return Gpt2Config(vocab_size, spec.seq_len, spec.hidden, spec.layers, spec.heads);
+  }
+  if (spec.arch != "llama") {
+    return InvalidArgument("--arch: expected gpt2 or llama, got \"" + spec.arch + "\"");
+  }
+  ModelConfig c;
+  c.arch = Architecture::kLlama;
+  c.model_type = "llama";
+  c.vocab_size = vocab_size;
+  c.hidden = spec.hidden;
+  c.layers = spec.layers;
+  c.heads = spec.heads;
+  c.kv_heads = spec.kv_heads > 0 ? spec.kv_heads : spec.heads;
+  if (c.heads % c.kv_heads != 0) {
+    return InvalidArgument("--heads (" + std::to_string(c.heads) +
+                           ") must be a multiple of --kv-heads (" + std::to_string(c.kv_heads) +
+                           ")");
+  }
+  c.head_dim = spec.hidden / spec.heads;
+  if (c.head_dim % 2 != 0) return InvalidArgument("--hidden / --heads must be even (rotary)");
+  c.intermediate = spec.intermediate > 0 ? spec.intermediate : (8 * spec.hidden / 3 + 31) / 32 * 32;
+  c.max_positions = spec.seq_len;
+  c.rope_theta = 500000.0;  // Llama 3's
+  c.tie_word_embeddings = true;  // as Llama 3.2 1B and 3B
+  return c;
+}
+
+Result<TrainJobResult> Pretrain(const PretrainSpec& spec, const TrainJobOptions& options) {
+  LF_ASSIGN_OR_RETURN(std::string out, OutputDir(spec.output));
+  std::unique_ptr<Tokenizer> tokenizer;
+  if (spec.tokenizer.empty()) {
+    tokenizer = MakeByteTokenizer();
+  } else {
+    LF_ASSIGN_OR_RETURN(tokenizer, LoadTokenizer(spec.tokenizer));
+  }
+  LF_ASSIGN_OR_RETURN(const ModelConfig config, PretrainConfig(spec, tokenizer->vocab_size()));
   LF_ASSIGN_OR_RETURN(std::unique_ptr<CausalLm> model, NewCausalLm(config, spec.train.seed));
-  LF_ASSIGN_OR_RETURN(LoadedData data,
-                      LoadData(spec.data, spec.eval, *tokenizer, spec.seq_len, spec.train));
+  const jobs::DataSpec data_spec{.train = spec.data, .eval = spec.eval, .seq_len = spec.seq_len};
+  LF_ASSIGN_OR_RETURN(LoadedData data, LoadData(data_spec, *tokenizer, spec.tokenizer, spec.train));
   const TrainerOptions trainer_options = JobTrainerOptions(out, "pretrain", options);
   Trainer trainer(*model, nullptr, spec.train, trainer_options);
   TrainJobResult result;
@@ -464,7 +535,8 @@ Result<TrainJobResult> Pretrain(const PretrainSpec& spec, const TrainJobOptions&
   result.data = data.lineage;
   if (result.train.completed) {
     LF_RETURN_IF_ERROR(SaveCausalLm(*model, out));
-    LF_RETURN_IF_ERROR(SaveByteTokenizer(out));
+    LF_RETURN_IF_ERROR(spec.tokenizer.empty() ? SaveByteTokenizer(out)
+                                              : CopyTokenizerFiles(spec.tokenizer, out));
     RemoveCheckpoints(trainer_options);
   }
   LF_RETURN_IF_ERROR(WriteFileAtomically((fs::path(out) / "pretrain_result.json").string(),

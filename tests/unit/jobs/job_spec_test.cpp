@@ -28,6 +28,9 @@ TEST(JobSpecTest, MinimalJobGetsDefaults) {
   EXPECT_EQ(spec->data.train, "train.jsonl");
   EXPECT_EQ(spec->data.eval, "");
   EXPECT_EQ(spec->data.seq_len, 128);
+  EXPECT_EQ(spec->data.train_on, TrainOn::kAssistant);
+  EXPECT_EQ(spec->data.packing, DataPacking::kAuto);
+  EXPECT_EQ(spec->data.chat_template, "");
   EXPECT_EQ(spec->method, "lora");
   EXPECT_EQ(spec->lora.r, 8);
   EXPECT_TRUE(spec->lora.target_modules.empty());
@@ -62,7 +65,8 @@ TEST(PackKeyTest, PlainLoraOnOneBaseAndLengthShareAKeyWhateverTheirSettings) {
 TEST(JobSpecTest, FullJobParsesAndRoundTrips) {
   Result<JobSpec> spec = Parse(R"(
 base_model: m
-data: {train: t.jsonl, eval: e.jsonl, seq_len: 64}
+data: {train: t.jsonl, eval: e.jsonl, seq_len: 64, train_on: last_assistant, packing: pad,
+       chat_template: chat.jinja}
 method: lora
 lora: {r: 16, alpha: 32, dropout: 0.1, target_modules: [c_attn, c_proj], rslora: true,
        layers_to_transform: [0, 2]}
@@ -78,6 +82,9 @@ output: runs/x
   EXPECT_DOUBLE_EQ(spec->train.lr, 1e-3);
   EXPECT_EQ(spec->train.schedule, Schedule::kCosine);
   EXPECT_EQ(spec->train.seed, 7u);
+  EXPECT_EQ(spec->data.train_on, TrainOn::kLastAssistant);
+  EXPECT_EQ(spec->data.packing, DataPacking::kPad);
+  EXPECT_EQ(spec->data.chat_template, "chat.jinja");
   Json resolved = JobSpecToJson(*spec);
   Result<JobSpec> again = ParseJobSpec(resolved);
   ASSERT_TRUE(again.ok()) << again.status().ToString();
@@ -215,6 +222,10 @@ TEST(JobSpecTest, ErrorsNameTheField) {
        "layers_to_transform"},
       {"base_model: m\ndata: {train: t}\ntrain: {schedule: step}\n",
        "job.train.schedule: expected one of constant, linear, cosine, got \"step\""},
+      {"base_model: m\ndata: {train: t, train_on: assistants}\n",
+       "job.data.train_on: expected one of assistant, last_assistant, all, got \"assistants\""},
+      {"base_model: m\ndata: {train: t, packing: bins}\n",
+       "job.data.packing: expected one of auto, stream, documents, pad, got \"bins\""},
       {"base_model: m\ndata: {train: t}\nmethod: prefix\n", "job.method: unknown method \"prefix\""},
       {"base_model: m\ndata: {train: t}\nmethod: prompt_tuning\n"
        "prompt_tuning: {num_virtual_tokens: 0}\n",

@@ -140,7 +140,7 @@ TEST(JsonlReaderTest, MalformedLinesNameFileLineAndReason) {
       {"not_json", good + "text: a", "invalid JSON at column 2: syntax error"},
       {"two_values", good + "{\"text\": \"a\"} {\"text\": \"b\"}",
        "invalid JSON at column 15: syntax error"},
-      {"list", good + "[1, 2]", R"(expected {"text": "..."} or {"prompt")"},
+      {"list", good + "[1, 2]", R"(expected {"text": "..."}, {"prompt")"},
       {"string", good + "\"hello\"", "got \"hello\""},
       {"number_text", good + "{\"text\": 5}", "text: expected a string, got 5"},
       {"null_text", good + "{\"text\": null}", "text: expected a string, got null"},
@@ -156,7 +156,7 @@ TEST(JsonlReaderTest, MalformedLinesNameFileLineAndReason) {
        R"(got both "text" and "prompt"/"completion" on one line)"},
       {"typo", good + "{\"txt\": \"a\"}",
        "txt: unknown key; expected one of: text, prompt, "
-       "completion (did you mean 'text'?)"},
+       "completion, messages (did you mean 'text'?)"},
       {"empty_object", good + "{}", "got an empty object"},
       {"latin1", good + "{\"text\": \"caf\xE9\"}", "invalid UTF-8 at column 14 (byte 0xE9)"},
       {"overlong", good + "{\"text\": \"\xC0\xAF\"}", "invalid UTF-8 at column 11 (byte 0xC0)"},

@@ -276,5 +276,102 @@ TEST(DataEvalBatchesTest, OneRowPerExamplePaddedToTheLongestRowOfItsBatch) {
   EXPECT_FALSE(EvalBatches(examples, 4, 0, 0).ok());
 }
 
+// packing: documents and pad (chat data): whole examples, each attending only to itself.
+PackedLoaderOptions ExampleRows(jobs::DataPacking packing, int64_t seq_len, int64_t batch_size) {
+  return {.seq_len = seq_len, .batch_size = batch_size, .seed = 3, .packing = packing,
+          .pad_id = -7};
+}
+
+TEST(PackedLoaderDocumentsTest, PacksWholeExamplesWithDocumentIdsAndPadding) {
+  // Lengths 3, 5, 2, 4: positions (length - 1) 2, 4, 1, 3. One example keeps all four rows'
+  // contents checkable: every id says which example and position it is.
+  std::vector<Example> examples = {Make({10, 11, 12}, {0, 1, 1}), Make({20, 21, 22, 23, 24}),
+                                   Make({30, 31}, {0, 1}), Make({40, 41, 42, 43}, {0, 0, 1, 1})};
+  PackedLoader loader = MakeLoader(examples, ExampleRows(jobs::DataPacking::kDocuments, 5, 1));
+  const std::vector<int64_t> order = ShuffledIndices(4, EpochSeed(3, 0));
+  // Greedy packing of that order into rows of 5 positions, computed here independently.
+  std::vector<std::vector<int64_t>> rows = {{}};
+  int64_t used = 0;
+  for (int64_t e : order) {
+    const int64_t positions = static_cast<int64_t>(examples[static_cast<size_t>(e)].ids.size()) - 1;
+    if (used > 0 && used + positions > 5) {
+      rows.push_back({});
+      used = 0;
+    }
+    rows.back().push_back(e);
+    used += positions;
+  }
+  EXPECT_EQ(loader.rows_per_epoch(), static_cast<int64_t>(rows.size()));
+  int64_t loss_tokens = 0;
+  for (const auto& row : rows) {
+    Batch b = loader.Next();
+    ASSERT_EQ(b.document_ids.size(), 5u);
+    std::vector<int64_t> inputs, labels, docs;
+    for (size_t d = 0; d < row.size(); ++d) {
+      const Example& ex = examples[static_cast<size_t>(row[d])];
+      for (size_t t = 0; t + 1 < ex.ids.size(); ++t) {
+        inputs.push_back(ex.ids[t]);
+        labels.push_back(ex.loss[t + 1] ? ex.ids[t + 1] : kIgn);
+        docs.push_back(static_cast<int64_t>(d));
+        loss_tokens += ex.loss[t + 1];
+      }
+    }
+    EXPECT_EQ(b.lengths, (std::vector<int64_t>{static_cast<int64_t>(inputs.size())}));
+    EXPECT_EQ(b.tokens, static_cast<int64_t>(inputs.size()));
+    while (inputs.size() < 5) {  // padding: its own document, no loss
+      inputs.push_back(-7);
+      labels.push_back(kIgn);
+      docs.push_back(static_cast<int64_t>(row.size()));
+    }
+    EXPECT_EQ(b.input_ids, inputs);
+    EXPECT_EQ(b.labels, labels);
+    EXPECT_EQ(b.document_ids, docs);
+  }
+  // One epoch predicts every target of every example exactly once (2 + 4 + 1 + 2 = 9 targets).
+  EXPECT_EQ(loss_tokens, 9);
+  EXPECT_DOUBLE_EQ(loader.epochs_done(), 1.0);
+}
+
+TEST(PackedLoaderDocumentsTest, LongExamplesAreCutAndEpochsResumeExactly) {
+  std::vector<Example> examples = Distinct(20);  // lengths 1..9; the one-token ones are dropped
+  auto options = ExampleRows(jobs::DataPacking::kDocuments, 6, 2);
+  PackedLoader loader = MakeLoader(examples, options);
+  std::vector<Batch> batches;
+  for (int s = 0; s < 25; ++s) batches.push_back(loader.Next());  // several epochs
+  EXPECT_GT(loader.epochs_done(), 2.0);
+  for (const Batch& b : batches) {
+    for (int64_t r = 0; r < b.rows; ++r) {
+      EXPECT_LE(b.lengths[static_cast<size_t>(r)], 6);
+      EXPECT_GT(b.lengths[static_cast<size_t>(r)], 0);
+    }
+  }
+  PackedLoader resumed = MakeLoader(examples, options);
+  resumed.SeekToStep(17);
+  for (int s = 17; s < 25; ++s) {
+    Batch b = resumed.Next();
+    EXPECT_EQ(b.input_ids, batches[static_cast<size_t>(s)].input_ids) << "step " << s;
+    EXPECT_EQ(b.labels, batches[static_cast<size_t>(s)].labels) << "step " << s;
+    EXPECT_EQ(b.document_ids, batches[static_cast<size_t>(s)].document_ids) << "step " << s;
+  }
+}
+
+TEST(PackedLoaderPadTest, OneExamplePerRowRightPaddedWithoutDocumentIds) {
+  std::vector<Example> examples = {Make({1, 2, 3}), Make({5}), Make({4, 5, 6, 7, 8, 9})};
+  PackedLoader loader = MakeLoader(examples, ExampleRows(jobs::DataPacking::kPad, 4, 2));
+  EXPECT_EQ(loader.rows_per_epoch(), 2);  // the one-token example has no row
+  Batch b = loader.Next();
+  EXPECT_TRUE(b.document_ids.empty());
+  const std::vector<int64_t> order = ShuffledIndices(2, EpochSeed(3, 0));
+  const std::vector<int64_t> short_row = {1, 2, -7, -7}, long_row = {4, 5, 6, 7};
+  EXPECT_EQ(Row(b.input_ids, 4, 0), order[0] == 0 ? short_row : long_row);
+  EXPECT_EQ(Row(b.input_ids, 4, 1), order[0] == 0 ? long_row : short_row);
+  EXPECT_EQ(b.tokens, 6);
+  EXPECT_EQ(b.loss_tokens, 6);
+  auto none = PackedLoader::Create({Make({1})}, ExampleRows(jobs::DataPacking::kPad, 4, 1));
+  ASSERT_FALSE(none.ok());
+  EXPECT_NE(none.status().message().find("packing: pad"), std::string::npos)
+      << none.status().message();
+}
+
 }  // namespace
 }  // namespace lf::worker
