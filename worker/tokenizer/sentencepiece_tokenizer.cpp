@@ -1,18 +1,17 @@
 #include "worker/tokenizer/sentencepiece_tokenizer.h"
 
-#include <sentencepiece_processor.h>
-
 #include <algorithm>
 
 #include "worker/tokenizer/added_tokens.h"
 #include "worker/tokenizer/normalized_text.h"
+#include "worker/tokenizer/sentencepiece_model.h"
 
 namespace lf::worker {
 namespace {
 
 class SentencePieceTokenizer final : public Tokenizer {
  public:
-  SentencePieceTokenizer(std::unique_ptr<sentencepiece::SentencePieceProcessor> sp,
+  SentencePieceTokenizer(std::unique_ptr<SentencePieceModel> sp,
                          TokenizerConfigFile file)
       : sp_(std::move(sp)),
         config_(std::move(file.config)),
@@ -52,10 +51,8 @@ class SentencePieceTokenizer final : public Tokenizer {
         continue;
       }
       const std::string_view stretch = text.substr(s.begin, s.end - s.begin);
-      sentencepiece::ImmutableSentencePieceText pieces = sp_->EncodeAsImmutableProto(stretch);
-      for (const auto& piece : pieces.pieces()) {
-        emit(static_cast<int32_t>(piece.id()), s.begin + piece.begin(),
-             s.begin + std::max(piece.begin(), piece.end()));
+      for (const SentencePieceModel::Piece& piece : sp_->Encode(stretch)) {
+        emit(piece.id, s.begin + piece.begin, s.begin + std::max(piece.begin, piece.end));
       }
     }
     return out;
@@ -75,11 +72,11 @@ class SentencePieceTokenizer final : public Tokenizer {
     std::string out;
     std::vector<int> run;
     auto flush = [&] {
-      if (!run.empty()) out += sp_->DecodeIds(run);
+      if (!run.empty()) out += sp_->Decode(run);
       run.clear();
     };
     for (int32_t id : ids) {
-      if (id < 0 || id >= sp_->GetPieceSize()) continue;  // unknown ids are skipped
+      if (id < 0 || id >= sp_->PieceSize()) continue;  // unknown ids are skipped
       if (sp_->IsControl(id)) {
         flush();
         out += sp_->IdToPiece(id);
@@ -91,7 +88,7 @@ class SentencePieceTokenizer final : public Tokenizer {
     return out;
   }
 
-  int32_t vocab_size() const override { return sp_->GetPieceSize(); }
+  int32_t vocab_size() const override { return sp_->PieceSize(); }
   std::optional<int32_t> eos_id() const override { return eos_id_; }
   std::optional<int32_t> bos_id() const override { return bos_id_; }
   std::optional<int32_t> pad_id() const override { return pad_id_; }
@@ -115,7 +112,7 @@ class SentencePieceTokenizer final : public Tokenizer {
   // the slow tokenizer matches them in the text before SentencePiece sees it.
   std::vector<AddedToken> SpecialTokens() const {
     std::vector<AddedToken> tokens;
-    for (int id = 0; id < sp_->GetPieceSize(); ++id) {
+    for (int id = 0; id < sp_->PieceSize(); ++id) {
       if (sp_->IsControl(id) || sp_->IsUnknown(id)) {
         const std::string piece = sp_->IdToPiece(id);
         if (!piece.empty()) {
@@ -133,7 +130,7 @@ class SentencePieceTokenizer final : public Tokenizer {
     return tokens;
   }
 
-  std::unique_ptr<sentencepiece::SentencePieceProcessor> sp_;
+  std::unique_ptr<SentencePieceModel> sp_;
   TokenizerConfig config_;
   bool add_bos_, add_eos_;
   AddedTokenMatcher matcher_;
@@ -144,11 +141,8 @@ class SentencePieceTokenizer final : public Tokenizer {
 
 Result<std::unique_ptr<Tokenizer>> LoadSentencePieceTokenizer(const std::string& model_path,
                                                               TokenizerConfigFile config) {
-  auto sp = std::make_unique<sentencepiece::SentencePieceProcessor>();
-  const auto status = sp->Load(model_path);
-  if (!status.ok()) {
-    return InvalidArgument(model_path + ": not a SentencePiece model: " + status.ToString());
-  }
+  LF_ASSIGN_OR_RETURN(std::unique_ptr<SentencePieceModel> sp,
+                      SentencePieceModel::Load(model_path));
   return std::unique_ptr<Tokenizer>(
       std::make_unique<SentencePieceTokenizer>(std::move(sp), std::move(config)));
 }
