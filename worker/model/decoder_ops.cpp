@@ -98,7 +98,8 @@ TokenLayout MakeTokenLayout(const torch::Tensor& document_ids, int64_t prompt_to
 }
 
 torch::Tensor AttentionMask(const TokenLayout& l, int64_t window) {
-  if (window >= l.tokens) window = 0;  // a window longer than the sequence hides nothing
+  // A window longer than everything a query can see hides nothing.
+  if (window >= l.kv_tokens + l.tokens) window = 0;
   if (!l.documents.defined() && window <= 0) return {};
   const torch::Device device = l.positions.device();
   torch::Tensor index = torch::arange(l.tokens, Int64On(device));
@@ -109,9 +110,15 @@ torch::Tensor AttentionMask(const TokenLayout& l, int64_t window) {
   if (l.documents.defined()) {
     allowed = allowed & (l.documents.unsqueeze(2) == l.documents.unsqueeze(1));
   }
-  if (l.kv_tokens > 0) {  // the prefix stays visible to every token
-    allowed = torch::cat(
-        {torch::ones({allowed.size(0), l.tokens, l.kv_tokens}, allowed.options()), allowed}, 2);
+  if (l.kv_tokens > 0) {
+    // The prefix is visible to every document. A sliding window covers it as transformers' mask
+    // covers a cache: prefix key j sits at position j, the query at its own position.
+    torch::Tensor prefix = torch::ones({allowed.size(0), l.tokens, l.kv_tokens}, allowed.options());
+    if (window > 0) {
+      prefix = (l.positions.unsqueeze(-1) - torch::arange(l.kv_tokens, Int64On(device))) < window;
+      prefix = prefix.expand({allowed.size(0), l.tokens, l.kv_tokens});
+    }
+    allowed = torch::cat({prefix, allowed}, 2);
   }
   return allowed.unsqueeze(1);
 }

@@ -26,9 +26,9 @@ TokenLayout MakeTokenLayout(const torch::Tensor& document_ids, int64_t prompt_to
                             int64_t kv_tokens, int64_t tokens, torch::Device device);
 
 // The boolean mask [batch or 1, 1, tokens, kv_tokens + tokens] for torch_compat::Attention (true:
-// may attend), with a sliding window when `window` > 0; undefined when plain causal attention is
-// exact (one document per row, no window shorter than the sequence), so the fused causal kernel
-// runs.
+// may attend), with a sliding window when `window` > 0 (over prefix keys too, by position, as
+// transformers masks a cache); undefined when plain causal attention is exact (one document per
+// row, no window shorter than what a query sees), so the fused causal kernel runs.
 torch::Tensor AttentionMask(const TokenLayout& layout, int64_t window);
 
 // cos and sin [batch or 1, 1, tokens, rotary_dim] in `dtype`, scaled by the rope's attention
