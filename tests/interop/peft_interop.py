@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """lorafleet against Hugging Face: base models, exported adapters, imported adapters, merges.
 
-Builds small random GPT-2, Llama (grouped-query attention, separate lm_head) and Qwen2 (q/k/v
-biases, tied embeddings) models with transformers, then checks that
+Builds small random GPT-2, Llama (grouped-query attention, separate lm_head; and with Llama 3
+rotary scaling), Qwen2 (q/k/v biases, tied embeddings; YaRN), Qwen3 (q/k norms), Mistral (a
+sliding window shorter than the sequence), Phi-3 (fused qkv_proj and gate_up_proj, partial
+rotary), Gemma 2 and Gemma 3 text models with transformers, then checks that
   1. `lorafleet eval` gives the logits and loss transformers gives for each base;
   2. an adapter trained by `lorafleet train` loads with PeftModel.from_pretrained and gives
      the same logits and loss as lorafleet;
@@ -12,7 +14,7 @@ biases, tied embeddings) models with transformers, then checks that
   6. 2-3 for prompt tuning, P-tuning and prefix tuning (with and without projection), which
      cannot be merged.
 Run by ctest (label interop) when Python has torch, transformers and peft; exits 77 (skipped)
-otherwise. usage: peft_interop.py BIN_DIR
+otherwise. usage: peft_interop.py BIN_DIR [model name...]
 """
 import json
 import os
@@ -190,10 +192,47 @@ def main():
             num_key_value_heads=2, max_position_embeddings=64, tie_word_embeddings=True,
             **common)),
     }
-    targets = {"gpt2": ["c_attn", "c_proj", "c_fc"],
-               "llama": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
-               "qwen2": ["q_proj", "v_proj", "down_proj"]}
+    t = transformers
+    shape = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                 num_key_value_heads=2, max_position_embeddings=64, **common)
+    models.update({
+        "llama_rope_llama3": t.LlamaForCausalLM(t.LlamaConfig(
+            tie_word_embeddings=False, head_dim=16, **shape,
+            rope_parameters={"rope_type": "llama3", "rope_theta": 10000.0, "factor": 8.0,
+                             "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                             "original_max_position_embeddings": 100})),
+        "qwen2_yarn": t.Qwen2ForCausalLM(t.Qwen2Config(
+            tie_word_embeddings=True, **shape, rope_parameters={
+                "rope_type": "yarn", "rope_theta": 10000.0, "factor": 4.0,
+                "original_max_position_embeddings": 16})),
+        "qwen3": t.Qwen3ForCausalLM(t.Qwen3Config(head_dim=16, tie_word_embeddings=True, **shape)),
+        "mistral": t.MistralForCausalLM(t.MistralConfig(sliding_window=8, tie_word_embeddings=False,
+                                                        **shape)),
+        "phi3": t.Phi3ForCausalLM(t.Phi3Config(
+            partial_rotary_factor=0.5, pad_token_id=0, bos_token_id=0, eos_token_id=0,
+            tie_word_embeddings=False, **shape)),
+        "gemma2": t.Gemma2ForCausalLM(t.Gemma2Config(
+            head_dim=8, sliding_window=8, query_pre_attn_scalar=6, attn_logit_softcapping=5.0,
+            **shape)),
+        "gemma3": t.Gemma3ForCausalLM(t.Gemma3TextConfig(
+            head_dim=8, sliding_window=8, query_pre_attn_scalar=6, final_logit_softcapping=10.0,
+            layer_types=["sliding_attention", "full_attention"], **shape,
+            rope_parameters={"full_attention": {"rope_type": "linear", "factor": 2.0,
+                                                "rope_theta": 1000000.0},
+                             "sliding_attention": {"rope_type": "default",
+                                                   "rope_theta": 10000.0}})),
+    })
+    if len(sys.argv) > 2:  # names to check, e.g. `peft_interop.py BIN_DIR gemma2 phi3`
+        models = {k: v for k, v in models.items() if k in sys.argv[2:]}
+    all_linear = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    targets = {"gpt2": ["c_attn", "c_proj", "c_fc"], "llama": all_linear,
+               "qwen2": ["q_proj", "v_proj", "down_proj"],
+               "phi3": ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"]}
     for name, model in models.items():
+        with torch.no_grad():  # norm weights start constant; randomise them so they matter
+            for param_name, param in model.named_parameters():
+                if "norm" in param_name and "gpt2" not in name:
+                    param.normal_(0.5 if "gemma" in name else 1.0, 0.3)
         model.eval()
         base = os.path.join(TMP, name)
         model.save_pretrained(base, safe_serialization=True)
@@ -207,7 +246,8 @@ def main():
         out = os.path.join(TMP, f"{name}_run")
         with open(job, "w") as f:
             json.dump({"base_model": base, "data": {"train": data, "seq_len": 32},
-                       "lora": {"r": 4, "alpha": 8, "target_modules": targets[name]},
+                       "lora": {"r": 4, "alpha": 8,
+                                "target_modules": targets.get(name, all_linear)},
                        "train": {"steps": 8, "batch_size": 4, "lr": 0.02, "seed": 1},
                        "output": out}, f)
         run("train", job, "--quiet")
@@ -228,7 +268,7 @@ def main():
         # 3. PEFT writes, lorafleet loads.
         fresh = type(model)(model.config).eval()
         fresh.load_state_dict(transformers.AutoModelForCausalLM.from_pretrained(base).state_dict())
-        config = peft.LoraConfig(r=4, lora_alpha=16, target_modules=targets[name],
+        config = peft.LoraConfig(r=4, lora_alpha=16, target_modules=targets.get(name, all_linear),
                                  init_lora_weights=False, task_type="CAUSAL_LM")
         written = peft.get_peft_model(fresh, config).eval()
         peft_dir = os.path.join(TMP, f"{name}_peft_adapter")
@@ -239,15 +279,16 @@ def main():
 
         # 5. DoRA and IA³.
         check_method(name, model, base, data, n_pos, "dora",
-                     {"r": 4, "alpha": 8, "target_modules": targets[name]},
-                     peft.LoraConfig(r=4, lora_alpha=16, target_modules=targets[name],
+                     {"r": 4, "alpha": 8, "target_modules": targets.get(name, all_linear)},
+                     peft.LoraConfig(r=4, lora_alpha=16, target_modules=targets.get(name, all_linear),
                                      use_dora=True, init_lora_weights=False,
                                      task_type="CAUSAL_LM"))
         # Feed-forward modules must be among the targets (PEFT checks it; so does lorafleet).
         ia3_targets, ia3_ff = {
             "gpt2": (["c_attn", "c_fc", "mlp.c_proj"], ["mlp.c_proj"]),
-            "llama": (["k_proj", "v_proj", "up_proj", "down_proj"], ["down_proj"]),
-            "qwen2": (["q_proj", "v_proj", "down_proj"], ["down_proj"])}[name]
+            "qwen2": (["q_proj", "v_proj", "down_proj"], ["down_proj"]),
+            "phi3": (["qkv_proj", "down_proj"], ["down_proj"])}.get(
+                name, (["k_proj", "v_proj", "up_proj", "down_proj"], ["down_proj"]))
         check_method(name, model, base, data, n_pos, "ia3",
                      {"target_modules": ia3_targets, "feedforward_modules": ia3_ff},
                      peft.IA3Config(target_modules=ia3_targets, feedforward_modules=ia3_ff,

@@ -218,10 +218,17 @@ Result<std::unique_ptr<CausalLm>> NewCausalLm(const ModelConfig& config, uint64_
 }
 
 Status SaveCausalLm(const CausalLm& model, const std::string& dir) {
+  std::map<std::string, torch::Tensor> tensors = model.StateDict();
+  ModelConfig config = model.config();
+  // config.json states the dtype the weights are written in (the compute dtype).
+  const torch::ScalarType dtype = tensors.begin()->second.scalar_type();
+  if (dtype == torch::kFloat32) config.torch_dtype = "float32";
+  if (dtype == torch::kBFloat16) config.torch_dtype = "bfloat16";
+  if (dtype == torch::kFloat16) config.torch_dtype = "float16";
   LF_RETURN_IF_ERROR(CreateDirectories(dir));
   LF_RETURN_IF_ERROR(WriteFileAtomically((fs::path(dir) / "config.json").string(),
-                                         ModelConfigToJson(model.config()).dump(2) + "\n"));
-  return SaveTensors(model.StateDict(), (fs::path(dir) / "model.safetensors").string());
+                                         ModelConfigToJson(config).dump(2) + "\n"));
+  return SaveTensors(tensors, (fs::path(dir) / "model.safetensors").string());
 }
 
 namespace {

@@ -1,4 +1,4 @@
-// A decoder-only language model (GPT-2 or the Llama family) built from Hugging Face weights,
+// A decoder-only language model (GPT-2, the Llama family or Gemma) built from Hugging Face weights,
 // with module names as Hugging Face has them (transformer.h.0.attn.c_attn,
 // model.layers.0.self_attn.q_proj), so adapter keys and target_modules mean what they mean in
 // PEFT. The base is frozen unless SetBaseTrainable(true) (full fine-tuning, pretraining): frozen
@@ -64,8 +64,17 @@ class CausalLm {
   virtual ~CausalLm() = default;
 
   virtual const ModelConfig& config() const = 0;
-  // input_ids [batch, seq] (int64) -> logits [batch, seq, vocab] in the compute dtype.
-  virtual torch::Tensor Forward(const torch::Tensor& input_ids) = 0;
+  // input_ids [batch, seq] int64 -> logits [batch, seq, vocab] in the compute dtype.
+  // document_ids: undefined, or [batch, seq] int64 where each row is a run of documents (ids
+  // non-decreasing along the row): token i attends only to tokens j <= i of its own document, and
+  // its position (rotary or GPT-2's wpe) is i minus its document's first index, so a packed row
+  // equals each document run alone (torchtune's packed datasets). Prefix tuning's KvPrefix stays
+  // visible to every token; a soft prompt counts as part of the first document.
+  virtual torch::Tensor Forward(const torch::Tensor& input_ids,
+                                const torch::Tensor& document_ids) = 0;
+  torch::Tensor Forward(const torch::Tensor& input_ids) {
+    return Forward(input_ids, torch::Tensor());
+  }
   // Every linear module, in file order; pointers stay valid for the model's lifetime.
   virtual std::vector<LinearModule*> LinearModules() = 0;
   // All weights under the names and layouts of a Hugging Face checkpoint (tied weights once).

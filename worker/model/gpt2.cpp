@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "worker/model/architectures.h"
+#include "worker/model/decoder_ops.h"
 #include "worker/torch_compat.h"
 
 namespace lf::worker::internal {
@@ -39,14 +40,17 @@ class Gpt2Model final : public CausalLm {
 
   const ModelConfig& config() const override { return config_; }
 
-  torch::Tensor Forward(const torch::Tensor& input_ids) override {
+  torch::Tensor Forward(const torch::Tensor& input_ids,
+                        const torch::Tensor& document_ids) override {
     const int64_t b = input_ids.size(0);
     const int64_t heads = config_.heads, d = config_.head_dim, eps_h = config_.hidden;
     const Prefixes prefixes = BeginForward();
     torch::Tensor h = PrependSoftPrompt(prefixes, torch::embedding(wte_, input_ids));
     const int64_t t = h.size(1);
-    torch::Tensor pos = torch::arange(prefixes.kv_tokens, prefixes.kv_tokens + t, input_ids.options());
-    h = h + torch::embedding(wpe_, pos);
+    const TokenLayout layout =
+        MakeTokenLayout(document_ids, prefixes.prompt_tokens, prefixes.kv_tokens, t, h.device());
+    const torch::Tensor mask = AttentionMask(layout, 0);
+    h = h + torch::embedding(wpe_, layout.positions);
     for (size_t i = 0; i < layers_.size(); ++i) {
       const Gpt2Layer& l = layers_[i];
       torch::Tensor a = torch::layer_norm(h, {eps_h}, l.ln1_w, l.ln1_b, config_.norm_eps);
@@ -54,7 +58,8 @@ class Gpt2Model final : public CausalLm {
       torch::Tensor q = qkv.select(2, 0).transpose(1, 2);
       auto [k, v] = WithKvPrefix(static_cast<int64_t>(i), qkv.select(2, 1).transpose(1, 2),
                                  qkv.select(2, 2).transpose(1, 2));
-      torch::Tensor o = torch_compat::CausalAttention(q, k, v).transpose(1, 2).reshape({b, t, eps_h});
+      torch::Tensor o =
+          torch_compat::Attention(q, k, v, mask).transpose(1, 2).reshape({b, t, eps_h});
       h = h + ApplyLinear(l.attn_proj, o);
       torch::Tensor m = torch::layer_norm(h, {eps_h}, l.ln2_w, l.ln2_b, config_.norm_eps);
       h = h + ApplyLinear(l.mlp_proj, torch::gelu(ApplyLinear(l.c_fc, m), "tanh"));

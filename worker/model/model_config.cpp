@@ -1,6 +1,9 @@
 #include "worker/model/model_config.h"
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
+#include <iterator>
 
 #include "common/file_util.h"
 
@@ -37,43 +40,245 @@ Status ParseGpt2(const JsonField& f, ModelConfig* c) {
   return Status::Ok();
 }
 
-Status ParseLlama(const JsonField& f, ModelConfig* c) {
-  c->arch = Architecture::kLlama;
+constexpr const char* kDecoderTypes[] = {"llama", "mistral", "qwen2",      "qwen3",
+                                         "phi3",  "gemma2",  "gemma3_text"};
+
+constexpr std::pair<RopeType, const char*> kRopeTypes[] = {{RopeType::kDefault, "default"},
+                                                           {RopeType::kLinear, "linear"},
+                                                           {RopeType::kDynamic, "dynamic"},
+                                                           {RopeType::kYarn, "yarn"},
+                                                           {RopeType::kLlama3, "llama3"}};
+
+// A field transformers defaults when absent but reads null as "none" (0 here).
+Result<int64_t> IntOrNone(const JsonField& f, std::string_view key, int64_t fallback) {
+  if (!f.Has(key)) return fallback;
+  return f.IntOr(key, 0, {.min = 1});
+}
+Result<double> NumberOrNone(const JsonField& f, std::string_view key, double fallback) {
+  if (!f.Has(key)) return fallback;
+  return f.NumberOr(key, 0, {.min = 0});
+}
+Result<double> RequiredNumber(const JsonField& f, std::string_view key, NumberBounds bounds) {
+  LF_ASSIGN_OR_RETURN(JsonField v, f.Required(key));
+  return v.Number(bounds);
+}
+
+double YarnMscale(double scale, double m) {
+  return scale <= 1 ? 1.0 : 0.1 * m * std::log(scale) + 1.0;
+}
+
+// One rotary configuration: `params` is rope_parameters (transformers 5), rope_scaling
+// (transformers 4) or one layer type's entry; `theta` applies when it names none.
+Result<RopeParams> ParseRope(const JsonField& root, const std::optional<JsonField>& params,
+                             double theta, int64_t max_positions) {
+  RopeParams r;
+  r.theta = theta;
+  r.original_max_positions = max_positions;
+  if (!params) return r;
+  if (!params->IsObject()) return params->Error("expected an object");
+  LF_ASSIGN_OR_RETURN(r.theta,
+                      params->NumberOr("rope_theta", theta, {.min = 0, .exclusive_min = true}));
+  std::optional<JsonField> type = params->Optional("rope_type");
+  if (!type) type = params->Optional("type");
+  if (!type) return r;
+  LF_ASSIGN_OR_RETURN(std::string name, type->String());
+  auto known = std::find_if(std::begin(kRopeTypes), std::end(kRopeTypes),
+                            [&](const auto& t) { return name == t.second; });
+  if (known == std::end(kRopeTypes)) {
+    return type->Error("\"" + name +
+                       "\" is not supported; supported: default, linear, dynamic, yarn, llama3");
+  }
+  r.type = known->first;
+  if (r.type == RopeType::kDefault) return r;
+  // Phi-3 keeps the pretraining length at the top level, and transformers prefers it there.
+  if (auto top = root.Optional("original_max_position_embeddings")) {
+    LF_ASSIGN_OR_RETURN(r.original_max_positions, top->Int({.min = 1}));
+  } else {
+    LF_ASSIGN_OR_RETURN(r.original_max_positions, params->IntOr("original_max_position_embeddings",
+                                                                max_positions, {.min = 1}));
+  }
+  if (r.type == RopeType::kYarn) {
+    if (params->Optional("factor")) {
+      LF_ASSIGN_OR_RETURN(r.factor, RequiredNumber(*params, "factor", {.min = 1}));
+    } else {
+      r.factor = static_cast<double>(max_positions) / static_cast<double>(r.original_max_positions);
+    }
+    LF_ASSIGN_OR_RETURN(double mscale, params->NumberOr("mscale", 0, {.min = 0}));
+    LF_ASSIGN_OR_RETURN(double mscale_all_dim, params->NumberOr("mscale_all_dim", 0, {.min = 0}));
+    const double inferred =
+        mscale > 0 && mscale_all_dim > 0
+            ? YarnMscale(r.factor, mscale) / YarnMscale(r.factor, mscale_all_dim)
+            : YarnMscale(r.factor, 1.0);
+    LF_ASSIGN_OR_RETURN(r.attention_factor,
+                        params->NumberOr("attention_factor", inferred, {.min = 0}));
+    // transformers takes `beta_fast or 32`: 0 means the default too.
+    LF_ASSIGN_OR_RETURN(r.beta_fast, params->NumberOr("beta_fast", 32, {.min = 0}));
+    LF_ASSIGN_OR_RETURN(r.beta_slow, params->NumberOr("beta_slow", 1, {.min = 0}));
+    if (r.beta_fast == 0) r.beta_fast = 32;
+    if (r.beta_slow == 0) r.beta_slow = 1;
+    LF_ASSIGN_OR_RETURN(r.truncate, params->BoolOr("truncate", true));
+    return r;
+  }
+  LF_ASSIGN_OR_RETURN(r.factor, RequiredNumber(*params, "factor", {.min = 1}));
+  if (r.type == RopeType::kLlama3) {
+    LF_ASSIGN_OR_RETURN(r.low_freq_factor, RequiredNumber(*params, "low_freq_factor",
+                                                          {.min = 0, .exclusive_min = true}));
+    LF_ASSIGN_OR_RETURN(r.high_freq_factor,
+                        RequiredNumber(*params, "high_freq_factor",
+                                       {.min = r.low_freq_factor, .exclusive_min = true}));
+  }
+  return r;
+}
+
+// layer_types as transformers 5 writes it: which layers use the sliding window.
+Result<std::vector<bool>> ParseLayerTypes(const JsonField& f, int64_t layers) {
+  LF_ASSIGN_OR_RETURN(JsonField list, f.Required("layer_types"));
+  LF_ASSIGN_OR_RETURN(std::vector<JsonField> items, list.Elements());
+  if (static_cast<int64_t>(items.size()) != layers) {
+    return list.Error("has " + std::to_string(items.size()) + " entries but num_hidden_layers is " +
+                      std::to_string(layers));
+  }
+  std::vector<bool> sliding;
+  for (const JsonField& item : items) {
+    LF_ASSIGN_OR_RETURN(std::string t, item.String());
+    if (t != "sliding_attention" && t != "full_attention") {
+      return item.Error("\"" + t +
+                        "\" is not supported; supported: full_attention, sliding_attention");
+    }
+    sliding.push_back(t == "sliding_attention");
+  }
+  return sliding;
+}
+
+// Which layers slide, and the window, per model type as its transformers config class decides.
+Status ParseSlidingWindow(const JsonField& f, ModelConfig* c) {
+  const std::string& type = c->model_type;
+  if (type == "mistral") {
+    LF_ASSIGN_OR_RETURN(c->sliding_window, IntOrNone(f, "sliding_window", 4096));
+  } else if (type == "phi3") {
+    LF_ASSIGN_OR_RETURN(c->sliding_window, IntOrNone(f, "sliding_window", 0));
+  } else if (type == "qwen2" || type == "qwen3") {
+    LF_ASSIGN_OR_RETURN(bool use, f.BoolOr("use_sliding_window", false));
+    if (!use) return Status::Ok();
+    LF_ASSIGN_OR_RETURN(c->sliding_window, IntOrNone(f, "sliding_window", 4096));
+    if (f.Optional("layer_types")) {
+      LF_ASSIGN_OR_RETURN(c->sliding_layers, ParseLayerTypes(f, c->layers));
+    } else {
+      LF_ASSIGN_OR_RETURN(int64_t first, f.IntOr("max_window_layers", 28, {.min = 0}));
+      for (int64_t i = 0; i < c->layers; ++i) c->sliding_layers.push_back(i >= first);
+    }
+  } else if (c->arch == Architecture::kGemma) {
+    LF_ASSIGN_OR_RETURN(c->sliding_window, IntOrNone(f, "sliding_window", 4096));
+    if (f.Optional("layer_types")) {
+      LF_ASSIGN_OR_RETURN(c->sliding_layers, ParseLayerTypes(f, c->layers));
+    } else {  // Gemma 2 alternates from layer 0; Gemma 3 has one global layer in every `pattern`
+      LF_ASSIGN_OR_RETURN(int64_t pattern, type == "gemma2"
+                                               ? Result<int64_t>(2)
+                                               : f.IntOr("sliding_window_pattern", 6, {.min = 1}));
+      for (int64_t i = 0; i < c->layers; ++i) c->sliding_layers.push_back((i + 1) % pattern != 0);
+    }
+  }
+  return Status::Ok();
+}
+
+Status ParseRotary(const JsonField& f, ModelConfig* c) {
+  std::optional<JsonField> params = f.Optional("rope_parameters");
+  if (!params) params = f.Optional("rope_scaling");
+  if (c->model_type == "gemma3_text") {
+    // Global layers: rope_theta (1e6) with any scaling; local: rope_local_base_freq (1e4),
+    // unscaled. transformers 5 nests both under rope_parameters by layer type.
+    LF_ASSIGN_OR_RETURN(double theta,
+                        f.NumberOr("rope_theta", 1e6, {.min = 0, .exclusive_min = true}));
+    LF_ASSIGN_OR_RETURN(double local_theta,
+                        f.NumberOr("rope_local_base_freq", 1e4, {.min = 0, .exclusive_min = true}));
+    if (params && (params->Has("full_attention") || params->Has("sliding_attention"))) {
+      LF_ASSIGN_OR_RETURN(
+          c->rope, ParseRope(f, params->Optional("full_attention"), theta, c->max_positions));
+      LF_ASSIGN_OR_RETURN(c->rope_local, ParseRope(f, params->Optional("sliding_attention"),
+                                                   local_theta, c->max_positions));
+    } else {
+      LF_ASSIGN_OR_RETURN(c->rope, ParseRope(f, params, theta, c->max_positions));
+      c->rope_local.theta = local_theta;
+    }
+  } else {
+    LF_ASSIGN_OR_RETURN(double theta,
+                        f.NumberOr("rope_theta", 10000.0, {.min = 0, .exclusive_min = true}));
+    LF_ASSIGN_OR_RETURN(c->rope, ParseRope(f, params, theta, c->max_positions));
+  }
+  c->rope_theta = c->rope.theta;
+  // partial_rotary_factor sits at the top level, or in rope_parameters in transformers 5.
+  const JsonField& holder = params && params->Has("partial_rotary_factor") ? *params : f;
+  LF_ASSIGN_OR_RETURN(
+      c->partial_rotary_factor,
+      holder.NumberOr("partial_rotary_factor", 1.0, {.min = 0, .max = 1, .exclusive_min = true}));
+  const auto rotary_dim =
+      static_cast<int64_t>(static_cast<double>(c->head_dim) * c->partial_rotary_factor);
+  if (rotary_dim < 2 || rotary_dim % 2 != 0) {
+    return f.Error("head_dim * partial_rotary_factor (" + std::to_string(rotary_dim) +
+                   ") must be even and at least 2 for rotary embeddings");
+  }
+  return Status::Ok();
+}
+
+// Llama, Mistral, Qwen2, Qwen3, Phi-3, Gemma 2 and Gemma 3 text.
+Status ParseDecoder(const JsonField& f, ModelConfig* c) {
+  const std::string& type = c->model_type;
+  const bool gemma = type == "gemma2" || type == "gemma3_text";
+  c->arch = gemma ? Architecture::kGemma : Architecture::kLlama;
   LF_ASSIGN_OR_RETURN(c->vocab_size, f.IntAt("vocab_size", {.min = 1}));
   LF_ASSIGN_OR_RETURN(c->hidden, f.IntAt("hidden_size", {.min = 1}));
   LF_ASSIGN_OR_RETURN(c->layers, f.IntAt("num_hidden_layers", {.min = 1}));
   LF_ASSIGN_OR_RETURN(c->heads, f.IntAt("num_attention_heads", {.min = 1}));
   LF_ASSIGN_OR_RETURN(c->kv_heads, f.IntOr("num_key_value_heads", c->heads, {.min = 1}));
   LF_ASSIGN_OR_RETURN(c->intermediate, f.IntAt("intermediate_size", {.min = 1}));
-  LF_ASSIGN_OR_RETURN(c->max_positions, f.IntOr("max_position_embeddings", 2048, {.min = 1}));
+  const int64_t default_positions = type == "gemma2" ? 8192 : type == "gemma3_text" ? 131072 : 2048;
+  LF_ASSIGN_OR_RETURN(c->max_positions,
+                      f.IntOr("max_position_embeddings", default_positions, {.min = 1}));
   LF_ASSIGN_OR_RETURN(c->norm_eps, f.NumberOr("rms_norm_eps", 1e-6, {.min = 0}));
-  LF_ASSIGN_OR_RETURN(c->tie_word_embeddings, f.BoolOr("tie_word_embeddings", false));
-  LF_ASSIGN_OR_RETURN(c->qkv_bias, f.BoolOr("attention_bias", c->model_type == "qwen2"));
-  // rope_theta sits at the top level in most configs, in rope_parameters in newer ones.
-  if (auto params = f.Optional("rope_parameters")) {
-    LF_ASSIGN_OR_RETURN(c->rope_theta, params->NumberOr("rope_theta", 10000.0, {.min = 0, .exclusive_min = true}));
-    if (auto type = params->Optional("rope_type")) {
-      LF_ASSIGN_OR_RETURN(std::string t, type->String());
-      if (t != "default") return type->Error("rope type \"" + t + "\" is not supported");
-    }
-  } else {
-    LF_ASSIGN_OR_RETURN(c->rope_theta, f.NumberOr("rope_theta", 10000.0, {.min = 0, .exclusive_min = true}));
+  LF_ASSIGN_OR_RETURN(c->tie_word_embeddings, f.BoolOr("tie_word_embeddings", gemma));
+  if (type == "qwen2") {  // transformers gives Qwen2 q/k/v biases whatever attention_bias says
+    c->qkv_bias = true;
+  } else if (type != "mistral" && type != "phi3") {
+    LF_ASSIGN_OR_RETURN(c->qkv_bias, f.BoolOr("attention_bias", false));
+    c->o_bias = c->qkv_bias;
   }
-  if (auto scaling = f.Optional("rope_scaling")) {
-    return scaling->Error("rope scaling is not supported (only plain rotary embeddings)");
-  }
-  LF_ASSIGN_OR_RETURN(std::string act, f.StringOr("hidden_act", "silu"));
-  if (act != "silu") {
-    return f.Required("hidden_act")->Error("activation \"" + act + "\" is not supported; "
-                                           "Llama-family models use silu");
+  c->qk_norm = type == "qwen3" || type == "gemma3_text";
+  c->fused_projections = type == "phi3";
+  const std::string act_key = gemma && !f.Has("hidden_activation") && f.Has("hidden_act")
+                                  ? "hidden_act"
+                                  : (gemma ? "hidden_activation" : "hidden_act");
+  const std::string want_act = gemma ? "gelu_pytorch_tanh" : "silu";
+  LF_ASSIGN_OR_RETURN(std::string act, f.StringOr(act_key, want_act));
+  if (act != want_act) {
+    return f.Required(act_key)->Error("activation \"" + act + "\" is not supported; " + type +
+                                      " models use " + want_act);
   }
   if (c->heads % c->kv_heads != 0) {
     return f.Required("num_key_value_heads")
         ->Error("num_attention_heads (" + std::to_string(c->heads) +
                 ") must be a multiple of num_key_value_heads (" + std::to_string(c->kv_heads) + ")");
   }
-  LF_ASSIGN_OR_RETURN(c->head_dim, f.IntOr("head_dim", c->hidden / c->heads, {.min = 2}));
-  if (c->head_dim % 2 != 0) return f.Error("head_dim must be even for rotary embeddings");
+  // Without head_dim, transformers' config classes give Qwen3 128, Gemma 256, others hidden /
+  // heads.
+  const int64_t default_head_dim = type == "qwen3" ? 128 : gemma ? 256 : c->hidden / c->heads;
+  LF_ASSIGN_OR_RETURN(c->head_dim, f.IntOr("head_dim", default_head_dim, {.min = 2}));
+  LF_RETURN_IF_ERROR(ParseRotary(f, c));
+  LF_RETURN_IF_ERROR(ParseSlidingWindow(f, c));
+  if (gemma) {
+    if (auto bidirectional = f.Optional("use_bidirectional_attention")) {
+      LF_ASSIGN_OR_RETURN(bool on, bidirectional->Bool());
+      if (on)
+        return bidirectional->Error("bidirectional (encoder) Gemma models are not causal LMs");
+    }
+    LF_ASSIGN_OR_RETURN(c->query_pre_attn_scalar, f.NumberOr("query_pre_attn_scalar", 256,
+                                                             {.min = 0, .exclusive_min = true}));
+    // Gemma 3's attention ignores attn_logit_softcapping; Gemma 2 caps at 50 unless null.
+    if (type == "gemma2") {
+      LF_ASSIGN_OR_RETURN(c->attn_softcap, NumberOrNone(f, "attn_logit_softcapping", 50.0));
+    }
+    LF_ASSIGN_OR_RETURN(c->final_softcap,
+                        NumberOrNone(f, "final_logit_softcapping", type == "gemma2" ? 30.0 : 0.0));
+  }
   return Status::Ok();
 }
 
@@ -95,24 +300,11 @@ ModelConfig Gpt2Config(int64_t vocab_size, int64_t max_positions, int64_t hidden
   return c;
 }
 
-int64_t ModelConfig::NumParameters() const {
-  const int64_t q = heads * head_dim, kv = kv_heads * head_dim;
-  int64_t per_layer = 0;
-  int64_t total = vocab_size * hidden;  // embeddings
-  if (arch == Architecture::kGpt2) {
-    per_layer = 4 * hidden                                  // two layer norms
-                + hidden * 3 * hidden + 3 * hidden          // c_attn
-                + hidden * hidden + hidden                  // attn.c_proj
-                + hidden * intermediate + intermediate      // c_fc
-                + intermediate * hidden + hidden;           // mlp.c_proj
-    total += max_positions * hidden + 2 * hidden;           // wpe, ln_f
-  } else {
-    per_layer = 2 * hidden + hidden * (q + 2 * kv) + (qkv_bias ? q + 2 * kv : 0) + q * hidden +
-                3 * hidden * intermediate;
-    total += hidden;  // final norm
-    if (!tie_word_embeddings) total += vocab_size * hidden;
+const char* RopeTypeName(RopeType type) {
+  for (const auto& [t, name] : kRopeTypes) {
+    if (t == type) return name;
   }
-  return total + layers * per_layer;
+  return "unknown";
 }
 
 Result<ModelConfig> ParseModelConfig(const Json& doc, const std::string& source) {
@@ -122,21 +314,20 @@ Result<ModelConfig> ParseModelConfig(const Json& doc, const std::string& source)
   Status st = [&]() -> Status {
     LF_ASSIGN_OR_RETURN(c.model_type, f.StringAt("model_type"));
     LF_ASSIGN_OR_RETURN(c.torch_dtype, f.StringOr("torch_dtype", "float32"));
+    if (!f.Optional("torch_dtype")) {  // transformers 5 names it dtype
+      LF_ASSIGN_OR_RETURN(c.torch_dtype, f.StringOr("dtype", "float32"));
+    }
     if (c.model_type == "gpt2") return ParseGpt2(f, &c);
-    if (c.model_type == "llama" || c.model_type == "mistral" || c.model_type == "qwen2") {
-      if (c.model_type == "mistral") {
-        if (auto window = f.Optional("sliding_window")) {
-          LF_ASSIGN_OR_RETURN(int64_t w, window->Int());
-          (void)w;  // sequences we train are far shorter than Mistral's 4096-token window
-        }
-      }
-      return ParseLlama(f, &c);
+    for (const char* type : kDecoderTypes) {
+      if (c.model_type == type) return ParseDecoder(f, &c);
     }
     return f.Required("model_type")
         ->Error("architecture \"" + c.model_type +
-                "\" is not supported; supported: gpt2, llama, mistral, qwen2");
+                "\" is not supported; supported: gpt2, llama, "
+                "mistral, qwen2, qwen3, phi3, gemma2, gemma3_text");
   }();
   if (!st.ok()) return st.WithContext(source);
+  c.source = doc;
   return c;
 }
 
@@ -151,6 +342,12 @@ Result<ModelConfig> ReadModelConfig(const std::string& model_dir) {
 }
 
 Json ModelConfigToJson(const ModelConfig& c) {
+  if (!c.source.is_null()) {  // transformers 5 writes "dtype", 4.x "torch_dtype"
+    Json doc = c.source;
+    if (doc.contains("dtype")) doc["dtype"] = c.torch_dtype;
+    if (doc.contains("torch_dtype") || !doc.contains("dtype")) doc["torch_dtype"] = c.torch_dtype;
+    return doc;
+  }
   if (c.arch == Architecture::kGpt2) {
     return {{"architectures", {"GPT2LMHeadModel"}},
             {"model_type", "gpt2"},
@@ -171,6 +368,7 @@ Json ModelConfigToJson(const ModelConfig& c) {
             {"eos_token_id", c.vocab_size - 1},
             {"torch_dtype", c.torch_dtype}};
   }
+  // Configurations built in code are Llama or Qwen2 (tests, pretraining from scratch).
   return {{"architectures", {c.model_type == "qwen2" ? "Qwen2ForCausalLM" : "LlamaForCausalLM"}},
           {"model_type", c.model_type},
           {"vocab_size", c.vocab_size},

@@ -126,8 +126,12 @@ class Ia3Adapter final : public Adapter {
 
 jobs::Ia3Spec DefaultIa3Modules(const ModelConfig& config) {
   if (config.arch == Architecture::kGpt2) return {{"c_attn", "mlp.c_proj"}, {"mlp.c_proj"}};
-  if (config.model_type == "qwen2") return {{"q_proj", "v_proj", "down_proj"}, {"down_proj"}};
-  return {{"k_proj", "v_proj", "down_proj"}, {"down_proj"}};  // llama, mistral
+  if (config.model_type == "phi3")
+    return {{"qkv_proj", "down_proj"}, {"down_proj"}};  // no PEFT default
+  if (config.model_type == "llama" || config.model_type == "mistral") {
+    return {{"k_proj", "v_proj", "down_proj"}, {"down_proj"}};
+  }
+  return {{"q_proj", "v_proj", "down_proj"}, {"down_proj"}};  // qwen2, qwen3, gemma2, gemma3_text
 }
 
 Result<std::unique_ptr<Adapter>> CreateIa3(CausalLm& model, const jobs::Ia3Spec& spec,

@@ -147,7 +147,9 @@ std::optional<LoraPath> LoraPathOf(const Adapter& adapter, const std::string& mo
 
 std::vector<std::string> DefaultLoraTargets(const ModelConfig& config) {
   if (config.arch == Architecture::kGpt2) return {"c_attn"};
-  return {"q_proj", "v_proj"};
+  // PEFT has no default for phi3; its fused attention input plays the part of q_proj and v_proj.
+  if (config.model_type == "phi3") return {"qkv_proj"};
+  return {"q_proj", "v_proj"};  // llama, mistral, qwen2, qwen3, gemma2, gemma3_text
 }
 
 bool MatchesTarget(const std::string& module, const std::vector<std::string>& targets) {

@@ -26,14 +26,18 @@ TEST_P(HfFixtureTest, LogitsMatchTransformersAndPeft) {
   auto model = LoadCausalLm(dir + "/base");
   ASSERT_TRUE(model.ok()) << model.status().ToString();
   torch::Tensor base = (*model)->Forward(ids)[0];
+  const double base_diff =
+      (base - *LoadTensor(*expected, "base_logits")).abs().max().item<double>();
+  RecordProperty("max_base_logit_diff", std::to_string(base_diff));
   EXPECT_TRUE(torch::allclose(base, *LoadTensor(*expected, "base_logits"), 1e-4, 1e-4))
-      << (base - *LoadTensor(*expected, "base_logits")).abs().max().item<double>();
+      << base_diff;
   auto adapter = LoadAdapter(**model, dir + "/adapter");
   ASSERT_TRUE(adapter.ok()) << adapter.status().ToString();
   torch::Tensor adapted = (*model)->Forward(ids)[0];
   torch::Tensor want = *LoadTensor(*expected, "adapter_logits");
-  EXPECT_TRUE(torch::allclose(adapted, want, 1e-4, 1e-4))
-      << (adapted - want).abs().max().item<double>();
+  const double adapter_diff = (adapted - want).abs().max().item<double>();
+  RecordProperty("max_adapter_logit_diff", std::to_string(adapter_diff));
+  EXPECT_TRUE(torch::allclose(adapted, want, 1e-4, 1e-4)) << adapter_diff;
   EXPECT_GT((adapted - base).abs().max().item<double>(), 1e-2);  // the adapter does something
 }
 
@@ -75,9 +79,45 @@ TEST_P(HfFixtureTest, ExportUsesPeftsKeysShapesAndConfigFields) {
   std::sort(targets.begin(), targets.end());
   std::sort(our_targets.begin(), our_targets.end());
   EXPECT_EQ(our_targets, targets);
+  // Fixtures made with PEFT's default targets: ours are the same for that model_type.
+  const bool peft_defaults = GetParam() != "gpt2" && GetParam() != "llama" && GetParam() != "phi3";
+  if (peft_defaults) {
+    auto defaults = DefaultLoraTargets((*model)->config());
+    std::sort(defaults.begin(), defaults.end());
+    EXPECT_EQ(defaults, targets);
+  }
 }
 
-INSTANTIATE_TEST_SUITE_P(Architectures, HfFixtureTest, ::testing::Values("gpt2", "llama"));
+// A loaded model saved again writes transformers' own config.json back (so transformers loads a
+// merged model), weights that load to the same logits, and as many parameters as transformers
+// counts.
+TEST_P(HfFixtureTest, SavedAgainKeepsConfigAndParameterCount) {
+  const std::string dir = Fixture(GetParam());
+  auto model = LoadCausalLm(dir + "/base");
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  Json versions = Json::parse(*ReadFileToString(dir + "/versions.json"));
+  if (versions.contains("num_parameters")) {
+    EXPECT_EQ((*model)->config().NumParameters(), versions["num_parameters"].get<int64_t>());
+    EXPECT_EQ((*model)->NumBaseParameters(), versions["num_parameters"].get<int64_t>());
+  }
+  const std::string out = testing::TempDir("hf_resave_" + GetParam());
+  ASSERT_TRUE(SaveCausalLm(**model, out).ok());
+  Json original = Json::parse(*ReadFileToString(dir + "/base/config.json"));
+  Json written = Json::parse(*ReadFileToString(out + "/config.json"));
+  if (!original.contains("torch_dtype")) written.erase("torch_dtype");  // added for 4.x readers
+  EXPECT_EQ(written, original);
+  auto again = LoadCausalLm(out);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  auto expected = safetensors::File::Open(dir + "/expected.safetensors");
+  torch::Tensor ids = *LoadTensor(*expected, "input_ids");
+  EXPECT_TRUE(torch::equal((*model)->Forward(ids), (*again)->Forward(ids)));
+}
+
+INSTANTIATE_TEST_SUITE_P(Architectures, HfFixtureTest,
+                         ::testing::Values("gpt2", "llama", "llama_rope_llama3",
+                                           "llama_rope_linear", "llama_rope_dynamic", "qwen2_yarn",
+                                           "qwen3", "mistral_sliding", "phi3", "gemma2", "gemma3",
+                                           "gemma3_transformers4"));
 
 }  // namespace
 }  // namespace lf::worker
