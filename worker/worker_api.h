@@ -118,8 +118,10 @@ struct EvalReport {
   double perplexity = 0;
   int64_t tokens = 0;  // predicted tokens
 };
-// Each {"text"} line is its own sequence, tokenized as TokenizeText does (nothing added) and cut
-// to the model's context; the mean next-token cross-entropy over every predicted token.
+// Each line is its own sequence, cut to the model's context: {"text"} tokenized as TokenizeText
+// does (nothing added), every token after the first scored; {"messages"} rendered with the base
+// model's chat template, its assistant turns scored (as data.train_on: assistant). The mean
+// next-token cross-entropy over the scored tokens.
 // `logits_path`, when given, receives the first line's logits [tokens, vocab] as safetensors
 // (tensor "logits"), for comparisons with other implementations.
 Result<EvalReport> EvaluateFile(const std::string& base_dir, const std::string& adapter_dir,

@@ -45,7 +45,9 @@ Result<std::string> StringField(const JsonField& object, std::string_view key) {
   return field.String();
 }
 
-Result<std::vector<ChatMessage>> ParseMessages(const JsonField& list) {
+}  // namespace
+
+Result<std::vector<ChatMessage>> ParseChatMessages(const JsonField& list) {
   LF_ASSIGN_OR_RETURN(std::vector<JsonField> elements, list.Elements());
   if (elements.empty()) return list.Error("expected at least one message, got an empty list");
   std::vector<ChatMessage> messages;
@@ -67,6 +69,8 @@ Result<std::vector<ChatMessage>> ParseMessages(const JsonField& list) {
   }
   return messages;
 }
+
+namespace {
 
 Result<Example> ParseLine(std::string_view line, const Tokenizer& tokenizer, int32_t eos_id,
                           const JsonlOptions& options, bool* chat) {
@@ -95,7 +99,7 @@ Result<Example> ParseLine(std::string_view line, const Tokenizer& tokenizer, int
   if (root.Has("messages")) {
     LF_RETURN_IF_ERROR(root.CheckKeys({"messages"}));
     LF_ASSIGN_OR_RETURN(JsonField list, root.Required("messages"));
-    LF_ASSIGN_OR_RETURN(std::vector<ChatMessage> messages, ParseMessages(list));
+    LF_ASSIGN_OR_RETURN(std::vector<ChatMessage> messages, ParseChatMessages(list));
     if (options.chat_template == nullptr) {
       return list.Error(
           "a chat example needs a chat template, and the base model's tokenizer has none (no "

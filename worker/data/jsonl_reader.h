@@ -37,6 +37,10 @@ struct JsonlOptions {
 Result<std::vector<Example>> LoadJsonlExamples(const std::string& path, const Tokenizer& tokenizer,
                                                const JsonlOptions& options,
                                                DataFileInfo* info = nullptr);
+// A chat line's "messages" list, checked as LoadJsonlExamples checks it (errors name
+// messages[i] and the field).
+Result<std::vector<ChatMessage>> ParseChatMessages(const JsonField& messages);
+
 // Without a chat template: text and prompt/completion lines only.
 Result<std::vector<Example>> LoadJsonlExamples(const std::string& path, const Tokenizer& tokenizer,
                                                DataFileInfo* info = nullptr);

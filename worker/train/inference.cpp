@@ -1,9 +1,13 @@
 // Evaluation of a text file, generation, merging and tokenization for the command line.
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include "common/file_util.h"
+#include "worker/data/batch.h"
 #include "worker/data/example.h"
+#include "worker/data/jsonl_reader.h"
 #include "worker/model/causal_lm.h"
 #include "worker/model/tensor_io.h"
 #include "worker/peft/adapter.h"
@@ -16,34 +20,66 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The {"text"} of every non-blank line; errors name file and line.
-Result<std::vector<std::string>> ReadTexts(const std::string& path) {
+// One scored line: its ids and which of them are predicted (every one after the first for text).
+struct ScoredLine {
+  std::vector<int32_t> ids;
+  std::vector<uint8_t> scored;
+};
+
+// Every non-blank line: {"text"} tokenized with nothing added, or {"messages"} rendered with the
+// model's chat template and scored on the assistant turns (as data.train_on: assistant); errors
+// name file and line.
+Result<std::vector<ScoredLine>> ReadScoredLines(const std::string& path, const Tokenizer& tokenizer,
+                                                const std::string& base_dir) {
   std::ifstream in(path);
   if (!in) return NotFound("cannot open data file " + path);
-  std::vector<std::string> texts;
+  std::optional<ChatTemplate> chat;
+  bool chat_loaded = false;
+  std::vector<ScoredLine> lines;
   std::string line;
   for (int64_t n = 1; std::getline(in, line); ++n) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     const std::string where = path + ":" + std::to_string(n);
     LF_ASSIGN_OR_RETURN(Json doc, ParseJson(line, where));
     JsonField f(doc, FieldPath());
-    if (!doc.is_object()) return InvalidArgument(where + ": expected an object with \"text\"");
-    Status keys = f.CheckKeys({"text"});
+    if (!doc.is_object()) {
+      return InvalidArgument(where + ": expected an object with \"text\" or \"messages\"");
+    }
+    Status keys = f.CheckKeys({f.Has("messages") ? "messages" : "text"});
     if (!keys.ok()) return keys.WithContext(where);
+    if (f.Has("messages")) {
+      if (!chat_loaded) {
+        LF_ASSIGN_OR_RETURN(chat, LoadChatTemplate(tokenizer, "", base_dir));
+        chat_loaded = true;
+      }
+      if (!chat) {
+        return InvalidArgument(where + ": messages: " + base_dir + " has no chat template to "
+                               "render chat lines with");
+      }
+      Result<std::vector<ChatMessage>> messages = ParseChatMessages(*f.Required("messages"));
+      if (!messages.ok()) return messages.status().WithContext(where);
+      Result<Example> e = ChatExample(tokenizer, *chat, *messages, jobs::TrainOn::kAssistant);
+      if (!e.ok()) return e.status().WithContext(where);
+      lines.push_back({std::move(e->ids), std::move(e->loss)});
+      continue;
+    }
     Result<std::string> text = f.StringAt("text");
     if (!text.ok()) return text.status().WithContext(where);
-    texts.push_back(std::move(*text));
+    std::vector<int32_t> ids = tokenizer.Encode(*text);
+    std::vector<uint8_t> scored(ids.size(), 1);
+    lines.push_back({std::move(ids), std::move(scored)});
   }
-  if (texts.empty()) return InvalidArgument(path + " holds no {\"text\"} lines");
-  return texts;
+  if (lines.empty()) return InvalidArgument(path + " holds no {\"text\"} or {\"messages\"} lines");
+  return lines;
 }
 
 }  // namespace
 
 Result<EvalReport> EvaluateFile(const std::string& base_dir, const std::string& adapter_dir,
                                 const std::string& data_path, const std::string& logits_path) {
-  LF_ASSIGN_OR_RETURN(std::vector<std::string> texts, ReadTexts(data_path));
   LF_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tokenizer, LoadTokenizer(base_dir));
+  LF_ASSIGN_OR_RETURN(std::vector<ScoredLine> lines,
+                      ReadScoredLines(data_path, *tokenizer, base_dir));
   LF_ASSIGN_OR_RETURN(std::unique_ptr<CausalLm> model, LoadCausalLm(base_dir));
   std::unique_ptr<Adapter> adapter;
   if (!adapter_dir.empty()) {
@@ -53,20 +89,24 @@ Result<EvalReport> EvaluateFile(const std::string& base_dir, const std::string& 
   double loss_sum = 0;
   int64_t tokens = 0;
   const int64_t context = model->config().max_positions - model->VirtualTokens();
-  for (const std::string& text : texts) {
-    std::vector<int32_t> ids = tokenizer->Encode(text);
+  for (ScoredLine& line : lines) {
+    std::vector<int32_t>& ids = line.ids;
     if (static_cast<int64_t>(ids.size()) > context) ids.resize(static_cast<size_t>(context));
     if (ids.size() < 2) continue;  // nothing to predict
-    std::vector<int64_t> wide(ids.begin(), ids.end());
-    torch::Tensor all = torch::tensor(wide, torch::kInt64).unsqueeze(0);
-    torch::Tensor input = all.slice(1, 0, all.size(1) - 1);
-    torch::Tensor target = all.slice(1, 1);
-    torch::Tensor logits = model->Forward(input);
+    std::vector<int64_t> input(ids.begin(), ids.end() - 1), target;
+    for (size_t t = 1; t < ids.size(); ++t) {
+      target.push_back(line.scored[t] ? ids[t] : kIgnoreIndex);
+    }
+    const int64_t scored = std::count_if(target.begin(), target.end(),
+                                         [](int64_t id) { return id != kIgnoreIndex; });
+    if (scored == 0) continue;
+    torch::Tensor logits = model->Forward(torch::tensor(input, torch::kInt64).unsqueeze(0));
     if (!logits_path.empty() && tokens == 0) {
       LF_RETURN_IF_ERROR(SaveTensors({{"logits", logits[0].to(torch::kFloat32)}}, logits_path));
     }
-    loss_sum += CausalLmLossSum(logits, target).item<double>();
-    tokens += target.numel();
+    loss_sum += CausalLmLossSum(logits, torch::tensor(target, torch::kInt64).unsqueeze(0))
+                    .item<double>();
+    tokens += scored;
   }
   if (tokens == 0) return InvalidArgument(data_path + ": no line has two or more tokens to score");
   EvalReport r;

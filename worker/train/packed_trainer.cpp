@@ -1,5 +1,7 @@
 #include "worker/train/packed_trainer.h"
 
+#include <algorithm>
+
 #include "worker/peft/lora.h"
 #include "worker/train/memory.h"
 
@@ -81,9 +83,19 @@ std::vector<PackResult> PackedTrainer::Step() {
     adapters.push_back(m.run->adapter());
     rows.push_back(batches.back().input_ids.size(0));
   }
+  // When any member's rows pack documents, the others' (stream-packed) rows are one document each.
+  torch::Tensor documents;
+  if (std::any_of(batches.begin(), batches.end(),
+                  [](const MicroBatch& b) { return b.document_ids.defined(); })) {
+    std::vector<torch::Tensor> parts;
+    for (const MicroBatch& b : batches) {
+      parts.push_back(b.document_ids.defined() ? b.document_ids : torch::zeros_like(b.input_ids));
+    }
+    documents = torch::cat(parts, 0);
+  }
   hook_.Set(adapters, rows);
   model_.SetHook(&hook_);
-  torch::Tensor logits = model_.Forward(torch::cat(ids, 0));
+  torch::Tensor logits = model_.Forward(torch::cat(ids, 0), documents);
   // Each trial's loss over its own rows, as alone; the sum's gradient reaches each adapter
   // through its rows only, so each gets exactly its own loss's gradient.
   torch::Tensor total;

@@ -15,7 +15,7 @@ Result<TrainResult> Trainer::Run(PackedLoader& train, const std::vector<Batch>& 
     double step_loss = 0;
     for (int64_t micro = 0; micro < spec_.grad_accum; ++micro) {
       MicroBatch batch = run.NextMicroBatch();
-      torch::Tensor loss = run.StepLoss(model_.Forward(batch.input_ids), batch);
+      torch::Tensor loss = run.StepLoss(model_.Forward(batch.input_ids, batch.document_ids), batch);
       loss.backward();
       step_loss += loss.item<double>();
     }

@@ -236,6 +236,9 @@ MicroBatch TrainingRun::NextMicroBatch() {
   MicroBatch out{.input_ids = ToTensor(batch.input_ids, batch.rows, batch.seq_len, device),
                  .labels = ToTensor(batch.labels, batch.rows, batch.seq_len, device),
                  .tokens = batch.tokens};
+  if (!batch.document_ids.empty()) {
+    out.document_ids = ToTensor(batch.document_ids, batch.rows, batch.seq_len, device);
+  }
   if (options_.gang != nullptr) {
     torch::Tensor tokens = torch::tensor({batch.loss_tokens}, torch::kInt64);
     if (Status st = options_.gang->AllReduceSum(tokens); !st.ok() && gang_status_.ok()) {

@@ -21,6 +21,8 @@ namespace lf::worker {
 struct MicroBatch {
   torch::Tensor input_ids;  // [rows, seq_len] int64 on the model's device
   torch::Tensor labels;     // [rows, seq_len]
+  // [rows, seq_len] when rows pack several examples (Batch::document_ids); else undefined.
+  torch::Tensor document_ids;
   int64_t tokens = 0;
   int64_t gang_loss_tokens = 0;  // in a gang: the labelled tokens of every member's rows
 };
