@@ -4,7 +4,7 @@
 Builds small random GPT-2, Llama (grouped-query attention, separate lm_head; and with Llama 3
 rotary scaling), Qwen2 (q/k/v biases, tied embeddings; YaRN), Qwen3 (q/k norms), Mistral (a
 sliding window shorter than the sequence), Phi-3 (fused qkv_proj and gate_up_proj, partial
-rotary), Gemma 2 and Gemma 3 text models with transformers, then checks that
+rotary; and with longrope), Gemma 2 and Gemma 3 text models with transformers, then checks that
   1. `lorafleet eval` gives the logits and loss transformers gives for each base;
   2. an adapter trained by `lorafleet train` loads with PeftModel.from_pretrained and gives
      the same logits and loss as lorafleet;
@@ -211,6 +211,11 @@ def main():
         "phi3": t.Phi3ForCausalLM(t.Phi3Config(
             partial_rotary_factor=0.5, pad_token_id=0, bos_token_id=0, eos_token_id=0,
             tie_word_embeddings=False, **shape)),
+        "phi3_longrope": t.Phi3ForCausalLM(t.Phi3Config(
+            original_max_position_embeddings=16, pad_token_id=0, bos_token_id=0, eos_token_id=0,
+            tie_word_embeddings=False, **shape, rope_parameters={
+                "rope_type": "longrope", "rope_theta": 10000.0,
+                "short_factor": [1.0, 1.2, 1.5, 2.0], "long_factor": [2.0, 3.0, 5.0, 8.0]})),
         "gemma2": t.Gemma2ForCausalLM(t.Gemma2Config(
             head_dim=8, sliding_window=8, query_pre_attn_scalar=6, attn_logit_softcapping=5.0,
             **shape)),
@@ -227,7 +232,8 @@ def main():
     all_linear = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
     targets = {"gpt2": ["c_attn", "c_proj", "c_fc"], "llama": all_linear,
                "qwen2": ["q_proj", "v_proj", "down_proj"],
-               "phi3": ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"]}
+               "phi3": ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"],
+               "phi3_longrope": ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"]}
     for name, model in models.items():
         with torch.no_grad():  # norm weights start constant; randomise them so they matter
             for param_name, param in model.named_parameters():
@@ -287,7 +293,8 @@ def main():
         ia3_targets, ia3_ff = {
             "gpt2": (["c_attn", "c_fc", "mlp.c_proj"], ["mlp.c_proj"]),
             "qwen2": (["q_proj", "v_proj", "down_proj"], ["down_proj"]),
-            "phi3": (["qkv_proj", "down_proj"], ["down_proj"])}.get(
+            "phi3": (["qkv_proj", "down_proj"], ["down_proj"]),
+            "phi3_longrope": (["qkv_proj", "down_proj"], ["down_proj"])}.get(
                 name, (["k_proj", "v_proj", "up_proj", "down_proj"], ["down_proj"]))
         check_method(name, model, base, data, n_pos, "ia3",
                      {"target_modules": ia3_targets, "feedforward_modules": ia3_ff},

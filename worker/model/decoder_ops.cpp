@@ -143,6 +143,14 @@ torch::Tensor RopeInvFreq(const RopeParams& r, int64_t dim, int64_t max_position
       return YarnInvFreq(r, dim);
     case RopeType::kLlama3:
       return Llama3InvFreq(r, dim);
+    case RopeType::kLongrope: {
+      const std::vector<double>& ext =
+          seq_len > r.original_max_positions ? r.long_factor : r.short_factor;
+      torch::Tensor shape =
+          torch::arange(0, dim, 2, torch::kInt64).to(torch::kFloat32) / static_cast<double>(dim);
+      return 1.0 /
+             (torch::tensor(ext, torch::kFloat64).to(torch::kFloat32) * torch::pow(r.theta, shape));
+    }
   }
   LF_CHECK_MSG(false, "unknown rope type");
   return {};
@@ -151,7 +159,8 @@ torch::Tensor RopeInvFreq(const RopeParams& r, int64_t dim, int64_t max_position
 RotaryTables MakeRotaryTables(const RopeParams& rope, int64_t rotary_dim, int64_t max_positions,
                               const TokenLayout& layout, torch::ScalarType dtype) {
   int64_t seq_len = layout.kv_tokens + layout.tokens;
-  if (rope.type == RopeType::kDynamic && layout.documents.defined()) {
+  if ((rope.type == RopeType::kDynamic || rope.type == RopeType::kLongrope) &&
+      layout.documents.defined()) {
     seq_len = layout.positions.max().item<int64_t>() + 1;
   }
   torch::Tensor inv_freq =

@@ -36,7 +36,7 @@ torch::Tensor AttentionMask(const TokenLayout& layout, int64_t window);
 struct RotaryTables {
   torch::Tensor cos, sin;
 };
-// Inverse frequencies [rotary_dim / 2] (fp32); `seq_len` matters to dynamic scaling only.
+// Inverse frequencies [rotary_dim / 2] (fp32); `seq_len` matters to dynamic and longrope only.
 torch::Tensor RopeInvFreq(const RopeParams& rope, int64_t rotary_dim, int64_t max_positions,
                           int64_t seq_len);
 RotaryTables MakeRotaryTables(const RopeParams& rope, int64_t rotary_dim, int64_t max_positions,

@@ -43,11 +43,10 @@ Status ParseGpt2(const JsonField& f, ModelConfig* c) {
 constexpr const char* kDecoderTypes[] = {"llama", "mistral", "qwen2",      "qwen3",
                                          "phi3",  "gemma2",  "gemma3_text"};
 
-constexpr std::pair<RopeType, const char*> kRopeTypes[] = {{RopeType::kDefault, "default"},
-                                                           {RopeType::kLinear, "linear"},
-                                                           {RopeType::kDynamic, "dynamic"},
-                                                           {RopeType::kYarn, "yarn"},
-                                                           {RopeType::kLlama3, "llama3"}};
+constexpr std::pair<RopeType, const char*> kRopeTypes[] = {
+    {RopeType::kDefault, "default"}, {RopeType::kLinear, "linear"},
+    {RopeType::kDynamic, "dynamic"}, {RopeType::kYarn, "yarn"},
+    {RopeType::kLlama3, "llama3"},   {RopeType::kLongrope, "longrope"}};
 
 // A field transformers defaults when absent but reads null as "none" (0 here).
 Result<int64_t> IntOrNone(const JsonField& f, std::string_view key, int64_t fallback) {
@@ -82,11 +81,17 @@ Result<RopeParams> ParseRope(const JsonField& root, const std::optional<JsonFiel
   if (!type) type = params->Optional("type");
   if (!type) return r;
   LF_ASSIGN_OR_RETURN(std::string name, type->String());
+  // Phi-3 configs from before transformers named it: "su" and "yarn" both mean longrope there.
+  if (root.Has("model_type") && root.json()["model_type"] == "phi3" &&
+      (name == "su" || name == "yarn")) {
+    name = "longrope";
+  }
   auto known = std::find_if(std::begin(kRopeTypes), std::end(kRopeTypes),
                             [&](const auto& t) { return name == t.second; });
   if (known == std::end(kRopeTypes)) {
-    return type->Error("\"" + name +
-                       "\" is not supported; supported: default, linear, dynamic, yarn, llama3");
+    return type->Error(
+        "\"" + name +
+        "\" is not supported; supported: default, linear, dynamic, yarn, llama3, longrope");
   }
   r.type = known->first;
   if (r.type == RopeType::kDefault) return r;
@@ -117,6 +122,29 @@ Result<RopeParams> ParseRope(const JsonField& root, const std::optional<JsonFiel
     if (r.beta_fast == 0) r.beta_fast = 32;
     if (r.beta_slow == 0) r.beta_slow = 1;
     LF_ASSIGN_OR_RETURN(r.truncate, params->BoolOr("truncate", true));
+    return r;
+  }
+  if (r.type == RopeType::kLongrope) {
+    const double ratio =
+        static_cast<double>(max_positions) / static_cast<double>(r.original_max_positions);
+    LF_ASSIGN_OR_RETURN(r.factor,
+                        params->NumberOr("factor", ratio, {.min = 0, .exclusive_min = true}));
+    const double inferred =
+        r.factor <= 1.0
+            ? 1.0
+            : std::sqrt(1 + std::log(r.factor) /
+                                std::log(static_cast<double>(r.original_max_positions)));
+    LF_ASSIGN_OR_RETURN(r.attention_factor,
+                        params->NumberOr("attention_factor", inferred, {.min = 0}));
+    for (auto [key, out] :
+         {std::pair{"short_factor", &r.short_factor}, std::pair{"long_factor", &r.long_factor}}) {
+      LF_ASSIGN_OR_RETURN(JsonField list, params->Required(key));
+      LF_ASSIGN_OR_RETURN(std::vector<JsonField> items, list.Elements());
+      for (const JsonField& item : items) {
+        LF_ASSIGN_OR_RETURN(double v, item.Number({.min = 0, .exclusive_min = true}));
+        out->push_back(v);
+      }
+    }
     return r;
   }
   LF_ASSIGN_OR_RETURN(r.factor, RequiredNumber(*params, "factor", {.min = 1}));
@@ -216,6 +244,17 @@ Status ParseRotary(const JsonField& f, ModelConfig* c) {
   if (rotary_dim < 2 || rotary_dim % 2 != 0) {
     return f.Error("head_dim * partial_rotary_factor (" + std::to_string(rotary_dim) +
                    ") must be even and at least 2 for rotary embeddings");
+  }
+  if (c->rope.type == RopeType::kLongrope) {  // one divisor per rotary frequency
+    for (const auto& [key, factors] : {std::pair{"short_factor", &c->rope.short_factor},
+                                       std::pair{"long_factor", &c->rope.long_factor}}) {
+      if (static_cast<int64_t>(factors->size()) != rotary_dim / 2) {
+        return params->Required(key)->Error(
+            "has " + std::to_string(factors->size()) + " entries; this model rotates " +
+            std::to_string(rotary_dim) + " dimensions, so it needs " +
+            std::to_string(rotary_dim / 2));
+      }
+    }
   }
   return Status::Ok();
 }

@@ -17,20 +17,23 @@ namespace lf::worker {
 enum class Architecture { kGpt2, kLlama, kGemma };
 
 // Rotary position scaling as transformers' ROPE_INIT_FUNCTIONS compute it.
-enum class RopeType { kDefault, kLinear, kDynamic, kYarn, kLlama3 };
+enum class RopeType { kDefault, kLinear, kDynamic, kYarn, kLlama3, kLongrope };
 const char* RopeTypeName(RopeType type);
 
 struct RopeParams {
   RopeType type = RopeType::kDefault;
   double theta = 10000.0;
-  double factor = 1.0;                  // linear, dynamic, yarn, llama3
-  int64_t original_max_positions = 0;   // yarn, llama3 (max_positions when absent)
-  double low_freq_factor = 1.0;         // llama3
-  double high_freq_factor = 4.0;        // llama3
-  double beta_fast = 32.0;              // yarn
-  double beta_slow = 1.0;               // yarn
-  double attention_factor = 1.0;        // yarn: cos and sin are multiplied by it (resolved)
-  bool truncate = true;                 // yarn
+  double factor = 1.0;                 // linear, dynamic, yarn, llama3
+  int64_t original_max_positions = 0;  // yarn, llama3, longrope (max_positions when absent)
+  double low_freq_factor = 1.0;        // llama3
+  double high_freq_factor = 4.0;       // llama3
+  double beta_fast = 32.0;             // yarn
+  double beta_slow = 1.0;              // yarn
+  double attention_factor = 1.0;       // yarn, longrope: cos and sin are multiplied by it
+  bool truncate = true;                // yarn
+  // longrope (Phi-3 long context): per-frequency divisors, long_factor once a sequence passes
+  // original_max_positions, short_factor before.
+  std::vector<double> short_factor, long_factor;
 };
 
 struct ModelConfig {

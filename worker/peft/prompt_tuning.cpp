@@ -61,6 +61,10 @@ Result<std::unique_ptr<Adapter>> CreatePromptTuning(CausalLm& model,
     torch::Tensor ids = torch::randint(model.config().vocab_size, {spec.num_virtual_tokens},
                                        torch::TensorOptions().dtype(torch::kInt64));
     prompt = embeddings.detach().index_select(0, ids.to(embeddings.device())).clone();
+    if (model.config().arch == Architecture::kGemma) {  // PEFT embeds them, and Gemma scales
+      prompt = prompt * torch::scalar_tensor(std::sqrt(static_cast<double>(model.config().hidden)),
+                                             prompt.options());
+    }
   } else if (spec.init == "random") {  // PEFT's RANDOM: nn.Embedding's N(0, 1)
     prompt = torch::randn({spec.num_virtual_tokens, model.config().hidden}, embeddings.options());
   } else {

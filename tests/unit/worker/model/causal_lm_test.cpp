@@ -77,7 +77,7 @@ std::vector<std::pair<std::string, std::unique_ptr<CausalLm>>> PackingModels() {
   out.emplace_back("gpt2", NewModel(testing::TinyGpt2()));
   out.emplace_back("llama", NewModel(testing::TinyLlama()));
   for (const char* name : {"llama_rope_llama3", "llama_rope_linear", "qwen2_yarn", "qwen3",
-                           "mistral_sliding", "phi3", "gemma2", "gemma3"}) {
+                           "phi3_longrope", "mistral_sliding", "phi3", "gemma2", "gemma3"}) {
     auto model = LoadCausalLm(std::string(LF_TEST_SRCDIR) + "/testdata/hf/" + name + "/base");
     EXPECT_TRUE(model.ok()) << model.status().ToString();
     if (model.ok()) out.emplace_back(name, std::move(model).value());
@@ -283,6 +283,18 @@ TEST(ModelConfigTest, RopeScalingInEitherFormat) {
   EXPECT_EQ(new_format->rope.type, RopeType::kLlama3);
   EXPECT_EQ(new_format->rope_theta, 5e5);
   EXPECT_EQ(new_format->rope.original_max_positions, 8192);
+  // Phi-3.5: "su" is longrope; factor from max / original positions, attention factor from it.
+  auto phi = ParseModelConfig(DecoderConfig("phi3", {{"original_max_position_embeddings", 16},
+                                                     {"rope_scaling",
+                                                      {{"type", "su"},
+                                                       {"short_factor", {1.0, 1.0, 1.0, 1.0}},
+                                                       {"long_factor", {1.0, 2.0, 3.0, 4.0}}}}}),
+                              "c.json");
+  ASSERT_TRUE(phi.ok()) << phi.status().ToString();
+  EXPECT_EQ(phi->rope.type, RopeType::kLongrope);
+  EXPECT_EQ(phi->rope.factor, 4.0);
+  EXPECT_NEAR(phi->rope.attention_factor, std::sqrt(1 + std::log(4.0) / std::log(16.0)), 1e-12);
+  EXPECT_EQ(phi->rope.long_factor, (std::vector<double>{1.0, 2.0, 3.0, 4.0}));
 }
 
 TEST(ModelConfigTest, UnsupportedValuesAreRefusedNamingFileAndField) {
@@ -291,12 +303,18 @@ TEST(ModelConfigTest, UnsupportedValuesAreRefusedNamingFileAndField) {
     ASSERT_FALSE(c.ok()) << doc.dump();
     EXPECT_EQ(c.status().message(), message);
   };
-  expect_error(DecoderConfig("phi3", {{"rope_scaling", {{"rope_type", "longrope"}}}}),
-               "model/config.json: rope_scaling.rope_type: \"longrope\" is not supported; "
-               "supported: default, linear, dynamic, yarn, llama3");
+  expect_error(DecoderConfig("qwen2", {{"rope_scaling", {{"rope_type", "mrope"}}}}),
+               "model/config.json: rope_scaling.rope_type: \"mrope\" is not supported; "
+               "supported: default, linear, dynamic, yarn, llama3, longrope");
   expect_error(DecoderConfig("llama", {{"rope_parameters", {{"type", "ntk"}}}}),
                "model/config.json: rope_parameters.type: \"ntk\" is not supported; "
-               "supported: default, linear, dynamic, yarn, llama3");
+               "supported: default, linear, dynamic, yarn, llama3, longrope");
+  expect_error(DecoderConfig("phi3", {{"rope_scaling",
+                                       {{"type", "longrope"},
+                                        {"short_factor", {1.0, 1.0, 1.0}},
+                                        {"long_factor", {1.0, 1.0, 1.0, 1.0}}}}}),
+               "model/config.json: rope_scaling.short_factor: has 3 entries; this model rotates 8 "
+               "dimensions, so it needs 4");
   expect_error(DecoderConfig("gemma2", {{"layer_types", {"full_attention"}}}),
                "model/config.json: layer_types: has 1 entries but num_hidden_layers is 4");
   auto c = ParseModelConfig(DecoderConfig("llama", {{"rope_scaling", {{"type", "linear"}}}}), "f");

@@ -2,9 +2,9 @@
 """Writes the Hugging Face fixtures the C++ tests read, so CI checks compatibility offline.
 
 For each tiny random model (GPT-2; Llama with grouped-query attention and each rotary scaling;
-Qwen2 with YaRN; Qwen3; Mistral with a sliding window; Phi-3; Gemma 2; Gemma 3 text): the model
-folder as transformers saves it, a LoRA adapter as PEFT saves it (non-zero B, so it changes the
-output), and the logits both give for a fixed input. Norm weights are randomised too, so every
+Qwen2 with YaRN; Qwen3; Mistral with a sliding window; Phi-3, also with longrope; Gemma 2;
+Gemma 3 text): the model folder as transformers saves it, a LoRA adapter as PEFT saves it
+(non-zero B, so it changes the output), and the logits both give for a fixed input. Norm weights are randomised too, so every
 tensor matters. Some configs are rewritten in transformers 4's format (rope_scaling with "type",
 top-level rope_theta), checked to load to the same logits, so both formats stay covered. Needs
 torch, transformers and peft (by hand only); name fixtures to write only those:
@@ -65,6 +65,14 @@ def models():
             bos_token_id=0,
             resid_pdrop=0.0, embd_pdrop=0.0, attention_dropout=0.0)),
                  ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"], None),
+        # Phi-3.5's long context: 12 tokens over original_max_position_embeddings 8 take the
+        # long factors (head_dim 4: two frequencies).
+        "phi3_longrope": (lambda: t.Phi3ForCausalLM(tiny(
+            t.Phi3Config, original_max_position_embeddings=8, pad_token_id=0, eos_token_id=0,
+            bos_token_id=0, resid_pdrop=0.0, embd_pdrop=0.0, attention_dropout=0.0,
+            rope_parameters={"rope_type": "longrope", "rope_theta": 10000.0,
+                             "short_factor": [1.0, 1.5], "long_factor": [2.0, 5.0]})),
+                          ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"], None),
         "gemma2": (lambda: t.Gemma2ForCausalLM(tiny(
             t.Gemma2Config, head_dim=8, sliding_window=4, query_pre_attn_scalar=6,
             attn_logit_softcapping=2.0, final_logit_softcapping=3.0, tie_word_embeddings=True)),
