@@ -71,21 +71,27 @@ std::vector<std::string> ServingWarnings(const AdapterShape& a) {
     return warnings;
   }
   if (a.use_dora) {
-    warnings.push_back("vLLM does not load DoRA adapters (use_dora); merge it into the base "
-                       "with `lorafleet merge` to serve it");
+    warnings.push_back(
+        "vLLM does not load DoRA adapters (use_dora); merge it into the base "
+        "with `lorafleet merge` to serve it");
   }
   if (a.r > kServerRanks.back()) {
-    warnings.push_back("rank " + std::to_string(a.r) + " is above the largest --max-lora-rank "
-                       "vLLM accepts (" + std::to_string(kServerRanks.back()) + ")");
+    warnings.push_back("rank " + std::to_string(a.r) +
+                       " is above the largest --max-lora-rank "
+                       "vLLM accepts (" +
+                       std::to_string(kServerRanks.back()) + ")");
   } else if (a.r > kDefaultServerRank) {
     const int64_t needed = *std::lower_bound(kServerRanks.begin(), kServerRanks.end(), a.r);
-    warnings.push_back("rank " + std::to_string(a.r) + " is above vLLM's default "
-                       "--max-lora-rank " + std::to_string(kDefaultServerRank) +
-                       ": start it with --max-lora-rank " + std::to_string(needed));
+    warnings.push_back("rank " + std::to_string(a.r) +
+                       " is above vLLM's default "
+                       "--max-lora-rank " +
+                       std::to_string(kDefaultServerRank) + ": start it with --max-lora-rank " +
+                       std::to_string(needed));
   }
   for (const std::string& m : a.target_modules) {
     if (IsHeadOrEmbedding(m)) {
-      warnings.push_back("target module \"" + m + "\": vLLM applies LoRA to the decoder's "
+      warnings.push_back("target module \"" + m +
+                         "\": vLLM applies LoRA to the decoder's "
                          "linear layers only, not to lm_head or the embeddings");
     }
   }

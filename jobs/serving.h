@@ -25,7 +25,8 @@ struct AdapterShape {
 
 AdapterShape AdapterShapeOfJob(const JobSpec& job);
 // `source` names the file in errors.
-Result<AdapterShape> AdapterShapeOfPeftConfig(const Json& adapter_config, const std::string& source);
+Result<AdapterShape> AdapterShapeOfPeftConfig(const Json& adapter_config,
+                                              const std::string& source);
 
 // One sentence per reason, e.g. "rank 64 is above vLLM's default --max-lora-rank 16: start it with
 // --max-lora-rank 64". Empty when a server with default settings loads the adapter.

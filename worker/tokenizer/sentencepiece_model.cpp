@@ -34,7 +34,8 @@ std::vector<std::string> Candidates() {
   std::vector<std::string> out;
   std::error_code ec;
   const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (!ec) out.push_back((exe.parent_path().parent_path() / "lib" / "liblf_sentencepiece.so").string());
+  if (!ec)
+    out.push_back((exe.parent_path().parent_path() / "lib" / "liblf_sentencepiece.so").string());
   out.push_back(LF_SENTENCEPIECE_MODULE);
   return out;
 }
@@ -55,10 +56,12 @@ Result<const Module*> LoadModule() {
       reason = dlerror();
     }
     if (lib == nullptr) {
-      status = Unavailable("reading tokenizer.model needs lorafleet's SentencePiece plugin, "
-                           "which could not be loaded (tried " + tried + ": " + reason +
-                           "); rebuild lorafleet, or save the tokenizer as tokenizer.json with "
-                           "transformers' tokenizer.save_pretrained");
+      status = Unavailable(
+          "reading tokenizer.model needs lorafleet's SentencePiece plugin, "
+          "which could not be loaded (tried " +
+          tried + ": " + reason +
+          "); rebuild lorafleet, or save the tokenizer as tokenizer.json with "
+          "transformers' tokenizer.save_pretrained");
       return;
     }
     auto sym = [&](const char* name, auto& fn) {

@@ -39,8 +39,8 @@ void lf_sp_encode(void* sp, const char* text, size_t size,
 }
 
 // Calls out(context, bytes, size) with the decoded text.
-void lf_sp_decode(void* sp, const int* ids, size_t count,
-                  void (*out)(void*, const char*, size_t), void* context) {
+void lf_sp_decode(void* sp, const int* ids, size_t count, void (*out)(void*, const char*, size_t),
+                  void* context) {
   const std::string text = Sp(sp)->DecodeIds(std::vector<int>(ids, ids + count));
   out(context, text.data(), text.size());
 }

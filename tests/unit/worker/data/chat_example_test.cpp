@@ -72,8 +72,7 @@ TEST(ChatExampleTest, IdsAndAssistantMasksEqualHuggingFacesForEveryFamily) {
     EXPECT_EQ(std::vector<int>(e->loss.begin(), e->loss.end()),
               c["assistant_mask"].get<std::vector<int>>());
     if (!c["last_assistant_mask"].is_null()) {
-      Result<Example> last =
-          ChatExample(*tokenizer, chat, messages, jobs::TrainOn::kLastAssistant);
+      Result<Example> last = ChatExample(*tokenizer, chat, messages, jobs::TrainOn::kLastAssistant);
       ASSERT_TRUE(last.ok()) << last.status().ToString();
       EXPECT_EQ(std::vector<int>(last->loss.begin(), last->loss.end()),
                 c["last_assistant_mask"].get<std::vector<int>>());
@@ -105,11 +104,10 @@ TEST(ChatExampleTest, AssistantTargetsAreTheRepliesAndTheirEndOfTurn) {
   Result<Example> none = ChatExample(*tokenizer, chat, std::vector<ChatMessage>{{"user", "Hi"}},
                                      jobs::TrainOn::kAssistant);
   ASSERT_FALSE(none.ok());
-  EXPECT_NE(none.status().message().find("no assistant message to learn from"),
-            std::string::npos);
-  EXPECT_TRUE(ChatExample(*tokenizer, chat, std::vector<ChatMessage>{{"user", "Hi"}},
-                          jobs::TrainOn::kAll)
-                  .ok());
+  EXPECT_NE(none.status().message().find("no assistant message to learn from"), std::string::npos);
+  EXPECT_TRUE(
+      ChatExample(*tokenizer, chat, std::vector<ChatMessage>{{"user", "Hi"}}, jobs::TrainOn::kAll)
+          .ok());
 }
 
 TEST(ChatExampleTest, TextExamplesGetTheBosHuggingFaceAdds) {
@@ -145,15 +143,14 @@ TEST(ChatExampleTest, JsonlChatLinesAreRenderedAndPackedAsDocuments) {
   EXPECT_EQ((*examples)[0].ids,
             ChatExample(*tokenizer, chat, messages, jobs::TrainOn::kAssistant)->ids);
 
-  auto loader = PackedLoader::Create(*examples, {.seq_len = 256,
-                                                 .batch_size = 1,
-                                                 .packing = jobs::DataPacking::kDocuments});
+  auto loader = PackedLoader::Create(
+      *examples, {.seq_len = 256, .batch_size = 1, .packing = jobs::DataPacking::kDocuments});
   ASSERT_TRUE(loader.ok()) << loader.status().ToString();
   Batch b = loader->Next();
   ASSERT_EQ(b.document_ids.size(), 256u);
   EXPECT_EQ(b.document_ids.front(), 0);
   EXPECT_EQ(b.document_ids[static_cast<size_t>(b.lengths[0] - 1)], 1);  // both in one row
-  EXPECT_EQ(b.document_ids.back(), 2);                                   // then padding
+  EXPECT_EQ(b.document_ids.back(), 2);                                  // then padding
 }
 
 TEST(ChatExampleTest, BadChatLinesNameTheFileLineAndMessage) {
@@ -168,7 +165,8 @@ TEST(ChatExampleTest, BadChatLinesNameTheFileLineAndMessage) {
   const std::vector<Case> cases = {
       {R"({"messages": []})", with_chat, ":1: messages: expected at least one message"},
       {R"({"messages": [{"role": "user", "content": "a"}, {"role": "tool", "content": "b"}]})",
-       with_chat, ":1: messages[1].role: expected \"system\", \"user\" or \"assistant\", got \"tool\""},
+       with_chat,
+       ":1: messages[1].role: expected \"system\", \"user\" or \"assistant\", got \"tool\""},
       {R"({"messages": [{"role": "user"}]})", with_chat,
        ":1: messages[0].content: required field is missing"},
       {R"({"messages": [{"role": "user", "content": 3}]})", with_chat,
