@@ -69,9 +69,10 @@ Result<std::optional<ChatTemplate>> LoadChatTemplate(const Tokenizer& tokenizer,
     if (*value) special[name] = **value;
   }
   if (!template_file.empty()) {
-    LF_ASSIGN_OR_RETURN(std::string source, ReadFileToString(template_file));
+    Result<std::string> source = ReadFileToString(template_file);
+    if (!source.ok()) return source.status().WithContext("job.data.chat_template");
     LF_ASSIGN_OR_RETURN(ChatTemplate chat,
-                        ChatTemplate::Create(std::move(source), template_file, special));
+                        ChatTemplate::Create(std::move(*source), template_file, special));
     return std::optional<ChatTemplate>(std::move(chat));
   }
   auto it = config.chat_templates.find("default");
