@@ -27,6 +27,8 @@ std::string_view EnumName(E value, const std::pair<E, std::string_view> (&names)
   return "?";
 }
 
+constexpr std::pair<Schedule, std::string_view> kScheduleNames[] = {
+    {Schedule::kConstant, "constant"}, {Schedule::kLinear, "linear"}, {Schedule::kCosine, "cosine"}};
 constexpr std::pair<TrainOn, std::string_view> kTrainOnNames[] = {
     {TrainOn::kAssistant, "assistant"},
     {TrainOn::kLastAssistant, "last_assistant"},
@@ -263,16 +265,7 @@ Status ParseTrain(const JsonField& f, TrainSpec* t) {
   LF_ASSIGN_OR_RETURN(t->grad_accum, f.IntOr("grad_accum", t->grad_accum, {.min = 1}));
   LF_ASSIGN_OR_RETURN(t->lr, f.NumberOr("lr", t->lr, {.min = 0, .exclusive_min = true}));
   if (auto s = f.Optional("schedule")) {
-    LF_ASSIGN_OR_RETURN(std::string name, s->String());
-    if (name == "constant") {
-      t->schedule = Schedule::kConstant;
-    } else if (name == "linear") {
-      t->schedule = Schedule::kLinear;
-    } else if (name == "cosine") {
-      t->schedule = Schedule::kCosine;
-    } else {
-      return s->Error("expected one of constant, linear, cosine, got \"" + name + "\"");
-    }
+    LF_ASSIGN_OR_RETURN(t->schedule, ParseEnum(*s, kScheduleNames));
   }
   LF_ASSIGN_OR_RETURN(t->warmup, f.IntOr("warmup", t->warmup, {.min = 0}));
   if (t->warmup >= t->steps && t->warmup > 0) {
@@ -304,14 +297,7 @@ void ResolvePath(std::string* path, std::string_view base_dir) {
 std::string_view TrainOnName(TrainOn t) { return EnumName(t, kTrainOnNames); }
 std::string_view DataPackingName(DataPacking p) { return EnumName(p, kPackingNames); }
 
-std::string_view ScheduleName(Schedule s) {
-  switch (s) {
-    case Schedule::kConstant: return "constant";
-    case Schedule::kLinear: return "linear";
-    case Schedule::kCosine: return "cosine";
-  }
-  return "?";
-}
+std::string_view ScheduleName(Schedule s) { return EnumName(s, kScheduleNames); }
 
 Result<JobSpec> ParseJobSpec(const Json& doc, std::string_view root) {
   JsonField f(doc, FieldPath(std::string(root)));

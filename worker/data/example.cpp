@@ -9,21 +9,6 @@
 namespace lf::worker {
 namespace {
 
-// What the tokenizer's post-processor puts before and after one sequence's ids, found by giving
-// it a single id that no vocabulary has.
-struct SpecialAffixes {
-  std::vector<int32_t> prefix, suffix;
-};
-
-SpecialAffixes Affixes(const Tokenizer& tokenizer) {
-  constexpr int32_t kMarker = -1;
-  const std::vector<int32_t> marked = {kMarker};
-  std::vector<int32_t> out = tokenizer.AddSpecialTokens(marked);
-  auto at = std::find(out.begin(), out.end(), kMarker);
-  LF_CHECK_MSG(at != out.end(), "AddSpecialTokens dropped the sequence's ids");
-  return {{out.begin(), at}, {at + 1, out.end()}};
-}
-
 void Append(Example& example, std::span<const int32_t> ids, uint8_t loss) {
   example.ids.insert(example.ids.end(), ids.begin(), ids.end());
   example.loss.resize(example.ids.size(), loss);
@@ -37,8 +22,17 @@ void Finish(Example& example, const SpecialAffixes& affixes, int32_t eos_id, uin
 
 }  // namespace
 
+SpecialAffixes SpecialTokenAffixes(const Tokenizer& tokenizer) {
+  constexpr int32_t kMarker = -1;
+  const std::vector<int32_t> marked = {kMarker};
+  std::vector<int32_t> out = tokenizer.AddSpecialTokens(marked);
+  auto at = std::find(out.begin(), out.end(), kMarker);
+  LF_CHECK_MSG(at != out.end(), "AddSpecialTokens dropped the sequence's ids");
+  return {{out.begin(), at}, {at + 1, out.end()}};
+}
+
 Example TextExample(const Tokenizer& tokenizer, std::string_view text, int32_t eos_id) {
-  const SpecialAffixes affixes = Affixes(tokenizer);
+  const SpecialAffixes affixes = SpecialTokenAffixes(tokenizer);
   Example example;
   Append(example, affixes.prefix, 1);
   Append(example, tokenizer.Encode(text), 1);
@@ -48,7 +42,7 @@ Example TextExample(const Tokenizer& tokenizer, std::string_view text, int32_t e
 
 Example PromptCompletionExample(const Tokenizer& tokenizer, std::string_view prompt,
                                 std::string_view completion, int32_t eos_id) {
-  const SpecialAffixes affixes = Affixes(tokenizer);
+  const SpecialAffixes affixes = SpecialTokenAffixes(tokenizer);
   Example example;
   Append(example, affixes.prefix, 0);
   Append(example, tokenizer.Encode(prompt), 0);

@@ -24,6 +24,14 @@ struct Example {
   std::vector<uint8_t> loss;
 };
 
+// What the tokenizer's post-processor puts before and after one sequence's ids
+// (AddSpecialTokens), found by giving it a single id that no vocabulary has: Llama 3's
+// <|begin_of_text|> as the prefix, nothing for GPT-2.
+struct SpecialAffixes {
+  std::vector<int32_t> prefix, suffix;
+};
+SpecialAffixes SpecialTokenAffixes(const Tokenizer& tokenizer);
+
 // {"text"}: the ids Hugging Face's tokenizer(text) gives (Encode(text) with the special tokens
 // the post-processor adds: <|begin_of_text|> for Llama 3, <s> for Llama 2, none for GPT-2), then
 // [eos] unless they already end with it; every token a target. In stream packing the first token

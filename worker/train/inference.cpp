@@ -20,22 +20,16 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// One scored line: its ids and which of them are predicted (every one after the first for text).
-struct ScoredLine {
-  std::vector<int32_t> ids;
-  std::vector<uint8_t> scored;
-};
-
-// Every non-blank line: {"text"} tokenized with nothing added, or {"messages"} rendered with the
-// model's chat template and scored on the assistant turns (as data.train_on: assistant); errors
-// name file and line.
-Result<std::vector<ScoredLine>> ReadScoredLines(const std::string& path, const Tokenizer& tokenizer,
+// Every non-blank line as an example whose loss flags say which tokens are scored: {"text"}
+// tokenized with nothing added, every token; {"messages"} rendered with the model's chat template,
+// the assistant turns (as data.train_on: assistant). Errors name file and line.
+Result<std::vector<Example>> ReadScoredLines(const std::string& path, const Tokenizer& tokenizer,
                                                 const std::string& base_dir) {
   std::ifstream in(path);
   if (!in) return NotFound("cannot open data file " + path);
   std::optional<ChatTemplate> chat;
   bool chat_loaded = false;
-  std::vector<ScoredLine> lines;
+  std::vector<Example> lines;
   std::string line;
   for (int64_t n = 1; std::getline(in, line); ++n) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
@@ -60,14 +54,14 @@ Result<std::vector<ScoredLine>> ReadScoredLines(const std::string& path, const T
       if (!messages.ok()) return messages.status().WithContext(where);
       Result<Example> e = ChatExample(tokenizer, *chat, *messages, jobs::TrainOn::kAssistant);
       if (!e.ok()) return e.status().WithContext(where);
-      lines.push_back({std::move(e->ids), std::move(e->loss)});
+      lines.push_back(std::move(*e));
       continue;
     }
     Result<std::string> text = f.StringAt("text");
     if (!text.ok()) return text.status().WithContext(where);
-    std::vector<int32_t> ids = tokenizer.Encode(*text);
-    std::vector<uint8_t> scored(ids.size(), 1);
-    lines.push_back({std::move(ids), std::move(scored)});
+    Example e{.ids = tokenizer.Encode(*text)};
+    e.loss.assign(e.ids.size(), 1);
+    lines.push_back(std::move(e));
   }
   if (lines.empty()) return InvalidArgument(path + " holds no {\"text\"} or {\"messages\"} lines");
   return lines;
@@ -78,7 +72,7 @@ Result<std::vector<ScoredLine>> ReadScoredLines(const std::string& path, const T
 Result<EvalReport> EvaluateFile(const std::string& base_dir, const std::string& adapter_dir,
                                 const std::string& data_path, const std::string& logits_path) {
   LF_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tokenizer, LoadTokenizer(base_dir));
-  LF_ASSIGN_OR_RETURN(std::vector<ScoredLine> lines,
+  LF_ASSIGN_OR_RETURN(std::vector<Example> lines,
                       ReadScoredLines(data_path, *tokenizer, base_dir));
   LF_ASSIGN_OR_RETURN(std::unique_ptr<CausalLm> model, LoadCausalLm(base_dir));
   std::unique_ptr<Adapter> adapter;
@@ -89,13 +83,13 @@ Result<EvalReport> EvaluateFile(const std::string& base_dir, const std::string& 
   double loss_sum = 0;
   int64_t tokens = 0;
   const int64_t context = model->config().max_positions - model->VirtualTokens();
-  for (ScoredLine& line : lines) {
+  for (Example& line : lines) {
     std::vector<int32_t>& ids = line.ids;
     if (static_cast<int64_t>(ids.size()) > context) ids.resize(static_cast<size_t>(context));
     if (ids.size() < 2) continue;  // nothing to predict
     std::vector<int64_t> input(ids.begin(), ids.end() - 1), target;
     for (size_t t = 1; t < ids.size(); ++t) {
-      target.push_back(line.scored[t] ? ids[t] : kIgnoreIndex);
+      target.push_back(line.loss[t] ? ids[t] : kIgnoreIndex);
     }
     const int64_t scored = std::count_if(target.begin(), target.end(),
                                          [](int64_t id) { return id != kIgnoreIndex; });
@@ -131,13 +125,11 @@ Result<std::vector<int32_t>> PromptIds(const Tokenizer& tokenizer, const std::st
     LF_ASSIGN_OR_RETURN(std::string text, chat_template->Render(messages, true));
     return tokenizer.Encode(text);  // the template writes the special tokens itself
   }
+  // What tokenizer(prompt) begins with (the BOS), not what it ends with: an EOS there would stop
+  // generation at once.
+  std::vector<int32_t> ids = SpecialTokenAffixes(tokenizer).prefix;
   const std::vector<int32_t> text_ids = tokenizer.Encode(prompt);
-  std::vector<int32_t> ids = tokenizer.AddSpecialTokens(text_ids);
-  // A post-processor that ends sequences with EOS (add_eos_token) would stop generation at once.
-  if (tokenizer.eos_id() && !ids.empty() && ids.back() == *tokenizer.eos_id() &&
-      (text_ids.empty() || text_ids.back() != ids.back())) {
-    ids.pop_back();
-  }
+  ids.insert(ids.end(), text_ids.begin(), text_ids.end());
   return ids;
 }
 

@@ -6,7 +6,6 @@
 
 #include <filesystem>
 #include <fstream>
-#include <map>
 #include <string>
 #include <vector>
 
@@ -23,22 +22,11 @@ const std::string kDataDir = LF_TEST_SRCDIR;
 const std::string kFamilies = kDataDir + "/../tokenizer/testdata/families/";
 const std::string kTemplates = kDataDir + "/../chat/testdata/";
 
-std::map<std::string, std::string> SpecialTokens(const Tokenizer& tokenizer) {
-  std::map<std::string, std::string> special;
-  const TokenizerConfig& c = tokenizer.config();
-  if (c.bos_token) special["bos_token"] = *c.bos_token;
-  if (c.eos_token) special["eos_token"] = *c.eos_token;
-  if (c.pad_token) special["pad_token"] = *c.pad_token;
-  if (c.unk_token) special["unk_token"] = *c.unk_token;
-  return special;
-}
-
+// The template file as a job's data.chat_template names it.
 ChatTemplate LoadTemplate(const std::string& file, const Tokenizer& tokenizer) {
-  Result<std::string> source = ReadFileToString(kTemplates + file);
-  EXPECT_TRUE(source.ok()) << source.status().ToString();
-  Result<ChatTemplate> chat = ChatTemplate::Create(*source, file, SpecialTokens(tokenizer));
-  EXPECT_TRUE(chat.ok()) << chat.status().ToString();
-  return std::move(chat).value();
+  auto chat = LoadChatTemplate(tokenizer, kTemplates + file, "unused");
+  EXPECT_TRUE(chat.ok() && chat->has_value()) << chat.status().ToString();
+  return std::move(**chat);
 }
 
 std::unique_ptr<Tokenizer> LoadFamily(const std::string& family) {

@@ -6,33 +6,12 @@
 #include "common/file_util.h"
 #include "common/json_reader.h"
 #include "worker/tokenizer/tokenizer.h"
+#include "tokenizer_test_util.h"
 
 namespace lf::worker {
 namespace {
 
 std::string Family(const std::string& name) { return LF_TEST_SRCDIR "/testdata/families/" + name; }
-
-Json ReadJsonOrDie(const std::string& path) {
-  auto text = ReadFileToString(path);
-  LF_CHECK_OK(text);
-  auto doc = ParseJson(*text, path);
-  LF_CHECK_OK(doc);
-  return std::move(doc).value();
-}
-
-std::unique_ptr<Tokenizer> LoadOrDie(const std::string& dir) {
-  auto tokenizer = LoadTokenizer(dir);
-  LF_CHECK_OK(tokenizer);
-  return std::move(tokenizer).value();
-}
-
-std::string FromHex(const std::string& hex) {
-  std::string out;
-  for (size_t i = 0; i + 1 < hex.size(); i += 2) {
-    out.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
-  }
-  return out;
-}
 
 std::vector<std::vector<uint32_t>> Offsets(const Encoding& e) {
   std::vector<std::vector<uint32_t>> out;

@@ -12,43 +12,22 @@
 #include "worker/tokenizer/byte_level.h"
 #include "worker/tokenizer/pattern.h"
 #include "worker/tokenizer/tokenizer.h"
+#include "tokenizer_test_util.h"
 
 namespace lf::worker {
 namespace {
 
 std::string TestData(const std::string& name) { return LF_TEST_SRCDIR "/testdata/" + name; }
 
-Json ReadJsonOrDie(const std::string& path) {
-  auto text = ReadFileToString(path);
-  LF_CHECK_OK(text);
-  auto doc = ParseJson(*text, path);
-  LF_CHECK_OK(doc);
-  return std::move(doc).value();
-}
-
 const Json& Expected() {
   static const Json expected = ReadJsonOrDie(TestData("expected.json"));
   return expected;
-}
-
-std::unique_ptr<Tokenizer> LoadOrDie(const std::string& dir) {
-  auto tokenizer = LoadTokenizer(dir);
-  LF_CHECK_OK(tokenizer);
-  return std::move(tokenizer).value();
 }
 
 std::string Hex(std::string_view s) {
   static constexpr char kDigits[] = "0123456789abcdef";
   std::string out;
   for (unsigned char c : s) out += {kDigits[c >> 4], kDigits[c & 15]};
-  return out;
-}
-
-std::string FromHex(const std::string& hex) {
-  std::string out;
-  for (size_t i = 0; i + 1 < hex.size(); i += 2) {
-    out.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
-  }
   return out;
 }
 
