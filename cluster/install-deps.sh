@@ -24,6 +24,8 @@ packages=(
   libspdlog-dev libfmt-dev nlohmann-json3-dev libyaml-cpp-dev libssl-dev libpcre2-dev
   # tokenizers: Unicode normalization (NFC, NFKC) and SentencePiece tokenizer.model files
   libutf8proc-dev libsentencepiece-dev
+  # every binary's command line (CLI11) and the /metrics exposition (prometheus-cpp's core)
+  libcli11-dev prometheus-cpp-dev
   # an optimised BLAS for LibTorch on the CPU (the reference BLAS is 10-50x slower); the OpenMP
   # build, because LibTorch parallelises with OpenMP too
   libopenblas0-openmp
