@@ -6,7 +6,11 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 GENERATOR := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 
-.PHONY: all deps configure build test demo bench format clean
+# What `make demo` runs: the client, which starts the daemon and the MPI-launched workers, and
+# the store tool. The tests and benchmarks are built by `make test` and `make bench`.
+DEMO_TARGETS := lorafleet lorafleetd lorafleet-worker lorafleet-store
+
+.PHONY: all deps configure build build-demo test demo bench format clean
 
 all: build
 
@@ -21,6 +25,9 @@ configure: deps $(BUILD_DIR)/CMakeCache.txt
 build: configure
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
+build-demo: configure
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target $(DEMO_TARGETS)
+
 # Every test case is its own ctest entry; --no-tests=error makes an empty run a failure.
 test: build
 	@./cluster/install-deps.sh --tests
@@ -28,7 +35,7 @@ test: build
 
 # A real sweep on the bundled model: coordinator, two local MPI worker ranks, live progress and
 # the comparison (cluster/demo.sh). The fleet keeps running; `build/bin/lorafleet down` stops it.
-demo: build
+demo: build-demo
 	./cluster/demo.sh $(BUILD_DIR)
 
 bench: build

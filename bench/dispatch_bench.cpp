@@ -23,9 +23,10 @@
 #include <vector>
 #include <zmq.hpp>
 
+#include "common/flags.h"
 #include "common/http_client.h"
 #include "common/json_reader.h"
-#include "common/protocol.h"
+#include "jobs/protocol.h"
 
 namespace {
 
@@ -162,7 +163,7 @@ Result RunWorkers(const std::string& endpoint, const Options& opt) {
         r.latency_ms.push_back(std::chrono::duration<double, std::milli>(now - freed[w]).count());
         lf::protocol::Done done{.trial_id = a.trial_id,
                                 .attempt = a.attempt,
-                                .result = {{"eval_loss", 1.0}},
+                                .result = {.eval_loss = 1.0},
                                 .files = {{"adapter_model.safetensors", adapter}}};
         auto out = lf::protocol::Encode(done);
         for (size_t i = 0; i < out.size(); ++i) {
@@ -245,20 +246,16 @@ void Print(const char* name, const Result& r) {
 
 int main(int argc, char** argv) {
   Options opt;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string flag = argv[i], value = argv[i + 1];
-    if (flag == "--trials") {
-      opt.trials = std::stoll(value);
-    } else if (flag == "--workers") {
-      opt.workers = std::stoi(value);
-    } else if (flag == "--adapter-bytes") {
-      opt.adapter_bytes = std::stoll(value);
-    } else if (flag == "--dir") {
-      opt.dir = value;
-    } else {
-      Die("unknown flag " + flag + " (flags: --trials --workers --adapter-bytes --dir)");
-    }
-  }
+  auto app = lf::flags::MakeApp(
+      "dispatch_bench",
+      "Trials per second and dispatch latency of a real lorafleetd with simulated workers, "
+      "against a bare ZeroMQ ROUTER/DEALER loop with the same peers and message sizes.");
+  app->add_option("--trials", opt.trials, "trials queued")->check(lf::flags::IntAtLeast(1));
+  app->add_option("--workers", opt.workers, "simulated workers")->check(lf::flags::IntAtLeast(1));
+  app->add_option("--adapter-bytes", opt.adapter_bytes, "size of each DONE's adapter file")
+      ->check(lf::flags::IntAtLeast(0));
+  app->add_option("--dir", opt.dir, "scratch folder (emptied first)");
+  if (std::optional<int> rc = lf::flags::Parse(*app, argc, argv)) return *rc;
   signal(SIGPIPE, SIG_IGN);
   const std::string bin_dir = fs::canonical("/proc/self/exe").parent_path().string();
   const std::string repo = fs::canonical(fs::path(bin_dir) / LF_REPO_FROM_BIN).string();

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "common/flags.h"
 #include "worker/collective/collective.h"
 #include "worker/data/jsonl_reader.h"
 #include "worker/data/packed_loader.h"
@@ -76,14 +77,19 @@ int main(int argc, char** argv) {
   MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
   MPI_Comm_size(MPI_COMM_WORLD, &world_size);
   Options o;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string flag = argv[i], value = argv[i + 1];
-    if (flag == "--steps") o.steps = std::atoll(value.c_str());
-    else if (flag == "--batch") o.batch = std::atoll(value.c_str());
-    else if (flag == "--seq") o.seq = std::atoll(value.c_str());
-    else if (flag == "--model") o.model = value;
-    else if (flag == "--data") o.data = value;
-    else Die("unknown flag " + flag + " (see the comment at the top of bench/gang_bench.cpp)");
+  auto app = lf::flags::MakeApp(
+      "gang_bench",
+      "Data-parallel scaling of one LoRA trial on gangs of 1, 2, 4 ... ranks (run under mpirun): "
+      "steps/s and the efficiency against 1 rank.");
+  app->add_option("--steps", o.steps, "optimizer steps per gang")->check(lf::flags::IntAtLeast(1));
+  app->add_option("--batch", o.batch, "global rows per step, split across the gang")
+      ->check(lf::flags::IntAtLeast(1));
+  app->add_option("--seq", o.seq, "tokens per row")->check(lf::flags::IntAtLeast(2));
+  app->add_option("--model", o.model, "base model folder")->type_name("DIR");
+  app->add_option("--data", o.data, "training data")->type_name("FILE");
+  if (std::optional<int> rc = lf::flags::Parse(*app, argc, argv)) {
+    MPI_Finalize();
+    return *rc;
   }
   torch::set_num_threads(1);
   auto tokenizer = LoadTokenizer(o.model);

@@ -19,6 +19,7 @@
 
 #include <unistd.h>
 
+#include "common/flags.h"
 #include "common/json_reader.h"
 #include "jobs/job_spec.h"
 #include "worker/train/memory.h"
@@ -53,7 +54,9 @@ constexpr int64_t kVirtualTokens = 16;
 int RunOne(char** argv) {
   const int64_t baseline = worker::CurrentMemoryBytes();  // LibTorch loaded, no tensors yet
   jobs::JobSpec job;
-  job.method = argv[2];
+  Result<jobs::Method> method = jobs::ParseMethod(argv[2]);
+  if (!method.ok()) Die(method.status().message());
+  job.method = *method;
   job.train.steps = std::atoll(argv[3]);
   job.train.batch_size = std::atoll(argv[4]);
   job.data.seq_len = std::atoll(argv[5]);
@@ -61,14 +64,14 @@ int RunOne(char** argv) {
   job.data.train = std::string(argv[7]) + "/train.jsonl";
   job.data.eval = std::string(argv[7]) + "/eval.jsonl";
   job.output = argv[8];
-  job.train.lr = LearningRate(job.method);
+  job.train.lr = LearningRate(argv[2]);
   job.prompt_tuning.num_virtual_tokens = kVirtualTokens;
   job.p_tuning.num_virtual_tokens = kVirtualTokens;
   job.prefix_tuning.num_virtual_tokens = kVirtualTokens;
   job.train.log_every = 1000;
   auto result = worker::RunTrainJob(job, {.progress = false, .resume = false});
-  if (!result.ok()) Die(job.method + ": " + result.status().ToString());
-  Json out = worker::TrainJobResultToJson(*result);
+  if (!result.ok()) Die(std::string(argv[2]) + ": " + result.status().ToString());
+  Json out = jobs::TrialResultToJson(result->train);
   out["baseline_memory_bytes"] = baseline;
   out["lr"] = job.train.lr;
   std::printf("%s\n", out.dump().c_str());
@@ -85,10 +88,7 @@ Json Measure(const std::string& cmd) {
   return Json::parse(output);
 }
 
-bool Known(const std::string& method) {
-  return std::find_if(std::begin(jobs::kMethods), std::end(jobs::kMethods),
-                      [&](const char* m) { return method == m; }) != std::end(jobs::kMethods);
-}
+bool Known(const std::string& method) { return jobs::ParseMethod(method).ok(); }
 
 }  // namespace
 
@@ -96,20 +96,22 @@ int main(int argc, char** argv) {
   if (argc == 9 && std::string(argv[1]) == "--one") return RunOne(argv);
   int64_t steps = 60, batch = 8, seq = 112;
   std::string methods = "full";  // the baseline first, then every other method
-  for (const char* m : jobs::kMethods) {
-    if (std::string(m) != "full") methods += "," + std::string(m);
+  for (jobs::Method m : jobs::AllMethods()) {
+    if (m != jobs::Method::kFull) methods += "," + std::string(jobs::MethodName(m));
   }
   std::string model = "examples/models/tiny-gpt2", data = "examples/data/medical";
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string flag = argv[i], value = argv[i + 1];
-    if (flag == "--steps") steps = std::atoll(value.c_str());
-    else if (flag == "--batch") batch = std::atoll(value.c_str());
-    else if (flag == "--seq") seq = std::atoll(value.c_str());
-    else if (flag == "--methods") methods = value;
-    else if (flag == "--model") model = value;
-    else if (flag == "--data") data = value;
-    else Die("unknown flag " + flag + " (see the comment at the top of bench/methods_bench.cpp)");
-  }
+  auto app = lf::flags::MakeApp(
+      "methods_bench",
+      "Every training method on the same model, data and steps, each in its own process, with "
+      "ratios against full fine-tuning measured in the same run. Prompt, P- and prefix tuning "
+      "take 16 virtual tokens, which must fit beside --seq in the model's context.");
+  app->add_option("--steps", steps, "optimizer steps")->check(lf::flags::IntAtLeast(1));
+  app->add_option("--batch", batch, "sequences per step")->check(lf::flags::IntAtLeast(1));
+  app->add_option("--seq", seq, "tokens per sequence")->check(lf::flags::IntAtLeast(2));
+  app->add_option("--methods", methods, "comma-separated; full first gives the ratios");
+  app->add_option("--model", model, "base model folder")->type_name("DIR");
+  app->add_option("--data", data, "folder with train.jsonl and eval.jsonl")->type_name("DIR");
+  if (std::optional<int> rc = lf::flags::Parse(*app, argc, argv)) return *rc;
   if (!fs::exists(fs::path(model) / "config.json")) {
     Die(model + " has no config.json (run from the repository root, or pass --model)");
   }
@@ -159,7 +161,7 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
   }
   for (const std::string& m : skipped) {
-    std::printf("%-13s skipped: not in this build's jobs::kMethods\n", m.c_str());
+    std::printf("%-13s skipped: not a method this build trains (jobs::AllMethods)\n", m.c_str());
   }
   if (full.is_null()) std::printf("\n(no full row: ratios need method full first in --methods)\n");
   std::error_code ec;

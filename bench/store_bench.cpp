@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "common/flags.h"
 #include "common/ids.h"
 #include "coordinator/store/experiment_store.h"
 #include "coordinator/store/store_codec.h"
@@ -56,14 +57,16 @@ struct RawDb {
 
 int main(int argc, char** argv) {
   Options opt;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string flag = argv[i];
-    if (flag == "--points") opt.points = std::atoll(argv[i + 1]);
-    else if (flag == "--batch") opt.batch = std::atoi(argv[i + 1]);
-    else if (flag == "--transitions") opt.transitions = std::atoi(argv[i + 1]);
-    else if (flag == "--dir") opt.dir = argv[i + 1];
-    else Die("unknown flag " + flag);
-  }
+  auto app = lf::flags::MakeApp(
+      "store_bench",
+      "Metric points and trial transitions per second through the experiment store, against raw "
+      "RocksDB writes of the same keys, values and batches.");
+  app->add_option("--points", opt.points, "metric points written")->check(lf::flags::IntAtLeast(1));
+  app->add_option("--batch", opt.batch, "points per write batch")->check(lf::flags::IntAtLeast(1));
+  app->add_option("--transitions", opt.transitions, "trial transitions")
+      ->check(lf::flags::IntAtLeast(1));
+  app->add_option("--dir", opt.dir, "scratch folder (emptied first)")->type_name("DIR");
+  if (std::optional<int> rc = lf::flags::Parse(*app, argc, argv)) return *rc;
   std::filesystem::remove_all(opt.dir);
   std::filesystem::create_directories(opt.dir);
 

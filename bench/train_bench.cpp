@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "common/flags.h"
 #include "common/json_reader.h"
 #include "worker/data/jsonl_reader.h"
 #include "worker/data/packed_loader.h"
@@ -117,12 +118,14 @@ int main(int argc, char** argv) {
   if (argc == 5 && std::string(argv[1]) == "--one") return RunOne(argv[2], argv[3], std::atoll(argv[4]));
   int64_t steps = 0;
   std::string models = "tiny,gpt2-small";
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string flag = argv[i];
-    if (flag == "--steps") steps = std::atoll(argv[i + 1]);
-    else if (flag == "--models") models = argv[i + 1];
-    else Die("unknown flag " + flag);
-  }
+  auto app = lf::flags::MakeApp(
+      "train_bench",
+      "LoRA against full fine-tuning of the same model, data and batch: tokens/s, peak memory and "
+      "trainable share, one process per measurement.");
+  app->add_option("--steps", steps, "optimizer steps; 0: 40 for tiny, 4 for gpt2-small")
+      ->check(lf::flags::IntAtLeast(0));
+  app->add_option("--models", models, "comma-separated: tiny, gpt2-small");
+  if (std::optional<int> rc = lf::flags::Parse(*app, argc, argv)) return *rc;
   std::printf("train_bench: LoRA (r=8 on c_attn, c_proj, c_fc) against full fine-tuning, same "
               "model, data and batch, one process per measurement\n\n");
   std::printf("%-11s %-5s %12s %10s %12s %14s\n", "model", "", "trainable %", "tokens/s",

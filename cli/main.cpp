@@ -1,5 +1,7 @@
-// lorafleet: the command-line client. Dispatches to a command; see `lorafleet help`.
+// lorafleet: the command-line client. Dispatches to a command, which parses its own flags
+// (cli/commands/command_flags.h); see `lorafleet help`.
 #include <iostream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -49,10 +51,33 @@ one job, no daemon:
   version                             print the version
   help                                this text
 
-Run a command without arguments for its options.
+`lorafleet COMMAND --help` (or `lorafleet help COMMAND`) lists a command's options.
+Bad arguments exit with 2, other failures with 1.
 
-The experiment store is inspected with lorafleet-store (see `lorafleet-store help`).
+The experiment store is inspected with lorafleet-store (see `lorafleet-store --help`).
 )";
+}
+
+using Command = int (*)(const std::vector<std::string>&);
+
+// The commands by name; `version` and `help` are answered by main itself.
+Command Find(const std::string& name) {
+  static const std::map<std::string, Command> kCommands = {
+      {"inspect", lf::cli::RunInspect},   {"train", lf::cli::RunTrain},
+      {"pretrain", lf::cli::RunPretrain}, {"eval", lf::cli::RunEval},
+      {"tokenize", lf::cli::RunTokenize}, {"generate", lf::cli::RunGenerate},
+      {"merge", lf::cli::RunMerge},       {"up", lf::cli::RunUp},
+      {"down", lf::cli::RunDown},         {"submit", lf::cli::RunSubmit},
+      {"sweeps", lf::cli::RunSweeps},     {"queue", lf::cli::RunQueue},
+      {"workers", lf::cli::RunWorkers},   {"status", lf::cli::RunStatus},
+      {"logs", lf::cli::RunLogs},         {"cancel", lf::cli::RunCancel},
+      {"pause", lf::cli::RunPause},       {"resume", lf::cli::RunResume},
+      {"priority", lf::cli::RunPriority}, {"adapters", lf::cli::RunAdapters},
+      {"tag", lf::cli::RunTag},           {"compare", lf::cli::RunCompare},
+      {"export", lf::cli::RunExport},
+  };
+  auto it = kCommands.find(name);
+  return it == kCommands.end() ? nullptr : it->second;
 }
 
 }  // namespace
@@ -60,6 +85,10 @@ The experiment store is inspected with lorafleet-store (see `lorafleet-store hel
 int main(int argc, char** argv) {
   lf::log::InitFromEnvironment();
   std::vector<std::string> args(argv + 1, argv + argc);
+  // `lorafleet help COMMAND` is `lorafleet COMMAND --help`.
+  if (args.size() == 2 && args[0] == "help" && Find(args[1]) != nullptr) {
+    args = {args[1], "--help"};
+  }
   if (args.empty() || args[0] == "help" || args[0] == "--help" || args[0] == "-h") {
     PrintHelp();
     return args.empty() ? 2 : 0;
@@ -70,29 +99,7 @@ int main(int argc, char** argv) {
     std::cout << "lorafleet " << lf::kVersion << "\n";
     return 0;
   }
-  if (command == "inspect") return lf::cli::RunInspect(args);
-  if (command == "train") return lf::cli::RunTrain(args);
-  if (command == "pretrain") return lf::cli::RunPretrain(args);
-  if (command == "eval") return lf::cli::RunEval(args);
-  if (command == "tokenize") return lf::cli::RunTokenize(args);
-  if (command == "generate") return lf::cli::RunGenerate(args);
-  if (command == "merge") return lf::cli::RunMerge(args);
-  if (command == "up") return lf::cli::RunUp(args);
-  if (command == "down") return lf::cli::RunDown(args);
-  if (command == "submit") return lf::cli::RunSubmit(args);
-  if (command == "sweeps") return lf::cli::RunSweeps(args);
-  if (command == "queue") return lf::cli::RunQueue(args);
-  if (command == "workers") return lf::cli::RunWorkers(args);
-  if (command == "status") return lf::cli::RunStatus(args);
-  if (command == "logs") return lf::cli::RunLogs(args);
-  if (command == "cancel") return lf::cli::RunCancel(args);
-  if (command == "pause") return lf::cli::RunPause(args);
-  if (command == "resume") return lf::cli::RunResume(args);
-  if (command == "priority") return lf::cli::RunPriority(args);
-  if (command == "adapters") return lf::cli::RunAdapters(args);
-  if (command == "tag") return lf::cli::RunTag(args);
-  if (command == "compare") return lf::cli::RunCompare(args);
-  if (command == "export") return lf::cli::RunExport(args);
+  if (Command run = Find(command)) return run(args);
   std::cerr << "lorafleet: unknown command '" << command << "'; run `lorafleet help`\n";
   return 2;
 }

@@ -7,6 +7,7 @@ find_package(RocksDB REQUIRED CONFIG)
 find_package(spdlog REQUIRED CONFIG)
 find_package(nlohmann_json 3.10 REQUIRED CONFIG)
 find_package(yaml-cpp REQUIRED CONFIG)
+find_package(CLI11 2.1 REQUIRED CONFIG)  # every executable's flags (common/flags.h)
 find_package(OpenSSL REQUIRED COMPONENTS Crypto)
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)  # pre-tokenizer regexes
@@ -14,6 +15,7 @@ pkg_check_modules(UTF8PROC REQUIRED IMPORTED_TARGET libutf8proc)  # NFC/NFKC/NFD
 pkg_check_modules(SENTENCEPIECE REQUIRED IMPORTED_TARGET sentencepiece)  # tokenizer.model files
 find_package(Boost 1.74 REQUIRED CONFIG COMPONENTS headers)  # Asio and Beast (header-only)
 pkg_check_modules(ZMQ REQUIRED IMPORTED_TARGET libzmq)  # coordinator <-> worker; zmq.hpp from cppzmq-dev
+find_package(prometheus-cpp CONFIG REQUIRED)  # GET /metrics: its core library only
 find_package(MPI REQUIRED COMPONENTS CXX)                     # worker ranks (mpirun / srun)
 find_program(LF_MPIRUN NAMES mpirun mpiexec HINTS ${MPIEXEC_EXECUTABLE})
 

@@ -64,9 +64,13 @@ Result<Json> ParseJson(std::string_view text, std::string_view source) {
   }
 }
 
+Status FieldError(std::string_view field, std::string_view what) {
+  return InvalidArgument(std::string(field) + ": " + std::string(what)).WithField(std::string(field));
+}
+
 Status JsonField::Error(std::string_view what) const {
-  std::string where = path_.empty() ? "(document)" : path_.str();
-  return InvalidArgument(where + ": " + std::string(what));
+  if (path_.empty()) return InvalidArgument("(document): " + std::string(what));
+  return FieldError(path_.str(), what);
 }
 
 bool JsonField::Has(std::string_view key) const {

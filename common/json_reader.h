@@ -41,6 +41,10 @@ std::string DescribeJsonValue(const Json& value);
 // Parses JSON text; a syntax error names the source (a file name) and the byte offset.
 Result<Json> ParseJson(std::string_view text, std::string_view source);
 
+// An InvalidArgument about the input field `field` ("sweep.space.lora.r[2]"): the message
+// "<field>: <what>" for people, the field as data (Status::field()) for programs.
+Status FieldError(std::string_view field, std::string_view what);
+
 struct IntBounds {
   int64_t min = std::numeric_limits<int64_t>::min();
   int64_t max = std::numeric_limits<int64_t>::max();
@@ -58,7 +62,8 @@ class JsonField {
   const Json& json() const { return *node_; }
   const FieldPath& path() const { return path_; }
 
-  // An InvalidArgument whose message starts with this field's path.
+  // An InvalidArgument whose message starts with this field's path, which it also carries as
+  // its field().
   Status Error(std::string_view what) const;
 
   bool IsObject() const { return node_->is_object(); }

@@ -26,13 +26,25 @@ std::string_view StatusCodeName(StatusCode code) {
 
 Status::Status(StatusCode code, std::string message) {
   if (code != StatusCode::kOk) {
-    state_ = std::make_shared<const State>(State{code, std::move(message)});
+    state_ = std::make_shared<const State>(State{code, std::move(message), {}});
   }
 }
 
 const std::string& Status::message() const {
   static const std::string kEmpty;
   return state_ ? state_->message : kEmpty;
+}
+
+const std::string& Status::field() const {
+  static const std::string kEmpty;
+  return state_ ? state_->field : kEmpty;
+}
+
+Status Status::WithField(std::string field) const {
+  if (ok()) return *this;
+  Status out;
+  out.state_ = std::make_shared<const State>(State{code(), message(), std::move(field)});
+  return out;
 }
 
 std::string Status::ToString() const {
@@ -48,7 +60,7 @@ Status Status::WithContext(std::string_view context) const {
   std::string message(context);
   message += ": ";
   message += this->message();
-  return Status(code(), std::move(message));
+  return Status(code(), std::move(message)).WithField(field());
 }
 
 Status InvalidArgument(std::string m) { return Status(StatusCode::kInvalidArgument, std::move(m)); }

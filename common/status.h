@@ -45,8 +45,14 @@ class [[nodiscard]] Status {
   const std::string& message() const;
   // "InvalidArgument: sweep.lora.r: expected a positive integer, got 0".
   std::string ToString() const;
+  // The input field the error is about, as data ("sweep.space.lora.r[2]"), so callers (the HTTP
+  // API's "field") need not take it back out of the message; empty when none. The message still
+  // names it for people.
+  const std::string& field() const;
+  // A copy that names `field` (the message is unchanged).
+  Status WithField(std::string field) const;
 
-  // Returns a copy whose message is "<context>: <message>", keeping the code. Used to add where
+  // Returns a copy whose message is "<context>: <message>", keeping the code and field. Used to add where
   // an error happened as it travels up ("reading /data/x.jsonl: line 3: ...").
   Status WithContext(std::string_view context) const;
 
@@ -58,6 +64,7 @@ class [[nodiscard]] Status {
   struct State {
     StatusCode code;
     std::string message;
+    std::string field;
   };
   std::shared_ptr<const State> state_;  // null when ok; shared so copies are cheap
 };

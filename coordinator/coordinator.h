@@ -18,13 +18,13 @@
 #include "common/clock.h"
 #include "common/ids.h"
 #include "common/json_reader.h"
-#include "common/protocol.h"
 #include "common/status.h"
 #include "coordinator/metrics/prometheus.h"
 #include "coordinator/scheduler/scheduler.h"
 #include "coordinator/store/experiment_store.h"
 #include "jobs/asha.h"
 #include "jobs/job_spec.h"
+#include "jobs/protocol.h"
 #include "jobs/sweep_spec.h"
 
 namespace lf::coordinator {
@@ -53,17 +53,19 @@ struct CoordinatorOptions {
   bool check_paths = true;               // Submit checks that model and data files exist
 };
 
+// A trial's stored config: the resolved job it trains and the swept values that made it.
+struct TrialConfig {
+  jobs::JobSpec job;
+  Json params = Json::object();  // {"lora.r": 8, ...}
+};
+Result<TrialConfig> ParseTrialConfig(const store::TrialRecord& trial);
+std::string TrialConfigJson(const TrialConfig& config);
+
 struct SubmitRequest {
   std::string spec;      // the sweep YAML (or JSON) text
   std::string base_dir;  // relative paths in the sweep resolve against it
   std::string source;    // the file name, for messages
   std::string owner;
-};
-
-// A user request's failure: the status plus the document field it is about, if any.
-struct RequestError {
-  Status status;
-  std::string field;  // "sweep.space.lora.r[2]"
 };
 
 class Coordinator {
@@ -88,7 +90,8 @@ class Coordinator {
 
   // --- user requests (the HTTP API) ---------------------------------------------------------
   // Each validates before writing anything: a refused request stores nothing.
-  Result<Json> Submit(const SubmitRequest& request, RequestError* error);
+  // A refused submission's Status names the document field it is about (field()).
+  Result<Json> Submit(const SubmitRequest& request);
   Result<Json> CancelSweep(const std::string& sweep_id, const std::string& actor);
   Result<Json> PauseSweep(const std::string& sweep_id, const std::string& actor);
   Result<Json> ResumeSweep(const std::string& sweep_id, const std::string& actor);
@@ -222,7 +225,6 @@ class Coordinator {
   Result<LiveSweep*> FindSweep(const std::string& sweep_id);
   Json SweepJson(const LiveSweep& sweep) const;
   Json TrialJson(const store::TrialRecord& trial) const;
-  Json ResultOf(const store::TrialRecord& trial) const;
 
   store::ExperimentStore& store_;
   WorkerSink& sink_;

@@ -1,5 +1,6 @@
-// GET /metrics: what operators scrape. Gauges are read from the live state at scrape time;
-// counters and histograms count since this coordinator started.
+// GET /metrics: what operators scrape. Every scrape builds a fresh page (metrics::Exposition,
+// over prometheus-cpp) from the event loop's state: gauges read the live state, counters and
+// histograms the totals kept since this coordinator started, so they only grow.
 #include <map>
 
 #include "common/version.h"
@@ -7,11 +8,11 @@
 
 namespace lf::coordinator {
 
-using metrics::TextWriter;
+using metrics::Exposition;
 
 std::string Coordinator::PrometheusMetrics() const {
-  TextWriter w;
-  const auto count = [](uint64_t n) { return std::vector<TextWriter::Sample>{{{}, double(n)}}; };
+  Exposition w;
+  const auto count = [](uint64_t n) { return std::vector<Exposition::Sample>{{{}, double(n)}}; };
   w.AddGauge("lorafleet_build_info", "The coordinator's version (the value is always 1).",
              {{{{"version", kVersion}}, 1}});
   w.AddGauge("lorafleet_uptime_seconds", "Seconds since this coordinator started.",
@@ -23,14 +24,14 @@ std::string Coordinator::PrometheusMetrics() const {
     for (size_t i = 0; i < trials.size(); ++i) trials[i] += s.counts[i];
     ++sweeps[std::string(jobs::SweepStateName(s.record.state))];
   }
-  std::vector<TextWriter::Sample> by_state;
+  std::vector<Exposition::Sample> by_state;
   for (size_t i = 0; i < trials.size(); ++i) {
     by_state.push_back(
         {{{"state", std::string(jobs::TrialStateName(static_cast<jobs::TrialState>(i)))}},
          static_cast<double>(trials[i])});
   }
   w.AddGauge("lorafleet_trials", "Trials in the store by state.", by_state);
-  std::vector<TextWriter::Sample> sweep_samples;
+  std::vector<Exposition::Sample> sweep_samples;
   for (const auto& [state, n] : sweeps) sweep_samples.push_back({{{"state", state}}, double(n)});
   w.AddGauge("lorafleet_sweeps", "Sweeps in the store by state.", sweep_samples);
   w.AddGauge("lorafleet_queue_length", "Trials waiting for a worker (back-offs included).",
@@ -38,7 +39,7 @@ std::string Coordinator::PrometheusMetrics() const {
 
   uint64_t busy = 0;
   uint64_t packed = 0;
-  std::vector<TextWriter::Sample> tokens;
+  std::vector<Exposition::Sample> tokens;
   for (const auto& [id, worker] : scheduler_.workers()) {
     busy += worker.trials.empty() ? 0 : 1;
     packed += worker.trials.size() > 1 ? worker.trials.size() : 0;
@@ -77,7 +78,7 @@ std::string Coordinator::PrometheusMetrics() const {
   w.AddGauge("lorafleet_store_size_bytes",
              "The experiment store's files on disk (SST, blob and WAL files).",
              {{{}, static_cast<double>(store_.ApproximateBytes())}});
-  return w.text();
+  return w.Text();
 }
 
 }  // namespace lf::coordinator

@@ -19,15 +19,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// "sweep.space.lora.r[2]: expected ..." -> "sweep.space.lora.r[2]".
-std::string FieldOf(const Status& status) {
-  const std::string& m = status.message();
-  const size_t colon = m.find(": ");
-  if (colon == std::string::npos || m.rfind("sweep", 0) != 0) return "";
-  const std::string field = m.substr(0, colon);
-  return field.find(' ') == std::string::npos ? field : "";
-}
-
 // Where a job field came from: the space when the trial's value was swept, else the base job.
 std::string FieldFor(const jobs::TrialSpec& trial, const std::string& key) {
   return (trial.params.contains(key) ? "sweep.space." : "sweep.base.") + key;
@@ -55,10 +46,11 @@ Status CheckJobPaths(const jobs::TrialSpec& trial, std::set<std::string>* checke
     std::error_code ec;
     if (!fs::is_regular_file(w.path, ec)) {
       const std::string shown = w.key == "base_model" ? job.base_model : w.path;
-      return InvalidArgument(FieldFor(trial, w.key) + ": " + shown + " is not " + w.what +
-                             (w.key == "base_model" ? " (no config.json)" : "") +
-                             "; relative paths resolve against the directory `lorafleet submit` "
-                             "ran in");
+      return FieldError(FieldFor(trial, w.key),
+                        shown + " is not " + w.what +
+                            (w.key == "base_model" ? " (no config.json)" : "") +
+                            "; relative paths resolve against the directory `lorafleet submit` "
+                            "ran in");
     }
   }
   return Status::Ok();
@@ -66,25 +58,33 @@ Status CheckJobPaths(const jobs::TrialSpec& trial, std::set<std::string>* checke
 
 }  // namespace
 
-Result<Json> Coordinator::Submit(const SubmitRequest& request, RequestError* error) {
-  auto refuse = [&](Status st) {
-    error->status = st;
-    error->field = FieldOf(st);
-    return st;
-  };
+Result<TrialConfig> ParseTrialConfig(const store::TrialRecord& t) {
+  LF_ASSIGN_OR_RETURN(Json doc, ParseJson(t.config, "trial " + t.id));
+  TrialConfig config;
+  config.params = doc.value("params", Json::object());
+  LF_ASSIGN_OR_RETURN(config.job,
+                      jobs::ParseJobSpec(doc.value("job", Json()), "trial " + t.id + ".job"));
+  return config;
+}
+
+std::string TrialConfigJson(const TrialConfig& config) {
+  return Json{{"job", jobs::JobSpecToJson(config.job)}, {"params", config.params}}.dump();
+}
+
+Result<Json> Coordinator::Submit(const SubmitRequest& request) {
   const std::string source = request.source.empty() ? "sweep" : request.source;
   auto doc = ParseYaml(request.spec, source);
-  if (!doc.ok()) return refuse(doc.status());
+  if (!doc.ok()) return doc.status();
   auto spec = jobs::ParseSweepSpec(*doc, "sweep");
-  if (!spec.ok()) return refuse(spec.status());
+  if (!spec.ok()) return spec.status();
   auto expanded = jobs::ExpandSweep(*spec);
-  if (!expanded.ok()) return refuse(expanded.status());
+  if (!expanded.ok()) return expanded.status();
   std::vector<jobs::TrialSpec>& trials = *expanded;
-  if (trials.empty()) return refuse(InvalidArgument("sweep: expands to no trials"));
+  if (trials.empty()) return InvalidArgument("sweep: expands to no trials");
   std::string base_dir = request.base_dir;
   if (base_dir.empty()) base_dir = fs::current_path().string();
   if (!fs::path(base_dir).is_absolute()) {
-    return refuse(InvalidArgument("base_dir: '" + base_dir + "' must be an absolute directory"));
+    return InvalidArgument("base_dir: '" + base_dir + "' must be an absolute directory");
   }
 
   const std::string sweep_id = ids_.NextSweepId();
@@ -94,14 +94,14 @@ Result<Json> Coordinator::Submit(const SubmitRequest& request, RequestError* err
   for (auto& trial : trials) {
     jobs::ResolveJobPaths(&trial.job, base_dir);
     if (options_.check_paths) {
-      if (Status st = CheckJobPaths(trial, &checked); !st.ok()) return refuse(st);
+      if (Status st = CheckJobPaths(trial, &checked); !st.ok()) return st;
     }
     store::TrialRecord r;
     r.id = MakeTrialId(sweep_id, trial.index);
     r.sweep_id = sweep_id;
     r.index = trial.index;
     trial.job.output = (fs::path(options_.runs_dir) / sweep_id / r.id).string();
-    r.config = Json{{"job", jobs::JobSpecToJson(trial.job)}, {"params", trial.params}}.dump();
+    r.config = TrialConfigJson({.job = trial.job, .params = trial.params});
     records.push_back(std::move(r));
   }
   store::SweepRecord sweep{.id = sweep_id,
@@ -112,10 +112,10 @@ Result<Json> Coordinator::Submit(const SubmitRequest& request, RequestError* err
                            .priority = spec->priority,
                            .trial_count = static_cast<uint32_t>(records.size())};
   if (Status st = store_.CreateSweep(sweep, records, "user:" + request.owner); !st.ok()) {
-    return refuse(st);
+    return st;
   }
   auto stored = store_.GetSweep(sweep_id);
-  if (!stored.ok()) return refuse(stored.status());
+  if (!stored.ok()) return stored.status();
 
   LiveSweep live{.record = *stored,
                  .max_retries = spec->max_retries,

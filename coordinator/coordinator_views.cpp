@@ -6,7 +6,7 @@
 
 #include "common/version.h"
 #include "coordinator/coordinator.h"
-#include "jobs/serving.h"
+#include "jobs/compare.h"
 
 namespace lf::coordinator {
 
@@ -24,13 +24,18 @@ Json CountsJson(const std::array<int64_t, 7>& counts) {
 
 double Seconds(int64_t ms) { return static_cast<double>(ms) / 1000.0; }
 
-Json NumberOrNull(const Json& j, const char* key) {
-  if (j.contains(key) && j[key].is_number()) return j[key];
-  return nullptr;
-}
+Json OrNull(const std::optional<double>& v) { return v ? Json(*v) : Json(nullptr); }
 
-// Completed and early-stopped trials keep an adapter and a result.json.
-bool HasAdapter(TrialState s) { return s == TrialState::kCompleted || s == TrialState::kStopped; }
+// The comparison's view of a stored trial.
+Result<jobs::TrialSummary> SummaryOf(const store::TrialRecord& t) {
+  LF_ASSIGN_OR_RETURN(TrialConfig config, ParseTrialConfig(t));
+  return jobs::TrialSummary{.trial_id = t.id,
+                            .sweep_id = t.sweep_id,
+                            .state = t.state,
+                            .params = std::move(config.params),
+                            .job = std::move(config.job),
+                            .result = t.result};
+}
 
 }  // namespace
 
@@ -45,15 +50,6 @@ Json Coordinator::SweepJson(const LiveSweep& s) const {
           {"created_ms", r.created_ms},
           {"updated_ms", r.updated_ms},
           {"counts", CountsJson(s.counts)}};
-}
-
-// The stored result.json of a trial, or an empty object when it has none (yet).
-Json Coordinator::ResultOf(const store::TrialRecord& t) const {
-  if (!HasAdapter(t.state)) return Json::object();
-  auto bytes = store_.GetAdapterFile(t.id, "result.json");
-  if (!bytes.ok()) return Json::object();
-  auto parsed = ParseJson(*bytes, "result.json of " + t.id);
-  return parsed.ok() && parsed->is_object() ? std::move(parsed).value() : Json::object();
 }
 
 Json Coordinator::TrialJson(const store::TrialRecord& t) const {
@@ -87,9 +83,9 @@ Json Coordinator::TrialJson(const store::TrialRecord& t) const {
     if (!live->second.checkpoint.empty()) j["checkpoint"] = live->second.checkpoint;
   } else if (t.state == TrialState::kCompleted) {
     j["step"] = j["steps"];
-  } else if (t.state == TrialState::kStopped) {
+  } else if (t.state == TrialState::kStopped && t.result) {
     // Early stopping ended it short of its steps: how far it got is in its result.
-    j["step"] = ResultOf(t).value("steps", Json(0));
+    j["step"] = t.result->steps;
   }
   return j;
 }
@@ -123,115 +119,28 @@ Result<Json> Coordinator::TrialView(const std::string& trial_id) const {
   return Json{{"trial", TrialJson(t)}};
 }
 
-// One row per trial with what research teams compare; completed trials first, best (lowest eval
-// loss) first, then the early-stopped ones the same way (measured at the step they stopped), then
-// the others in index order. Several sweeps compare together only when every trial trains the
-// same base model.
+// The comparison (jobs::Compare) of every trial of the sweeps, with the columns clients show.
 Result<Json> Coordinator::CompareView(const std::vector<std::string>& sweep_ids) const {
   if (sweep_ids.empty()) return InvalidArgument("name at least one sweep to compare");
   Json sweeps = Json::array();
-  std::vector<store::TrialRecord> trials;
+  std::vector<jobs::TrialSummary> trials;
   for (const std::string& sweep_id : sweep_ids) {
     auto it = sweeps_.find(sweep_id);
     if (it == sweeps_.end()) return NotFound("no sweep with id '" + sweep_id + "'");
     sweeps.push_back(SweepJson(it->second));
-    LF_ASSIGN_OR_RETURN(auto some, store_.ListTrials({.sweep_id = sweep_id}));
-    for (auto& t : some) trials.push_back(std::move(t));
+    LF_ASSIGN_OR_RETURN(auto records, store_.ListTrials({.sweep_id = sweep_id}));
+    for (const auto& t : records) {
+      LF_ASSIGN_OR_RETURN(jobs::TrialSummary summary, SummaryOf(t));
+      trials.push_back(std::move(summary));
+    }
   }
+  LF_ASSIGN_OR_RETURN(jobs::Comparison comparison, jobs::Compare(std::move(trials)));
   Json rows = Json::array();
-  std::string base_model, base_trial;
-  for (const auto& t : trials) {
-    Json trial = TrialJson(t);
-    const Json& job = trial["job"];
-    const std::string method = job.value("method", "lora");
-    const std::string base = job.value("base_model", "");
-    if (base_trial.empty()) {
-      base_model = base;
-      base_trial = t.id;
-    } else if (base != base_model) {
-      return InvalidArgument("trial " + t.id + " trains " + base + " but trial " + base_trial +
-                             " trains " + base_model +
-                             "; compare sweeps that share a base model");
-    }
-    // LoRA-family methods keep their rank and alpha in the block named after the method.
-    Json row = {{"trial_id", t.id},
-                {"sweep_id", t.sweep_id},
-                {"state", trial["state"]},
-                {"method", method},
-                {"r", job.value(Json::json_pointer("/" + method + "/r"), Json(nullptr))},
-                {"alpha", job.value(Json::json_pointer("/" + method + "/alpha"), Json(nullptr))},
-                {"lr", job.value(Json::json_pointer("/train/lr"), Json(nullptr))},
-                {"params", trial["params"]}};
-    const Json result = ResultOf(t);
-    for (const char* key : {"trainable_params", "adapter_bytes", "eval_loss", "eval_perplexity",
-                            "initial_eval_loss", "final_train_loss", "tokens_per_s", "wall_s",
-                            "peak_memory_bytes", "steps", "base_params", "device_s",
-                            "general_eval_loss_base", "general_eval_loss", "forgetting"}) {
-      row[key] = NumberOrNull(result, key);
-    }
-    // What a multi-LoRA server would refuse or need configured, for the adapter this job makes.
-    Json serving = Json::array();
-    if (Result<jobs::JobSpec> spec = jobs::ParseJobSpec(job); spec.ok()) {
-      for (std::string& w : jobs::ServingWarnings(jobs::AdapterShapeOfJob(*spec))) {
-        serving.push_back(std::move(w));
-      }
-    }
-    row["serving_warnings"] = std::move(serving);
-    row["perplexity"] = row["eval_perplexity"];
-    row["train_loss"] = row["final_train_loss"];
-    row.erase("eval_perplexity");
-    row.erase("final_train_loss");
-    if (row["trainable_params"].is_number() && row["base_params"].is_number() &&
-        row["base_params"].get<double>() > 0) {
-      row["trainable_pct"] =
-          100.0 * row["trainable_params"].get<double>() / row["base_params"].get<double>();
-    } else {
-      row["trainable_pct"] = nullptr;
-    }
-    rows.push_back(std::move(row));
-  }
-  // Cost against the full fine-tuning baseline when the sweep has a completed one (the cheapest,
-  // if several): each trial's device-seconds as a fraction of the baseline's.
-  std::optional<double> full_device_s;
-  for (const Json& row : rows) {
-    if (row["method"] == "full" && row["device_s"].is_number() && row["device_s"] > 0) {
-      const double d = row["device_s"].get<double>();
-      full_device_s = full_device_s ? std::min(*full_device_s, d) : d;
-    }
-  }
-  for (Json& row : rows) {
-    row["device_s_vs_full"] = full_device_s && row["device_s"].is_number()
-                                  ? Json(row["device_s"].get<double>() / *full_device_s)
-                                  : Json(nullptr);
-  }
-  auto loss = [](const Json& row) {
-    return row["eval_loss"].is_number() ? row["eval_loss"].get<double>() : INFINITY;
-  };
-  // The quality/size Pareto front among the trials with an adapter (completed, or stopped early
-  // with theirs): those that no other one matches or beats on both eval loss and adapter size
-  // while beating on one of them.
-  auto size = [](const Json& row) {
-    return row["adapter_bytes"].is_number() ? row["adapter_bytes"].get<double>() : INFINITY;
-  };
-  auto has_adapter = [](const Json& row) {
-    return row["state"] == "completed" || row["state"] == "stopped";
-  };
-  for (Json& row : rows) {
-    const bool measured = has_adapter(row) && std::isfinite(loss(row)) && std::isfinite(size(row));
-    row["pareto_front"] =
-        measured && std::none_of(rows.begin(), rows.end(), [&](const Json& other) {
-          return has_adapter(other) && loss(other) <= loss(row) && size(other) <= size(row) &&
-                 (loss(other) < loss(row) || size(other) < size(row));
-        });
-  }
-  auto group = [](const Json& row) {
-    return row["state"] == "completed" ? 0 : row["state"] == "stopped" ? 1 : 2;
-  };
-  std::stable_sort(rows.begin(), rows.end(), [&](const Json& a, const Json& b) {
-    if (group(a) != group(b)) return group(a) < group(b);
-    return group(a) < 2 && loss(a) < loss(b);
-  });
-  Json out = {{"sweeps", sweeps}, {"base_model", base_model}, {"rows", std::move(rows)}};
+  for (const jobs::CompareRow& row : comparison.rows) rows.push_back(jobs::CompareRowToJson(row));
+  Json out = {{"sweeps", sweeps},
+              {"base_model", comparison.base_model},
+              {"columns", jobs::CompareColumnsToJson()},
+              {"rows", std::move(rows)}};
   if (sweeps.size() == 1) out["sweep"] = sweeps[0];
   return out;
 }
@@ -259,7 +168,7 @@ Result<Json> Coordinator::AdaptersView(const std::optional<std::string>& tag) co
     Json trial = TrialJson(t);
     const Json& job = trial["job"];
     auto sweep = sweeps_.find(t.sweep_id);
-    const Json result = ResultOf(t);
+    const std::optional<jobs::TrialResult>& result = t.result;
     rows.push_back(
         {{"trial_id", t.id},
          {"sweep_id", t.sweep_id},
@@ -268,9 +177,10 @@ Result<Json> Coordinator::AdaptersView(const std::optional<std::string>& tag) co
          {"method", job.value("method", "lora")},
          {"base_model", job.value("base_model", "")},
          {"base_model_sha256",
-          result.value(Json::json_pointer("/lineage/base_model/sha256"), Json(nullptr))},
-         {"eval_loss", NumberOrNull(result, "eval_loss")},
-         {"adapter_bytes", NumberOrNull(result, "adapter_bytes")},
+          result && result->base_model.is_object() ? result->base_model.value("sha256", Json(nullptr))
+                                                     : Json(nullptr)},
+         {"eval_loss", result ? OrNull(result->eval_loss) : Json(nullptr)},
+         {"adapter_bytes", result ? Json(result->adapter_bytes) : Json(nullptr)},
          {"finished_ms", t.finished_ms},
          {"tags", names.count(t.id) ? Json(names[t.id]) : Json::array()}});
   }

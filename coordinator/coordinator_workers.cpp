@@ -18,10 +18,6 @@ namespace {
 constexpr const char* kScheduler = "scheduler";
 std::string WorkerActor(const std::string& worker_id) { return "worker:" + worker_id; }
 bool Holds(TrialState s) { return s == TrialState::kAssigned || s == TrialState::kRunning; }
-// DONE's result says the worker ended the trial early (worker::TrainJobResultToJson).
-bool FinishedEarly(const Json& result) {
-  return result.is_object() && result.contains("early_stopped") && result["early_stopped"] == true;
-}
 }  // namespace
 
 int64_t Coordinator::LiveSweep::unfinished() const {
@@ -80,14 +76,10 @@ Status Coordinator::Recover() {
     ++sit->second.counts[static_cast<size_t>(t.state)];
     if (jobs::IsFinal(t.state) || t.state == TrialState::kFailed) continue;
     LiveTrial live{.sweep_id = t.sweep_id};
-    auto config = ParseJson(t.config, "trial " + t.id);
-    auto job = config.ok()
-                   ? jobs::ParseJobSpec(config->value("job", Json()), "trial " + t.id + ".job")
-                   : Result<jobs::JobSpec>(config.status());
-    if (job.ok()) {
-      live = NewLiveTrial(t.sweep_id, *job);
-    } else {  // it cannot train anywhere: the worker it goes to fails it, saying why
-      LF_LOG_WARN("trial {}: its stored job does not parse: {}", t.id, job.status().ToString());
+    if (Result<TrialConfig> config = ParseTrialConfig(t); config.ok()) {
+      live = NewLiveTrial(t.sweep_id, config->job);
+    } else {  // it cannot train anywhere: the dispatch that picks it fails it, saying why
+      LF_LOG_WARN("trial {}: its stored job does not parse: {}", t.id, config.status().ToString());
     }
     live.state = t.state;
     live.attempt = t.attempt;
@@ -289,13 +281,13 @@ void Coordinator::OnDone(const std::string& peer, std::shared_ptr<const protocol
   const std::string trial_id = m->trial_id;
   // Stopped, adapter kept, when early stopping decided so (the worker may have reached the end
   // before the STOP did) or the worker says it finished early (a STOP sent before a restart).
-  if (!t->early_stop.empty() || FinishedEarly(m->result)) {
+  if (!t->early_stop.empty() || m->result.early_stopped()) {
     const std::string reason =
         t->early_stop.empty() ? "early stopping: the worker finished early" : t->early_stop;
-    const Json steps = m->result.is_object() ? m->result.value("steps", Json(nullptr)) : Json();
+    const int64_t steps = m->result.steps;
     Move(trial_id, TrialState::kStopped, WorkerActor(peer), reason,
          [this, trial_id, steps](const Result<store::TrialRecord>& r) {
-           if (r.ok()) LF_LOG_INFO("trial {} stopped early after {} steps", trial_id, steps.dump());
+           if (r.ok()) LF_LOG_INFO("trial {} stopped early after {} steps", trial_id, steps);
          },
          std::move(m));
     return;
@@ -366,6 +358,7 @@ void Coordinator::Move(const std::string& trial_id, TrialState to, std::string a
   }
   if (done) {
     for (const auto& f : done->files) request.files.push_back({f.name, f.bytes});
+    request.result = done->result;
   }
   // The in-memory state moves now, so later messages of the same batch see it; a refused write
   // is reconciled from the store when the batch commits.
@@ -467,14 +460,18 @@ void Coordinator::Dispatch() {
              scheduler_.Release(assign.trial_id);
              return;
            }
-           auto config = ParseJson(r->config, "trial " + assign.trial_id);
-           if (!config.ok() || !config->contains("job")) {
-             LF_LOG_ERROR("trial {} has no readable job: {}", assign.trial_id,
-                          config.status().ToString());
+           Result<TrialConfig> config = ParseTrialConfig(*r);
+           if (!config.ok()) {  // it cannot train anywhere
+             LF_LOG_ERROR("trial {}: {}", assign.trial_id, config.status().ToString());
+             const std::string trial_id = assign.trial_id;
+             Move(trial_id, TrialState::kFailed, kScheduler, config.status().message(),
+                  [this, trial_id](const Result<store::TrialRecord>& failed) {
+                    if (failed.ok()) trials_.erase(trial_id);
+                  });
              return;
            }
            assign.attempt = r->attempt;
-           assign.job = std::move((*config)["job"]);
+           assign.job = std::move(config->job);
            std::string workers;
            for (const std::string& id : to) workers += (workers.empty() ? "" : ", ") + id;
            LF_LOG_INFO("trial {} attempt {} -> {} {}{}", assign.trial_id, r->attempt,

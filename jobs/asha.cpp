@@ -93,25 +93,25 @@ Json AshaConfigToJson(const AshaConfig& c) {
 
 Status CheckAshaForJob(const AshaConfig& c, const JobSpec& job, const FieldPath& path,
                        std::string_view job_path) {
-  const std::string metric = path.Key("metric").str() + ": ";
+  const std::string metric = path.Key("metric").str();
   const std::string at = std::string(job_path) + ".";
   if (c.metric == "eval_loss" && job.data.eval.empty()) {
-    return InvalidArgument(metric + "eval_loss needs evaluation data, and " + at +
-                           "data.eval is not set; set it, or use metric: loss");
+    return FieldError(metric, "eval_loss needs evaluation data, and " + at +
+                                  "data.eval is not set; set it, or use metric: loss");
   }
   if (c.metric == "eval_loss" && job.train.eval_every == 0) {
-    return InvalidArgument(
-        metric + "eval_loss is reported every train.eval_every steps, and " + at +
+    return FieldError(
+        metric, "eval_loss is reported every train.eval_every steps, and " + at +
         "train.eval_every is 0 (evaluate only at the end, after the last rung); set "
         "train.eval_every (e.g. " +
         std::to_string(c.grace_period) +
         ", the grace period) so trials report it at their rungs, or use metric: loss");
   }
   if (AshaRungSteps(c, job.train.steps).empty()) {
-    return InvalidArgument(path.Key("grace_period").str() + ": " + std::to_string(c.grace_period) +
-                           " is not below " + at + "train.steps (" +
-                           std::to_string(job.train.steps) +
-                           "), so no trial reaches a rung; lower grace_period");
+    return FieldError(path.Key("grace_period").str(),
+                      std::to_string(c.grace_period) + " is not below " + at + "train.steps (" +
+                          std::to_string(job.train.steps) +
+                          "), so no trial reaches a rung; lower grace_period");
   }
   return Status::Ok();
 }

@@ -3,37 +3,44 @@
 #include <algorithm>
 #include <filesystem>
 #include <iterator>
+#include <ostream>
+
+#include "jobs/enum_names.h"
 
 namespace lf::jobs {
 namespace {
 
-// One name table per enum: Parse reads it, the Name functions write it.
+using internal::EnumName;
+
+// One name table per enum (jobs/enum_names.h); a bad name is an error at its field.
 template <typename E, size_t N>
-Result<E> ParseEnum(const JsonField& f, const std::pair<E, std::string_view> (&names)[N]) {
+Result<E> ParseEnum(const JsonField& f, const EnumName<E> (&names)[N]) {
   LF_ASSIGN_OR_RETURN(std::string name, f.String());
-  std::string expected;
-  for (const auto& [value, n] : names) {
-    if (n == name) return value;
-    expected += (expected.empty() ? "" : ", ") + std::string(n);
-  }
-  return f.Error("expected one of " + expected + ", got \"" + name + "\"");
+  if (auto value = internal::ValueOf(name, names)) return *value;
+  return f.Error("expected one of " + internal::NameList(names) + ", got \"" + name + "\"");
 }
 
-template <typename E, size_t N>
-std::string_view EnumName(E value, const std::pair<E, std::string_view> (&names)[N]) {
-  for (const auto& [v, n] : names) {
-    if (v == value) return n;
-  }
-  return "?";
-}
+constexpr EnumName<Method> kMethodNames[] = {
+    {Method::kLora, "lora"},
+    {Method::kDora, "dora"},
+    {Method::kIa3, "ia3"},
+    {Method::kQlora, "qlora"},
+    {Method::kPromptTuning, "prompt_tuning"},
+    {Method::kPTuning, "p_tuning"},
+    {Method::kPrefixTuning, "prefix_tuning"},
+    {Method::kBottleneck, "bottleneck"},
+    {Method::kCompacter, "compacter"},
+    {Method::kBitfit, "bitfit"},
+    {Method::kFull, "full"},
+};
 
-constexpr std::pair<Schedule, std::string_view> kScheduleNames[] = {
+constexpr EnumName<Schedule> kScheduleNames[] = {
     {Schedule::kConstant, "constant"}, {Schedule::kLinear, "linear"}, {Schedule::kCosine, "cosine"}};
-constexpr std::pair<TrainOn, std::string_view> kTrainOnNames[] = {
+constexpr EnumName<TrainOn> kTrainOnNames[] = {
     {TrainOn::kAssistant, "assistant"},
     {TrainOn::kLastAssistant, "last_assistant"},
     {TrainOn::kAll, "all"}};
-constexpr std::pair<DataPacking, std::string_view> kPackingNames[] = {
+constexpr EnumName<DataPacking> kPackingNames[] = {
     {DataPacking::kAuto, "auto"},
     {DataPacking::kStream, "stream"},
     {DataPacking::kDocuments, "documents"},
@@ -294,10 +301,103 @@ void ResolvePath(std::string* path, std::string_view base_dir) {
 
 }  // namespace
 
-std::string_view TrainOnName(TrainOn t) { return EnumName(t, kTrainOnNames); }
-std::string_view DataPackingName(DataPacking p) { return EnumName(p, kPackingNames); }
+std::string_view TrainOnName(TrainOn t) { return internal::NameOf(t, kTrainOnNames); }
+std::string_view DataPackingName(DataPacking p) { return internal::NameOf(p, kPackingNames); }
+std::string_view ScheduleName(Schedule s) { return internal::NameOf(s, kScheduleNames); }
 
-std::string_view ScheduleName(Schedule s) { return EnumName(s, kScheduleNames); }
+std::string_view MethodName(Method m) { return internal::NameOf(m, kMethodNames); }
+
+Result<Method> ParseMethod(std::string_view name) {
+  if (auto m = internal::ValueOf(name, kMethodNames)) return *m;
+  return InvalidArgument("unknown method \"" + std::string(name) +
+                         "\"; this version trains: " + internal::NameList(kMethodNames));
+}
+
+const std::vector<Method>& AllMethods() {
+  static const std::vector<Method> kAll = [] {
+    std::vector<Method> all;
+    for (const auto& [m, name] : kMethodNames) all.push_back(m);
+    return all;
+  }();
+  return kAll;
+}
+
+std::string_view PeftType(Method m) {
+  switch (m) {
+    case Method::kLora:
+    case Method::kDora:
+    case Method::kQlora: return "LORA";
+    case Method::kIa3: return "IA3";
+    case Method::kPromptTuning: return "PROMPT_TUNING";
+    case Method::kPTuning: return "P_TUNING";
+    case Method::kPrefixTuning: return "PREFIX_TUNING";
+    case Method::kBottleneck: return "BOTTLENECK";
+    case Method::kCompacter: return "COMPACTER";
+    case Method::kBitfit: return "BITFIT";
+    case Method::kFull: return "";
+  }
+  return "";
+}
+
+std::ostream& operator<<(std::ostream& os, Method m) { return os << MethodName(m); }
+
+const LoraSpec* LoraSettings(const JobSpec& job) {
+  switch (job.method) {
+    case Method::kLora: return &job.lora;
+    case Method::kDora: return &job.dora;
+    case Method::kQlora: return &job.qlora;
+    case Method::kIa3:
+    case Method::kPromptTuning:
+    case Method::kPTuning:
+    case Method::kPrefixTuning:
+    case Method::kBottleneck:
+    case Method::kCompacter:
+    case Method::kBitfit:
+    case Method::kFull: return nullptr;
+  }
+  return nullptr;
+}
+
+namespace {
+
+// The settings block of the job's method, as ParseJobSpec reads it.
+Json MethodBlockToJson(const JobSpec& s) {
+  switch (s.method) {
+    case Method::kLora: return LoraToJson(s.lora);
+    case Method::kDora: return LoraToJson(s.dora);
+    case Method::kQlora: {
+      Json j = LoraToJson(s.qlora);
+      j["double_quant"] = s.qlora.double_quant;
+      j["block_size"] = s.qlora.block_size;
+      return j;
+    }
+    case Method::kIa3:
+      return {{"target_modules", ModulesOrNull(s.ia3.target_modules)},
+              {"feedforward_modules", ModulesOrNull(s.ia3.feedforward_modules)}};
+    case Method::kPromptTuning:
+      return {{"num_virtual_tokens", s.prompt_tuning.num_virtual_tokens},
+              {"init", s.prompt_tuning.init}};
+    case Method::kPTuning:
+      return {{"num_virtual_tokens", s.p_tuning.num_virtual_tokens},
+              {"encoder_hidden_size", s.p_tuning.encoder_hidden_size}};
+    case Method::kPrefixTuning:
+      return {{"num_virtual_tokens", s.prefix_tuning.num_virtual_tokens},
+              {"prefix_projection", s.prefix_tuning.prefix_projection},
+              {"encoder_hidden_size", s.prefix_tuning.encoder_hidden_size}};
+    case Method::kBottleneck: return BottleneckToJson(s.bottleneck);
+    case Method::kCompacter: {
+      Json j = BottleneckToJson(s.compacter);
+      j["phm_dim"] = s.compacter.phm_dim;
+      j["phm_rank"] = s.compacter.phm_rank;
+      return j;
+    }
+    case Method::kBitfit:
+    case Method::kFull: return Json::object();
+  }
+  return Json::object();
+}
+
+}  // namespace
 
 Result<JobSpec> ParseJobSpec(const Json& doc, std::string_view root) {
   JsonField f(doc, FieldPath(std::string(root)));
@@ -310,21 +410,19 @@ Result<JobSpec> ParseJobSpec(const Json& doc, std::string_view root) {
   LF_ASSIGN_OR_RETURN(spec.base_model, base.NonEmptyString());
   LF_ASSIGN_OR_RETURN(JsonField data, f.Required("data"));
   LF_RETURN_IF_ERROR(ParseData(data, &spec.data));
-  LF_ASSIGN_OR_RETURN(spec.method, f.StringOr("method", spec.method));
-  if (std::find_if(std::begin(kMethods), std::end(kMethods), [&](const char* m) {
-        return spec.method == m;
-      }) == std::end(kMethods)) {
-    std::string known;
-    for (const char* m : kMethods) known += (known.empty() ? "" : ", ") + std::string(m);
-    return f.Required("method")->Error("unknown method \"" + spec.method +
-                                       "\"; this version trains: " + known);
+  if (auto method = f.Optional("method")) {
+    LF_ASSIGN_OR_RETURN(std::string name, method->String());
+    Result<Method> parsed = ParseMethod(name);
+    if (!parsed.ok()) return method->Error(parsed.status().message());
+    spec.method = *parsed;
   }
   // A block for another method is a mistake (a half-edited job), not something to ignore.
-  for (const char* other : kMethods) {
-    if (spec.method == other) continue;
-    if (auto block = f.Optional(other)) {
-      return block->Error(std::string("given but method is ") + spec.method +
-                          "; remove it or set method: " + other);
+  const std::string_view method = MethodName(spec.method);
+  for (const auto& [other, name] : kMethodNames) {
+    if (other == spec.method) continue;
+    if (auto block = f.Optional(name)) {
+      return block->Error("given but method is " + std::string(method) +
+                          "; remove it or set method: " + std::string(name));
     }
   }
   if (auto lora = f.Optional("lora")) LF_RETURN_IF_ERROR(ParseLora(*lora, &spec.lora));
@@ -359,7 +457,7 @@ Json JobSpecToJson(const JobSpec& s) {
         {"train_on", TrainOnName(s.data.train_on)},
         {"packing", DataPackingName(s.data.packing)},
         {"chat_template", s.data.chat_template}}},
-      {"method", s.method},
+      {"method", MethodName(s.method)},
       {"train",
        {{"steps", s.train.steps},
         {"batch_size", s.train.batch_size},
@@ -377,37 +475,7 @@ Json JobSpecToJson(const JobSpec& s) {
       {"output", s.output},
   };
   // Only the selected method's block: ParseJobSpec refuses a block for another method.
-  if (s.method == "lora") j["lora"] = LoraToJson(s.lora);
-  if (s.method == "dora") j["dora"] = LoraToJson(s.dora);
-  if (s.method == "qlora") {
-    j["qlora"] = LoraToJson(s.qlora);
-    j["qlora"]["double_quant"] = s.qlora.double_quant;
-    j["qlora"]["block_size"] = s.qlora.block_size;
-  }
-  if (s.method == "prompt_tuning") {
-    j["prompt_tuning"] = {{"num_virtual_tokens", s.prompt_tuning.num_virtual_tokens},
-                          {"init", s.prompt_tuning.init}};
-  }
-  if (s.method == "p_tuning") {
-    j["p_tuning"] = {{"num_virtual_tokens", s.p_tuning.num_virtual_tokens},
-                     {"encoder_hidden_size", s.p_tuning.encoder_hidden_size}};
-  }
-  if (s.method == "prefix_tuning") {
-    j["prefix_tuning"] = {{"num_virtual_tokens", s.prefix_tuning.num_virtual_tokens},
-                          {"prefix_projection", s.prefix_tuning.prefix_projection},
-                          {"encoder_hidden_size", s.prefix_tuning.encoder_hidden_size}};
-  }
-  if (s.method == "bottleneck") j["bottleneck"] = BottleneckToJson(s.bottleneck);
-  if (s.method == "compacter") {
-    j["compacter"] = BottleneckToJson(s.compacter);
-    j["compacter"]["phm_dim"] = s.compacter.phm_dim;
-    j["compacter"]["phm_rank"] = s.compacter.phm_rank;
-  }
-  if (s.method == "bitfit" || s.method == "full") j[s.method] = Json::object();
-  if (s.method == "ia3") {
-    j["ia3"] = {{"target_modules", ModulesOrNull(s.ia3.target_modules)},
-                {"feedforward_modules", ModulesOrNull(s.ia3.feedforward_modules)}};
-  }
+  j[std::string(MethodName(s.method))] = MethodBlockToJson(s);
   return j;
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <iosfwd>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -119,10 +120,32 @@ struct CompacterSpec : BottleneckSpec {
 // The methods `method:` accepts; each has a block of its own settings named after it. bitfit
 // (only the base model's biases train; Ben Zaken et al. 2022) and full (every weight trains, the
 // baseline the others are measured against) have no settings: their blocks, `bitfit: {}` and
-// `full: {}`, may be left out and must stay empty.
-inline constexpr const char* kMethods[] = {
-    "lora",         "dora",       "ia3",      "qlora",  "prompt_tuning", "p_tuning",
-    "prefix_tuning", "bottleneck", "compacter", "bitfit", "full"};
+// `full: {}`, may be left out and must stay empty. Code that depends on the method switches over
+// it, so adding one is a compile error everywhere it needs handling.
+enum class Method {
+  kLora,
+  kDora,
+  kIa3,
+  kQlora,
+  kPromptTuning,
+  kPTuning,
+  kPrefixTuning,
+  kBottleneck,
+  kCompacter,
+  kBitfit,
+  kFull,
+};
+// The name jobs, results and the API use: "lora", "prompt_tuning", ...
+std::string_view MethodName(Method m);
+// kInvalidArgument naming the known methods for an unknown name.
+Result<Method> ParseMethod(std::string_view name);
+const std::vector<Method>& AllMethods();
+// adapter_config.json's peft_type for the method's adapter: "LORA" for lora, dora (use_dora) and
+// qlora, "IA3", "PROMPT_TUNING", "P_TUNING", "PREFIX_TUNING", "BOTTLENECK", "COMPACTER", "BITFIT";
+// empty for full (a whole model, no adapter).
+std::string_view PeftType(Method m);
+// Writes MethodName (for logs and test failure messages).
+std::ostream& operator<<(std::ostream& os, Method m);
 
 enum class Schedule { kConstant, kLinear, kCosine };
 std::string_view ScheduleName(Schedule s);
@@ -146,7 +169,7 @@ struct TrainSpec {
 struct JobSpec {
   std::string base_model;  // a Hugging Face model folder
   DataSpec data;
-  std::string method = "lora";  // one of kMethods; only its block is read
+  Method method = Method::kLora;  // only its block is read
   LoraSpec lora;  // method lora
   LoraSpec dora;  // method dora: LoRA's settings, weight-decomposed (PEFT's use_dora)
   Ia3Spec ia3;    // method ia3
@@ -159,6 +182,10 @@ struct JobSpec {
   TrainSpec train;
   std::string output;  // folder for the adapter (full: the model), checkpoints and metrics
 };
+
+// The LoRA settings of a LoRA-family job (lora, dora, qlora: the ones with a rank and alpha);
+// null for every other method.
+const LoraSpec* LoraSettings(const JobSpec& job);
 
 // `root` names the document in error paths ("job" -> "job.train.lr: ...").
 Result<JobSpec> ParseJobSpec(const Json& doc, std::string_view root = "job");

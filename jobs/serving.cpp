@@ -23,19 +23,11 @@ bool IsHeadOrEmbedding(const std::string& name) {
 
 AdapterShape AdapterShapeOfJob(const JobSpec& job) {
   AdapterShape shape;
-  const LoraSpec* lora = job.method == "lora"    ? &job.lora
-                         : job.method == "dora"  ? &job.dora
-                         : job.method == "qlora" ? static_cast<const LoraSpec*>(&job.qlora)
-                                                 : nullptr;
-  if (lora != nullptr) {
-    shape.peft_type = "LORA";
+  shape.peft_type = PeftType(job.method);
+  if (const LoraSpec* lora = LoraSettings(job)) {
     shape.r = lora->r;
-    shape.use_dora = job.method == "dora";
+    shape.use_dora = job.method == Method::kDora;
     shape.target_modules = lora->target_modules;
-  } else if (job.method != "full") {
-    std::string upper = job.method;
-    std::transform(upper.begin(), upper.end(), upper.begin(), ::toupper);
-    shape.peft_type = upper;
   }
   return shape;
 }

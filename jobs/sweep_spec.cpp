@@ -163,8 +163,8 @@ Status SetKey(Json* doc, const std::string& key, const Json& value, const FieldP
     size_t dot = key.find('.', start);
     std::string segment = key.substr(start, dot == std::string::npos ? dot : dot - start);
     if (!node->is_object() && !node->is_null()) {
-      return InvalidArgument(key_path.str() + ": cannot set this key: " + at.str() + " is " +
-                             DescribeJsonValue(*node) + ", not a mapping");
+      return FieldError(key_path.str(), "cannot set this key: " + at.str() + " is " +
+                                            DescribeJsonValue(*node) + ", not a mapping");
     }
     at = at.Key(segment);
     node = &(*node)[segment];  // a null node becomes an object here
@@ -221,26 +221,29 @@ Status Attribute(const Status& error, const std::string& base_root, const FieldP
                  const std::vector<Substitution>& subs, std::string_view context,
                  std::optional<size_t> varied = std::nullopt) {
   const std::string& m = error.message();
-  size_t colon = m.find(": ");
-  std::string path = colon == std::string::npos ? "" : m.substr(0, colon);
-  if (!IsWithin(path, base_root)) return Status(error.code(), m + std::string(context));
-  path.erase(0, std::min(path.size(), base_root.size() + 1));
-  const std::string what = m.substr(colon + 2);
+  const std::string& field = error.field();
+  auto unchanged = [&] {
+    return Status(error.code(), m + std::string(context)).WithField(field);
+  };
+  if (field.empty() || !IsWithin(field, base_root) || !m.starts_with(field + ": ")) {
+    return unchanged();
+  }
+  const std::string path = field.substr(std::min(field.size(), base_root.size() + 1));
+  const std::string what = m.substr(field.size() + 2);
   for (size_t i = 0; i < subs.size(); ++i) {
     const std::string& key = subs[i].axis->key;
     bool at_key = IsWithin(path, key);
     if (what.starts_with("unknown key") &&
         (path == key || (!path.empty() && key.starts_with(path + ".")))) {
-      return InvalidArgument(space_path.Key(key).str() + ": " +
-                             UnknownSpaceKeyMessage(path, key, what));
+      return FieldError(space_path.Key(key).str(), UnknownSpaceKeyMessage(path, key, what));
     }
     if (at_key) {
       std::string hint = path == key ? Hint(*subs[i].axis, what) : "";
-      return InvalidArgument(subs[i].value_path + path.substr(key.size()) + ": " + what + hint +
-                             std::string(varied == i ? "" : context));
+      return FieldError(subs[i].value_path + path.substr(key.size()),
+                        what + hint + std::string(varied == i ? "" : context));
     }
   }
-  return Status(error.code(), m + std::string(context));
+  return unchanged();
 }
 
 // The values checked when the sweep is parsed: every listed value, both ends of a range, and a
@@ -414,9 +417,9 @@ Result<std::vector<TrialSpec>> ExpandSweep(const SweepSpec& spec, size_t max_tri
     std::string how = grid
                           ? "a grid of " + count(grid_size) + " times num_samples " + count(samples)
                           : "num_samples " + count(samples);
-    return InvalidArgument(root.str() + ": " + count(total) + " trials (" + how +
-                           ") are more than the limit of " + std::to_string(limit) +
-                           "; shrink the space or num_samples, or split the sweep");
+    return FieldError(root.str(), count(total) + " trials (" + how +
+                                      ") are more than the limit of " + std::to_string(limit) +
+                                      "; shrink the space or num_samples, or split the sweep");
   }
   const bool seed_swept = std::any_of(spec.space.begin(), spec.space.end(),
                                       [](const SearchAxis& a) { return a.key == "train.seed"; });
@@ -455,14 +458,15 @@ Result<std::vector<TrialSpec>> ExpandSweep(const SweepSpec& spec, size_t max_tri
                                   root.Key("base").str());
       if (!st.ok()) {
         return Status(st.code(), st.message() + " (trial " + std::to_string(t) + ": " +
-                                     trial.params.dump() + ")");
+                                     trial.params.dump() + ")")
+            .WithField(st.field());
       }
     }
     const uint64_t repeat = grid ? t / grid_trials : 0;
     if (repeat > 0 && !seed_swept) {
       // The stored job's seed must stay an int64 (ParseJobSpec reads it back as one).
       if (trial.job.train.seed > uint64_t{std::numeric_limits<int64_t>::max()} - repeat) {
-        return InvalidArgument(root.str() + ".base.train.seed: too large to add repeat offsets");
+        return FieldError(root.str() + ".base.train.seed", "too large to add repeat offsets");
       }
       trial.job.train.seed += repeat;
     }

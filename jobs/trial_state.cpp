@@ -2,40 +2,56 @@
 
 #include <string>
 
+#include "jobs/enum_names.h"
+
 namespace lf::jobs {
 
+namespace {
+
+constexpr internal::EnumName<TrialState> kTrialStateNames[] = {
+    {TrialState::kQueued, "queued"},       {TrialState::kAssigned, "assigned"},
+    {TrialState::kRunning, "running"},     {TrialState::kCompleted, "completed"},
+    {TrialState::kFailed, "failed"},       {TrialState::kCancelled, "cancelled"},
+    {TrialState::kStopped, "stopped"}};
+constexpr internal::EnumName<SweepState> kSweepStateNames[] = {
+    {SweepState::kActive, "active"},
+    {SweepState::kPaused, "paused"},
+    {SweepState::kCancelled, "cancelled"},
+    {SweepState::kFinished, "finished"}};
+
+}  // namespace
+
 std::string_view TrialStateName(TrialState state) {
-  switch (state) {
-    case TrialState::kQueued: return "queued";
-    case TrialState::kAssigned: return "assigned";
-    case TrialState::kRunning: return "running";
-    case TrialState::kCompleted: return "completed";
-    case TrialState::kFailed: return "failed";
-    case TrialState::kCancelled: return "cancelled";
-    case TrialState::kStopped: return "stopped";
-  }
-  return "unknown";
+  return internal::NameOf(state, kTrialStateNames);
 }
 
 const std::vector<TrialState>& AllTrialStates() {
-  static const std::vector<TrialState> kAll = {
-      TrialState::kQueued, TrialState::kAssigned,  TrialState::kRunning, TrialState::kCompleted,
-      TrialState::kFailed, TrialState::kCancelled, TrialState::kStopped};
+  static const std::vector<TrialState> kAll = [] {
+    std::vector<TrialState> all;
+    for (const auto& [state, name] : kTrialStateNames) all.push_back(state);
+    return all;
+  }();
   return kAll;
 }
 
 Result<TrialState> ParseTrialState(std::string_view name) {
-  for (TrialState s : AllTrialStates()) {
-    if (TrialStateName(s) == name) return s;
-  }
-  return InvalidArgument("unknown trial state '" + std::string(name) +
-                         "'; expected one of queued, assigned, running, completed, failed, "
-                         "cancelled, stopped");
+  if (auto state = internal::ValueOf(name, kTrialStateNames)) return *state;
+  return InvalidArgument("unknown trial state '" + std::string(name) + "'; expected one of " +
+                         internal::NameList(kTrialStateNames));
 }
 
 bool IsFinal(TrialState state) {
   return state == TrialState::kCompleted || state == TrialState::kCancelled ||
          state == TrialState::kStopped;
+}
+
+bool IsActive(TrialState state) {
+  return state == TrialState::kQueued || state == TrialState::kAssigned ||
+         state == TrialState::kRunning;
+}
+
+bool HasAdapter(TrialState state) {
+  return state == TrialState::kCompleted || state == TrialState::kStopped;
 }
 
 bool IsLegalTransition(TrialState from, TrialState to) {
@@ -71,26 +87,21 @@ Status CheckTransition(TrialState from, TrialState to) {
 }
 
 std::string_view SweepStateName(SweepState state) {
-  switch (state) {
-    case SweepState::kActive: return "active";
-    case SweepState::kPaused: return "paused";
-    case SweepState::kCancelled: return "cancelled";
-    case SweepState::kFinished: return "finished";
-  }
-  return "unknown";
+  return internal::NameOf(state, kSweepStateNames);
 }
 
 Result<SweepState> ParseSweepState(std::string_view name) {
-  for (SweepState s : {SweepState::kActive, SweepState::kPaused, SweepState::kCancelled,
-                       SweepState::kFinished}) {
-    if (SweepStateName(s) == name) return s;
-  }
-  return InvalidArgument("unknown sweep state '" + std::string(name) +
-                         "'; expected one of active, paused, cancelled, finished");
+  if (auto state = internal::ValueOf(name, kSweepStateNames)) return *state;
+  return InvalidArgument("unknown sweep state '" + std::string(name) + "'; expected one of " +
+                         internal::NameList(kSweepStateNames));
+}
+
+bool IsFinal(SweepState state) {
+  return state == SweepState::kCancelled || state == SweepState::kFinished;
 }
 
 bool IsLegalSweepTransition(SweepState from, SweepState to) {
-  if (from == SweepState::kCancelled || from == SweepState::kFinished) return false;
+  if (IsFinal(from)) return false;
   if (from == to) return false;
   return true;  // active <-> paused, and either to cancelled or finished
 }

@@ -31,6 +31,12 @@ const std::vector<TrialState>& AllTrialStates();
 
 // Completed, cancelled and stopped never change again; failed may go back to queued (a retry).
 bool IsFinal(TrialState state);
+// Queued, assigned or running: waiting for or holding a worker. A trial neither active nor final
+// is failed, and may yet be retried (its sweep's state says when nothing more will run).
+bool IsActive(TrialState state);
+// Completed and stopped (early stopping keeps the adapter at the step it stopped) trials have an
+// adapter and a result; no other state does. The one rule views, plots and the store follow.
+bool HasAdapter(TrialState state);
 bool IsLegalTransition(TrialState from, TrialState to);
 // The message a refused transition carries: names both states and the legal targets.
 Status CheckTransition(TrialState from, TrialState to);
@@ -39,6 +45,8 @@ Status CheckTransition(TrialState from, TrialState to);
 enum class SweepState { kActive, kPaused, kCancelled, kFinished };
 std::string_view SweepStateName(SweepState state);
 Result<SweepState> ParseSweepState(std::string_view name);
+// Cancelled and finished: nothing more runs.
+bool IsFinal(SweepState state);
 bool IsLegalSweepTransition(SweepState from, SweepState to);
 Status CheckSweepTransition(SweepState from, SweepState to);
 

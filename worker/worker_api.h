@@ -18,13 +18,6 @@
 
 namespace lf::worker {
 
-struct DataLineage {
-  std::string path;
-  std::string sha256;
-  int64_t examples = 0;
-  int64_t tokens = 0;
-};
-
 struct TrainJobOptions {
   bool progress = true;
   bool resume = true;  // continue from <output>/checkpoints when a checkpoint is there
@@ -46,20 +39,12 @@ struct TrainJobOptions {
   int64_t gang_abandon_after_ms = 10000;
 };
 
+// What RunTrainJob returns: the trainer's result with everything result.json holds filled in
+// (jobs::TrialResultToJson(train) is result.json): adapter folder and size, devices, the data and
+// base model lineage, forgetting, the resolved job.
 struct TrainJobResult {
   TrainResult train;
-  std::string adapter_dir;     // <output>/adapter: the PEFT folder (full: <output>/model)
-  int64_t adapter_bytes = 0;   // size of adapter_model.safetensors (full: model.safetensors)
-  std::vector<DataLineage> data;
-  Json base_model;      // lineage: {"path", "sha256", "files": [{"name", "sha256"}]}
-  int64_t devices = 1;  // devices (GPUs or CPU slots) the run held
-  // data.general_eval scored by the base before training and by the trained model after.
-  std::optional<double> general_eval_loss_base;
-  std::optional<double> general_eval_loss;
 };
-
-// The summary written to result.json and printed by `lorafleet train --json`.
-Json TrainJobResultToJson(const TrainJobResult& result);
 
 // Trains the job's adapter and writes <output>/adapter (PEFT format), <output>/metrics.jsonl
 // and <output>/result.json (summary, resolved job, data hashes). Checkpoints go to

@@ -15,6 +15,7 @@
 #include <iostream>
 #include <thread>
 
+#include "cli/commands/command_flags.h"
 #include "cli/commands/commands.h"
 #include "cli/commands/process.h"
 #include "cli/commands/remote.h"
@@ -29,11 +30,6 @@ namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-constexpr const char* kUpUsage =
-    "usage: lorafleet up [--workers N] [--hostfile FILE] [--home DIR] [--http HOST:PORT]\n"
-    "         [--worker-endpoint tcp://HOST:PORT] [--heartbeat-timeout SECONDS] [--max-pack N]\n"
-    "         [--open-reads] [--json]\n";
-constexpr const char* kDownUsage = "usage: lorafleet down [--home DIR]\n";
 constexpr auto kStartTimeout = seconds(30);
 constexpr auto kWorkerStopTimeout = seconds(60);
 constexpr auto kDaemonStopTimeout = seconds(30);
@@ -195,142 +191,174 @@ struct UpOptions {
   bool json = false;
 };
 
-int Up(const UpOptions& opt, const HomeLayout& layout) {
-  const std::string bindir = ExecutableDir();
-  const std::string daemon = (fs::path(bindir) / "lorafleetd").string();
-  const std::string worker = (fs::path(bindir) / "lorafleet-worker").string();
-  if (::access(daemon.c_str(), X_OK) != 0) {
-    return ReportFailure("up", NotFound("the coordinator daemon is not at " + daemon +
-                                        "; build it (cmake --build BUILD --target lorafleetd)"));
-  }
+// The programs `up` starts: the daemon and the worker from this executable's directory, and
+// mpirun from PATH (only looked for when workers are wanted).
+struct UpPrograms {
+  std::string daemon, worker;
   std::optional<std::string> mpirun;
+};
+
+Result<UpPrograms> FindPrograms(const UpOptions& opt) {
+  const std::string bindir = ExecutableDir();
+  UpPrograms programs{(fs::path(bindir) / "lorafleetd").string(),
+                      (fs::path(bindir) / "lorafleet-worker").string(), std::nullopt};
+  if (::access(programs.daemon.c_str(), X_OK) != 0) {
+    return NotFound("the coordinator daemon is not at " + programs.daemon +
+                    "; build it (cmake --build BUILD --target lorafleetd)");
+  }
   if (opt.workers > 0) {
-    if (::access(worker.c_str(), X_OK) != 0) {
-      return ReportFailure("up",
-                           NotFound("the worker is not at " + worker +
-                                    "; build it (cmake --build BUILD --target lorafleet-worker)"));
+    if (::access(programs.worker.c_str(), X_OK) != 0) {
+      return NotFound("the worker is not at " + programs.worker +
+                      "; build it (cmake --build BUILD --target lorafleet-worker)");
     }
-    mpirun = FindOnPath("mpirun");
-    if (!mpirun) {
-      return ReportFailure("up", NotFound("mpirun is not on PATH; install openmpi-bin (make deps), "
-                                          "or start only the coordinator with --workers 0"));
+    programs.mpirun = FindOnPath("mpirun");
+    if (!programs.mpirun) {
+      return NotFound("mpirun is not on PATH; install openmpi-bin (make deps), "
+                      "or start only the coordinator with --workers 0");
     }
   }
-  Result<std::string> http_url = NormalizeUrl(opt.http);
-  if (!http_url.ok()) return ReportError("up", http_url.status().WithContext("--http"), kUpUsage);
-  if (Status st = CheckNothingRunning(layout, *http_url); !st.ok()) return ReportFailure("up", st);
+  return programs;
+}
 
+// The home's directories exist, and no endpoint or pid file is left from an earlier run.
+Status PrepareHome(const HomeLayout& layout) {
   for (const std::string& dir : {layout.home, layout.store, layout.runs, layout.logs}) {
-    if (Status st = CreateDirectories(dir); !st.ok()) return ReportFailure("up", st);
+    LF_RETURN_IF_ERROR(CreateDirectories(dir));
   }
   std::error_code ec;
   for (const std::string& stale :
        {layout.endpoint_file, layout.coordinator_pid, layout.workers_pid}) {
     fs::remove(stale, ec);
   }
+  return Status::Ok();
+}
 
-  // The access token requests that change something must carry; kept across restarts.
-  const std::string token_file = TokenFilePath(layout.home);
-  Result<std::string> token = LoadOrCreateAccessToken(token_file);
-  if (!token.ok()) return ReportFailure("up", token.status());
-
-  std::vector<std::string> daemon_argv = {
+std::vector<std::string> DaemonArgv(const std::string& daemon, const UpOptions& opt,
+                                    const HomeLayout& layout, const std::string& token_file) {
+  std::vector<std::string> argv = {
       daemon,   "--store",   layout.store,        "--runs",          layout.runs,         "--http",
       opt.http, "--workers", opt.worker_endpoint, "--endpoint-file", layout.endpoint_file,
       "--token-file", token_file};
-  if (opt.open_reads) daemon_argv.push_back("--open-reads");
+  if (opt.open_reads) argv.push_back("--open-reads");
   if (opt.heartbeat_timeout) {
-    daemon_argv.push_back("--heartbeat-timeout");
-    daemon_argv.push_back(*opt.heartbeat_timeout);
+    argv.push_back("--heartbeat-timeout");
+    argv.push_back(*opt.heartbeat_timeout);
   }
   if (opt.max_pack) {
-    daemon_argv.push_back("--max-pack");
-    daemon_argv.push_back(std::to_string(*opt.max_pack));
+    argv.push_back("--max-pack");
+    argv.push_back(std::to_string(*opt.max_pack));
   }
-  Result<pid_t> daemon_pid = SpawnDetached(daemon_argv, layout.coordinator_log);
-  if (!daemon_pid.ok()) return ReportFailure("up", daemon_pid.status());
+  return argv;
+}
+
+struct StartedCoordinator {
+  pid_t pid = 0;
+  CoordinatorFile endpoint;      // http: the normalised URL that answered
+  std::string workers_endpoint;  // as the ranks reach it
+};
+
+// Starts lorafleetd detached and waits until it answers; its pid file is written only then.
+Result<StartedCoordinator> StartCoordinator(const std::vector<std::string>& argv,
+                                            const UpOptions& opt, const HomeLayout& layout) {
+  StartedCoordinator daemon;
+  LF_ASSIGN_OR_RETURN(daemon.pid, SpawnDetached(argv, layout.coordinator_log));
   if (!opt.json)
-    std::cout << "starting the coordinator (pid " << *daemon_pid << ")...\n" << std::flush;
-  Result<CoordinatorFile> endpoint = WaitForCoordinator(*daemon_pid, layout);
-  if (!endpoint.ok()) return ReportFailure("up", endpoint.status());
-  if (Status st = WritePidFile(layout.coordinator_pid, *daemon_pid); !st.ok()) {
-    return ReportFailure("up", st);
-  }
-  std::string workers_endpoint =
-      endpoint->workers.empty() ? opt.worker_endpoint : endpoint->workers;
+    std::cout << "starting the coordinator (pid " << daemon.pid << ")...\n" << std::flush;
+  LF_ASSIGN_OR_RETURN(daemon.endpoint, WaitForCoordinator(daemon.pid, layout));
+  LF_RETURN_IF_ERROR(WritePidFile(layout.coordinator_pid, daemon.pid));
+  daemon.workers_endpoint =
+      daemon.endpoint.workers.empty() ? opt.worker_endpoint : daemon.endpoint.workers;
   // Bound on every interface: the ranks connect to this host by its name.
-  if (const std::string any = "tcp://0.0.0.0:"; workers_endpoint.rfind(any, 0) == 0) {
-    workers_endpoint = "tcp://" + ThisHostName() + ":" + workers_endpoint.substr(any.size());
+  if (const std::string any = "tcp://0.0.0.0:"; daemon.workers_endpoint.rfind(any, 0) == 0) {
+    daemon.workers_endpoint =
+        "tcp://" + ThisHostName() + ":" + daemon.workers_endpoint.substr(any.size());
   }
+  return daemon;
+}
 
-  pid_t mpirun_pid = 0;
+std::vector<std::string> MpirunArgv(const UpPrograms& programs, const UpOptions& opt,
+                                    const std::string& workers_endpoint) {
+  std::vector<std::string> argv = {*programs.mpirun, "-np", std::to_string(opt.workers),
+                                   "--oversubscribe", "--bind-to", "none",
+                                   // One rank killed (OOM, SIGKILL) must not take down the rest.
+                                   "--enable-recovery"};
+  if (!opt.hostfile.empty()) {
+    std::error_code ec;
+    argv.push_back("--hostfile");
+    argv.push_back(fs::absolute(opt.hostfile, ec).string());
+  }
+  if (::geteuid() == 0) argv.push_back("--allow-run-as-root");
+  if (std::getenv("LF_LOG_LEVEL") != nullptr) {  // mpirun warns about -x of an unset variable
+    argv.push_back("-x");
+    argv.push_back("LF_LOG_LEVEL");
+  }
+  argv.insert(argv.end(), {programs.worker, "--coordinator", workers_endpoint});
+  return argv;
+}
+
+struct StartedWorkers {
+  pid_t mpirun_pid = 0;  // 0: none started (--workers 0)
   size_t connected = 0;
-  if (opt.workers > 0) {
-    std::vector<std::string> argv = {*mpirun, "-np", std::to_string(opt.workers), "--oversubscribe",
-                                     "--bind-to", "none",
-                                     // One rank killed (OOM, SIGKILL) must not take down the rest.
-                                     "--enable-recovery"};
-    if (!opt.hostfile.empty()) {
-      argv.push_back("--hostfile");
-      argv.push_back(fs::absolute(opt.hostfile, ec).string());
-    }
-    if (::geteuid() == 0) argv.push_back("--allow-run-as-root");
-    if (std::getenv("LF_LOG_LEVEL") != nullptr) {  // mpirun warns about -x of an unset variable
-      argv.push_back("-x");
-      argv.push_back("LF_LOG_LEVEL");
-    }
-    argv.insert(argv.end(), {worker, "--coordinator", workers_endpoint});
-    if (!opt.hostfile.empty() && workers_endpoint.find("127.0.0.1") != std::string::npos) {
-      std::cerr << "lorafleet up: warning: ranks on other hosts cannot reach " << workers_endpoint
-                << "; pass --worker-endpoint tcp://<this host's address>:PORT\n";
-    }
-    Result<pid_t> pid = SpawnDetached(argv, layout.workers_log);
-    if (!pid.ok()) return ReportFailure("up", pid.status());
-    mpirun_pid = *pid;
-    if (Status st = WritePidFile(layout.workers_pid, mpirun_pid); !st.ok())
-      return ReportFailure("up", st);
-    if (!opt.json) {
-      std::cout << "starting " << opt.workers << " worker" << (opt.workers == 1 ? "" : "s")
-                << " (mpirun pid " << mpirun_pid << ")...\n"
-                << std::flush;
-    }
-    Result<size_t> n =
-        WaitForWorkers(mpirun_pid, static_cast<size_t>(opt.workers), endpoint->http, layout);
-    if (!n.ok()) return ReportFailure("up", n.status());
-    connected = *n;
-    if (connected < static_cast<size_t>(opt.workers)) {
-      std::cerr << "lorafleet up: warning: " << connected << " of " << opt.workers
-                << " workers connected within " << kStartTimeout.count()
-                << " s; they may still be loading (`lorafleet workers`; log: " << layout.workers_log
-                << ")\n";
-    }
-  }
+};
 
+// Starts mpirun detached and waits for its ranks to connect; fewer than asked for within
+// kStartTimeout is a warning (they may still be loading), mpirun exiting an error.
+Result<StartedWorkers> StartWorkers(const std::vector<std::string>& argv, const UpOptions& opt,
+                                    const HomeLayout& layout, const StartedCoordinator& daemon) {
+  if (!opt.hostfile.empty() && daemon.workers_endpoint.find("127.0.0.1") != std::string::npos) {
+    std::cerr << "lorafleet up: warning: ranks on other hosts cannot reach "
+              << daemon.workers_endpoint
+              << "; pass --worker-endpoint tcp://<this host's address>:PORT\n";
+  }
+  StartedWorkers workers;
+  LF_ASSIGN_OR_RETURN(workers.mpirun_pid, SpawnDetached(argv, layout.workers_log));
+  LF_RETURN_IF_ERROR(WritePidFile(layout.workers_pid, workers.mpirun_pid));
+  if (!opt.json) {
+    std::cout << "starting " << opt.workers << " worker" << (opt.workers == 1 ? "" : "s")
+              << " (mpirun pid " << workers.mpirun_pid << ")...\n"
+              << std::flush;
+  }
+  LF_ASSIGN_OR_RETURN(workers.connected,
+                      WaitForWorkers(workers.mpirun_pid, static_cast<size_t>(opt.workers),
+                                     daemon.endpoint.http, layout));
+  if (workers.connected < static_cast<size_t>(opt.workers)) {
+    std::cerr << "lorafleet up: warning: " << workers.connected << " of " << opt.workers
+              << " workers connected within " << kStartTimeout.count()
+              << " s; they may still be loading (`lorafleet workers`; log: " << layout.workers_log
+              << ")\n";
+  }
+  return workers;
+}
+
+void PrintFleet(const StartedCoordinator& daemon, const StartedWorkers& workers,
+                const UpOptions& opt, const HomeLayout& layout, const std::string& token_file) {
+  const std::string& url = daemon.endpoint.http;
   if (opt.json) {
     PrintJson(
-        {{"url", endpoint->http},
-         {"dashboard", endpoint->http + "/"},
-         {"workers_endpoint", workers_endpoint},
-         {"coordinator_pid", *daemon_pid},
-         {"mpirun_pid", mpirun_pid},
+        {{"url", url},
+         {"dashboard", url + "/"},
+         {"workers_endpoint", daemon.workers_endpoint},
+         {"coordinator_pid", daemon.pid},
+         {"mpirun_pid", workers.mpirun_pid},
          {"workers_requested", opt.workers},
-         {"workers_connected", connected},
+         {"workers_connected", workers.connected},
          {"home", layout.home},
          {"store", layout.store},
          {"runs", layout.runs},
          {"token_file", token_file},
          {"logs", {{"coordinator", layout.coordinator_log}, {"workers", layout.workers_log}}}});
-    return 0;
+    return;
   }
   std::cout << "lorafleet is up\n"
-            << "  coordinator   " << endpoint->http << " (pid " << *daemon_pid << ")\n"
-            << "  dashboard     " << endpoint->http << "/ (in a browser on this machine)\n";
+            << "  coordinator   " << url << " (pid " << daemon.pid << ")\n"
+            << "  dashboard     " << url << "/ (in a browser on this machine)\n";
   if (opt.workers > 0) {
-    std::cout << "  workers       " << connected << " of " << opt.workers << " connected to "
-              << workers_endpoint << " (mpirun pid " << mpirun_pid << ")\n";
+    std::cout << "  workers       " << workers.connected << " of " << opt.workers
+              << " connected to " << daemon.workers_endpoint << " (mpirun pid "
+              << workers.mpirun_pid << ")\n";
   } else {
-    std::cout << "  workers       none started (--workers 0); they connect to " << workers_endpoint
-              << "\n";
+    std::cout << "  workers       none started (--workers 0); they connect to "
+              << daemon.workers_endpoint << "\n";
   }
   std::cout << "  store         " << layout.store << "\n"
             << "  access token  " << token_file << " (requests that change something need it)\n"
@@ -338,6 +366,32 @@ int Up(const UpOptions& opt, const HomeLayout& layout) {
             << "  logs          " << layout.coordinator_log << "\n"
             << "                " << layout.workers_log << "\n"
             << "next: `lorafleet submit SWEEP.yaml`; `lorafleet down` stops everything\n";
+}
+
+int Up(const UpOptions& opt, const HomeLayout& layout) {
+  Result<UpPrograms> programs = FindPrograms(opt);
+  if (!programs.ok()) return ReportFailure("up", programs.status());
+  Result<std::string> http_url = NormalizeUrl(opt.http);
+  if (!http_url.ok()) return ReportError("up", http_url.status().WithContext("--http"));
+  if (Status st = CheckNothingRunning(layout, *http_url); !st.ok()) return ReportFailure("up", st);
+  if (Status st = PrepareHome(layout); !st.ok()) return ReportFailure("up", st);
+
+  // The access token requests that change something must carry; kept across restarts.
+  const std::string token_file = TokenFilePath(layout.home);
+  if (Result<std::string> token = LoadOrCreateAccessToken(token_file); !token.ok()) {
+    return ReportFailure("up", token.status());
+  }
+  Result<StartedCoordinator> daemon =
+      StartCoordinator(DaemonArgv(programs->daemon, opt, layout, token_file), opt, layout);
+  if (!daemon.ok()) return ReportFailure("up", daemon.status());
+  StartedWorkers workers;
+  if (opt.workers > 0) {
+    Result<StartedWorkers> started =
+        StartWorkers(MpirunArgv(*programs, opt, daemon->workers_endpoint), opt, layout, *daemon);
+    if (!started.ok()) return ReportFailure("up", started.status());
+    workers = *started;
+  }
+  PrintFleet(*daemon, workers, opt, layout, token_file);
   return 0;
 }
 
@@ -363,47 +417,33 @@ bool Stop(pid_t pid, std::chrono::milliseconds grace) {
 }  // namespace
 
 int RunUp(const std::vector<std::string>& args) {
-  Result<Flags> flags =
-      Flags::Parse(args, {.options = {"--workers", "--hostfile", "--home", "--http",
-                                      "--worker-endpoint", "--heartbeat-timeout", "--max-pack"},
-                          .switches = {"--json", "--open-reads"}});
-  if (!flags.ok()) return ReportError("up", flags.status(), kUpUsage);
+  UpFlags flags;
+  AppPtr app = UpApp(flags);
+  if (std::optional<int> rc = flags::Parse(*app, args)) return *rc;
   UpOptions opt;
-  Result<int64_t> workers = flags->Int("--workers", 2, 0);
-  if (!workers.ok()) return ReportError("up", workers.status(), kUpUsage);
-  opt.workers = *workers;
-  opt.hostfile = flags->Get("--hostfile").value_or("");
-  if (!opt.hostfile.empty() && !fs::exists(opt.hostfile)) {
-    return ReportError("up", InvalidArgument("--hostfile " + opt.hostfile + " does not exist"));
-  }
-  opt.http = flags->Get("--http").value_or(opt.http);
+  opt.workers = flags.workers;
+  opt.hostfile = flags.hostfile;
+  opt.http = flags.http;
   // With ranks on other hosts the coordinator listens on every interface unless told otherwise.
   if (!opt.hostfile.empty()) opt.worker_endpoint = "tcp://0.0.0.0:7071";
-  opt.worker_endpoint = flags->Get("--worker-endpoint").value_or(opt.worker_endpoint);
+  opt.worker_endpoint = flags.worker_endpoint.value_or(opt.worker_endpoint);
   if (opt.worker_endpoint.rfind("tcp://", 0) != 0) {
     return ReportError("up",
                        InvalidArgument("--worker-endpoint must look like tcp://HOST:PORT, got '" +
                                        opt.worker_endpoint + "'"));
   }
-  if (flags->Has("--heartbeat-timeout")) {
-    Result<double> s = flags->Number("--heartbeat-timeout", 0);
-    if (!s.ok()) return ReportError("up", s.status(), kUpUsage);
-    opt.heartbeat_timeout = *flags->Get("--heartbeat-timeout");
-  }
-  if (flags->Has("--max-pack")) {
-    Result<int64_t> pack = flags->Int("--max-pack", 0, 0);
-    if (!pack.ok()) return ReportError("up", pack.status(), kUpUsage);
-    opt.max_pack = *pack;
-  }
-  opt.json = flags->Has("--json");
-  opt.open_reads = flags->Has("--open-reads");
-  return Up(opt, Layout(ResolveHome(flags->Get("--home"))));
+  opt.heartbeat_timeout = flags.heartbeat_timeout;
+  opt.max_pack = flags.max_pack;
+  opt.json = flags.json;
+  opt.open_reads = flags.open_reads;
+  return Up(opt, Layout(ResolveHome(flags.home)));
 }
 
 int RunDown(const std::vector<std::string>& args) {
-  Result<Flags> flags = Flags::Parse(args, {.options = {"--home"}});
-  if (!flags.ok()) return ReportError("down", flags.status(), kDownUsage);
-  const HomeLayout layout = Layout(ResolveHome(flags->Get("--home")));
+  DownFlags flags;
+  AppPtr app = DownApp(flags);
+  if (std::optional<int> rc = flags::Parse(*app, args)) return *rc;
+  const HomeLayout layout = Layout(ResolveHome(flags.home));
   const WorkerProcesses workers = FindWorkers(layout);
   std::optional<pid_t> daemon = LiveProcess(layout.coordinator_pid, {"lorafleetd"});
   if (!daemon) {

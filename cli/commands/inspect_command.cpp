@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "cli/commands/command_flags.h"
 #include "cli/commands/commands.h"
 #include "common/json_reader.h"
 #include "common/safetensors.h"
@@ -20,26 +21,11 @@ std::string ShapeString(const std::vector<int64_t>& shape) {
 }  // namespace
 
 int RunInspect(const std::vector<std::string>& args) {
-  bool json = false;
-  std::string path;
-  for (const std::string& a : args) {
-    if (a == "--json") {
-      json = true;
-    } else if (!a.empty() && a[0] == '-') {
-      std::cerr << "lorafleet inspect: unknown option " << a
-                << "\nusage: lorafleet inspect FILE.safetensors [--json]\n";
-      return 2;
-    } else if (path.empty()) {
-      path = a;
-    } else {
-      std::cerr << "lorafleet inspect: one file at a time (got " << path << " and " << a << ")\n";
-      return 2;
-    }
-  }
-  if (path.empty()) {
-    std::cerr << "usage: lorafleet inspect FILE.safetensors [--json]\n";
-    return 2;
-  }
+  InspectFlags flags;
+  AppPtr app = InspectApp(flags);
+  if (std::optional<int> rc = flags::Parse(*app, args)) return *rc;
+  const std::string& path = flags.file;
+  const bool json = flags.json;
   Result<safetensors::File> file = safetensors::File::Open(path);
   if (!file.ok()) {
     std::cerr << "lorafleet inspect: " << file.status().message() << "\n";

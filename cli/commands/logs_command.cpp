@@ -7,6 +7,7 @@
 #include <set>
 #include <thread>
 
+#include "cli/commands/command_flags.h"
 #include "cli/commands/commands.h"
 #include "cli/commands/remote.h"
 #include "cli/commands/views.h"
@@ -14,8 +15,6 @@
 namespace lf::cli {
 namespace {
 
-constexpr const char* kLogsUsage =
-    "usage: lorafleet logs SWEEP|TRIAL [-f|--follow] [--url URL] [--home DIR] [--json]\n";
 constexpr auto kPollInterval = std::chrono::milliseconds(500);
 // A failed trial may be retried (failed -> queued); following waits this long before believing
 // the failure is the end.
@@ -45,14 +44,15 @@ class LogFollower {
     const auto now = std::chrono::steady_clock::now();
     for (const Json& t : trials) {
       const std::string tid = StringMember(t, "id");
-      const std::string state = StringMember(t, "state");
+      const std::optional<jobs::TrialState> state = TrialStateOf(t);
+      const bool failed = state == jobs::TrialState::kFailed;  // final unless retried
       // A trial that was final before this round's fetch has no new metrics to give.
       if (!drained_.count(tid)) LF_RETURN_IF_ERROR(FetchMetrics(tid, lines));
-      if (IsFinalTrialState(state) && state != "failed") drained_.insert(tid);
-      if (state != "failed") failed_since_.erase(tid);
-      if (!IsFinalTrialState(state)) {
+      if (state && jobs::IsFinal(*state)) drained_.insert(tid);
+      if (!failed) failed_since_.erase(tid);
+      if (!state || jobs::IsActive(*state)) {
         done = false;
-      } else if (state == "failed") {
+      } else if (failed) {
         auto [it, fresh] = failed_since_.emplace(tid, now);
         if (now - it->second < kFailedSettle) done = false;
       }
@@ -150,22 +150,15 @@ class LogFollower {
 }  // namespace
 
 int RunLogs(const std::vector<std::string>& args) {
-  std::vector<std::string> normalized = args;
-  for (std::string& a : normalized) {
-    if (a == "-f") a = "--follow";
-  }
-  Result<Flags> flags =
-      Flags::Parse(normalized, WithRemoteFlags({.switches = {"--follow"}, .max_positional = 1}));
-  if (!flags.ok()) return ReportError("logs", flags.status(), kLogsUsage);
-  if (flags->positional().empty()) {
-    return ReportError("logs", InvalidArgument("a sweep or trial id is required"), kLogsUsage);
-  }
-  const std::string id = flags->positional()[0];
+  LogsFlags flags;
+  AppPtr app = LogsApp(flags);
+  if (std::optional<int> rc = flags::Parse(*app, args)) return *rc;
+  const std::string& id = flags.id;
   if (Status st = CheckId(id); !st.ok()) return ReportError("logs", st);
-  Result<Coordinator> remote = ConnectFromFlags(*flags);
+  Result<Coordinator> remote = ConnectFromFlags(flags.remote);
   if (!remote.ok()) return ReportFailure("logs", remote.status());
-  LogFollower follower(*remote, id, flags->Has("--json"));
-  const bool follow = flags->Has("--follow");
+  LogFollower follower(*remote, id, flags.remote.json);
+  const bool follow = flags.follow;
   while (true) {
     bool done = false;
     if (Status st = follower.Poll(done); !st.ok()) return ReportFailure("logs", st);

@@ -8,12 +8,15 @@
 #include <vector>
 
 #include "cli/commands/table.h"
+#include "cli/commands/views.h"
 
 namespace lf::cli {
 namespace {
 
 constexpr double kWidth = 720, kHeight = 440;
 constexpr double kLeft = 70, kRight = 200, kTop = 40, kBottom = 50;  // margins; legend on the right
+// The plot area in SVG pixels: x from kX0 to kX1, y from kY0 (bottom) up to kY1.
+constexpr double kX0 = kLeft, kX1 = kWidth - kRight, kY0 = kHeight - kBottom, kY1 = kTop;
 constexpr const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
                                    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
 
@@ -51,29 +54,36 @@ struct Axis {
   }
 };
 
-}  // namespace
+// Each params key and the values it takes (as JSON text, so 1 and "1" differ).
+using SweptKeys = std::map<std::string, std::set<std::string>>;
 
-Result<std::string> ComparePlotSvg(const Json& rows, const PlotOptions& options) {
-  // The swept keys and their values over the drawable trials.
-  struct Point {
-    double x, loss;
-    std::string series;
-  };
-  std::map<std::string, std::set<std::string>> swept;
-  std::vector<const Json*> drawable;
+// The trials the plot can draw (an adapter and an eval loss) and the keys swept over them.
+struct Drawable {
+  std::vector<const Json*> rows;
+  SweptKeys swept;
+};
+
+Result<Drawable> CollectDrawable(const Json& rows) {
   if (!rows.is_array()) return InvalidArgument("the comparison has no rows to plot");
+  Drawable drawable;
   for (const Json& row : rows) {
-    if (StringMember(row, "state") != "completed" || !Member(row, "eval_loss").is_number()) continue;
-    drawable.push_back(&row);
+    const std::optional<jobs::TrialState> state = TrialStateOf(row);
+    if (!state || !jobs::HasAdapter(*state) || !Member(row, "eval_loss").is_number()) continue;
+    drawable.rows.push_back(&row);
     const Json& params = Member(row, "params");
     if (!params.is_object()) continue;
-    for (const auto& [key, value] : params.items()) swept[key].insert(value.dump());
+    for (const auto& [key, value] : params.items()) drawable.swept[key].insert(value.dump());
   }
-  if (drawable.empty()) {
-    return FailedPrecondition("no completed trial has an eval loss to plot yet (the job needs "
+  if (drawable.rows.empty()) {
+    return FailedPrecondition("no trial with an adapter has an eval loss to plot yet (the job needs "
                               "data.eval); wait for the sweep, or plot another one");
   }
-  std::string x = options.x;
+  return drawable;
+}
+
+// The key asked for, or else the first swept key (in key order) with several numeric values.
+Result<std::string> ChooseXKey(const std::string& requested, const SweptKeys& swept) {
+  std::string x = requested;
   if (x.empty()) {
     for (const auto& [key, values] : swept) {
       const bool numeric = std::all_of(values.begin(), values.end(), [](const std::string& v) {
@@ -93,89 +103,136 @@ Result<std::string> ComparePlotSvg(const Json& rows, const PlotOptions& options)
                   : "'" + x + "' is not a swept key of this sweep" +
                         (keys.empty() ? std::string() : " (swept: " + keys + ")"));
   }
-  std::vector<Point> points;
+  return x;
+}
+
+struct Point {
+  double x, loss;
+};
+
+// One line per combination of the other params ("train.lr=0.002", or the method when x is the
+// only one), keyed and so coloured in name order, its points in x order.
+struct Series {
+  std::map<std::string, std::vector<Point>> lines;
   std::set<double> xs;
-  std::set<std::string> series_names;
-  for (const Json* row : drawable) {
+};
+
+Result<Series> GroupIntoSeries(const std::vector<const Json*>& rows, const std::string& x) {
+  Series series;
+  for (const Json* row : rows) {
     const Json& params = Member(*row, "params");
     auto found = params.is_object() ? params.find(x) : params.end();
     if (!params.is_object() || found == params.end() || !found->is_number()) continue;
     const Json& v = *found;
-    std::string series;
+    std::string name;
     for (const auto& [key, value] : params.items()) {
-      if (key != x) series += (series.empty() ? "" : ", ") + key + "=" + FormatValue(value);
+      if (key != x) name += (name.empty() ? "" : ", ") + key + "=" + FormatValue(value);
     }
-    if (series.empty()) series = StringMember(*row, "method", "trials");
-    points.push_back({v.get<double>(), Member(*row, "eval_loss").get<double>(), series});
-    xs.insert(v.get<double>());
-    series_names.insert(series);
+    if (name.empty()) name = StringMember(*row, "method", "trials");
+    series.lines[name].push_back({v.get<double>(), Member(*row, "eval_loss").get<double>()});
+    series.xs.insert(v.get<double>());
   }
-  if (points.empty()) return InvalidArgument("'" + x + "' has no numeric values to plot");
+  if (series.lines.empty()) return InvalidArgument("'" + x + "' has no numeric values to plot");
+  for (auto& [name, line] : series.lines) {
+    std::sort(line.begin(), line.end(), [](const Point& a, const Point& b) { return a.x < b.x; });
+  }
+  return series;
+}
+
+struct Axes {
+  Axis x, y;
+};
+
+// x over the values drawn, on a log scale when they span more than a factor of 10; y over the
+// losses with a margin above and below.
+Axes ChooseAxes(const Series& series) {
   double lo_loss = INFINITY, hi_loss = -INFINITY;
-  for (const Point& p : points) {
-    lo_loss = std::min(lo_loss, p.loss);
-    hi_loss = std::max(hi_loss, p.loss);
+  for (const auto& [name, line] : series.lines) {
+    for (const Point& p : line) {
+      lo_loss = std::min(lo_loss, p.loss);
+      hi_loss = std::max(hi_loss, p.loss);
+    }
   }
   const double pad = std::max(1e-3, (hi_loss - lo_loss) * 0.08);
-  const Axis ax{*xs.begin(), *xs.rbegin(), *xs.begin() > 0 && *xs.rbegin() / *xs.begin() > 10};
-  const Axis ay{lo_loss - pad, hi_loss + pad, false};
-  const double x0 = kLeft, x1 = kWidth - kRight, y0 = kHeight - kBottom, y1 = kTop;
+  const std::set<double>& xs = series.xs;
+  return {{*xs.begin(), *xs.rbegin(), *xs.begin() > 0 && *xs.rbegin() / *xs.begin() > 10},
+          {lo_loss - pad, hi_loss + pad, false}};
+}
 
+// The opening <svg> tag, the title, both axes with their ticks, grid lines and labels.
+std::string SvgFrame(const Axes& axes, const std::set<double>& xs, const std::string& x,
+                     const std::string& title) {
   std::string svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + Num(kWidth) +
                     "\" height=\"" + Num(kHeight) + "\" viewBox=\"0 0 " + Num(kWidth) + " " +
                     Num(kHeight) + "\" font-family=\"sans-serif\" font-size=\"12\">\n";
   svg += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
   svg += "<text x=\"" + Num(kWidth / 2) + "\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">" +
-         Escape(options.title.empty() ? "eval loss by " + x : options.title) + "</text>\n";
-  svg += "<line x1=\"" + Num(x0) + "\" y1=\"" + Num(y0) + "\" x2=\"" + Num(x1) + "\" y2=\"" +
-         Num(y0) + "\" stroke=\"black\"/>\n";
-  svg += "<line x1=\"" + Num(x0) + "\" y1=\"" + Num(y0) + "\" x2=\"" + Num(x0) + "\" y2=\"" +
-         Num(y1) + "\" stroke=\"black\"/>\n";
-  for (double t : ax.Ticks(xs)) {
-    const double px = ax.Map(t, x0, x1);
-    svg += "<line x1=\"" + Num(px) + "\" y1=\"" + Num(y0) + "\" x2=\"" + Num(px) + "\" y2=\"" +
-           Num(y0 + 5) + "\" stroke=\"black\"/><text x=\"" + Num(px) + "\" y=\"" + Num(y0 + 18) +
+         Escape(title) + "</text>\n";
+  svg += "<line x1=\"" + Num(kX0) + "\" y1=\"" + Num(kY0) + "\" x2=\"" + Num(kX1) + "\" y2=\"" +
+         Num(kY0) + "\" stroke=\"black\"/>\n";
+  svg += "<line x1=\"" + Num(kX0) + "\" y1=\"" + Num(kY0) + "\" x2=\"" + Num(kX0) + "\" y2=\"" +
+         Num(kY1) + "\" stroke=\"black\"/>\n";
+  for (double t : axes.x.Ticks(xs)) {
+    const double px = axes.x.Map(t, kX0, kX1);
+    svg += "<line x1=\"" + Num(px) + "\" y1=\"" + Num(kY0) + "\" x2=\"" + Num(px) + "\" y2=\"" +
+           Num(kY0 + 5) + "\" stroke=\"black\"/><text x=\"" + Num(px) + "\" y=\"" + Num(kY0 + 18) +
            "\" text-anchor=\"middle\">" + Num(t) + "</text>\n";
   }
+  const Axis& ay = axes.y;
   for (int i = 0; i <= 5; ++i) {
-    const double v = ay.lo + (ay.hi - ay.lo) * i / 5, py = ay.Map(v, y0, y1);
+    const double v = ay.lo + (ay.hi - ay.lo) * i / 5, py = ay.Map(v, kY0, kY1);
     char label[32];
     std::snprintf(label, sizeof(label), "%.3f", v);
-    svg += "<line x1=\"" + Num(x0 - 5) + "\" y1=\"" + Num(py) + "\" x2=\"" + Num(x1) + "\" y2=\"" +
-           Num(py) + "\" stroke=\"#e0e0e0\"/><text x=\"" + Num(x0 - 8) + "\" y=\"" +
+    svg += "<line x1=\"" + Num(kX0 - 5) + "\" y1=\"" + Num(py) + "\" x2=\"" + Num(kX1) +
+           "\" y2=\"" + Num(py) + "\" stroke=\"#e0e0e0\"/><text x=\"" + Num(kX0 - 8) + "\" y=\"" +
            Num(py + 4) + "\" text-anchor=\"end\">" + label + "</text>\n";
   }
-  svg += "<text x=\"" + Num((x0 + x1) / 2) + "\" y=\"" + Num(kHeight - 12) +
-         "\" text-anchor=\"middle\">" + Escape(x) + (ax.log ? " (log scale)" : "") + "</text>\n";
-  svg += "<text x=\"16\" y=\"" + Num((y0 + y1) / 2) + "\" text-anchor=\"middle\" transform=\"rotate(-90 16 " +
-         Num((y0 + y1) / 2) + ")\">eval loss</text>\n";
+  svg += "<text x=\"" + Num((kX0 + kX1) / 2) + "\" y=\"" + Num(kHeight - 12) +
+         "\" text-anchor=\"middle\">" + Escape(x) + (axes.x.log ? " (log scale)" : "") +
+         "</text>\n";
+  svg += "<text x=\"16\" y=\"" + Num((kY0 + kY1) / 2) +
+         "\" text-anchor=\"middle\" transform=\"rotate(-90 16 " + Num((kY0 + kY1) / 2) +
+         ")\">eval loss</text>\n";
+  return svg;
+}
+
+// Each series as a line with a dot (and tooltip) per trial, and its entry in the legend.
+std::string SvgSeries(const Axes& axes, const Series& series, const std::string& x) {
+  std::string svg;
   size_t color = 0;
   double legend_y = kTop + 10;
-  for (const std::string& name : series_names) {
-    std::vector<Point> line;
-    for (const Point& p : points) {
-      if (p.series == name) line.push_back(p);
-    }
-    std::sort(line.begin(), line.end(), [](const Point& a, const Point& b) { return a.x < b.x; });
+  for (const auto& [name, line] : series.lines) {
     const std::string c = kColors[color++ % std::size(kColors)];
     std::string path;
     for (const Point& p : line) {
-      path += (path.empty() ? "" : " ") + Num(ax.Map(p.x, x0, x1)) + "," + Num(ay.Map(p.loss, y0, y1));
+      path += (path.empty() ? "" : " ") + Num(axes.x.Map(p.x, kX0, kX1)) + "," +
+              Num(axes.y.Map(p.loss, kY0, kY1));
     }
     svg += "<polyline class=\"series\" fill=\"none\" stroke=\"" + c +
            "\" stroke-width=\"2\" points=\"" + path + "\"/>\n";
     for (const Point& p : line) {
-      svg += "<circle cx=\"" + Num(ax.Map(p.x, x0, x1)) + "\" cy=\"" + Num(ay.Map(p.loss, y0, y1)) +
-             "\" r=\"3.5\" fill=\"" + c + "\"><title>" + Escape(x) + "=" + Num(p.x) + ", " +
-             Escape(name) + ": " + Num(p.loss) + "</title></circle>\n";
+      svg += "<circle cx=\"" + Num(axes.x.Map(p.x, kX0, kX1)) + "\" cy=\"" +
+             Num(axes.y.Map(p.loss, kY0, kY1)) + "\" r=\"3.5\" fill=\"" + c + "\"><title>" +
+             Escape(x) + "=" + Num(p.x) + ", " + Escape(name) + ": " + Num(p.loss) +
+             "</title></circle>\n";
     }
-    svg += "<line x1=\"" + Num(x1 + 15) + "\" y1=\"" + Num(legend_y) + "\" x2=\"" + Num(x1 + 35) +
+    svg += "<line x1=\"" + Num(kX1 + 15) + "\" y1=\"" + Num(legend_y) + "\" x2=\"" + Num(kX1 + 35) +
            "\" y2=\"" + Num(legend_y) + "\" stroke=\"" + c + "\" stroke-width=\"2\"/><text x=\"" +
-           Num(x1 + 40) + "\" y=\"" + Num(legend_y + 4) + "\">" + Escape(name) + "</text>\n";
+           Num(kX1 + 40) + "\" y=\"" + Num(legend_y + 4) + "\">" + Escape(name) + "</text>\n";
     legend_y += 18;
   }
-  svg += "</svg>\n";
   return svg;
+}
+
+}  // namespace
+
+Result<std::string> ComparePlotSvg(const Json& rows, const PlotOptions& options) {
+  LF_ASSIGN_OR_RETURN(const Drawable drawable, CollectDrawable(rows));
+  LF_ASSIGN_OR_RETURN(const std::string x, ChooseXKey(options.x, drawable.swept));
+  LF_ASSIGN_OR_RETURN(const Series series, GroupIntoSeries(drawable.rows, x));
+  const Axes axes = ChooseAxes(series);
+  const std::string title = options.title.empty() ? "eval loss by " + x : options.title;
+  return SvgFrame(axes, series.xs, x, title) + SvgSeries(axes, series, x) + "</svg>\n";
 }
 
 }  // namespace lf::cli

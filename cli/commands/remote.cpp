@@ -181,13 +181,6 @@ Status StatusFromTransport(const Status& transport, std::string_view url) {
   return transport;
 }
 
-FlagSpec WithRemoteFlags(FlagSpec spec) {
-  spec.options.insert("--url");
-  spec.options.insert("--home");
-  spec.switches.insert("--json");
-  return spec;
-}
-
 std::string TokenFilePath(const std::string& home) {
   return (std::filesystem::path(home) / "token").string();
 }
@@ -202,8 +195,8 @@ Result<std::string> ResolveToken(const std::string& home) {
   return ReadAccessToken(path);
 }
 
-Result<Coordinator> ConnectFromFlags(const Flags& flags) {
-  LF_ASSIGN_OR_RETURN(Endpoint ep, ResolveEndpoint(flags.Get("--url"), flags.Get("--home")));
+Result<Coordinator> ConnectFromFlags(const RemoteFlags& flags) {
+  LF_ASSIGN_OR_RETURN(Endpoint ep, ResolveEndpoint(flags.url, flags.home));
   LF_ASSIGN_OR_RETURN(std::string token, ResolveToken(ep.home));
   return Coordinator(ep.url, std::chrono::milliseconds(30000), std::move(token));
 }
@@ -215,6 +208,11 @@ void PrintJson(const Json& doc) {
 int ReportFailure(const std::string& command, const Status& status) {
   std::cerr << "lorafleet " << command << ": " << status.message() << "\n";
   return 1;
+}
+
+int ReportError(const std::string& command, const Status& status) {
+  std::cerr << "lorafleet " << command << ": " << status.message() << "\n";
+  return status.code() == StatusCode::kInvalidArgument ? 2 : 1;
 }
 
 }  // namespace lf::cli

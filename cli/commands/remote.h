@@ -11,7 +11,6 @@
 #include <string>
 #include <string_view>
 
-#include "cli/commands/flags.h"
 #include "common/json_reader.h"
 #include "common/status.h"
 
@@ -88,15 +87,24 @@ class Coordinator {
   std::string token_;
 };
 
-// `spec` plus what every remote command takes: --url URL, --home DIR, --json.
-FlagSpec WithRemoteFlags(FlagSpec spec);
+// What every command that calls the coordinator takes: --url URL, --home DIR, --json
+// (declared on a command's app by AddRemoteFlags, command_flags.h).
+struct RemoteFlags {
+  std::optional<std::string> url;
+  std::optional<std::string> home;
+  bool json = false;
+};
 // The coordinator that --url / --home (then the environment and the coordinator file) name.
-Result<Coordinator> ConnectFromFlags(const Flags& flags);
+Result<Coordinator> ConnectFromFlags(const RemoteFlags& flags);
 // Pretty JSON on stdout (invalid UTF-8 replaced, never thrown on).
 void PrintJson(const Json& doc);
 
 // Prints "lorafleet <command>: <message>" to stderr and returns 1: for failures reported by the
 // coordinator or in reaching it (usage errors go through ReportError, exit code 2).
 int ReportFailure(const std::string& command, const Status& status);
+// Prints "lorafleet <command>: <message>" to stderr; returns the exit code: 2 for bad arguments
+// (InvalidArgument: a job file's field, an id that is not one), 1 for everything else. Flags
+// themselves are checked by the command's app (command_flags.h) before this is reached.
+int ReportError(const std::string& command, const Status& status);
 
 }  // namespace lf::cli

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "common/clock.h"
+#include "cli/commands/command_flags.h"
 #include "cli/commands/commands.h"
 #include "cli/commands/remote.h"
 #include "cli/commands/views.h"
@@ -13,44 +14,18 @@
 namespace lf::cli {
 namespace {
 
-constexpr const char* kCommon = "[--url URL] [--home DIR] [--json]";
-
-std::string Usage(const std::string& what) {
-  return "usage: lorafleet " + what + " " + kCommon + "\n";
-}
-
-// Parses the flags of a command taking `positional` arguments; on a usage error prints it and
-// sets `rc` (2).
-std::optional<Flags> ParseOrReport(const std::string& command, const std::vector<std::string>& args,
-                                   size_t positional, const std::string& usage, int& rc,
-                                   FlagSpec spec = {}) {
-  spec.max_positional = positional;
-  Result<Flags> flags = Flags::Parse(args, WithRemoteFlags(std::move(spec)));
-  if (!flags.ok()) {
-    rc = ReportError(command, flags.status(), usage.c_str());
-    return std::nullopt;
-  }
-  if (flags->positional().size() != positional) {
-    rc = ReportError(
-        command,
-        InvalidArgument(positional == 1 ? "expected one argument" : "expected no arguments"),
-        usage.c_str());
-    return std::nullopt;
-  }
-  return *flags;
-}
-
 // The shared shape of the listing commands: GET, then print JSON or a rendering of it.
-int RunListing(const std::string& command, const std::vector<std::string>& args,
-               const std::string& target, void (*print)(const Json&)) {
-  int rc = 0;
-  auto flags = ParseOrReport(command, args, 0, Usage(command), rc);
-  if (!flags) return rc;
-  Result<Coordinator> remote = ConnectFromFlags(*flags);
+int RunListing(const std::string& command, const std::string& description,
+               const std::vector<std::string>& args, const std::string& target,
+               void (*print)(const Json&)) {
+  RemoteFlags flags;
+  AppPtr app = ListingApp(command, description, flags);
+  if (std::optional<int> rc = flags::Parse(*app, args)) return *rc;
+  Result<Coordinator> remote = ConnectFromFlags(flags);
   if (!remote.ok()) return ReportFailure(command, remote.status());
   Result<Json> reply = remote->Get(target);
   if (!reply.ok()) return ReportFailure(command, reply.status());
-  if (flags->Has("--json")) {
+  if (flags.json) {
     PrintJson(*reply);
   } else {
     print(*reply);
@@ -167,18 +142,19 @@ void PrintTrialStatus(const Json& trial, const Json& metrics) {
   }
   const std::string error = StringMember(trial, "last_error");
   if (!error.empty()) std::cout << "  last error: " << error << "\n";
-  if (StringMember(trial, "state") == "completed" || StringMember(trial, "state") == "stopped") {
+  if (std::optional<jobs::TrialState> state = TrialStateOf(trial);
+      state && jobs::HasAdapter(*state)) {
     std::cout << "\nexport the adapter with `lorafleet export " << id << " DIR`\n";
   }
 }
 
 // POST /v1/{sweeps,trials}/{id}/{action} and print the thing's new state.
-int RunAction(const std::string& command, const std::vector<std::string>& args, bool trials_too) {
-  const std::string usage = Usage(command + (trials_too ? " SWEEP|TRIAL" : " SWEEP"));
-  int rc = 0;
-  auto flags = ParseOrReport(command, args, 1, usage, rc);
-  if (!flags) return rc;
-  const std::string id = flags->positional()[0];
+int RunAction(const std::string& command, const std::vector<std::string>& args, bool trials_too,
+              const std::string& description) {
+  IdFlags flags;
+  AppPtr app = IdApp(command, trials_too ? "SWEEP|TRIAL" : "SWEEP", description, flags);
+  if (std::optional<int> rc = flags::Parse(*app, args)) return *rc;
+  const std::string& id = flags.id;
   if (Status st = CheckId(id); !st.ok()) return ReportError(command, st);
   const IdKind kind = ClassifyId(id);
   if (kind == IdKind::kTrial && !trials_too) {
@@ -186,14 +162,14 @@ int RunAction(const std::string& command, const std::vector<std::string>& args, 
                        InvalidArgument("'" + id + "' is a trial; " + command +
                                        " works on sweeps (the sweep is " + id.substr(0, 26) + ")"));
   }
-  Result<Coordinator> remote = ConnectFromFlags(*flags);
+  Result<Coordinator> remote = ConnectFromFlags(flags.remote);
   if (!remote.ok()) return ReportFailure(command, remote.status());
   const bool is_sweep = kind == IdKind::kSweep;
   const std::string target =
       std::string(is_sweep ? "/v1/sweeps/" : "/v1/trials/") + id + "/" + command;
   Result<Json> reply = remote->Post(target);
   if (!reply.ok()) return ReportFailure(command, reply.status());
-  if (flags->Has("--json")) {
+  if (flags.remote.json) {
     PrintJson(*reply);
     return 0;
   }
@@ -208,30 +184,31 @@ int RunAction(const std::string& command, const std::vector<std::string>& args, 
 }  // namespace
 
 int RunSweeps(const std::vector<std::string>& args) {
-  return RunListing("sweeps", args, "/v1/sweeps", PrintSweeps);
+  return RunListing("sweeps", "List the sweeps.", args, "/v1/sweeps", PrintSweeps);
 }
 
 int RunQueue(const std::vector<std::string>& args) {
-  return RunListing("queue", args, "/v1/queue", PrintQueue);
+  return RunListing("queue", "What is queued and running.", args, "/v1/queue", PrintQueue);
 }
 
 int RunWorkers(const std::vector<std::string>& args) {
-  return RunListing("workers", args, "/v1/workers", PrintWorkers);
+  return RunListing("workers", "The connected worker ranks.", args, "/v1/workers",
+                    PrintWorkers);
 }
 
 int RunStatus(const std::vector<std::string>& args) {
-  const std::string usage = Usage("status SWEEP|TRIAL");
-  int rc = 0;
-  auto flags = ParseOrReport("status", args, 1, usage, rc);
-  if (!flags) return rc;
-  const std::string id = flags->positional()[0];
+  IdFlags flags;
+  AppPtr app = IdApp("status", "SWEEP|TRIAL",
+                     "A sweep and its trials, or one trial and its latest metrics.", flags);
+  if (std::optional<int> rc = flags::Parse(*app, args)) return *rc;
+  const std::string& id = flags.id;
   if (Status st = CheckId(id); !st.ok()) return ReportError("status", st);
-  Result<Coordinator> remote = ConnectFromFlags(*flags);
+  Result<Coordinator> remote = ConnectFromFlags(flags.remote);
   if (!remote.ok()) return ReportFailure("status", remote.status());
   if (ClassifyId(id) == IdKind::kSweep) {
     Result<Json> reply = remote->Get("/v1/sweeps/" + id);
     if (!reply.ok()) return ReportFailure("status", reply.status());
-    if (flags->Has("--json")) {
+    if (flags.remote.json) {
       PrintJson(*reply);
     } else {
       PrintSweepStatus(*reply);
@@ -240,7 +217,7 @@ int RunStatus(const std::vector<std::string>& args) {
   }
   Result<Json> reply = remote->Get("/v1/trials/" + id);
   if (!reply.ok()) return ReportFailure("status", reply.status());
-  if (flags->Has("--json")) {
+  if (flags.remote.json) {
     PrintJson(*reply);
     return 0;
   }
@@ -250,39 +227,35 @@ int RunStatus(const std::vector<std::string>& args) {
   return 0;
 }
 
-int RunCancel(const std::vector<std::string>& args) { return RunAction("cancel", args, true); }
-int RunPause(const std::vector<std::string>& args) { return RunAction("pause", args, false); }
-int RunResume(const std::vector<std::string>& args) { return RunAction("resume", args, false); }
+int RunCancel(const std::vector<std::string>& args) {
+  return RunAction("cancel", args, true,
+                   "Cancel a sweep (its queued and running trials) or one trial.");
+}
+int RunPause(const std::vector<std::string>& args) {
+  return RunAction("pause", args, false,
+                   "Hold a sweep's queued trials back; running ones finish.");
+}
+int RunResume(const std::vector<std::string>& args) {
+  return RunAction("resume", args, false, "Queue a paused sweep's trials again.");
+}
 
 int RunPriority(const std::vector<std::string>& args) {
-  const std::string usage = Usage("priority SWEEP N");
-  Result<Flags> flags = Flags::Parse(args, WithRemoteFlags({.max_positional = 2}));
-  if (!flags.ok()) return ReportError("priority", flags.status(), usage.c_str());
-  if (flags->positional().size() != 2) {
-    return ReportError("priority", InvalidArgument("expected a sweep id and a priority"),
-                       usage.c_str());
-  }
-  const std::string id = flags->positional()[0];
+  PriorityFlags flags;
+  AppPtr app = PriorityApp(flags);
+  if (std::optional<int> rc = flags::Parse(*app, args)) return *rc;
+  const std::string& id = flags.sweep;
   if (ClassifyId(id) != IdKind::kSweep) {
     return ReportError("priority",
                        InvalidArgument("'" + id +
                                        "' is not a sweep id; priorities "
                                        "belong to sweeps (`lorafleet sweeps` lists them)"));
   }
-  int64_t priority = 0;
-  try {
-    size_t used = 0;
-    priority = std::stoll(flags->positional()[1], &used);
-    if (used != flags->positional()[1].size()) throw std::invalid_argument("trailing");
-  } catch (const std::exception&) {
-    return ReportError("priority", InvalidArgument("priority must be an integer, got '" +
-                                                   flags->positional()[1] + "'"));
-  }
-  Result<Coordinator> remote = ConnectFromFlags(*flags);
+  const int64_t priority = flags.priority;
+  Result<Coordinator> remote = ConnectFromFlags(flags.remote);
   if (!remote.ok()) return ReportFailure("priority", remote.status());
   Result<Json> reply = remote->Post("/v1/sweeps/" + id + "/priority", {{"priority", priority}});
   if (!reply.ok()) return ReportFailure("priority", reply.status());
-  if (flags->Has("--json")) {
+  if (flags.remote.json) {
     PrintJson(*reply);
   } else {
     std::cout << "sweep " << id << " has priority "
@@ -292,16 +265,15 @@ int RunPriority(const std::vector<std::string>& args) {
 }
 
 int RunAdapters(const std::vector<std::string>& args) {
-  const std::string usage = Usage("adapters [--tag NAME]");
-  int rc = 0;
-  auto flags = ParseOrReport("adapters", args, 0, usage, rc, {.options = {"--tag"}});
-  if (!flags) return rc;
-  Result<Coordinator> remote = ConnectFromFlags(*flags);
+  AdaptersFlags flags;
+  AppPtr app = AdaptersApp(flags);
+  if (std::optional<int> rc = flags::Parse(*app, args)) return *rc;
+  Result<Coordinator> remote = ConnectFromFlags(flags.remote);
   if (!remote.ok()) return ReportFailure("adapters", remote.status());
-  const std::optional<std::string> tag = flags->Get("--tag");
+  const std::optional<std::string>& tag = flags.tag;
   Result<Json> reply = remote->Get("/v1/adapters" + (tag ? "?tag=" + UrlEncode(*tag) : ""));
   if (!reply.ok()) return ReportFailure("adapters", reply.status());
-  if (flags->Has("--json")) {
+  if (flags.remote.json) {
     PrintJson(*reply);
     return 0;
   }
@@ -315,22 +287,19 @@ int RunAdapters(const std::vector<std::string>& args) {
 }
 
 int RunTag(const std::vector<std::string>& args) {
-  const std::string usage = Usage("tag TRIAL NAME");
-  Result<Flags> flags = Flags::Parse(args, WithRemoteFlags({.max_positional = 2}));
-  if (!flags.ok()) return ReportError("tag", flags.status(), usage.c_str());
-  if (flags->positional().size() != 2) {
-    return ReportError("tag", InvalidArgument("expected a trial id and a name"), usage.c_str());
-  }
-  const std::string id = flags->positional()[0], name = flags->positional()[1];
+  TagFlags flags;
+  AppPtr app = TagApp(flags);
+  if (std::optional<int> rc = flags::Parse(*app, args)) return *rc;
+  const std::string &id = flags.trial, &name = flags.name;
   if (ClassifyId(id) != IdKind::kTrial) {
     return ReportError("tag", InvalidArgument("'" + id + "' is not a trial id; tags name one "
                                               "trial's adapter (`lorafleet adapters` lists them)"));
   }
-  Result<Coordinator> remote = ConnectFromFlags(*flags);
+  Result<Coordinator> remote = ConnectFromFlags(flags.remote);
   if (!remote.ok()) return ReportFailure("tag", remote.status());
   Result<Json> reply = remote->Post("/v1/trials/" + id + "/tag", {{"name", name}});
   if (!reply.ok()) return ReportFailure("tag", reply.status());
-  if (flags->Has("--json")) {
+  if (flags.remote.json) {
     PrintJson(*reply);
   } else {
     std::cout << "tagged the adapter of " << id << " as " << name << "\n";

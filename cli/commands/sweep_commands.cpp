@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "cli/commands/command_flags.h"
 #include "cli/commands/commands.h"
 #include "cli/commands/plot.h"
 #include "cli/commands/process.h"
@@ -75,17 +76,6 @@ Status WriteLineage(const std::string& result_json, const std::string& trial, co
 }
 
 
-constexpr const char* kSubmitUsage =
-    "usage: lorafleet submit SWEEP.yaml [--wait] [--url URL] [--home DIR] [--json]\n";
-constexpr const char* kCompareUsage =
-    "usage: lorafleet compare SWEEP [SWEEP...] [--csv | --md | --json] [--plot FILE.svg|png]\n"
-    "         [--plot-x KEY] [--url URL] [--home DIR]\n"
-    "  several sweeps compare as one table when they train the same base model; --plot draws\n"
-    "  eval loss against a swept key (--plot-x; default the first numeric one), a line per\n"
-    "  combination of the other swept keys\n";
-constexpr const char* kExportUsage =
-    "usage: lorafleet export TRIAL DIR [--force] [--url URL] [--home DIR] [--json]\n";
-
 std::string CurrentUser() {
   if (const char* user = std::getenv("USER"); user != nullptr && *user != '\0') return user;
   if (const passwd* pw = ::getpwuid(::geteuid()); pw != nullptr && pw->pw_name != nullptr) {
@@ -103,20 +93,17 @@ bool IsPlainFileName(const std::string& name) {
 }  // namespace
 
 int RunSubmit(const std::vector<std::string>& args) {
-  Result<Flags> flags =
-      Flags::Parse(args, WithRemoteFlags({.switches = {"--wait"}, .max_positional = 1}));
-  if (!flags.ok()) return ReportError("submit", flags.status(), kSubmitUsage);
-  if (flags->positional().empty()) {
-    return ReportError("submit", InvalidArgument("SWEEP.yaml is required"), kSubmitUsage);
-  }
-  const std::string path = flags->positional()[0];
+  SubmitFlags flags;
+  AppPtr app = SubmitApp(flags);
+  if (std::optional<int> rc = flags::Parse(*app, args)) return *rc;
+  const std::string& path = flags.sweep_file;
   Result<std::string> text = ReadFileToString(path);
   if (!text.ok()) return ReportFailure("submit", text.status());
   std::error_code ec;
   const std::string base_dir = std::filesystem::current_path(ec).string();
   if (ec)
     return ReportFailure("submit", Internal("cannot read the current directory: " + ec.message()));
-  Result<Coordinator> remote = ConnectFromFlags(*flags);
+  Result<Coordinator> remote = ConnectFromFlags(flags.remote);
   if (!remote.ok()) return ReportFailure("submit", remote.status());
   const Json body = {
       {"spec", *text}, {"base_dir", base_dir}, {"source", path}, {"owner", CurrentUser()}};
@@ -126,12 +113,12 @@ int RunSubmit(const std::vector<std::string>& args) {
     if (st.code() == StatusCode::kInvalidArgument) st = st.WithContext(path);
     return ReportFailure("submit", st);
   }
-  const bool json = flags->Has("--json");
+  const bool json = flags.remote.json;
   const Json& sweep = Member(*reply, "sweep");
   const std::string id = StringMember(sweep, "id");
   if (id.empty())
     return ReportFailure("submit", Internal("the coordinator's reply has no sweep id"));
-  if (json && !flags->Has("--wait")) {
+  if (json && !flags.wait) {
     PrintJson(*reply);
     return 0;
   }
@@ -145,25 +132,16 @@ int RunSubmit(const std::vector<std::string>& args) {
               << "  results:    lorafleet compare " << id << "\n";
     std::cout.flush();
   }
-  if (!flags->Has("--wait")) return 0;
+  if (!flags.wait) return 0;
   return WatchSweep(*remote, *reply, {.json = json});
 }
 
 int RunCompare(const std::vector<std::string>& args) {
-  Result<Flags> flags =
-      Flags::Parse(args, WithRemoteFlags({.options = {"--plot", "--plot-x"},
-                                          .switches = {"--csv", "--md"},
-                                          .max_positional = 64}));
-  if (!flags.ok()) return ReportError("compare", flags.status(), kCompareUsage);
-  if (flags->positional().empty()) {
-    return ReportError("compare", InvalidArgument("SWEEP is required"), kCompareUsage);
-  }
-  if (flags->Has("--csv") + flags->Has("--md") + flags->Has("--json") > 1) {
-    return ReportError("compare", InvalidArgument("choose one of --csv, --md and --json"),
-                       kCompareUsage);
-  }
+  CompareFlags flags;
+  AppPtr app = CompareApp(flags);
+  if (std::optional<int> rc = flags::Parse(*app, args)) return *rc;
   std::string ids;
-  for (const std::string& id : flags->positional()) {
+  for (const std::string& id : flags.sweeps) {
     if (ClassifyId(id) != IdKind::kSweep) {
       Status st = CheckId(id);
       return ReportError("compare", st.ok() ? InvalidArgument("'" + id +
@@ -174,30 +152,30 @@ int RunCompare(const std::vector<std::string>& args) {
     }
     ids += (ids.empty() ? "" : ",") + id;
   }
-  Result<Coordinator> remote = ConnectFromFlags(*flags);
+  Result<Coordinator> remote = ConnectFromFlags(flags.remote);
   if (!remote.ok()) return ReportFailure("compare", remote.status());
   // One sweep, or several that share a base model, compared as one table.
-  Result<Json> reply = flags->positional().size() == 1
+  Result<Json> reply = flags.sweeps.size() == 1
                            ? remote->Get("/v1/sweeps/" + ids + "/compare")
                            : remote->Get("/v1/compare?sweeps=" + ids);
   if (!reply.ok()) return ReportFailure("compare", reply.status());
-  if (auto plot = flags->Get("--plot")) {
+  if (const std::optional<std::string>& plot = flags.plot) {
     std::string title;
     for (const Json& sweep : Member(*reply, "sweeps")) {
       title += (title.empty() ? "" : " + ") + StringMember(sweep, "name");
     }
     Result<std::string> svg = ComparePlotSvg(
         Member(*reply, "rows"),
-        {.x = flags->Get("--plot-x").value_or(""), .title = title + ": eval loss"});
+        {.x = flags.plot_x, .title = title + ": eval loss"});
     if (!svg.ok()) return ReportFailure("compare", svg.status().WithContext("--plot"));
     if (Status st = WritePlot(*plot, *svg); !st.ok()) return ReportFailure("compare", st);
     std::cerr << "plot written to " << *plot << "\n";
   }
-  if (flags->Has("--json")) {
+  if (flags.remote.json) {
     PrintJson(*reply);
-  } else if (flags->Has("--csv")) {
+  } else if (flags.csv) {
     std::cout << CompareTable(Member(*reply, "rows"), /*raw=*/true).RenderCsv();
-  } else if (flags->Has("--md")) {
+  } else if (flags.md) {
     std::cout << CompareTable(Member(*reply, "rows"), /*raw=*/false).RenderMarkdown();
   } else {
     PrintComparison(*reply);
@@ -206,14 +184,11 @@ int RunCompare(const std::vector<std::string>& args) {
 }
 
 int RunExport(const std::vector<std::string>& args) {
-  Result<Flags> flags =
-      Flags::Parse(args, WithRemoteFlags({.switches = {"--force"}, .max_positional = 2}));
-  if (!flags.ok()) return ReportError("export", flags.status(), kExportUsage);
-  if (flags->positional().size() != 2) {
-    return ReportError("export", InvalidArgument("TRIAL and DIR are required"), kExportUsage);
-  }
-  const std::string id = flags->positional()[0];
-  const std::string dir = flags->positional()[1];
+  ExportFlags flags;
+  AppPtr app = ExportApp(flags);
+  if (std::optional<int> rc = flags::Parse(*app, args)) return *rc;
+  const std::string& id = flags.trial;
+  const std::string& dir = flags.dir;
   if (ClassifyId(id) != IdKind::kTrial) {
     Status st = CheckId(id);
     return ReportError("export", st.ok() ? InvalidArgument("'" + id +
@@ -227,14 +202,14 @@ int RunExport(const std::vector<std::string>& args) {
     if (!std::filesystem::is_directory(dir, ec)) {
       return ReportFailure("export", FailedPrecondition(dir + " exists and is not a folder"));
     }
-    if (!std::filesystem::is_empty(dir, ec) && !flags->Has("--force")) {
+    if (!std::filesystem::is_empty(dir, ec) && !flags.force) {
       return ReportFailure(
           "export",
           FailedPrecondition(dir + " exists and is not empty; choose another folder or "
                                    "pass --force to overwrite the adapter's files in it"));
     }
   }
-  Result<Coordinator> remote = ConnectFromFlags(*flags);
+  Result<Coordinator> remote = ConnectFromFlags(flags.remote);
   if (!remote.ok()) return ReportFailure("export", remote.status());
   Result<Json> listing = remote->Get("/v1/trials/" + id + "/adapter");
   if (!listing.ok()) return ReportFailure("export", listing.status());
@@ -288,7 +263,7 @@ int RunExport(const std::vector<std::string>& args) {
     if (!shape.ok()) return ReportFailure("export", shape.status());
     serving = jobs::ServingWarnings(*shape);
   }
-  if (flags->Has("--json")) {
+  if (flags.remote.json) {
     PrintJson({{"trial", id},
                {"dir", dir},
                {"files", files},

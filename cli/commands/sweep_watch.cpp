@@ -56,7 +56,8 @@ bool AllTrialsFinal(const Json& reply) {
   const Json& trials = Member(reply, "trials");
   if (!trials.is_array()) return false;
   for (const Json& t : trials) {
-    if (!IsFinalTrialState(StringMember(t, "state"))) return false;
+    const std::optional<jobs::TrialState> state = TrialStateOf(t);
+    if (!state || jobs::IsActive(*state)) return false;
   }
   return true;
 }
@@ -66,8 +67,8 @@ bool AllTrialsCompleted(const Json& reply) {
   const Json& trials = Member(reply, "trials");
   if (!trials.is_array() || trials.empty()) return false;
   for (const Json& t : trials) {
-    const std::string state = StringMember(t, "state");
-    if (state != "completed" && state != "stopped") return false;
+    const std::optional<jobs::TrialState> state = TrialStateOf(t);
+    if (!state || !jobs::HasAdapter(*state)) return false;
   }
   return true;
 }
@@ -188,7 +189,7 @@ int WatchSweep(const Coordinator& remote, const Json& submitted, WatchOptions op
         for (const std::string& line : changes) std::cout << line << "\n";
         std::cout.flush();
       }
-      const bool sweep_final = IsFinalSweepState(StringMember(Member(reply, "sweep"), "state"));
+      const bool sweep_final = IsFinalSweep(Member(reply, "sweep"));
       if (AllTrialsFinal(reply)) {
         if (all_final_since == kUnset) all_final_since = Clock::now();
       } else {

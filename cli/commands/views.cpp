@@ -6,12 +6,10 @@
 #include <set>
 
 #include "common/clock.h"
+#include "jobs/compare.h"
 
 namespace lf::cli {
 namespace {
-
-constexpr const char* kStateOrder[] = {"queued", "assigned",  "running", "completed",
-                                       "failed", "cancelled", "stopped"};
 
 std::string Count(const Json& counts, std::string_view state) {
   const Json& v = Member(counts, state);
@@ -56,12 +54,14 @@ std::string ShortTrialId(const std::string& id) {
 
 }  // namespace
 
-bool IsFinalTrialState(std::string_view state) {
-  return state == "completed" || state == "failed" || state == "cancelled" || state == "stopped";
+std::optional<jobs::TrialState> TrialStateOf(const Json& trial) {
+  Result<jobs::TrialState> state = jobs::ParseTrialState(StringMember(trial, "state"));
+  return state.ok() ? std::optional<jobs::TrialState>(*state) : std::nullopt;
 }
 
-bool IsFinalSweepState(std::string_view state) {
-  return state == "cancelled" || state == "finished";
+bool IsFinalSweep(const Json& sweep) {
+  Result<jobs::SweepState> state = jobs::ParseSweepState(StringMember(sweep, "state"));
+  return state.ok() && jobs::IsFinal(*state);
 }
 
 std::string CountsLine(const Json& counts) {
@@ -73,7 +73,10 @@ std::string CountsLine(const Json& counts) {
     if (!out.empty()) out += ", ";
     out += FormatInt(n) + " " + state;
   };
-  for (const char* state : kStateOrder) add(state, Member(counts, state));
+  for (jobs::TrialState state : jobs::AllTrialStates()) {
+    const std::string name(jobs::TrialStateName(state));
+    add(name, Member(counts, name));
+  }
   if (counts.is_object()) {
     for (const auto& [state, n] : counts.items()) {
       if (!shown.count(state)) add(state, n);
@@ -231,102 +234,59 @@ std::vector<std::string> ExtraParamKeys(const Json& rows) {
   return {keys.begin(), keys.end()};
 }
 
-Json SortCompareRows(const Json& rows) {
-  if (!rows.is_array()) return Json::array();
-  std::vector<Json> ranked, rest;
-  for (const Json& row : rows) {
-    const bool scored =
-        StringMember(row, "state") == "completed" && Member(row, "eval_loss").is_number();
-    (scored ? ranked : rest).push_back(row);
-  }
-  std::stable_sort(ranked.begin(), ranked.end(), [](const Json& a, const Json& b) {
-    return a["eval_loss"].get<double>() < b["eval_loss"].get<double>();
-  });
-  Json out = Json::array();
-  for (Json& row : ranked) out.push_back(std::move(row));
-  for (Json& row : rest) out.push_back(std::move(row));
-  return out;
-}
-
 namespace {
 
-// The compare columns --csv and --json carry, in order.
-constexpr const char* kRawCompareColumns[] = {
-    "trial_id",          "state",      "method",           "r",
-    "alpha",             "lr",         "trainable_params", "trainable_pct",
-    "adapter_bytes",     "eval_loss",  "perplexity",       "initial_eval_loss",
-    "train_loss",        "tokens_per_s", "wall_s",         "device_s",
-    "device_s_vs_full",  "general_eval_loss_base", "general_eval_loss", "forgetting",
-    "peak_memory_bytes", "steps"};
-
-bool AnyNumber(const Json& rows, const char* key) {
+bool AnyNumber(const Json& rows, std::string_view key) {
   if (!rows.is_array()) return false;
   return std::any_of(rows.begin(), rows.end(),
                      [&](const Json& row) { return Member(row, key).is_number(); });
+}
+
+// A cell of the terminal table, formatted as the column's format says (jobs::CompareColumn).
+std::string CompareCell(const jobs::CompareColumn& column, const Json& row) {
+  const Json& v = Member(row, column.key);
+  const std::string_view f = column.format;
+  if (f == "text") return v.is_string() ? v.get<std::string>() : "-";
+  if (f == "int") return FormatInt(v);
+  if (f == "fixed2") return FormatFixed(v, 2);
+  if (f == "fixed4") return FormatFixed(v, 4);
+  if (!v.is_number() && !v.is_boolean()) return "-";
+  if (f == "bytes") return FormatBytes(v.get<double>());
+  if (f == "percent") return FormatFixed(v, 2) + "%";
+  if (f == "duration") return FormatDuration(v.get<double>());
+  if (f == "ratio") return FormatFixed(v, 2) + "x";
+  if (f == "check") return v.is_boolean() && v.get<bool>() ? "yes" : "";
+  if (f == "signed4") {  // + is general loss the adapter added, - what it improved
+    return (v.get<double>() > 0 ? "+" : "") + FormatFixed(v, 4);
+  }
+  return FormatNumber(v);
 }
 
 }  // namespace
 
 Table CompareTable(const Json& rows, bool raw) {
   const std::vector<std::string> extra = ExtraParamKeys(rows);
-  // Shown only when some trial has them: a general eval set, a full fine-tuning baseline.
-  const bool forgetting = AnyNumber(rows, "forgetting");
-  const bool cost = AnyNumber(rows, "device_s_vs_full");
+  std::vector<const jobs::CompareColumn*> shown;
   std::vector<Column> columns;
-  if (raw) {
-    for (const char* name : kRawCompareColumns) columns.push_back({name});
-  } else {
-    columns = {{"trial"},
-               {"state"},
-               {"method"},
-               {"r", Align::kRight},
-               {"alpha", Align::kRight},
-               {"lr", Align::kRight},
-               {"trainable", Align::kRight},
-               {"adapter MB", Align::kRight},
-               {"eval loss", Align::kRight},
-               {"ppl", Align::kRight},
-               {"tok/s", Align::kRight},
-               {"wall s", Align::kRight}};
-    if (forgetting) columns.push_back({"forgetting", Align::kRight});
-    if (cost) columns.push_back({"cost x full", Align::kRight});
+  for (const jobs::CompareColumn& c : jobs::CompareColumns()) {
+    if (!raw && (!c.terminal || (c.when_present && !AnyNumber(rows, c.key)))) continue;
+    shown.push_back(&c);
+    const bool left = c.format == "text" || c.format == "check";
+    columns.push_back({std::string(raw ? c.key : c.label), left ? Align::kLeft : Align::kRight});
   }
   for (const std::string& key : extra) columns.push_back({key});
   Table t(std::move(columns));
   if (!rows.is_array()) return t;
-  for (const Json& row : SortCompareRows(rows)) {
+  // In the coordinator's order (jobs::Compare): best first.
+  for (const Json& row : rows) {
     std::vector<std::string> cells;
+    for (const jobs::CompareColumn* c : shown) {
+      cells.push_back(raw ? Raw(Member(row, c->key)) : CompareCell(*c, row));
+    }
     const Json& params = Member(row, "params");
-    if (raw) {
-      for (const char* name : kRawCompareColumns) cells.push_back(Raw(Member(row, name)));
-      for (const std::string& key : extra) cells.push_back(Raw(Member(params, key)));
-    } else {
-      const Json& trainable = Member(row, "trainable_params");
-      std::string trainable_cell = FormatInt(trainable);
-      if (trainable.is_number() && Member(row, "trainable_pct").is_number()) {
-        trainable_cell += " (" + FormatFixed(Member(row, "trainable_pct"), 2) + "%)";
-      }
-      cells = {StringMember(row, "trial_id"),
-               StringMember(row, "state"),
-               StringMember(row, "method", "-"),
-               FormatNumber(Member(row, "r")),
-               FormatNumber(Member(row, "alpha")),
-               FormatNumber(Member(row, "lr")),
-               trainable_cell,
-               FormatMb(Member(row, "adapter_bytes")),
-               FormatFixed(Member(row, "eval_loss"), 4),
-               FormatFixed(Member(row, "perplexity"), 2),
-               FormatFixed(Member(row, "tokens_per_s"), 0),
-               FormatFixed(Member(row, "wall_s"), 1)};
-      if (forgetting) {  // signed: + is general loss the adapter added, - what it improved
-        const Json& f = Member(row, "forgetting");
-        cells.push_back((f.is_number() && f.get<double>() > 0 ? "+" : "") + FormatFixed(f, 4));
-      }
-      if (cost) cells.push_back(FormatFixed(Member(row, "device_s_vs_full"), 2));
-      for (const std::string& key : extra) {
-        const Json& v = Member(params, key);
-        cells.push_back(v.is_null() ? "-" : FormatValue(v));
-      }
+    for (const std::string& key : extra) {
+      const Json& v = Member(params, key);
+      cells.push_back(raw ? Raw(v) : v.is_null() ? "-" : FormatValue(v));
     }
     t.AddRow(std::move(cells));
   }
@@ -417,19 +377,21 @@ std::vector<std::string> LiveLines(const Json& reply, const std::map<std::string
   if (trials.is_array()) {
     for (const Json& tr : trials) {
       ++total;
-      const std::string state = StringMember(tr, "state");
-      if (state == "completed") {
+      using S = jobs::TrialState;
+      const std::optional<S> state = TrialStateOf(tr);
+      if (state == S::kCompleted) {
         ++completed;
-      } else if (state == "failed") {
+      } else if (state == S::kFailed) {
         ++failed;
-      } else if (state == "queued") {
+      } else if (state == S::kQueued) {
         ++queued;
-      } else if (state == "running" || state == "assigned") {
+      } else if (state == S::kRunning || state == S::kAssigned) {
         ++running;
         const std::string id = StringMember(tr, "id");
         const auto step = static_cast<int64_t>(NumberMember(tr, "step"));
         const auto steps = static_cast<int64_t>(NumberMember(tr, "steps"));
-        std::string line = "  " + ShortTrialId(id) + " " + state + " " +
+        std::string line = "  " + ShortTrialId(id) + " " +
+                           std::string(jobs::TrialStateName(*state)) + " " +
                            ProgressBar(step, steps, 20) + " " + std::to_string(step) + "/" +
                            std::to_string(steps);
         auto it = loss.find(id);
@@ -460,10 +422,12 @@ std::string TransitionLine(const Json& trial, std::string_view old_state) {
   const Json& attempt = Member(trial, "attempt");
   if (attempt.is_number() && attempt.get<double>() > 0)
     line += " (attempt " + FormatInt(attempt) + ")";
+  using S = jobs::TrialState;
+  const std::optional<S> parsed = TrialStateOf(trial);
   const std::string worker = StringMember(trial, "worker");
-  if (!worker.empty() && (state == "assigned" || state == "running")) line += " on " + worker;
+  if (!worker.empty() && (parsed == S::kAssigned || parsed == S::kRunning)) line += " on " + worker;
   const std::string error = StringMember(trial, "last_error");
-  if (!error.empty() && (state == "failed" || state == "queued")) line += ": " + error;
+  if (!error.empty() && (parsed == S::kFailed || parsed == S::kQueued)) line += ": " + error;
   return line;
 }
 

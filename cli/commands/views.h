@@ -5,20 +5,22 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "cli/commands/table.h"
 #include "common/json_reader.h"
+#include "jobs/trial_state.h"
 
 namespace lf::cli {
 
-// completed, failed, cancelled, stopped. (A failed trial may still be retried by the
-// coordinator; its sweep's state says when nothing more will run.)
-bool IsFinalTrialState(std::string_view state);
-// cancelled, finished.
-bool IsFinalSweepState(std::string_view state);
+// The "state" of a trial (or a comparison row) as jobs' enum, for jobs::IsFinal, IsActive and
+// HasAdapter; nullopt when absent or a name this version does not know.
+std::optional<jobs::TrialState> TrialStateOf(const Json& trial);
+// A sweep's "state" is cancelled or finished: nothing more will run.
+bool IsFinalSweep(const Json& sweep);
 
 // "3 queued, 2 running, 1 completed": the non-zero counts, in lifecycle order; "no trials" when
 // every count is zero.
@@ -35,11 +37,10 @@ Table AdaptersTable(const Json& adapters);
 // Swept parameter keys in the rows' params other than the ones compare shows in their own columns
 // (method, lora.r, lora.alpha, train.lr), sorted.
 std::vector<std::string> ExtraParamKeys(const Json& rows);
-// Completed rows with an eval loss first, ascending; then the rest, in their given order. The
-// coordinator already sorts this way; the CLI re-sorts (stably) so the order never depends on it.
-Json SortCompareRows(const Json& rows);
-// raw: cells as plain numbers with full precision and machine-friendly headers (for CSV);
-// otherwise formatted for reading ("-" for missing values).
+// The comparison's rows (jobs::CompareRowToJson) in their given order, under jobs::CompareColumns:
+// raw, every column with its key as header and cells as plain numbers with full precision (for
+// CSV); otherwise the terminal's columns, labelled and formatted for reading ("-" for missing
+// values). Swept keys without a column of their own come last.
 Table CompareTable(const Json& rows, bool raw);
 
 // A metric record from GET /v1/trials/{id}/metrics, with the trial it belongs to.

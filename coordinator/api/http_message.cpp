@@ -43,7 +43,8 @@ HttpResponse ErrorResponse(int status, std::string_view message, std::string_vie
 }
 
 HttpResponse ErrorResponse(const Status& status, std::string_view field) {
-  return ErrorResponse(HttpStatusFor(status.code()), status.message(), field);
+  return ErrorResponse(HttpStatusFor(status.code()), status.message(),
+                       field.empty() ? std::string_view(status.field()) : field);
 }
 
 int HttpStatusFor(StatusCode code) {

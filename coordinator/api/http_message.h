@@ -36,7 +36,8 @@ struct HttpResponse {
 // `body` serialised compactly; invalid UTF-8 in strings is replaced rather than thrown on.
 HttpResponse JsonResponse(int status, const Json& body);
 HttpResponse ErrorResponse(int status, std::string_view message, std::string_view field = "");
-// The HTTP status comes from HttpStatusFor(status.code()); the message is the Status's message.
+// The HTTP status comes from HttpStatusFor(status.code()); the message is the Status's message;
+// "field" is `field`, else the Status's own field().
 HttpResponse ErrorResponse(const Status& status, std::string_view field = "");
 
 // InvalidArgument 400, NotFound 404, AlreadyExists/Conflict/FailedPrecondition 409,

@@ -62,9 +62,8 @@ HttpResponse Submit(Coordinator& c, const HttpRequest& request) {
   submit.base_dir = *base_dir;
   submit.source = *source;
   submit.owner = owner->empty() ? Actor(request).substr(5) : *owner;
-  coordinator::RequestError error;
-  auto result = c.Submit(submit, &error);
-  if (!result.ok()) return ErrorResponse(error.status, error.field);
+  auto result = c.Submit(submit);
+  if (!result.ok()) return ErrorResponse(result.status());
   return JsonResponse(201, *result);
 }
 

@@ -1,61 +1,71 @@
-// Prometheus' text exposition format (version 0.0.4), written by hand: a histogram type that
-// keeps cumulative buckets as Prometheus defines them, and a writer that emits families with
-// their HELP and TYPE lines, labels escaped, so GET /metrics passes `promtool check metrics`.
-// Values, no shared state; the coordinator's event loop owns its histograms.
+// GET /metrics' page, Prometheus' text exposition format (0.0.4), built with prometheus-cpp's core
+// library: the caller adds every family's values at scrape time to an Exposition, which fills a
+// fresh prometheus::Registry and renders it with prometheus::TextSerializer. Histogram keeps
+// observations between scrapes. No prometheus-cpp type appears here, so only prometheus.cpp
+// includes its headers. Values, no shared state; the coordinator's event loop owns its histograms.
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <string>
-#include <utility>
 #include <vector>
+
+namespace prometheus {
+class Registry;
+}
 
 namespace lf::coordinator::metrics {
 
-using Labels = std::vector<std::pair<std::string, std::string>>;
+// A sample's labels, by name (the page lists them in name order).
+using Labels = std::map<std::string, std::string>;
 
-// Observations counted in buckets with upper bounds `bounds` (ascending), plus +Inf, their sum
-// and count.
+// Observations counted in buckets with upper bounds `bounds` (inclusive, as Prometheus defines
+// them), plus one above the last bound, and their sum.
 class Histogram {
  public:
-  explicit Histogram(std::vector<double> bounds);
+  explicit Histogram(std::vector<double> bounds);  // sorted here
   void Observe(double value);
   const std::vector<double>& bounds() const { return bounds_; }
-  // Observations <= bounds()[i], cumulative; the last entry (+Inf) equals count().
-  std::vector<uint64_t> CumulativeCounts() const;
+  // Per bucket, not cumulative: bucket i holds values in (bounds()[i-1], bounds()[i]]; the last
+  // one (bounds().size()) everything above.
+  const std::vector<uint64_t>& bucket_counts() const { return counts_; }
   double sum() const { return sum_; }
-  uint64_t count() const { return count_; }
 
  private:
   std::vector<double> bounds_;
-  std::vector<uint64_t> counts_;  // per bucket (not cumulative), bounds_.size() + 1
+  std::vector<uint64_t> counts_;
   double sum_ = 0;
-  uint64_t count_ = 0;
 };
 
-// Builds one exposition. Each family is written whole (HELP, TYPE, then its samples), so call
-// each Add* once per metric name; samples of a family share it through `samples`.
-class TextWriter {
+// One scrape's page. Add each family once; a family with no samples is left off the page (as
+// prometheus-cpp does). The page lists families in the order added and a family's samples
+// sorted by their labels. Names, label names and help texts are the caller's constants, so one
+// that Prometheus would refuse (or a family added twice, or a label set repeated) is a bug and
+// aborts with LF_CHECK.
+class Exposition {
  public:
   struct Sample {
     Labels labels;
     double value = 0;
   };
+  Exposition();
+  ~Exposition();
+  Exposition(const Exposition&) = delete;
+  Exposition& operator=(const Exposition&) = delete;
+
+  // Counters are totals since this process started: values never below 0.
   void AddCounter(const std::string& name, const std::string& help,
                   const std::vector<Sample>& samples);
   void AddGauge(const std::string& name, const std::string& help,
                 const std::vector<Sample>& samples);
   void AddHistogram(const std::string& name, const std::string& help, const Histogram& h);
-  const std::string& text() const { return out_; }
+  // The text exposition of everything added so far.
+  std::string Text() const;
 
  private:
-  void Header(const std::string& name, const std::string& help, const char* type);
-  void Line(const std::string& name, const Labels& labels, double value);
-  std::string out_;
+  std::unique_ptr<prometheus::Registry> registry_;
+  std::vector<std::string> order_;  // family names, as added
 };
-
-// "a\\b\"c\n" as a label value: backslash, double quote and newline escaped.
-std::string EscapeLabelValue(const std::string& value);
-// A sample value as Prometheus writes it: integers without a decimal point, +Inf, NaN.
-std::string FormatValue(double value);
 
 }  // namespace lf::coordinator::metrics

@@ -14,6 +14,7 @@
 
 #include "common/clock.h"
 #include "common/status.h"
+#include "jobs/trial_result.h"
 #include "jobs/trial_state.h"
 
 namespace lf::store {
@@ -51,6 +52,10 @@ struct TrialRecord {
   int64_t started_ms = 0;   // when it last became running
   int64_t finished_ms = 0;  // when it last reached completed, failed, cancelled or stopped
   uint64_t version = 0;     // incremented by every write of this record
+  // What the trial produced, as the worker reported it (its result.json is also kept among the
+  // adapter files): set with the transition to completed or stopped, so only a trial for which
+  // jobs::HasAdapter(state) has one. Views read it here rather than parsing the file.
+  std::optional<jobs::TrialResult> result;
 };
 
 // One compare-and-set state change. It applies only if the trial is in `from` (and, when given,
@@ -65,6 +70,9 @@ struct TransitionRequest {
   std::string worker;  // required when to == assigned: the worker taking the trial
   std::string reason;  // free text kept in the audit log; for failed, the error
   std::optional<std::string> checkpoint;  // record a checkpoint with the change
+  // The trial's result, stored with a change to completed or stopped; refused with any other
+  // (kInvalidArgument): only a trial with an adapter has a result.
+  std::optional<jobs::TrialResult> result;
   // Adapter files stored in the same atomic batch as the change, so a trial is never completed
   // without its adapter nor has an adapter it did not complete with. The bytes must stay valid
   // for the duration of the call.

@@ -5,6 +5,8 @@
 // event sequence numbers in commit order; metric appends only append and take no lock. Reads never
 // lock. The implementation is split by aspect: rocksdb_store_open.cpp (open, schema, backup),
 // rocksdb_store_trials.cpp (sweeps, trials, events), rocksdb_store_data.cpp (metrics, adapters).
+// What a write checks and how it changes a record is in store_rules.h, shared with the in-memory
+// store.
 #pragma once
 
 #include <rocksdb/db.h>
@@ -69,6 +71,9 @@ class RocksDbStore final : public ExperimentStore {
   Status OpenDb();
   Status CreateStore() const;
   Status RecoverEventSequence();
+  // Stores written before trial records carried their result: reads it from each completed or
+  // stopped trial's result.json (kept among its adapter files) into the record, once.
+  Status BackfillResults();
 
   rocksdb::ColumnFamilyHandle* cf(Family f) const { return handles_[f]; }
   Status CheckWritable() const;
@@ -81,8 +86,6 @@ class RocksDbStore final : public ExperimentStore {
   // write leaves no gap in the log.
   void AddEvent(rocksdb::WriteBatch* batch, EventRecord event, uint64_t* next_seq) const;
   Status CommitDurably(rocksdb::WriteBatch* batch, const std::string& what);
-  // Under write_mu_: validates one request against `trial` and applies it in memory.
-  Status ApplyTransition(const TransitionRequest& request, TrialRecord* trial) const;
 
   StoreOptions options_;
   std::unique_ptr<rocksdb::DB> db_;

@@ -4,11 +4,11 @@
 #include "common/json_reader.h"
 #include "coordinator/store/rocksdb_store.h"
 #include "coordinator/store/store_codec.h"
+#include "coordinator/store/store_rules.h"
 
 namespace lf::store {
 namespace {
 
-constexpr size_t kMaxMetricNameBytes = 200;  // stored with a one-byte length
 // Tags live in the meta family under this prefix, as JSON {"trial_id", "actor", "time_ms"}.
 constexpr const char* kTagPrefix = "tag/";
 }  // namespace
@@ -17,16 +17,7 @@ Status RocksDbStore::AppendMetrics(const std::string& trial_id,
                                    std::span<const MetricPoint> points) {
   LF_RETURN_IF_ERROR(CheckWritable());
   if (points.empty()) return Status::Ok();
-  for (const MetricPoint& p : points) {
-    if (p.step < 0) {
-      return InvalidArgument("metric '" + p.name + "' of trial " + trial_id + " has step " +
-                             std::to_string(p.step) + "; steps start at 0");
-    }
-    if (p.name.empty() || p.name.size() > kMaxMetricNameBytes) {
-      return InvalidArgument("metric names of trial " + trial_id +
-                             " must be 1-200 bytes long; got '" + p.name.substr(0, 40) + "'");
-    }
-  }
+  LF_RETURN_IF_ERROR(rules::ValidateMetricPoints(trial_id, points));
   {
     rocksdb::PinnableSlice trial;  // existence check without copying the record
     rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kTrials), trial_id, &trial);
@@ -109,8 +100,7 @@ Result<AdapterFileInfo> RocksDbStore::PutAdapterFile(const std::string& trial_id
             .kind = "adapter.stored",
             .sweep_id = trial.sweep_id,
             .trial_id = trial_id,
-            .detail = name + " (" + std::to_string(bytes.size()) + " bytes, sha256 " +
-                      decoded.info.sha256 + ")"},
+            .detail = rules::AdapterStoredDetail({decoded.info})},
            &next_seq);
   LF_RETURN_IF_ERROR(CommitDurably(&batch, "storing adapter file " + name + " of " + trial_id));
   next_event_seq_ = next_seq;
@@ -165,8 +155,7 @@ Status RocksDbStore::SetTag(const TagRecord& tag) {
             .actor = tag.actor,
             .kind = "adapter.tagged",
             .trial_id = tag.trial_id,
-            .detail = "tag " + tag.name +
-                      (moved.empty() || moved == tag.trial_id ? "" : " (moved from " + moved + ")")},
+            .detail = rules::TagDetail(tag, moved)},
            &next_seq);
   LF_RETURN_IF_ERROR(CommitDurably(&batch, "tagging " + tag.trial_id + " as " + tag.name));
   next_event_seq_ = next_seq;

@@ -106,6 +106,7 @@ Result<std::unique_ptr<ExperimentStore>> RocksDbStore::Open(const StoreOptions& 
   if (options.clock == nullptr) return InvalidArgument("StoreOptions.clock is null");
   std::unique_ptr<RocksDbStore> store(new RocksDbStore(options));
   LF_RETURN_IF_ERROR(store->OpenDb());
+  if (!options.read_only) LF_RETURN_IF_ERROR(store->BackfillResults());
   return std::unique_ptr<ExperimentStore>(std::move(store));
 }
 

@@ -1,15 +1,14 @@
 // Sweeps, trials, their compare-and-set state transitions, and the audit log.
+#include <algorithm>
 #include <map>
-#include <set>
 
-#include "common/ids.h"
+#include "common/logging.h"
 #include "coordinator/store/rocksdb_store.h"
 #include "coordinator/store/store_codec.h"
+#include "coordinator/store/store_rules.h"
 
 namespace lf::store {
 namespace {
-
-std::string Describe(jobs::TrialState s) { return std::string(jobs::TrialStateName(s)); }
 
 bool HasPrefix(const rocksdb::Slice& key, std::string_view prefix) {
   return key.size() >= prefix.size() && key.ToStringView().substr(0, prefix.size()) == prefix;
@@ -31,28 +30,7 @@ void RocksDbStore::AddEvent(rocksdb::WriteBatch* batch, EventRecord event,
 Status RocksDbStore::CreateSweep(const SweepRecord& sweep, const std::vector<TrialRecord>& trials,
                                  const std::string& actor) {
   LF_RETURN_IF_ERROR(CheckWritable());
-  LF_RETURN_IF_ERROR(ValidateSweepId(sweep.id));
-  if (sweep.trial_count != trials.size()) {
-    return InvalidArgument("sweep " + sweep.id + " says it has " +
-                           std::to_string(sweep.trial_count) + " trials but " +
-                           std::to_string(trials.size()) + " were given");
-  }
-  std::set<uint32_t> indices;
-  for (const TrialRecord& t : trials) {
-    if (t.sweep_id != sweep.id || t.id != MakeTrialId(sweep.id, t.index)) {
-      return InvalidArgument("trial '" + t.id + "' (index " + std::to_string(t.index) +
-                             ") does not belong to sweep " + sweep.id + "; its id must be " +
-                             MakeTrialId(sweep.id, t.index));
-    }
-    if (!indices.insert(t.index).second) {
-      return InvalidArgument("sweep " + sweep.id + " has two trials with index " +
-                             std::to_string(t.index));
-    }
-    if (t.state != jobs::TrialState::kQueued) {
-      return InvalidArgument("trial " + t.id + " is " + Describe(t.state) +
-                             "; a new trial starts queued");
-    }
-  }
+  LF_RETURN_IF_ERROR(rules::ValidateNewSweep(sweep, trials));
 
   std::lock_guard lock(write_mu_);
   LF_ASSIGN_OR_RETURN(auto existing, GetRaw(kSweeps, sweep.id));
@@ -69,15 +47,10 @@ Status RocksDbStore::CreateSweep(const SweepRecord& sweep, const std::vector<Tri
 
   const int64_t now = options_.clock->NowMillis();
   rocksdb::WriteBatch batch;
-  SweepRecord s = sweep;
-  s.created_ms = s.updated_ms = now;
-  s.version = 1;
+  const SweepRecord s = rules::NewSweepRecord(sweep, now);
   batch.Put(cf(kSweeps), s.id, codec::EncodeSweep(s));
   for (const TrialRecord& trial : trials) {
-    TrialRecord t = trial;
-    t.attempt = 0;
-    t.created_ms = t.updated_ms = now;
-    t.version = 1;
+    const TrialRecord t = rules::NewTrialRecord(trial, now);
     batch.Put(cf(kTrials), t.id, codec::EncodeTrial(t));
     batch.Put(cf(kTrialConfigs), t.id, t.config);
   }
@@ -86,7 +59,7 @@ Status RocksDbStore::CreateSweep(const SweepRecord& sweep, const std::vector<Tri
            {.actor = actor,
             .kind = "sweep.created",
             .sweep_id = s.id,
-            .detail = "'" + s.name + "' with " + std::to_string(trials.size()) + " trials"},
+            .detail = rules::SweepCreatedDetail(s)},
            &next_seq);
   LF_RETURN_IF_ERROR(CommitDurably(&batch, "creating sweep " + s.id));
   next_event_seq_ = next_seq;
@@ -116,28 +89,9 @@ Result<SweepRecord> RocksDbStore::UpdateSweep(const std::string& sweep_id,
   LF_RETURN_IF_ERROR(CheckWritable());
   std::lock_guard lock(write_mu_);
   LF_ASSIGN_OR_RETURN(SweepRecord s, GetSweep(sweep_id));
-  if (update.expected_state && *update.expected_state != s.state) {
-    return Conflict("sweep " + sweep_id + " is " + std::string(jobs::SweepStateName(s.state)) +
-                    ", not " + std::string(jobs::SweepStateName(*update.expected_state)) +
-                    ": someone changed it first");
-  }
-  std::string detail;
-  if (update.state) {
-    LF_RETURN_IF_ERROR(jobs::CheckSweepTransition(s.state, *update.state)
-                           .WithContext("sweep " + sweep_id));
-    detail = std::string(jobs::SweepStateName(s.state)) + " -> " +
-             std::string(jobs::SweepStateName(*update.state));
-    s.state = *update.state;
-  }
-  if (update.priority && *update.priority != s.priority) {
-    if (!detail.empty()) detail += "; ";
-    detail += "priority " + std::to_string(s.priority) + " -> " + std::to_string(*update.priority);
-    s.priority = *update.priority;
-  }
+  LF_ASSIGN_OR_RETURN(std::string detail,
+                      rules::ApplySweepUpdate(update, options_.clock->NowMillis(), &s));
   if (detail.empty()) return s;  // nothing to change
-  if (!update.reason.empty()) detail += ": " + update.reason;
-  s.updated_ms = options_.clock->NowMillis();
-  ++s.version;
   rocksdb::WriteBatch batch;
   batch.Put(cf(kSweeps), s.id, codec::EncodeSweep(s));
   uint64_t next_seq = next_event_seq_;
@@ -181,55 +135,6 @@ Result<std::vector<TrialRecord>> RocksDbStore::ListTrials(const TrialFilter& fil
   }
   LF_RETURN_IF_ERROR(FromRocks(it->status(), "listing trials"));
   return out;
-}
-
-Status RocksDbStore::ApplyTransition(const TransitionRequest& r, TrialRecord* t) const {
-  if (t->state != r.from) {
-    return Conflict("trial " + t->id + " is " + Describe(t->state) + " (attempt " +
-                    std::to_string(t->attempt) + "), not " + Describe(r.from) +
-                    ": another writer changed it first; re-read it before retrying");
-  }
-  if (r.expected_attempt && *r.expected_attempt != t->attempt) {
-    return Conflict("trial " + t->id + " is at attempt " + std::to_string(t->attempt) +
-                    ", not " + std::to_string(*r.expected_attempt) +
-                    ": the caller's lease is stale (the trial was handed out again)");
-  }
-  LF_RETURN_IF_ERROR(jobs::CheckTransition(r.from, r.to).WithContext("trial " + t->id));
-  const int64_t now = options_.clock->NowMillis();
-  switch (r.to) {
-    case jobs::TrialState::kAssigned:
-      if (r.worker.empty()) {
-        return InvalidArgument("assigning trial " + t->id + " needs the worker that takes it");
-      }
-      ++t->attempt;
-      t->worker = r.worker;
-      break;
-    case jobs::TrialState::kRunning:
-      t->started_ms = now;
-      break;
-    case jobs::TrialState::kQueued:
-      t->worker.clear();
-      if (!r.reason.empty()) t->last_error = r.reason;
-      break;
-    case jobs::TrialState::kFailed:
-      ++t->failures;
-      t->last_error = r.reason;
-      t->finished_ms = now;
-      break;
-    case jobs::TrialState::kCompleted:
-      t->last_error.clear();  // an error of an earlier attempt no longer describes the trial
-      t->finished_ms = now;
-      break;
-    case jobs::TrialState::kCancelled:
-    case jobs::TrialState::kStopped:
-      t->finished_ms = now;
-      break;
-  }
-  if (r.checkpoint) t->checkpoint = *r.checkpoint;
-  t->state = r.to;
-  t->updated_ms = now;
-  ++t->version;
-  return Status::Ok();
 }
 
 Result<TrialRecord> RocksDbStore::TransitionTrial(const TransitionRequest& request) {
@@ -277,33 +182,27 @@ std::vector<Result<TrialRecord>> RocksDbStore::TransitionTrials(
       }
       trial = std::move(loaded).value();
     }
-    if (Status st = ApplyTransition(r, &trial); !st.ok()) {
+    if (Status st = rules::ApplyTransition(r, options_.clock->NowMillis(), &trial); !st.ok()) {
       results.emplace_back(st);
       continue;
     }
-    std::string detail = Describe(r.from) + " -> " + Describe(r.to) + " (attempt " +
-                         std::to_string(trial.attempt) + ")";
-    if (r.to == jobs::TrialState::kAssigned) detail += " to " + trial.worker;
-    if (!r.reason.empty()) detail += ": " + r.reason;
     batch.Put(cf(kTrials), trial.id, codec::EncodeTrial(trial));
     AddEvent(&batch,
              {.actor = r.actor,
               .kind = "trial.transition",
               .sweep_id = trial.sweep_id,
               .trial_id = trial.id,
-              .detail = std::move(detail)},
+              .detail = rules::TransitionDetail(r, trial)},
              &next_seq);
     // One audit event for all the files of a completion: the log says what was stored without
     // growing by a pair of keys per file.
-    std::string stored_files;
+    std::vector<AdapterFileInfo> stored_files;
     for (size_t f = 0; f < r.files.size(); ++f) {
       batch.Put(cf(kAdapters), codec::AdapterKey(trial.id, r.files[f].name), encoded[i][f]);
       auto stored = codec::DecodeAdapterValue(trial.id, r.files[f].name, encoded[i][f],
                                               /*verify_checksum=*/false);
       LF_CHECK_OK(stored.status());
-      stored_files += (f ? ", " : "") + r.files[f].name + " (" +
-                      std::to_string(r.files[f].bytes.size()) + " bytes, sha256 " +
-                      stored->info.sha256 + ")";
+      stored_files.push_back(std::move(stored->info));
     }
     if (!r.files.empty()) {
       AddEvent(&batch,
@@ -311,7 +210,7 @@ std::vector<Result<TrialRecord>> RocksDbStore::TransitionTrials(
                 .kind = "adapter.stored",
                 .sweep_id = trial.sweep_id,
                 .trial_id = trial.id,
-                .detail = std::move(stored_files)},
+                .detail = rules::AdapterStoredDetail(stored_files)},
                &next_seq);
     }
     pending[trial.id] = trial;
@@ -361,6 +260,32 @@ Result<std::vector<EventRecord>> RocksDbStore::ReadEvents(const EventQuery& quer
   }
   LF_RETURN_IF_ERROR(FromRocks(it->status(), "reading events"));
   return out;
+}
+
+Status RocksDbStore::BackfillResults() {
+  LF_ASSIGN_OR_RETURN(
+      std::vector<TrialRecord> trials,
+      ListTrials({.states = {jobs::TrialState::kCompleted, jobs::TrialState::kStopped}}));
+  rocksdb::WriteBatch batch;
+  for (TrialRecord& t : trials) {
+    if (t.result) continue;
+    Result<std::string> bytes = GetAdapterFile(t.id, "result.json");
+    if (!bytes.ok()) continue;  // stored without one (by a tool or a test): no result to show
+    Result<Json> doc = ParseJson(*bytes, "result.json of trial " + t.id);
+    Result<jobs::TrialResult> result =
+        doc.ok() ? jobs::ParseTrialResult(*doc, "result.json of trial " + t.id)
+                 : Result<jobs::TrialResult>(doc.status());
+    if (!result.ok()) {
+      LF_LOG_WARN("trial {}: its result.json does not read, so views show no result for it: {}",
+                  t.id, result.status().ToString());
+      continue;
+    }
+    t.result = std::move(result).value();
+    batch.Put(cf(kTrials), t.id, codec::EncodeTrial(t));
+  }
+  if (batch.Count() == 0) return Status::Ok();
+  LF_LOG_INFO("store {}: {} trial records now carry their result", options_.path, batch.Count());
+  return CommitDurably(&batch, "storing trial results read from result.json");
 }
 
 }  // namespace lf::store

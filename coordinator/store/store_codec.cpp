@@ -96,6 +96,7 @@ std::string EncodeTrial(const TrialRecord& t) {
             {"started_ms", t.started_ms},
             {"finished_ms", t.finished_ms},
             {"version", t.version}};
+  if (t.result) j["result"] = jobs::TrialResultToJson(*t.result);
   return j.dump();
 }
 
@@ -118,6 +119,13 @@ Result<TrialRecord> DecodeTrial(std::string_view key, std::string_view value) {
     t.started_ms = j.at("started_ms").get<int64_t>();
     t.finished_ms = j.at("finished_ms").get<int64_t>();
     t.version = j.at("version").get<uint64_t>();
+    if (auto r = j.find("result"); r != j.end() && !r->is_null()) {
+      Result<jobs::TrialResult> result = jobs::ParseTrialResult(*r, "result");
+      if (!result.ok()) {
+        return DataLoss("trial record " + t.id + ": " + result.status().message());
+      }
+      t.result = std::move(result).value();
+    }
     return t;
   } catch (const std::exception& e) {
     return Corrupt("trial", key, e);

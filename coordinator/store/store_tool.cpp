@@ -2,60 +2,69 @@
 
 #include <cstdio>
 #include <iostream>
-#include <map>
+#include <memory>
+#include <optional>
 
 #include "common/clock.h"
+#include "common/flags.h"
 #include "common/json_reader.h"
 #include "coordinator/store/experiment_store.h"
 
 namespace lf::store {
 namespace {
 
-constexpr const char* kUsage = R"(usage: lorafleet-store <command> [--store DIR] [options]
-
-commands:
-  info                                  schema version, counts and size on disk
-  sweeps                                every sweep, oldest first
-  trials [--sweep ID] [--state STATE]   trials, by id
-  events [--trial ID] [--after SEQ] [--limit N]
-                                        the audit log
-  backup TARGET_DIR                     a consistent copy (the coordinator must be stopped)
-
-options:
-  --store DIR   the store directory (default ./.lorafleet/store)
-  --json        machine-readable output
-)";
-
 struct Args {
   std::string command;
   std::string store = ".lorafleet/store";
   bool json = false;
-  std::map<std::string, std::string> flags;
-  std::vector<std::string> positional;
+  TrialFilter filter;  // trials
+  std::string state;   // trials --state: checked while parsing, then put in `filter`
+  EventQuery query;    // events
+  std::string target;  // backup
 };
 
-Result<Args> Parse(const std::vector<std::string>& argv) {
-  Args a;
-  for (size_t i = 0; i < argv.size(); ++i) {
-    const std::string& s = argv[i];
-    if (s == "--json") {
-      a.json = true;
-    } else if (s.rfind("--", 0) == 0) {
-      if (i + 1 >= argv.size()) return InvalidArgument(s + " needs a value");
-      (s == "--store" ? a.store : a.flags[s]) = argv[++i];
-    } else if (a.command.empty()) {
-      a.command = s;
-    } else {
-      a.positional.push_back(s);
-    }
+std::unique_ptr<CLI::App> StoreApp(Args& a) {
+  auto app = flags::MakeApp(
+      "lorafleet-store",
+      "Offline inspection and backup of an experiment store. Reads open the store read-only, so "
+      "they work while the coordinator runs; backup needs the store to itself.");
+  app->add_option("--store", a.store, "the store directory")->type_name("DIR");
+  app->add_flag("--json", a.json, "machine-readable output");
+  app->require_subcommand(0, 1);
+  app->fallthrough();  // --store and --json after the command too
+  app->add_subcommand("info", "schema version, counts and size on disk");
+  app->add_subcommand("sweeps", "every sweep, oldest first");
+  CLI::App* trials = app->add_subcommand("trials", "trials, by id");
+  trials->add_option("--sweep", a.filter.sweep_id, "only this sweep's")->type_name("ID");
+  trials->add_option("--state", a.state, "only trials in this state")
+      ->type_name("STATE")
+      ->check(CLI::Validator(
+          [](std::string& name) -> std::string {
+            Result<jobs::TrialState> state = jobs::ParseTrialState(name);
+            return state.ok() ? "" : state.status().message();
+          },
+          ""));
+  CLI::App* events = app->add_subcommand("events", "the audit log");
+  events->add_option("--trial", a.query.trial_id, "only this trial's")->type_name("ID");
+  events->add_option("--after", a.query.after_seq, "events after this sequence number")
+      ->type_name("SEQ")
+      ->check(flags::IntAtLeast(0));
+  events->add_option("--limit", a.query.limit, "at most this many")
+      ->type_name("N")
+      ->check(flags::IntAtLeast(0));
+  CLI::App* backup =
+      app->add_subcommand("backup", "a consistent copy (the coordinator must be stopped)");
+  backup->add_option("TARGET_DIR", a.target, "a new directory for the copy")->required();
+  for (CLI::App* command : app->get_subcommands({})) {
+    command->footer("--store DIR and --json (see `lorafleet-store --help`) go before or after it.");
   }
-  return a;
+  return app;
 }
 
 Json SweepJson(const SweepRecord& s) {
   return {{"id", s.id},           {"name", s.name},
           {"owner", s.owner},     {"state", jobs::SweepStateName(s.state)},
-          {"priority", s.priority}, {"trials", s.trial_count},
+          {"priority", s.priority}, {"trial_count", s.trial_count},
           {"created_ms", s.created_ms}, {"updated_ms", s.updated_ms}};
 }
 
@@ -71,46 +80,11 @@ Json EventJson(const EventRecord& e) {
           {"sweep_id", e.sweep_id}, {"trial_id", e.trial_id}, {"detail", e.detail}};
 }
 
-Result<uint64_t> ParseCount(const Args& a, const std::string& flag, uint64_t fallback) {
-  auto it = a.flags.find(flag);
-  if (it == a.flags.end()) return fallback;
-  try {
-    size_t used = 0;
-    unsigned long long v = std::stoull(it->second, &used);
-    if (used == it->second.size()) return static_cast<uint64_t>(v);
-  } catch (const std::exception&) {
-  }
-  return InvalidArgument(flag + " expects a non-negative integer, got '" + it->second + "'");
-}
-
 Status Run(const Args& a) {
-  // Arguments are checked before the store is opened, so a typo is reported as such.
-  if (a.command != "backup" && a.command != "info" && a.command != "sweeps" &&
-      a.command != "trials" && a.command != "events") {
-    return InvalidArgument("unknown command '" + a.command + "'");
-  }
-  for (const auto& [flag, value] : a.flags) {
-    if (flag != "--sweep" && flag != "--state" && flag != "--trial" && flag != "--after" &&
-        flag != "--limit") {
-      return InvalidArgument("unknown option " + flag);
-    }
-  }
-  TrialFilter filter;
-  if (auto it = a.flags.find("--sweep"); it != a.flags.end()) filter.sweep_id = it->second;
-  if (auto it = a.flags.find("--state"); it != a.flags.end()) {
-    LF_ASSIGN_OR_RETURN(jobs::TrialState s, jobs::ParseTrialState(it->second));
-    filter.states.push_back(s);
-  }
-  EventQuery query;
-  LF_ASSIGN_OR_RETURN(query.after_seq, ParseCount(a, "--after", 0));
-  LF_ASSIGN_OR_RETURN(query.limit, ParseCount(a, "--limit", 1000));
-  if (auto it = a.flags.find("--trial"); it != a.flags.end()) query.trial_id = it->second;
-
   if (a.command == "backup") {
-    if (a.positional.size() != 1) return InvalidArgument("backup needs one TARGET_DIR");
     LF_ASSIGN_OR_RETURN(auto store, OpenRocksDbStore({.path = a.store, .create_if_missing = false}));
-    LF_RETURN_IF_ERROR(store->Backup(a.positional[0]));
-    std::cout << "backed up " << a.store << " to " << a.positional[0] << "\n";
+    LF_RETURN_IF_ERROR(store->Backup(a.target));
+    std::cout << "backed up " << a.store << " to " << a.target << "\n";
     return Status::Ok();
   }
   LF_ASSIGN_OR_RETURN(auto store, OpenRocksDbStore({.path = a.store, .read_only = true}));
@@ -150,7 +124,7 @@ Status Run(const Args& a) {
     return Status::Ok();
   }
   if (a.command == "trials") {
-    LF_ASSIGN_OR_RETURN(auto trials, store->ListTrials(filter));
+    LF_ASSIGN_OR_RETURN(auto trials, store->ListTrials(a.filter));
     Json out = Json::array();
     for (const auto& t : trials) {
       if (a.json) {
@@ -165,7 +139,7 @@ Status Run(const Args& a) {
     return Status::Ok();
   }
   if (a.command == "events") {
-    LF_ASSIGN_OR_RETURN(auto events, store->ReadEvents(query));
+    LF_ASSIGN_OR_RETURN(auto events, store->ReadEvents(a.query));
     Json out = Json::array();
     for (const auto& e : events) {
       if (a.json) {
@@ -185,18 +159,24 @@ Status Run(const Args& a) {
 }  // namespace
 
 int RunStoreTool(const std::vector<std::string>& argv) {
-  if (argv.empty() || argv[0] == "help" || argv[0] == "--help") {
-    std::cout << kUsage;
-    return argv.empty() ? 2 : 0;
+  Args args;
+  auto app = StoreApp(args);
+  if (argv.empty() || argv[0] == "help") {
+    std::cout << app->help();
+    return argv.empty() ? flags::kUsageExitCode : 0;
   }
-  Result<Args> args = Parse(argv);
-  if (!args.ok()) {
-    std::cerr << "lorafleet-store: " << args.status().message() << "\n" << kUsage;
-    return 2;
+  if (std::optional<int> rc = flags::Parse(*app, argv)) return *rc;
+  const std::vector<CLI::App*> command = app->get_subcommands();
+  if (command.empty()) {
+    std::cerr << "lorafleet-store: a command is required (info, sweeps, trials, events or "
+                 "backup); run `lorafleet-store --help`\n";
+    return flags::kUsageExitCode;
   }
-  Status st = Run(*args);
+  args.command = command.front()->get_name();
+  if (!args.state.empty()) args.filter.states = {*jobs::ParseTrialState(args.state)};
+  Status st = Run(args);
   if (!st.ok()) {
-    std::cerr << "lorafleet-store " << args->command << ": " << st.message() << "\n";
+    std::cerr << "lorafleet-store " << args.command << ": " << st.message() << "\n";
     return st.code() == StatusCode::kInvalidArgument ? 2 : 1;
   }
   return 0;

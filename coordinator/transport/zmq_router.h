@@ -8,9 +8,9 @@
 #include <string>
 #include <utility>
 
-#include "common/protocol.h"
 #include "common/status.h"
 #include "coordinator/coordinator.h"
+#include "jobs/protocol.h"
 
 namespace lf::coordinator {
 

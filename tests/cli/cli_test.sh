@@ -26,7 +26,49 @@ check "inspect malformed" 1 "bad.safetensors" -- "$bin/lorafleet" inspect "$work
 check "inspect missing" 1 "nope.safetensors" -- "$bin/lorafleet" inspect "$work/nope.safetensors"
 check "store info, no store" 1 "no experiment store at $work/none" -- "$bin/lorafleet-store" info --store "$work/none"
 check "store bad state" 2 "unknown trial state 'bogus'" -- "$bin/lorafleet-store" trials --state bogus --store "$work/none"
-check "store unknown command" 2 "unknown command" -- "$bin/lorafleet-store" frob --store "$work/none"
-check "store unknown option" 2 "unknown option --colour" -- "$bin/lorafleet-store" sweeps --colour red --store "$work/none"
+check "store unknown command" 2 "lorafleet-store: The following argument was not expected: frob" -- \
+  "$bin/lorafleet-store" frob --store "$work/none"
+check "store unknown option" 2 "lorafleet-store( sweeps)?: The following arguments were not expected: --colour red" -- \
+  "$bin/lorafleet-store" sweeps --colour red --store "$work/none"
+check "store bad --limit" 2 "--limit: expected an integer >= 0, got 'many'" -- \
+  "$bin/lorafleet-store" events --limit many --store "$work/none"
+check "store no command" 2 "a command is required" -- "$bin/lorafleet-store" --store "$work/none"
+
+# Every program answers --help with its options, exit code 0; a flag it does not know is named,
+# with a pointer to --help, exit code 2.
+for command in inspect train pretrain eval tokenize generate merge up down submit sweeps queue \
+               workers status logs cancel pause resume priority adapters tag compare export; do
+  check "lorafleet $command --help" 0 "Usage: lorafleet $command .*--help" -- \
+    bash -c "'$bin/lorafleet' $command --help | tr '\n' ' '; exit \${PIPESTATUS[0]}"
+  check "lorafleet $command --bogus" 2 "lorafleet $command: .*not expected: --bogus.*run \`lorafleet $command --help\`" -- \
+    bash -c "'$bin/lorafleet' $command --bogus 2>&1 | tr '\n' ' '; exit \${PIPESTATUS[0]}"
+done
+check "lorafleet --help lists the commands" 0 "compare SWEEP.*export TRIAL DIR" -- \
+  bash -c "'$bin/lorafleet' --help | tr '\n' ' '; exit \${PIPESTATUS[0]}"
+check "lorafleet help COMMAND" 0 "Usage: lorafleet up" -- "$bin/lorafleet" help up
+check "lorafleetd --help" 0 "--max-pack N:INT in \[0 - 1024\]=0" -- "$bin/lorafleetd" --help
+check "lorafleetd --version" 0 "^lorafleetd [0-9]+\." -- "$bin/lorafleetd" --version
+check "lorafleetd bad --max-pack" 2 "lorafleetd: --max-pack: Value lots not in range 0 to 1024" -- \
+  "$bin/lorafleetd" --max-pack lots
+check "lorafleetd bad --heartbeat-timeout" 2 "--heartbeat-timeout: expected a positive number, got '0'" -- \
+  "$bin/lorafleetd" --heartbeat-timeout 0
+check "lorafleet-worker --help" 0 "--coordinator ENDPOINT.*LORAFLEET_WORKER_ENDPOINT" -- \
+  bash -c "'$bin/lorafleet-worker' --help | tr '\n' ' '; exit \${PIPESTATUS[0]}"
+check "lorafleet-worker without --coordinator" 2 "lorafleet-worker: --coordinator is required" -- \
+  env -u LORAFLEET_WORKER_ENDPOINT "$bin/lorafleet-worker"
+check "lorafleet-worker bad --device" 2 "--device: gpu not in \{cpu,auto\}" -- \
+  "$bin/lorafleet-worker" --coordinator tcp://127.0.0.1:1 --device gpu
+check "lorafleet-store --help" 0 "Subcommands:.*info.*events.*backup" -- bash -c "'$bin/lorafleet-store' --help | tr '\n' ' '; exit \${PIPESTATUS[0]}"
+check "lorafleet-store trials --help" 0 "--state STATE" -- "$bin/lorafleet-store" trials --help
+# The benchmarks are built with everything else (not when only some targets were built).
+for bench in store_bench train_bench methods_bench pack_bench gang_bench dispatch_bench; do
+  if [[ -x "$bin/$bench" ]]; then
+    check "$bench --help" 0 "Usage: $bench .*--" -- bash -c "'$bin/$bench' --help | tr '\n' ' '; exit \${PIPESTATUS[0]}"
+    check "$bench --bogus" 2 "$bench: The following argument was not expected: --bogus" -- \
+      "$bin/$bench" --bogus
+  else
+    echo "skip $bench: not built"
+  fi
+done
 
 finish

@@ -86,6 +86,7 @@ check "train: no job" 2 "JOB.yaml is required" -- "$bin/lorafleet" train
 check "eval: missing --data" 2 "[-][-]data is required" -- "$bin/lorafleet" eval --base "$work/base"
 check "eval: not an adapter" 1 "has no adapter_config.json" -- "$bin/lorafleet" eval \
   --base "$work/base" --adapter "$work" --data "$work/eval.jsonl"
-check "pretrain: unknown option" 2 "unknown option --layer" -- "$bin/lorafleet" pretrain --layer 2
+check "pretrain: unknown option" 2 "lorafleet pretrain: The following arguments were not expected: --layer 2" -- \
+  "$bin/lorafleet" pretrain --layer 2
 
 finish

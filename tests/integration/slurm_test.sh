@@ -166,7 +166,7 @@ LORAFLEET_HOME=$tmp/home-bad LORAFLEET_DAEMON_ARGS="--max-pack lots" \
   timeout 60 bash "$script" >"$tmp/bad.out" 2>&1
 rc=$?
 if ((rc != 1)) || ! grep -q "lorafleetd exited with code 2 while starting; the end of $tmp/home-bad/logs/coordinator.log" "$tmp/bad.out" ||
-  ! grep -q -- "--max-pack: expected a whole number" "$tmp/bad.out"; then
+  ! grep -q -- "--max-pack: Value lots not in range 0 to 1024" "$tmp/bad.out"; then
   fail "lorafleetd failing to start: exit code $rc, $(cat "$tmp/bad.out")"
 fi
 ok "lorafleetd failing to start: exit code 1, the log named and quoted"

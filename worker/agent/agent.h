@@ -16,8 +16,8 @@
 #include <mutex>
 #include <string>
 
-#include "common/protocol.h"
 #include "common/status.h"
+#include "jobs/protocol.h"
 #include "worker/agent/coordinator_link.h"
 #include "worker/agent/trial_runner.h"
 #include "worker/agent/worker_identity.h"

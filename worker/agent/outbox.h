@@ -12,7 +12,7 @@
 #include <set>
 #include <vector>
 
-#include "common/protocol.h"
+#include "jobs/protocol.h"
 
 namespace lf::worker {
 

@@ -116,17 +116,12 @@ Result<jobs::JobSpec> TrialAttempt::ParseJob() {
          false);
     return FailedPrecondition("not a member of the gang");
   }
-  Result<jobs::JobSpec> job = jobs::ParseJobSpec(assign_.job, "job");
-  if (!job.ok()) {
-    Fail("trial " + assign_.trial_id + ": the assigned job is invalid: " + job.status().ToString(),
-         false);
-    return job.status();
-  }
+  const jobs::JobSpec& job = assign_.job;
   const std::string how = !gang.empty() ? " on a gang of " + std::to_string(gang.size()) + " ranks"
                           : !assign_.pack_key.empty() ? " in a pack"
                                                       : "";
   LF_LOG_INFO("trial {} attempt {} started{}: {} on {} -> {}", assign_.trial_id, assign_.attempt,
-              how, job->method, job->base_model, job->output);
+              how, jobs::MethodName(job.method), job.base_model, job.output);
   return job;
 }
 
@@ -201,31 +196,30 @@ void TrialAttempt::Report(const jobs::JobSpec& job, const Result<TrainJobResult>
     return;
   }
   const TrainResult& train = result->train;
-  if (train.completed && !reporter_) {  // rank 0 of the gang sends DONE with the adapter
+  if (train.completed() && !reporter_) {  // rank 0 of the gang sends DONE with the adapter
     LF_LOG_INFO("trial {} attempt {}: this gang member's part is done ({} steps in {:.1f} s)",
                 assign_.trial_id, assign_.attempt, train.steps, WallSeconds());
     ended_.store(true);
     return;
   }
-  if (train.completed) {
-    Result<std::vector<protocol::AdapterFile>> files =
-        ReadResultFiles(job.output, result->adapter_dir);
+  if (train.completed()) {
+    Result<std::vector<protocol::AdapterFile>> files = ReadResultFiles(job.output, train.adapter_dir);
     if (!files.ok()) {
       Fail(files.status().ToString(), true);
       return;
     }
     LF_LOG_INFO("trial {} attempt {} finished{}: {} steps in {:.1f} s, loss {:.4f}",
-                assign_.trial_id, assign_.attempt, train.early_stopped ? " early" : "", train.steps,
+                assign_.trial_id, assign_.attempt, train.early_stopped() ? " early" : "", train.steps,
                 WallSeconds(), train.final_train_loss);
     outbox_.Push(generation_, protocol::Done{.trial_id = assign_.trial_id,
                                              .attempt = assign_.attempt,
-                                             .result = TrainJobResultToJson(*result),
+                                             .result = train,
                                              .files = std::move(files).value()});
     ended_.store(true);
     return;
   }
-  if (train.stop_reason != "stopped") {  // NaN or infinite loss: the same settings do it again
-    Fail("trial " + assign_.trial_id + " stopped: " + train.stop_reason, false);
+  if (train.stop_reason == jobs::StopReason::kDiverged) {  // the same settings do it again
+    Fail("trial " + assign_.trial_id + " stopped: " + train.stop_detail, false);
     return;
   }
   const int64_t checkpoint = checkpoint_step_.load() >= 0 ? checkpoint_step_.load() : train.steps;

@@ -16,9 +16,9 @@
 #include <thread>
 #include <vector>
 
-#include "common/protocol.h"
 #include "common/status.h"
 #include "jobs/job_spec.h"
+#include "jobs/protocol.h"
 #include "worker/agent/outbox.h"
 #include "worker/agent/worker_identity.h"
 #include "worker/worker_api.h"
@@ -66,7 +66,8 @@ class TrialAttempt {
   double tokens_per_s() const { return tokens_per_s_.load(); }
 
   // --- the training thread ----------------------------------------------------------------
-  // The ASSIGN's job; an invalid one is reported as a failure (not retryable).
+  // The ASSIGN's job (checked when the message was decoded), once this rank is found to be a
+  // member of the gang it names; otherwise the attempt is reported failed (not retryable).
   Result<jobs::JobSpec> ParseJob();
   // The callbacks RunTrainJob and TrainPack take: metrics and checkpoints into the outbox, the
   // stop and finish controls.

@@ -8,8 +8,8 @@
 #include <functional>
 #include <string>
 
-#include "common/protocol.h"
 #include "common/status.h"
+#include "jobs/protocol.h"
 
 namespace lf::worker {
 

@@ -61,6 +61,18 @@ Result<std::unique_ptr<CausalLm>> Build(const ModelConfig& config,
 
 }  // namespace
 
+ScopedHook::ScopedHook(CausalLm& model, ModelHook* hook)
+    : model_(model), hook_(hook), previous_(model.hook_) {
+  model_.hook_ = hook_;
+}
+
+ScopedHook::~ScopedHook() {
+  LF_CHECK_MSG(model_.hook_ == hook_,
+               "a ScopedHook ended while a guard made after it was still alive (guards must end "
+               "in reverse order)");
+  model_.hook_ = previous_;
+}
+
 torch::Tensor CausalLm::ApplyLinear(const LinearModule& m, const torch::Tensor& x) const {
   if (hook_ != nullptr && hook_->ComputesBase(m)) return hook_->Apply(m, x, torch::Tensor());
   torch::Tensor base = torch::nn::functional::linear(x, m.weight, m.bias);

@@ -2,7 +2,8 @@
 // with module names as Hugging Face has them (transformer.h.0.attn.c_attn,
 // model.layers.0.self_attn.q_proj), so adapter keys and target_modules mean what they mean in
 // PEFT. The base is frozen unless SetBaseTrainable(true) (full fine-tuning, pretraining): frozen
-// weights keep no gradient buffers. Adapters reach into the forward pass through ModelHook.
+// weights keep no gradient buffers. Adapters reach into the forward pass through ModelHook,
+// attached only by a ScopedHook guard for as long as the guard lives (the model never owns a hook).
 // A CausalLm is used by one thread at a time.
 #pragma once
 
@@ -59,6 +60,8 @@ class ModelHook {
   virtual torch::Tensor KvPrefix(int64_t /*layer*/) { return torch::Tensor(); }
 };
 
+class ScopedHook;
+
 class CausalLm {
  public:
   virtual ~CausalLm() = default;
@@ -86,7 +89,7 @@ class CausalLm {
   Status LoadStateDict(const std::map<std::string, torch::Tensor>& tensors,
                        const std::string& source);
 
-  void SetHook(ModelHook* hook) { hook_ = hook; }  // not owned; null: the base alone
+  // The hook the innermost live ScopedHook set (not owned); null: the base alone.
   ModelHook* hook() const { return hook_; }
   // Positions the hook's soft prompt or prefix takes before the real tokens (both count against
   // config().max_positions). Calls BeginForward.
@@ -113,7 +116,26 @@ class CausalLm {
   static torch::Tensor DropSoftPrompt(const Prefixes& p, const torch::Tensor& logits);
 
  private:
+  friend class ScopedHook;  // the only way to set hook_, so a hook cannot outlive its guard
   ModelHook* hook_ = nullptr;
+};
+
+// Makes `hook` the model's hook for the guard's lifetime and gives the model back the hook it had
+// before when destroyed, as torch::NoGradGuard does for grad mode. `hook` null: the base alone.
+// Guards nest and must end in reverse order (checked): declare a guard after the adapter it
+// attaches, so that it goes first. Neither copyable nor movable; hold it in std::optional where it
+// is attached only sometimes.
+class ScopedHook {
+ public:
+  ScopedHook(CausalLm& model, ModelHook* hook);
+  ~ScopedHook();
+  ScopedHook(const ScopedHook&) = delete;
+  ScopedHook& operator=(const ScopedHook&) = delete;
+
+ private:
+  CausalLm& model_;
+  ModelHook* const hook_;
+  ModelHook* const previous_;
 };
 
 struct LoadOptions {

@@ -94,21 +94,21 @@ int64_t Adapter::NumTrainable() {
 
 Result<std::unique_ptr<Adapter>> CreateAdapter(CausalLm& model, const jobs::JobSpec& job,
                                                uint64_t seed) {
-  if (job.method == "lora") return CreateLora(model, job.lora, seed);
-  if (job.method == "dora") return CreateDora(model, job.dora, seed);
-  if (job.method == "ia3") return CreateIa3(model, job.ia3);
-  if (job.method == "qlora") return CreateQlora(model, job.qlora, seed);
-  if (job.method == "prompt_tuning") return CreatePromptTuning(model, job.prompt_tuning, seed);
-  if (job.method == "p_tuning") return CreatePTuning(model, job.p_tuning, seed);
-  if (job.method == "prefix_tuning") return CreatePrefixTuning(model, job.prefix_tuning, seed);
-  if (job.method == "bottleneck") return CreateBottleneck(model, job.bottleneck, seed);
-  if (job.method == "compacter") return CreateCompacter(model, job.compacter, seed);
-  if (job.method == "bitfit") return CreateBitfit(model, job.base_model);
-  if (job.method == "full") {
-    return InvalidArgument("job.method: full fine-tuning trains the base itself and has no "
-                           "adapter (RunTrainJob passes no adapter to the trainer)");
+  switch (job.method) {
+    case jobs::Method::kLora: return CreateLora(model, job.lora, seed);
+    case jobs::Method::kDora: return CreateDora(model, job.dora, seed);
+    case jobs::Method::kIa3: return CreateIa3(model, job.ia3);
+    case jobs::Method::kQlora: return CreateQlora(model, job.qlora, seed);
+    case jobs::Method::kPromptTuning: return CreatePromptTuning(model, job.prompt_tuning, seed);
+    case jobs::Method::kPTuning: return CreatePTuning(model, job.p_tuning, seed);
+    case jobs::Method::kPrefixTuning: return CreatePrefixTuning(model, job.prefix_tuning, seed);
+    case jobs::Method::kBottleneck: return CreateBottleneck(model, job.bottleneck, seed);
+    case jobs::Method::kCompacter: return CreateCompacter(model, job.compacter, seed);
+    case jobs::Method::kBitfit: return CreateBitfit(model, job.base_model);
+    case jobs::Method::kFull: break;
   }
-  return InvalidArgument("job.method: unknown method \"" + job.method + "\"");
+  return InvalidArgument("job.method: full fine-tuning trains the base itself and has no "
+                         "adapter (RunTrainJob passes no adapter to the trainer)");
 }
 
 Status SaveAdapter(const Adapter& adapter, const std::string& dir,

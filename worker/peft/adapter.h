@@ -1,8 +1,10 @@
 // A parameter-efficient adapter attached to a frozen CausalLm: the one interface every method
 // implements (LoRA, DoRA, IA³, QLoRA, prompt, P- and prefix tuning, bottleneck adapters,
 // Compacter, BitFit), so the trainer, export and merge do not care which method it is. Adapters
-// change the model through ModelHook; they own their trainable tensors. Used by one thread at a
-// time, like the model they are attached to.
+// change the model through ModelHook; they own their trainable tensors. The factories below do not
+// attach what they make: the caller attaches an adapter with a ScopedHook declared after it, for
+// as long as it trains, evaluates or generates with it. Used by one thread at a time, like the
+// model they are attached to.
 #pragma once
 
 #include <map>
@@ -21,7 +23,7 @@ namespace lf::worker {
 
 class Adapter : public ModelHook {
  public:
-  virtual std::string method() const = 0;  // the job's method name: "lora", "prefix_tuning", ...
+  virtual jobs::Method method() const = 0;
   virtual std::vector<torch::Tensor> Parameters() = 0;  // the trainable tensors
   int64_t NumTrainable();
   // Dropout on the adapter path is active only while training.
@@ -45,7 +47,7 @@ class Adapter : public ModelHook {
   virtual Status MergeInto(CausalLm& model) const = 0;
 };
 
-// Creates the adapter the job names, attached to `model` (SetHook), initialised from
+// Creates the adapter the job names for `model` (not attached: see above), initialised from
 // `seed`. Errors name the job field (e.g. a target module the model does not have).
 Result<std::unique_ptr<Adapter>> CreateAdapter(CausalLm& model, const jobs::JobSpec& job,
                                                uint64_t seed);
@@ -53,7 +55,7 @@ Result<std::unique_ptr<Adapter>> CreateAdapter(CausalLm& model, const jobs::JobS
 // Writes adapter_config.json and adapter_model.safetensors exactly as PEFT's save_pretrained.
 Status SaveAdapter(const Adapter& adapter, const std::string& dir,
                    const std::string& base_model_name_or_path);
-// Reads a PEFT adapter folder (ours or one PEFT wrote) and attaches it to `model`.
+// Reads a PEFT adapter folder (ours or one PEFT wrote) as an adapter for `model` (not attached).
 Result<std::unique_ptr<Adapter>> LoadAdapter(CausalLm& model, const std::string& dir);
 
 }  // namespace lf::worker

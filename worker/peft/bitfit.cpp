@@ -17,7 +17,7 @@ class BitfitAdapter final : public Adapter {
     for (auto& [name, b] : biases_) b.set_requires_grad(true);
   }
 
-  std::string method() const override { return "bitfit"; }
+  jobs::Method method() const override { return jobs::Method::kBitfit; }
 
   // The biases live in the model itself: the base output is already the adapted one.
   torch::Tensor Apply(const LinearModule&, const torch::Tensor&, torch::Tensor base) override {
@@ -118,7 +118,6 @@ Result<std::unique_ptr<Adapter>> CreateBitfit(CausalLm& model, const std::string
     }
   }
   auto adapter = std::make_unique<BitfitAdapter>(std::move(biases));
-  model.SetHook(adapter.get());
   return std::unique_ptr<Adapter>(std::move(adapter));
 }
 

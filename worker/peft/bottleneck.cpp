@@ -172,7 +172,7 @@ Status BottleneckAdapterBase::LoadStateDict(const std::map<std::string, torch::T
 
 Status BottleneckAdapterBase::MergeInto(CausalLm&) const {
   return InvalidArgument(
-      "cannot merge a " + method() +
+      "cannot merge a " + std::string(jobs::MethodName(method())) +
       " adapter: it adds a non-linear MLP, up(act(down(h))), to "
       "the sublayer outputs, which no change of the base weights reproduces; load the adapter "
       "folder with the base model instead");
@@ -194,7 +194,7 @@ class BottleneckAdapter final : public bottleneck_internal::BottleneckAdapterBas
  public:
   using BottleneckAdapterBase::BottleneckAdapterBase;
 
-  std::string method() const override { return "bottleneck"; }
+  jobs::Method method() const override { return jobs::Method::kBottleneck; }
 
   void AddModule(const LinearModule& m) {
     auto opts = m.weight.options();
@@ -247,7 +247,6 @@ Result<std::unique_ptr<Adapter>> CreateBottleneck(CausalLm& model, const jobs::B
   auto adapter = std::make_unique<BottleneckAdapter>(spec);
   torch::manual_seed(seed);
   for (LinearModule* m : modules) adapter->AddModule(*m);
-  model.SetHook(adapter.get());
   return std::unique_ptr<Adapter>(std::move(adapter));
 }
 

@@ -51,7 +51,7 @@ class CompacterAdapter final : public bottleneck_internal::BottleneckAdapterBase
     rule_up_ = AddTensor("phm_rule.up", rules + torch::randn({n, n, n}, opts) * 0.01);
   }
 
-  std::string method() const override { return "compacter"; }
+  jobs::Method method() const override { return jobs::Method::kCompacter; }
 
   void AddModule(const LinearModule& m) {
     auto opts = m.weight.options();
@@ -138,7 +138,6 @@ Result<std::unique_ptr<Adapter>> CreateCompacter(CausalLm& model, const jobs::Co
   torch::manual_seed(seed);
   auto adapter = std::make_unique<CompacterAdapter>(spec, modules.front()->weight.options());
   for (LinearModule* m : modules) adapter->AddModule(*m);
-  model.SetHook(adapter.get());
   return std::unique_ptr<Adapter>(std::move(adapter));
 }
 

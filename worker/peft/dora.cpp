@@ -22,7 +22,7 @@ class DoraAdapter final : public Adapter {
   DoraAdapter(const ModelConfig& config, jobs::LoraSpec spec)
       : config_(config), spec_(std::move(spec)), scale_(LoraScale(spec_)) {}
 
-  std::string method() const override { return "dora"; }
+  jobs::Method method() const override { return jobs::Method::kDora; }
 
   void AddModule(const LinearModule& m) {
     auto opts = m.weight.options();
@@ -162,7 +162,6 @@ Result<std::unique_ptr<Adapter>> CreateDora(CausalLm& model, const jobs::LoraSpe
   auto adapter = std::make_unique<DoraAdapter>(model.config(), resolved);
   torch::manual_seed(seed);
   for (LinearModule* m : modules) adapter->AddModule(*m);
-  model.SetHook(adapter.get());
   return std::unique_ptr<Adapter>(std::move(adapter));
 }
 

@@ -25,7 +25,7 @@ class Ia3Adapter final : public Adapter {
   Ia3Adapter(const ModelConfig& config, jobs::Ia3Spec spec)
       : config_(config), spec_(std::move(spec)) {}
 
-  std::string method() const override { return "ia3"; }
+  jobs::Method method() const override { return jobs::Method::kIa3; }
 
   void AddModule(const LinearModule& m) {
     Ia3Vector v;
@@ -149,7 +149,6 @@ Result<std::unique_ptr<Adapter>> CreateIa3(CausalLm& model, const jobs::Ia3Spec&
                       SelectModules(model, resolved.target_modules, {}, "job.ia3"));
   auto adapter = std::make_unique<Ia3Adapter>(model.config(), resolved);
   for (LinearModule* m : modules) adapter->AddModule(*m);
-  model.SetHook(adapter.get());
   return std::unique_ptr<Adapter>(std::move(adapter));
 }
 

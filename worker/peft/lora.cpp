@@ -20,7 +20,7 @@ class LoraAdapter final : public Adapter {
     scale_ = LoraScale(spec_);
   }
 
-  std::string method() const override { return "lora"; }
+  jobs::Method method() const override { return jobs::Method::kLora; }
 
   void AddModule(const LinearModule& m) {
     auto opts = m.weight.options();
@@ -235,7 +235,6 @@ Result<std::unique_ptr<Adapter>> CreateLora(CausalLm& model, const jobs::LoraSpe
   auto adapter = std::make_unique<LoraAdapter>(model.config(), resolved);
   torch::manual_seed(seed);
   for (LinearModule* m : modules) adapter->AddModule(*m);
-  model.SetHook(adapter.get());
   return std::unique_ptr<Adapter>(std::move(adapter));
 }
 

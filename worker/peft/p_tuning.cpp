@@ -28,7 +28,7 @@ class PTuningAdapter final : public Adapter {
     embedding_.set_requires_grad(true);
   }
 
-  std::string method() const override { return "p_tuning"; }
+  jobs::Method method() const override { return jobs::Method::kPTuning; }
 
   void BeginForward() override { prompt_ = Encode(); }
   torch::Tensor SoftPrompt() override { return prompt_; }
@@ -116,7 +116,6 @@ Result<std::unique_ptr<Adapter>> CreatePTuning(CausalLm& model, const jobs::PTun
   }
   auto adapter =
       std::make_unique<PTuningAdapter>(model.config(), resolved, embedding, std::move(mlp));
-  model.SetHook(adapter.get());
   return std::unique_ptr<Adapter>(std::move(adapter));
 }
 
@@ -128,7 +127,6 @@ Result<std::unique_ptr<Adapter>> PTuningInferenceForm(CausalLm& model,
   torch::Tensor embedding = torch::zeros({spec.num_virtual_tokens, model.config().hidden}, options);
   auto adapter = std::make_unique<PTuningAdapter>(model.config(), spec, embedding,
                                                   std::vector<Linear>{});
-  model.SetHook(adapter.get());
   return std::unique_ptr<Adapter>(std::move(adapter));
 }
 

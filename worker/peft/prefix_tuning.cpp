@@ -25,7 +25,7 @@ class PrefixTuningAdapter final : public Adapter {
     embedding_.set_requires_grad(true);
   }
 
-  std::string method() const override { return "prefix_tuning"; }
+  jobs::Method method() const override { return jobs::Method::kPrefixTuning; }
 
   void BeginForward() override {
     // [p, layers * 2 * kv_heads * head_dim] -> [layers * 2, kv_heads, p, head_dim]
@@ -121,7 +121,6 @@ Result<std::unique_ptr<Adapter>> CreatePrefixTuning(CausalLm& model,
     embedding = torch::randn({resolved.num_virtual_tokens, table_width}, options);  // N(0, 1)
   }
   auto adapter = std::make_unique<PrefixTuningAdapter>(c, resolved, embedding, std::move(mlp));
-  model.SetHook(adapter.get());
   return std::unique_ptr<Adapter>(std::move(adapter));
 }
 
@@ -134,7 +133,6 @@ Result<std::unique_ptr<Adapter>> PrefixTuningInferenceForm(CausalLm& model,
   torch::Tensor table = torch::zeros({spec.num_virtual_tokens, c.layers * 2 * TokenDim(c)}, options);
   auto adapter = std::make_unique<PrefixTuningAdapter>(
       c, spec, table, std::vector<std::pair<torch::Tensor, torch::Tensor>>{});
-  model.SetHook(adapter.get());
   return std::unique_ptr<Adapter>(std::move(adapter));
 }
 

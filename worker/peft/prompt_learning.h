@@ -23,8 +23,8 @@ Result<std::unique_ptr<Adapter>> CreatePrefixTuning(CausalLm& model,
                                                     uint64_t seed);
 
 // A PROMPT_TUNING, P_TUNING or PREFIX_TUNING adapter_config.json (`peft_type`) -> the adapter in
-// inference form, attached to `model`; its prompt_embeddings are loaded by LoadStateDict. Errors
-// name the field (token_dim or num_layers that do not fit the model, unsupported settings).
+// inference form for `model` (not attached); its prompt_embeddings are loaded by LoadStateDict.
+// Errors name the field (token_dim or num_layers that do not fit the model, unsupported settings).
 Result<std::unique_ptr<Adapter>> CreatePromptLearningFromPeft(CausalLm& model,
                                                               const JsonField& config,
                                                               const std::string& peft_type);

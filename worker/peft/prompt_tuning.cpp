@@ -18,7 +18,7 @@ class PromptTuningAdapter final : public Adapter {
     prompt_.set_requires_grad(true);
   }
 
-  std::string method() const override { return "prompt_tuning"; }
+  jobs::Method method() const override { return jobs::Method::kPromptTuning; }
   torch::Tensor SoftPrompt() override { return prompt_; }
   std::vector<torch::Tensor> Parameters() override { return {prompt_}; }
   void SetTraining(bool) override {}  // no dropout
@@ -72,7 +72,6 @@ Result<std::unique_ptr<Adapter>> CreatePromptTuning(CausalLm& model,
                            spec.init + "\"");
   }
   auto adapter = std::make_unique<PromptTuningAdapter>(model.config(), spec, prompt.detach());
-  model.SetHook(adapter.get());
   return std::unique_ptr<Adapter>(std::move(adapter));
 }
 

@@ -17,7 +17,7 @@ class QloraAdapter final : public Adapter {
                std::set<std::string> targeted)
       : lora_(std::move(lora)), base_(std::move(base)), targeted_(std::move(targeted)) {}
 
-  std::string method() const override { return "qlora"; }
+  jobs::Method method() const override { return jobs::Method::kQlora; }
 
   bool ComputesBase(const LinearModule& m) const override { return base_.count(m.name) > 0; }
 
@@ -114,7 +114,6 @@ Result<std::unique_ptr<Adapter>> CreateQlora(CausalLm& model, const jobs::QloraS
   std::set<std::string> names;
   for (const LinearModule* m : targeted) names.insert(m->name);
   auto adapter = std::make_unique<QloraAdapter>(std::move(inner), std::move(base), names);
-  model.SetHook(adapter.get());
   return std::unique_ptr<Adapter>(std::move(adapter));
 }
 

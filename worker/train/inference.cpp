@@ -79,6 +79,7 @@ Result<EvalReport> EvaluateFile(const std::string& base_dir, const std::string& 
   if (!adapter_dir.empty()) {
     LF_ASSIGN_OR_RETURN(adapter, LoadAdapter(*model, adapter_dir));
   }
+  ScopedHook attached(*model, adapter.get());  // after the adapter: goes before it does
   torch::NoGradGuard no_grad;
   double loss_sum = 0;
   int64_t tokens = 0;
@@ -147,10 +148,11 @@ Result<std::vector<std::string>> Generate(const std::string& base_dir,
   torch::NoGradGuard no_grad;
   for (const std::string& dir : runs) {
     std::unique_ptr<Adapter> adapter;  // swapped on the one loaded base
-    model->SetHook(nullptr);
     if (!dir.empty()) {
       LF_ASSIGN_OR_RETURN(adapter, LoadAdapter(*model, dir));
     }
+    // Declared after the adapter: the model lets go of it before the next one replaces it.
+    ScopedHook attached(*model, adapter.get());
     const int64_t context = model->config().max_positions - model->VirtualTokens();
     if (context < 1) {
       return InvalidArgument("adapter " + dir + ": its virtual tokens fill the model's whole "
@@ -170,7 +172,6 @@ Result<std::vector<std::string>> Generate(const std::string& base_dir,
     }
     outputs.push_back(tokenizer->Decode(generated));
   }
-  model->SetHook(nullptr);
   return outputs;
 }
 
@@ -181,8 +182,7 @@ Status MergeAdapter(const std::string& base_dir, const std::string& adapter_dir,
   }
   LF_ASSIGN_OR_RETURN(std::unique_ptr<CausalLm> model, LoadCausalLm(base_dir));
   LF_ASSIGN_OR_RETURN(std::unique_ptr<Adapter> adapter, LoadAdapter(*model, adapter_dir));
-  LF_RETURN_IF_ERROR(adapter->MergeInto(*model));
-  model->SetHook(nullptr);
+  LF_RETURN_IF_ERROR(adapter->MergeInto(*model));  // never attached: the merged base alone
   LF_RETURN_IF_ERROR(SaveCausalLm(*model, out_dir));
   return CopyTokenizerFiles(base_dir, out_dir);
 }

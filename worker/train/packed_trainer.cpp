@@ -12,11 +12,9 @@ const std::vector<Batch> kNoEval;
 
 }  // namespace
 
-PackedTrainer::PackedTrainer(CausalLm& model) : model_(model), previous_hook_(model.hook()) {
+PackedTrainer::PackedTrainer(CausalLm& model) : model_(model), attached_(model, &hook_) {
   ResetPeakMemory();  // the members' runs share the model, so none resets it
 }
-
-PackedTrainer::~PackedTrainer() { model_.SetHook(previous_hook_); }
 
 std::vector<std::string> PackedTrainer::ids() const {
   std::vector<std::string> out;
@@ -27,7 +25,8 @@ std::vector<std::string> PackedTrainer::ids() const {
 Status PackedTrainer::Add(PackMember member) {
   LF_CHECK(member.adapter != nullptr && member.train != nullptr);
   if (!IsPlainLora(*member.adapter)) {
-    return FailedPrecondition("trial " + member.id + ": method " + member.adapter->method() +
+    return FailedPrecondition("trial " + member.id + ": method " +
+                              std::string(jobs::MethodName(member.adapter->method())) +
                               " cannot join a pack (packs take plain LoRA); it trains alone");
   }
   if (member.options.gang != nullptr) {
@@ -94,7 +93,6 @@ std::vector<PackResult> PackedTrainer::Step() {
     documents = torch::cat(parts, 0);
   }
   hook_.Set(adapters, rows);
-  model_.SetHook(&hook_);
   torch::Tensor logits = model_.Forward(torch::cat(ids, 0), documents);
   // Each trial's loss over its own rows, as alone; the sum's gradient reaches each adapter
   // through its rows only, so each gets exactly its own loss's gradient.
@@ -108,6 +106,9 @@ std::vector<PackResult> PackedTrainer::Step() {
     losses.push_back(part.item<double>());
   }
   total.backward();
+  // Members may leave (and their adapters be destroyed) below: the hook forgets them until the
+  // next step sets them again.
+  hook_.Set({}, {});
   for (size_t k = 0, i = 0; k < members_.size(); ++i) {
     Member& m = members_[k];
     m.step_loss += losses[i];

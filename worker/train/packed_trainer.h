@@ -32,8 +32,9 @@ struct PackResult {
 
 class PackedTrainer {
  public:
+  // Attaches the pack's hook to `model` until destroyed, which gives the model back its hook
+  // from before.
   explicit PackedTrainer(CausalLm& model);
-  ~PackedTrainer();  // gives the model back its hook from before
 
   // Joins at the next step: resumes from the trial's checkpoint (options.resume) and evaluates
   // its starting point. An adapter other than plain LoRA, or rows of another length than the
@@ -59,8 +60,9 @@ class PackedTrainer {
   PackResult Leave(size_t index, Result<TrainResult> result);
 
   CausalLm& model_;
-  ModelHook* previous_hook_;
   LoraPack hook_;
+  // Declared after hook_ so that it is destroyed first: the model never points at a gone hook.
+  ScopedHook attached_;
   int64_t seq_len_ = 0;  // the pack's row length, from its first member
   std::vector<Member> members_;
 };

@@ -35,11 +35,11 @@ struct LoadedData {
   PackedLoader train;
   std::vector<Batch> eval;
   std::vector<Batch> general;  // data.general_eval
-  std::vector<DataLineage> lineage;
+  std::vector<jobs::DataLineage> lineage;
 };
 
-DataLineage Lineage(const DataFileInfo& info) {
-  return DataLineage{info.path, info.sha256, info.stats.examples, info.stats.tokens};
+jobs::DataLineage Lineage(const DataFileInfo& info) {
+  return jobs::DataLineage{info.path, info.sha256, info.stats.examples, info.stats.tokens};
 }
 
 // The base model's identity for lineage: the SHA-256 of config.json and of every weight file,
@@ -104,7 +104,7 @@ Result<DataReading> PrepareDataReading(const jobs::DataSpec& data, const Tokeniz
 Result<std::vector<Batch>> LoadEvalBatches(const std::string& path, const Tokenizer& tokenizer,
                                            const DataReading& reading, int64_t seq_len,
                                            const jobs::TrainSpec& train,
-                                           std::vector<DataLineage>* lineage) {
+                                           std::vector<jobs::DataLineage>* lineage) {
   DataFileInfo info;
   LF_ASSIGN_OR_RETURN(auto examples, LoadJsonlExamples(path, tokenizer, reading.options(), &info));
   lineage->push_back(Lineage(info));
@@ -134,7 +134,7 @@ Result<LoadedData> LoadData(const jobs::DataSpec& data, const Tokenizer& tokeniz
   DataFileInfo info;
   LF_ASSIGN_OR_RETURN(auto examples,
                       LoadJsonlExamples(data.train, tokenizer, reading.options(), &info));
-  std::vector<DataLineage> lineage = {Lineage(info)};
+  std::vector<jobs::DataLineage> lineage = {Lineage(info)};
   LF_ASSIGN_OR_RETURN(jobs::DataPacking packing, ResolvePacking(data, info));
   LF_ASSIGN_OR_RETURN(PackedLoader loader,
                       PackedLoader::Create(std::move(examples), {.seq_len = data.seq_len,
@@ -175,57 +175,6 @@ std::function<void(const StepMetrics&)> MetricsWriter(const std::string& out_dir
     if (next) next(m);
   };
 }
-
-}  // namespace
-
-Json TrainJobResultToJson(const TrainJobResult& r) {
-  const TrainResult& t = r.train;
-  Json j = {{"lorafleet_version", kVersion},
-            {"completed", t.completed},
-            {"stop_reason", t.stop_reason},
-            {"steps", t.steps},
-            {"early_stopped", t.early_stopped},
-            {"stopped_at_step", t.early_stopped ? Json(t.steps) : Json(nullptr)},
-            {"resumed_from_step", t.resumed_from_step},
-            {"final_train_loss", t.final_train_loss},
-            {"eval_loss", t.eval_loss ? Json(*t.eval_loss) : Json(nullptr)},
-            {"eval_perplexity", t.eval_perplexity ? Json(*t.eval_perplexity) : Json(nullptr)},
-            {"initial_eval_loss", t.initial_eval_loss ? Json(*t.initial_eval_loss) : Json(nullptr)},
-            {"train_tokens", t.train_tokens},
-            {"tokens_per_s", t.tokens_per_s},
-            {"wall_s", t.wall_s},
-            {"peak_memory_bytes", t.peak_memory_bytes},
-            {"trainable_params", t.trainable_params},
-            {"base_params", t.base_params},
-            {"devices", r.devices},
-            // Device-seconds: what the trial cost on the devices it held (GPUs, or CPU slots).
-            {"device_s", t.wall_s * static_cast<double>(r.devices)},
-            {"general_eval_loss_base",
-             r.general_eval_loss_base ? Json(*r.general_eval_loss_base) : Json(nullptr)},
-            {"general_eval_loss", r.general_eval_loss ? Json(*r.general_eval_loss) : Json(nullptr)},
-            // How much worse the adapted model is on general text than its base (> 0: forgot).
-            {"forgetting", r.general_eval_loss && r.general_eval_loss_base
-                               ? Json(*r.general_eval_loss - *r.general_eval_loss_base)
-                               : Json(nullptr)},
-            // Where the adapter came from, beside "job" (the resolved config, seed included),
-            // "data" (each file's sha256) and "lorafleet_version".
-            {"lineage",
-             {{"base_model", r.base_model},
-              {"resumed_from", t.resumed_from_checkpoint.empty()
-                                   ? Json(nullptr)
-                                   : Json{{"checkpoint", t.resumed_from_checkpoint},
-                                          {"step", t.resumed_from_step}}}}},
-            {"adapter_dir", r.adapter_dir},
-            {"adapter_bytes", r.adapter_bytes},
-            {"data", Json::array()}};
-  for (const DataLineage& d : r.data) {
-    j["data"].push_back({{"path", d.path}, {"sha256", d.sha256}, {"examples", d.examples},
-                         {"tokens", d.tokens}});
-  }
-  return j;
-}
-
-namespace {
 
 // The options both jobs train with. The checkpoint folder is always set: a stopped run
 // checkpoints there even without train.checkpoint_every. A gang's members other than rank 0
@@ -289,10 +238,8 @@ Result<JobInputs> LoadJobInputs(const jobs::JobSpec& job, CausalLm& model,
   JobInputs inputs{.out = std::move(out), .data = std::move(data)};
   if (!inputs.data.general.empty()) {
     inputs.general = std::move(inputs.data.general);
-    ModelHook* hook = model.hook();
-    model.SetHook(nullptr);
+    ScopedHook base_alone(model, nullptr);
     inputs.general_base = Evaluate(model, inputs.general, job.train.eval_batches).loss;
-    model.SetHook(hook);
   }
   return inputs;
 }
@@ -302,33 +249,32 @@ Result<JobInputs> LoadJobInputs(const jobs::JobSpec& job, CausalLm& model,
 Status FinishJob(const jobs::JobSpec& job, CausalLm& model, Adapter* adapter,
                  const JobInputs& inputs, const Json& base_lineage,
                  const TrainerOptions& trainer_options, TrainJobResult* result) {
-  result->data = inputs.data.lineage;
-  result->base_model = base_lineage;
-  if (!inputs.general.empty() && result->train.completed) {
-    ModelHook* hook = model.hook();
-    if (adapter != nullptr) model.SetHook(adapter);
-    result->general_eval_loss_base = inputs.general_base;
-    result->general_eval_loss = Evaluate(model, inputs.general, job.train.eval_batches).loss;
-    model.SetHook(hook);
+  TrainResult& r = result->train;
+  r.data = inputs.data.lineage;
+  r.base_model = base_lineage;
+  r.job = job;
+  r.lorafleet_version = kVersion;
+  if (!inputs.general.empty() && r.completed()) {
+    ScopedHook attached(model, adapter);  // full fine-tuning: the trained base alone
+    r.general_eval_loss_base = inputs.general_base;
+    r.general_eval_loss = Evaluate(model, inputs.general, job.train.eval_batches).loss;
   }
-  if (result->train.completed && adapter == nullptr) {
-    result->adapter_dir = (fs::path(inputs.out) / "model").string();
-    LF_RETURN_IF_ERROR(SaveFullModel(model, job.base_model, result->adapter_dir));
-    result->adapter_bytes =
-        static_cast<int64_t>(fs::file_size(fs::path(result->adapter_dir) / "model.safetensors"));
+  if (r.completed() && adapter == nullptr) {
+    r.adapter_dir = (fs::path(inputs.out) / "model").string();
+    LF_RETURN_IF_ERROR(SaveFullModel(model, job.base_model, r.adapter_dir));
+    r.adapter_bytes =
+        static_cast<int64_t>(fs::file_size(fs::path(r.adapter_dir) / "model.safetensors"));
     RemoveCheckpoints(trainer_options);
-  } else if (result->train.completed) {
-    result->adapter_dir = (fs::path(inputs.out) / "adapter").string();
-    LF_RETURN_IF_ERROR(SaveAdapter(*adapter, result->adapter_dir,
+  } else if (r.completed()) {
+    r.adapter_dir = (fs::path(inputs.out) / "adapter").string();
+    LF_RETURN_IF_ERROR(SaveAdapter(*adapter, r.adapter_dir,
                                    fs::absolute(job.base_model).lexically_normal().string()));
-    result->adapter_bytes = static_cast<int64_t>(
-        fs::file_size(fs::path(result->adapter_dir) / "adapter_model.safetensors"));
+    r.adapter_bytes = static_cast<int64_t>(
+        fs::file_size(fs::path(r.adapter_dir) / "adapter_model.safetensors"));
     RemoveCheckpoints(trainer_options);
   }
-  Json summary = TrainJobResultToJson(*result);
-  summary["job"] = jobs::JobSpecToJson(job);
   return WriteFileAtomically((fs::path(inputs.out) / "result.json").string(),
-                             summary.dump(2) + "\n");
+                             jobs::TrialResultToJson(r).dump(2) + "\n");
 }
 
 // This process's gang for the job: its communicator, given up on (Unavailable) when a stop has
@@ -363,15 +309,14 @@ class LoraTrainPack final : public TrainPack {
   Status Add(const std::string& id, const jobs::JobSpec& job,
              const TrainJobOptions& options) override {
     if (jobs::PackKey(job) != key_) {
-      return FailedPrecondition("trial " + id + " (" + job.method + " on " + job.base_model +
-                                ", data.seq_len " + std::to_string(job.data.seq_len) +
-                                ") cannot join a pack of " + key_ + "; it trains alone");
+      return FailedPrecondition("trial " + id + " (" + std::string(jobs::MethodName(job.method)) +
+                                " on " + job.base_model + ", data.seq_len " +
+                                std::to_string(job.data.seq_len) + ") cannot join a pack of " +
+                                key_ + "; it trains alone");
     }
     if (members_.count(id)) return AlreadyExists("trial " + id + " is already in the pack");
     LF_ASSIGN_OR_RETURN(JobInputs inputs, LoadJobInputs(job, *model_, *tokenizer_));
-    ModelHook* hook = model_->hook();  // creating an adapter makes it the model's hook
     Result<std::unique_ptr<Adapter>> adapter = CreateAdapter(*model_, job, job.train.seed);
-    model_->SetHook(hook);
     if (!adapter.ok()) return adapter.status();
     const std::string label = fs::path(inputs.out).filename().string();
     TrainerOptions trainer_options = JobTrainerOptions(inputs.out, label, options);
@@ -444,13 +389,18 @@ Result<TrainJobResult> RunTrainJob(const jobs::JobSpec& job, const TrainJobOptio
   LF_ASSIGN_OR_RETURN(JobInputs inputs, LoadJobInputs(job, *model, *tokenizer, gang.get()));
   // Full fine-tuning has no adapter: the trainer then trains every base weight.
   std::unique_ptr<Adapter> adapter;
-  if (job.method != "full") {
+  if (job.method != jobs::Method::kFull) {
     LF_ASSIGN_OR_RETURN(adapter, CreateAdapter(*model, job, job.train.seed));
+  }
+  // Declared after the adapter, so the model lets go of it before it is destroyed.
+  ScopedHook attached(*model, adapter.get());
+  if (adapter != nullptr) {
     // Soft prompts and prefixes take positions before the real tokens.
     const int64_t virtual_tokens = model->VirtualTokens();
     if (job.data.seq_len + virtual_tokens > model->config().max_positions) {
       return InvalidArgument("job.data.seq_len: " + std::to_string(job.data.seq_len) + " plus " +
-                             std::to_string(virtual_tokens) + " virtual tokens of " + job.method +
+                             std::to_string(virtual_tokens) + " virtual tokens of " +
+                             std::string(jobs::MethodName(job.method)) +
                              " is longer than the model's context of " +
                              std::to_string(model->config().max_positions) +
                              " tokens; shorten seq_len or num_virtual_tokens");
@@ -461,8 +411,8 @@ Result<TrainJobResult> RunTrainJob(const jobs::JobSpec& job, const TrainJobOptio
   trainer_options.gang = gang.get();
   Trainer trainer(*model, adapter.get(), job.train, trainer_options);
   TrainJobResult result;
-  result.devices = gang != nullptr ? gang->size() : 1;
   LF_ASSIGN_OR_RETURN(result.train, trainer.Run(inputs.data.train, inputs.data.eval));
+  result.train.devices = gang != nullptr ? gang->size() : 1;
   if (!writer) return result;
   LF_RETURN_IF_ERROR(
       FinishJob(job, *model, adapter.get(), inputs, base_lineage, trainer_options, &result));
@@ -472,7 +422,7 @@ Result<TrainJobResult> RunTrainJob(const jobs::JobSpec& job, const TrainJobOptio
 Result<std::unique_ptr<TrainPack>> OpenTrainPack(const jobs::JobSpec& job) {
   std::string key = jobs::PackKey(job);
   if (key.empty()) {
-    return FailedPrecondition("method " + job.method +
+    return FailedPrecondition("method " + std::string(jobs::MethodName(job.method)) +
                               " cannot train in a pack (packs take plain LoRA); it trains alone");
   }
   LF_ASSIGN_OR_RETURN(std::unique_ptr<CausalLm> model, LoadCausalLm(job.base_model));
@@ -532,15 +482,16 @@ Result<TrainJobResult> Pretrain(const PretrainSpec& spec, const TrainJobOptions&
   Trainer trainer(*model, nullptr, spec.train, trainer_options);
   TrainJobResult result;
   LF_ASSIGN_OR_RETURN(result.train, trainer.Run(data.train, data.eval));
-  result.data = data.lineage;
-  if (result.train.completed) {
+  result.train.data = data.lineage;
+  result.train.lorafleet_version = kVersion;
+  if (result.train.completed()) {
     LF_RETURN_IF_ERROR(SaveCausalLm(*model, out));
     LF_RETURN_IF_ERROR(spec.tokenizer.empty() ? SaveByteTokenizer(out)
                                               : CopyTokenizerFiles(spec.tokenizer, out));
     RemoveCheckpoints(trainer_options);
   }
   LF_RETURN_IF_ERROR(WriteFileAtomically((fs::path(out) / "pretrain_result.json").string(),
-                                         TrainJobResultToJson(result).dump(2) + "\n"));
+                                         jobs::TrialResultToJson(result.train).dump(2) + "\n"));
   return result;
 }
 

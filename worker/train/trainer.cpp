@@ -9,6 +9,9 @@ Trainer::Trainer(CausalLm& model, Adapter* adapter, const jobs::TrainSpec& spec,
     : model_(model), adapter_(adapter), spec_(spec), options_(std::move(options)) {}
 
 Result<TrainResult> Trainer::Run(PackedLoader& train, const std::vector<Batch>& eval) {
+  // The model computes with the adapter it trains (full fine-tuning: the base alone) until Run
+  // returns, whatever its hook was before.
+  ScopedHook attached(model_, adapter_);
   TrainingRun run(model_, adapter_, spec_, options_, train, eval);
   LF_RETURN_IF_ERROR(run.Begin());
   while (run.BeginStep()) {

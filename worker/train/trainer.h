@@ -44,7 +44,8 @@ class Trainer {
   // `adapter` null: every base weight trains (full fine-tuning).
   Trainer(CausalLm& model, Adapter* adapter, const jobs::TrainSpec& spec, TrainerOptions options);
 
-  // Trains until spec.steps (or a stop). `eval` may be empty.
+  // Trains until spec.steps (or a stop), with the adapter attached to the model meanwhile (a
+  // ScopedHook). `eval` may be empty.
   Result<TrainResult> Run(PackedLoader& train, const std::vector<Batch>& eval);
 
  private:

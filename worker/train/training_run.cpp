@@ -75,14 +75,13 @@ std::map<std::string, torch::Tensor> TrainingRun::TrainableState() const {
 }
 
 EvalResult TrainingRun::EvaluateNow() {
-  ModelHook* previous = model_.hook();
+  // In a pack the model's hook is the pack's; this run's adapter alone is evaluated.
+  std::optional<ScopedHook> attached;
   if (adapter_ != nullptr) {
-    model_.SetHook(adapter_);
+    attached.emplace(model_, adapter_);
     adapter_->SetTraining(false);
   }
-  EvalResult e = Evaluate(model_, eval_, spec_.eval_batches);
-  model_.SetHook(previous);
-  return e;
+  return Evaluate(model_, eval_, spec_.eval_batches);
 }
 
 Status TrainingRun::SaveCheckpoint(int64_t step) {
@@ -192,7 +191,7 @@ Status TrainingRun::Begin() {
   }
   if (!shared_) ResetPeakMemory();
   t0_ = std::chrono::steady_clock::now();
-  result_.stop_reason = "completed";
+  result_.stop_reason = jobs::StopReason::kCompleted;
   return Status::Ok();
 }
 
@@ -211,13 +210,12 @@ bool TrainingRun::BeginStep() {
     finish = flags[1].item<int64_t>() > 0;
   }
   if (stop) {
-    result_.stop_reason = "stopped";
+    result_.stop_reason = jobs::StopReason::kStopped;
     ended_ = true;
     return false;
   }
   if (finish) {
-    result_.stop_reason = "early_stopped";
-    result_.early_stopped = true;
+    result_.stop_reason = jobs::StopReason::kEarlyStopped;
     ended_ = true;
     return false;
   }
@@ -265,7 +263,8 @@ Status TrainingRun::EndStep(double loss) {
     loss = total.item<double>();
   }
   if (!std::isfinite(loss)) {
-    result_.stop_reason = std::string("the loss became ") + (std::isnan(loss) ? "NaN" : "infinite") +
+    result_.stop_reason = jobs::StopReason::kDiverged;
+    result_.stop_detail = std::string("the loss became ") + (std::isnan(loss) ? "NaN" : "infinite") +
                           " at step " + std::to_string(step_ + 1) +
                           "; lower train.lr or check the data";
     ended_ = true;
@@ -303,8 +302,7 @@ Result<TrainResult> TrainingRun::Finish() {
   bar_->Finish();
   if (!gang_status_.ok()) return gang_status_;  // the gang broke up: no result to trust
   result_.steps = step_;
-  result_.completed = result_.stop_reason == "completed" || result_.early_stopped;
-  if (result_.stop_reason == "stopped" && !options_.checkpoint_dir.empty()) {
+  if (result_.stop_reason == jobs::StopReason::kStopped && !options_.checkpoint_dir.empty()) {
     LF_RETURN_IF_ERROR(SaveCheckpoint(step_));
   }
   result_.wall_s = Seconds(t0_);
@@ -316,7 +314,7 @@ Result<TrainResult> TrainingRun::Finish() {
   }
   if (adapter_ != nullptr) adapter_->SetTraining(false);
   if (adapter_ == nullptr) model_.SetBaseTrainable(false);
-  if (!eval_.empty() && result_.completed) {
+  if (!eval_.empty() && result_.completed()) {
     EvalResult e = EvaluateNow();
     result_.eval_loss = e.loss;
     result_.eval_perplexity = e.perplexity;

@@ -260,8 +260,7 @@
   // Eval loss against `key`, one line per combination of the other swept keys.
   function lossChart(rows, keys, key) {
     // Trials stopped early by ASHA have their (earlier) eval loss too; they are drawn hollow.
-    const done = rows.filter((r) => (r.state === 'completed' || r.state === 'stopped') &&
-                                    isNum(r.eval_loss) && xOf(r, key) !== null);
+    const done = rows.filter((r) => r.has_adapter && isNum(r.eval_loss) && xOf(r, key) !== null);
     const numeric = done.every((r) => isNum(xOf(r, key)));
     const categories = numeric ? null
         : [...new Set(done.map((r) => value(xOf(r, key))))].sort((a, b) =>
@@ -310,34 +309,42 @@
     const picker = h('select', {'aria-label': 'x axis', onchange: (e) => {
       location.hash = withQuery(ctx, {x: e.target.value});
     }}, axisKeys.map((k) => h('option', {value: k, selected: k === key}, k)));
-    // r, alpha and lr have their own columns; other swept keys get one each.
+    // The columns come with the comparison (jobs::CompareColumns), formatted by their format;
+    // the trial and sweep link to their pages, and swept keys without a column follow lr.
     const covered = new Set([method + '.r', method + '.alpha', 'train.lr']);
     const multi = cmp.sweeps.length > 1;
-    const columns = [
-      {key: 'trial_id', label: 'trial', show: (r) => trialLink(r.trial_id)},
-      multi && {key: 'sweep_id', label: 'sweep', show: (r) => sweepLink(r.sweep_id)},
-      {key: 'state', show: (r) => badge(r.state)},
-      {key: 'method'},
-      {key: 'r', num: true}, {key: 'alpha', num: true}, {key: 'lr', num: true},
-      ...keys.filter((k) => !covered.has(k)).map((k) => ({key: k, get: (r) => xOf(r, k)})),
-      {key: 'eval_loss', label: 'eval loss', num: true, show: (r) => num(r.eval_loss)},
-      {key: 'perplexity', num: true, show: (r) => num(r.perplexity)},
-      {key: 'train_loss', label: 'train loss', num: true, show: (r) => num(r.train_loss)},
-      {key: 'forgetting', num: true, show: (r) => signed(r.forgetting)},
-      {key: 'trainable_params', label: 'trainable', num: true, show: (r) => count(r.trainable_params)},
-      {key: 'trainable_pct', label: 'trainable %', num: true, show: (r) => num(r.trainable_pct, 3)},
-      {key: 'adapter_bytes', label: 'adapter', num: true, show: (r) => bytes(r.adapter_bytes)},
-      {key: 'peak_memory_bytes', label: 'peak memory', num: true,
-       show: (r) => bytes(r.peak_memory_bytes)},
-      {key: 'tokens_per_s', label: 'tokens/s', num: true,
-       show: (r) => isNum(r.tokens_per_s) ? count(Math.round(r.tokens_per_s)) : '–'},
-      {key: 'wall_s', label: 'wall', num: true, show: (r) => duration(r.wall_s)},
-      {key: 'device_s', label: 'device-s', num: true, show: (r) => num(r.device_s, 3)},
-      {key: 'device_s_vs_full', label: 'vs full', num: true,
-       show: (r) => isNum(r.device_s_vs_full) ? num(r.device_s_vs_full, 3) + '×' : '–'},
-      {key: 'pareto_front', label: 'front', get: (r) => r.pareto_front ? 1 : 0,
-       show: (r) => r.pareto_front ? '✓' : ''},
-    ].filter(Boolean);
+    const shows = {
+      text: (k) => (r) => r[k] ?? '–',
+      int: (k) => (r) => isNum(r[k]) ? count(Math.round(r[k])) : '–',
+      number: (k) => (r) => num(r[k]),
+      fixed2: (k) => (r) => num(r[k]),
+      fixed4: (k) => (r) => num(r[k]),
+      bytes: (k) => (r) => bytes(r[k]),
+      percent: (k) => (r) => isNum(r[k]) ? num(r[k], 3) + '%' : '–',
+      duration: (k) => (r) => duration(r[k]),
+      signed4: (k) => (r) => signed(r[k]),
+      ratio: (k) => (r) => isNum(r[k]) ? num(r[k], 3) + '×' : '–',
+      check: (k) => (r) => r[k] ? '✓' : '',
+    };
+    const special = {
+      trial_id: (r) => trialLink(r.trial_id),
+      state: (r) => badge(r.state),
+    };
+    const present = (k) => rows.some((r) => isNum(r[k]));
+    const columns = [];
+    for (const c of cmp.columns || []) {
+      if (c.when_present && !present(c.key)) continue;
+      const column = {key: c.key, label: c.label, num: c.format !== 'text',
+                      show: special[c.key] || (shows[c.format] || shows.number)(c.key)};
+      if (c.format === 'check') column.get = (r) => r[c.key] ? 1 : 0;
+      columns.push(column);
+      if (c.key === 'trial_id' && multi) {
+        columns.push({key: 'sweep_id', label: 'sweep', show: (r) => sweepLink(r.sweep_id)});
+      }
+      if (c.key === 'lr') {
+        for (const k of keys.filter((k) => !covered.has(k))) columns.push({key: k, get: (r) => xOf(r, k)});
+      }
+    }
     return [
       h('div', {class: 'row'},
         h('div', {class: 'panel', 'data-chart': 'loss'},

@@ -41,11 +41,29 @@ TEST(PlotTest, EvalLossAgainstTheFirstNumericKeyOneLinePerOtherCombination) {
   EXPECT_EQ(by_lr->find("train.lr (log scale)"), std::string::npos);  // 5e-4..2e-3: linear
 }
 
+TEST(PlotTest, EachLineRunsInXOrderAndIsNamedByTheMethodWhenXIsTheOnlySweptKey) {
+  Json rows = Json::array();
+  for (double r : {16, 1, 4}) {
+    rows.push_back({{"state", "completed"}, {"method", "dora"}, {"params", {{"lora.r", r}}},
+                    {"eval_loss", 1.0 + r / 100}});
+  }
+  Result<std::string> svg = ComparePlotSvg(rows, {});
+  ASSERT_TRUE(svg.ok()) << svg.status().ToString();
+  EXPECT_EQ(Count(*svg, "<polyline class=\"series\""), 1u);
+  EXPECT_NE(svg->find(">dora</text>"), std::string::npos);  // the legend
+  const size_t r1 = svg->find("<title>lora.r=1, dora: 1.01</title>");
+  const size_t r4 = svg->find("<title>lora.r=4, dora: 1.04</title>");
+  const size_t r16 = svg->find("<title>lora.r=16, dora: 1.16</title>");
+  ASSERT_NE(r16, std::string::npos);
+  EXPECT_LT(r1, r4);
+  EXPECT_LT(r4, r16);
+}
+
 TEST(PlotTest, SaysWhatIsMissing) {
   Json pending = Json::array({Row(1, 1e-3, nullptr, "queued")});
   Result<std::string> none = ComparePlotSvg(pending, {});
   ASSERT_FALSE(none.ok());
-  EXPECT_NE(none.status().message().find("no completed trial has an eval loss"),
+  EXPECT_NE(none.status().message().find("no trial with an adapter has an eval loss"),
             std::string::npos);
   Json rows = Json::array({Row(1, 1e-3, 2.0), Row(2, 1e-3, 1.9)});
   Result<std::string> unknown = ComparePlotSvg(rows, {.x = "lora.alpha"});

@@ -1,5 +1,7 @@
 #include "cli/commands/views.h"
 
+#include "jobs/compare.h"
+
 #include <gtest/gtest.h>
 
 namespace lf::cli {
@@ -24,14 +26,13 @@ Json Row(const std::string& id, const std::string& state, Json eval_loss,
           {"steps", 100}};
 }
 
-TEST(ViewsTest, CompareRowsBestFirstThenUnfinishedInOrder) {
-  const Json rows = Json::array({Row("t1", "running", nullptr), Row("t2", "completed", 2.5),
-                                 Row("t3", "failed", nullptr), Row("t4", "completed", 1.5),
-                                 Row("t5", "completed", 2.5)});
-  const Json sorted = SortCompareRows(rows);
-  std::vector<std::string> ids;
-  for (const Json& r : sorted) ids.push_back(r["trial_id"]);
-  EXPECT_EQ(ids, (std::vector<std::string>{"t4", "t2", "t5", "t1", "t3"}));
+TEST(ViewsTest, CompareTableKeepsTheCoordinatorsOrder) {
+  const Json rows = Json::array({Row("t4", "completed", 1.5), Row("t2", "completed", 2.5),
+                                 Row("t1", "running", nullptr)});
+  const Table t = CompareTable(rows, /*raw=*/true);
+  const std::string csv = t.RenderCsv();
+  EXPECT_LT(csv.find("t4,"), csv.find("t2,"));
+  EXPECT_LT(csv.find("t2,"), csv.find("t1,"));
 }
 
 TEST(ViewsTest, CompareTableFormatsAndShowsExtraSweptKeys) {
@@ -41,25 +42,24 @@ TEST(ViewsTest, CompareTableFormatsAndShowsExtraSweptKeys) {
   EXPECT_EQ(ExtraParamKeys(rows), (std::vector<std::string>{"lora.dropout", "train.batch_size"}));
   const std::string text = CompareTable(rows, /*raw=*/false).RenderText();
   EXPECT_NE(text.find("trainable"), std::string::npos);
-  EXPECT_NE(text.find("1234 (0.50%)"), std::string::npos);
+  EXPECT_NE(text.find("1234"), std::string::npos);
+  EXPECT_NE(text.find("0.50%"), std::string::npos);
   EXPECT_NE(text.find("2.1346"), std::string::npos);
-  EXPECT_NE(text.find("2.50"), std::string::npos);   // adapter MB
-  EXPECT_NE(text.find("5234"), std::string::npos);   // tok/s
-  EXPECT_NE(text.find("12.3"), std::string::npos);   // wall s
-  EXPECT_NE(text.find("0.002"), std::string::npos);  // lr
+  EXPECT_NE(text.find("2.5 MB"), std::string::npos);  // adapter
+  EXPECT_NE(text.find("5234"), std::string::npos);    // tok/s
+  EXPECT_NE(text.find("0.002"), std::string::npos);   // lr
   EXPECT_NE(text.find("lora.dropout"), std::string::npos);
+  // The CSV has every column of jobs::CompareColumns, by key, then the extra swept keys.
   const std::string csv = CompareTable(rows, /*raw=*/true).RenderCsv();
-  EXPECT_EQ(csv.substr(0, csv.find('\n')),
-            "trial_id,state,method,r,alpha,lr,trainable_params,trainable_pct,adapter_bytes,"
-            "eval_loss,perplexity,initial_eval_loss,train_loss,tokens_per_s,wall_s,device_s,"
-            "device_s_vs_full,general_eval_loss_base,general_eval_loss,forgetting,"
-            "peak_memory_bytes,steps,lora.dropout,train.batch_size");
-  EXPECT_NE(csv.find("t1,completed,lora,4,8,0.002,1234,0.5,2500000,2.13456,,,,5234.4,12.34,,,,,,,"
-                     "100,0.05,\n"),
-            std::string::npos);
+  std::string header;
+  for (const jobs::CompareColumn& c : jobs::CompareColumns()) {
+    header += (header.empty() ? "" : ",") + std::string(c.key);
+  }
+  EXPECT_EQ(csv.substr(0, csv.find('\n')), header + ",lora.dropout,train.batch_size");
+  EXPECT_NE(csv.find("t1,completed,lora,4,8,0.002,2.13456,"), std::string::npos) << csv;
   // Without a general eval set or a full baseline, those columns stay out of the text table.
   EXPECT_EQ(text.find("forgetting"), std::string::npos);
-  EXPECT_EQ(text.find("cost x full"), std::string::npos);
+  EXPECT_EQ(text.find("cost vs full"), std::string::npos);
 }
 
 TEST(ViewsTest, CompareTableShowsForgettingAndCostAgainstFullFineTuning) {
@@ -72,10 +72,10 @@ TEST(ViewsTest, CompareTableShowsForgettingAndCostAgainstFullFineTuning) {
   full["device_s_vs_full"] = 1.0;
   const std::string text = CompareTable(Json::array({lora, full}), /*raw=*/false).RenderText();
   EXPECT_NE(text.find("forgetting"), std::string::npos) << text;
-  EXPECT_NE(text.find("cost x full"), std::string::npos) << text;
+  EXPECT_NE(text.find("cost vs full"), std::string::npos) << text;
   EXPECT_NE(text.find("+0.0123"), std::string::npos) << text;
   EXPECT_NE(text.find("-0.5000"), std::string::npos) << text;
-  EXPECT_NE(text.find("0.25"), std::string::npos) << text;
+  EXPECT_NE(text.find("0.25x"), std::string::npos) << text;
 }
 
 TEST(ViewsTest, AdaptersTableShowsTagsAndFallsBackToTheSweepId) {
@@ -102,11 +102,12 @@ TEST(ViewsTest, CountsLineInLifecycleOrder) {
 }
 
 TEST(ViewsTest, FinalStates) {
-  for (const char* s : {"completed", "failed", "cancelled", "stopped"})
-    EXPECT_TRUE(IsFinalTrialState(s));
-  for (const char* s : {"queued", "assigned", "running"}) EXPECT_FALSE(IsFinalTrialState(s));
-  EXPECT_TRUE(IsFinalSweepState("finished"));
-  EXPECT_FALSE(IsFinalSweepState("paused"));
+  EXPECT_EQ(TrialStateOf(Json{{"state", "stopped"}}), jobs::TrialState::kStopped);
+  EXPECT_EQ(TrialStateOf(Json{{"state", "exploded"}}), std::nullopt);
+  EXPECT_EQ(TrialStateOf(Json::object()), std::nullopt);
+  EXPECT_TRUE(IsFinalSweep(Json{{"state", "finished"}}));
+  EXPECT_FALSE(IsFinalSweep(Json{{"state", "paused"}}));
+  EXPECT_FALSE(IsFinalSweep(Json{{"state", "???"}}));
 }
 
 TEST(ViewsTest, MetricLinesGroupByStep) {

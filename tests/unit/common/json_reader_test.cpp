@@ -24,6 +24,7 @@ TEST(JsonReaderTest, ErrorsNameTheFullPathOfTheBadValue) {
   EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(bad.status().message(),
             "sweep.search.space.lora.r[2]: expected a positive integer, got -1");
+  EXPECT_EQ(bad.status().field(), "sweep.search.space.lora.r[2]");
 }
 
 TEST(JsonReaderTest, MissingAndWrongTypedFields) {

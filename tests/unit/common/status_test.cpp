@@ -41,6 +41,18 @@ TEST(StatusTest, WithContextPrefixesAndKeepsCode) {
   EXPECT_TRUE(Status::Ok().WithContext("ignored").ok());
 }
 
+TEST(StatusTest, CarriesItsFieldAsDataThroughContext) {
+  Status s = InvalidArgument("sweep.lora.r: expected a positive integer, got 0")
+                 .WithField("sweep.lora.r");
+  EXPECT_EQ(s.field(), "sweep.lora.r");
+  EXPECT_EQ(s.message(), "sweep.lora.r: expected a positive integer, got 0");
+  Status outer = s.WithContext("submitting sweep.yaml");
+  EXPECT_EQ(outer.field(), "sweep.lora.r");
+  EXPECT_EQ(outer.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(NotFound("no such trial").field(), "");
+  EXPECT_TRUE(Status::Ok().WithField("x").ok());
+}
+
 TEST(StatusTest, MacrosPropagateErrorsAndValues) {
   Result<int> q = Quarter(12);
   ASSERT_TRUE(q.ok());

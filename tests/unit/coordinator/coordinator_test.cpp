@@ -1,5 +1,7 @@
-// The coordinator's core driven directly: real store in a temporary directory, fake clock, and a
-// sink that records what would go to workers (the in-process transport).
+// The coordinator's core driven directly: the in-memory store, fake clock, and a sink that records
+// what would go to workers (the in-process transport). A restart replaces the coordinator over
+// the same store instance, as the daemon reopens its store directory; the RocksDB store's own
+// durability is tested in store/ and by integration.coordinator_restart.
 #include "coordinator/coordinator.h"
 
 #include <gtest/gtest.h>
@@ -12,6 +14,7 @@
 #include <optional>
 #include <set>
 
+#include "coordinator/store/memory_store.h"
 #include "store/store_test_util.h"
 
 namespace lf::coordinator {
@@ -49,13 +52,23 @@ std::string SweepYaml(const std::string& space = "lora.r: [1, 2]", const std::st
          "  train: {steps: 10}\nspace:\n  " + space + "\n" + extra;
 }
 
+// A trial's DONE as a worker sends it: the result (for the trial's job) and the adapter files,
+// result.json among them.
+protocol::Done DoneWith(const protocol::Assign& a, jobs::TrialResult result) {
+  result.job = a.job;
+  return {.trial_id = a.trial_id,
+          .attempt = a.attempt,
+          .result = result,
+          .files = {{"adapter_model.safetensors", "weights of " + a.trial_id},
+                    {"result.json", jobs::TrialResultToJson(result).dump()}}};
+}
+
 class CoordinatorTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = store::testing::FreshDir("coord");
-    auto opened = store::OpenRocksDbStore({.path = dir_ + "/store", .clock = &clock_});
-    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
-    store_ = std::move(opened).value();
+    dir_ = store::testing::FreshDir("coord");  // runs/ and files some tests write
+    std::filesystem::create_directories(dir_);
+    store_ = store::NewMemoryStore(&clock_);
     Restart();
   }
   void Restart() {
@@ -69,8 +82,7 @@ class CoordinatorTest : public ::testing::Test {
     coordinator_ = std::move(created).value();
   }
   std::string Submit(const std::string& yaml) {
-    RequestError error;
-    auto r = coordinator_->Submit({.spec = yaml, .base_dir = kRepo, .owner = "alice"}, &error);
+    auto r = coordinator_->Submit({.spec = yaml, .base_dir = kRepo, .owner = "alice"});
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     return r.ok() ? (*r)["sweep"]["id"].get<std::string>() : "";
   }
@@ -92,11 +104,7 @@ class CoordinatorTest : public ::testing::Test {
   }
   TrialState StateOf(const std::string& trial) { return store_->GetTrial(trial)->state; }
   protocol::Done DoneFor(const protocol::Assign& a) {
-    return {.trial_id = a.trial_id,
-            .attempt = a.attempt,
-            .result = {{"eval_loss", 1.5}},
-            .files = {{"adapter_model.safetensors", "weights"},
-                      {"result.json", R"({"eval_loss": 1.5, "trainable_params": 10})"}}};
+    return DoneWith(a, {.eval_loss = 1.5, .trainable_params = 10});
   }
 
   std::string dir_;
@@ -111,8 +119,8 @@ TEST_F(CoordinatorTest, ASweepRunsToCompletionAndStoresEveryAdapter) {
   const std::string sweep = Submit(SweepYaml());
   auto a = Join("w1");
   EXPECT_EQ(a.attempt, 1u);
-  EXPECT_EQ(a.job["lora"]["r"], 1);
-  EXPECT_EQ(a.job["output"], dir_ + "/runs/" + sweep + "/" + a.trial_id);
+  EXPECT_EQ(a.job.lora.r, 1);
+  EXPECT_EQ(a.job.output, dir_ + "/runs/" + sweep + "/" + a.trial_id);
   EXPECT_EQ(sink_.Take<protocol::Welcome>("w1").size(), 1u);
   EXPECT_EQ(StateOf(a.trial_id), TrialState::kAssigned);
 
@@ -123,7 +131,7 @@ TEST_F(CoordinatorTest, ASweepRunsToCompletionAndStoresEveryAdapter) {
 
   Send("w1", DoneFor(a));
   EXPECT_EQ(StateOf(a.trial_id), TrialState::kCompleted);
-  EXPECT_EQ(*store_->GetAdapterFile(a.trial_id, "adapter_model.safetensors"), "weights");
+  EXPECT_EQ(*store_->GetAdapterFile(a.trial_id, "adapter_model.safetensors"), "weights of " + a.trial_id);
   // The idle worker gets the second trial straight away.
   auto next = sink_.Take<protocol::Assign>("w1");
   ASSERT_EQ(next.size(), 1u);
@@ -139,21 +147,41 @@ TEST_F(CoordinatorTest, ASweepRunsToCompletionAndStoresEveryAdapter) {
 }
 
 TEST_F(CoordinatorTest, ARefusedSubmissionStoresNothing) {
-  RequestError error;
-  auto bad = coordinator_->Submit({.spec = SweepYaml("lora.r: [1, 0]"), .base_dir = kRepo},
-                                  &error);
+  auto bad = coordinator_->Submit({.spec = SweepYaml("lora.r: [1, 0]"), .base_dir = kRepo});
   ASSERT_FALSE(bad.ok());
-  EXPECT_EQ(error.status.code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(error.field, "sweep.space.lora.r[1]");
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad.status().field(), "sweep.space.lora.r[1]");
   auto missing = coordinator_->Submit(
       {.spec = SweepYaml("data.train: [examples/data/medical/train.jsonl, nope.jsonl]"),
-       .base_dir = kRepo},
-      &error);
+       .base_dir = kRepo});
   ASSERT_FALSE(missing.ok());
-  EXPECT_EQ(error.field, "sweep.space.data.train");
-  EXPECT_NE(error.status.message().find("nope.jsonl"), std::string::npos);
+  EXPECT_EQ(missing.status().field(), "sweep.space.data.train");
+  EXPECT_NE(missing.status().message().find("nope.jsonl"), std::string::npos);
   EXPECT_TRUE(store_->ListSweeps()->empty());
   EXPECT_EQ(coordinator_->scheduler().queued_count(), 0u);
+}
+
+TEST_F(CoordinatorTest, AStoredJobThatNoLongerParsesFailsItsTrialAndNeverReachesAWorker) {
+  // A sweep as an older version might have stored it: its resolved form is fine, but the trial's
+  // job names a method this version does not know.
+  const std::string good = Submit(SweepYaml("lora.r: [4]"));
+  ASSERT_TRUE(coordinator_->CancelSweep(good, "user:alice").ok());
+  coordinator_->Flush();
+  store::SweepRecord sweep = *store_->GetSweep(good);
+  sweep.state = jobs::SweepState::kActive;
+  sweep.id = IdGenerator(clock_).NextSweepId();
+  const std::string trial_id = MakeTrialId(sweep.id, 0);
+  store::TrialRecord trial{.id = trial_id, .sweep_id = sweep.id, .index = 0};
+  trial.config = R"({"job": {"base_model": "m", "data": {"train": "t"}, "method": "lorax"},
+                     "params": {}})";
+  ASSERT_TRUE(store_->CreateSweep(sweep, {trial}, "test").ok());
+  Restart();
+  Send("w1", Hello("w1"));
+  EXPECT_TRUE(sink_.Take<protocol::Assign>("w1").empty());
+  const store::TrialRecord failed = *store_->GetTrial(trial_id);
+  EXPECT_EQ(failed.state, TrialState::kFailed);
+  EXPECT_NE(failed.last_error.find(".job.method"), std::string::npos) << failed.last_error;
+  EXPECT_NE(failed.last_error.find("lorax"), std::string::npos) << failed.last_error;
 }
 
 TEST_F(CoordinatorTest, ALostWorkersTrialResumesElsewhereAndItsLateReportIsRefused) {
@@ -290,7 +318,7 @@ TEST_F(CoordinatorTest, AGpuWorkerTrainsItsLoraTrialsAsOnePackAndOtherMethodsAlo
   EXPECT_NE(packed[0].pack_key.find("tiny-gpt2"), std::string::npos) << packed[0].pack_key;
   // The DoRA trial cannot join: it goes to a CPU worker, which packs nothing.
   auto alone = Join("c1");
-  EXPECT_EQ(alone.job["method"], "dora");
+  EXPECT_EQ(alone.job.method, jobs::Method::kDora);
   EXPECT_EQ(alone.pack_key, "");
   Json workers = coordinator_->WorkersView()["workers"];
   ASSERT_EQ(workers.size(), 2u);
@@ -426,18 +454,16 @@ TEST_F(CoordinatorTest, AGangTrialGoesToAllItsRanksAndALostMemberRequeuesItWhole
 TEST_F(CoordinatorTest, CompareShowsForgettingAndCostAgainstTheFullBaseline) {
   const std::string sweep = Submit(SweepYaml("method: [lora, full]"));
   auto finish = [&](const protocol::Assign& a, double device_s, double forgetting) {
-    protocol::Done done = DoneFor(a);
-    done.files[1].bytes = Json{{"eval_loss", 1.5}, {"device_s", device_s},
-                                {"general_eval_loss_base", 2.0},
-                                {"general_eval_loss", 2.0 + forgetting},
-                                {"forgetting", forgetting}}.dump();
-    Send("w1", done);
+    Send("w1", DoneWith(a, {.eval_loss = 1.5,
+                            .wall_s = device_s,
+                            .general_eval_loss_base = 2.0,
+                            .general_eval_loss = 2.0 + forgetting}));
   };
   auto a = Join("w1");
-  finish(a, a.job["method"] == "full" ? 40.0 : 10.0, a.job["method"] == "full" ? 0.5 : 0.01);
+  finish(a, a.job.method == jobs::Method::kFull ? 40.0 : 10.0, a.job.method == jobs::Method::kFull ? 0.5 : 0.01);
   auto b = sink_.Take<protocol::Assign>("w1");
   ASSERT_EQ(b.size(), 1u);
-  finish(b[0], b[0].job["method"] == "full" ? 40.0 : 10.0, b[0].job["method"] == "full" ? 0.5 : 0.01);
+  finish(b[0], b[0].job.method == jobs::Method::kFull ? 40.0 : 10.0, b[0].job.method == jobs::Method::kFull ? 0.5 : 0.01);
   auto compare = coordinator_->CompareView({sweep});
   ASSERT_TRUE(compare.ok());
   ASSERT_EQ((*compare)["rows"].size(), 2u);
@@ -445,7 +471,7 @@ TEST_F(CoordinatorTest, CompareShowsForgettingAndCostAgainstTheFullBaseline) {
     const bool full = row["method"] == "full";
     EXPECT_EQ(row["device_s"], full ? 40.0 : 10.0);
     EXPECT_EQ(row["device_s_vs_full"], full ? 1.0 : 0.25);
-    EXPECT_EQ(row["forgetting"], full ? 0.5 : 0.01);
+    EXPECT_NEAR(row["forgetting"].get<double>(), full ? 0.5 : 0.01, 1e-12);
     EXPECT_EQ(row["general_eval_loss_base"], 2.0);
   }
 }
@@ -460,13 +486,11 @@ TEST_F(CoordinatorTest, CompareMarksTheQualitySizeParetoFront) {
   auto next = std::vector<protocol::Assign>{Join("w1")};
   while (!next.empty()) {
     const protocol::Assign a = next[0];
-    const int r = a.job["lora"]["r"];
+    const int r = static_cast<int>(a.job.lora.r);
     rank_of[a.trial_id] = r;
     if (!results.count(r)) break;
-    protocol::Done done = DoneFor(a);
-    done.files[1].bytes = Json{{"eval_loss", results.at(r).first},
-                               {"adapter_bytes", results.at(r).second}}.dump();
-    Send("w1", done);
+    Send("w1", DoneWith(a, {.eval_loss = results.at(r).first,
+                            .adapter_bytes = static_cast<int64_t>(results.at(r).second)}));
     next = sink_.Take<protocol::Assign>("w1");
   }
   ASSERT_EQ(rank_of.size(), 5u);
@@ -564,11 +588,10 @@ std::string AshaSweepYaml(const std::string& metric = "eval_loss") {
 
 // A trial's DONE as a worker sends it, with an eval loss and, when early, the steps it stopped at.
 protocol::Done AshaDone(const protocol::Assign& a, double eval_loss, int64_t steps, bool early) {
-  Json result = {{"eval_loss", eval_loss}, {"steps", steps}, {"early_stopped", early},
-                 {"stopped_at_step", early ? Json(steps) : Json(nullptr)}};
-  return {.trial_id = a.trial_id, .attempt = a.attempt, .result = result,
-          .files = {{"adapter_model.safetensors", "weights of " + a.trial_id},
-                    {"result.json", result.dump()}}};
+  return DoneWith(a, {.stop_reason = early ? jobs::StopReason::kEarlyStopped
+                                           : jobs::StopReason::kCompleted,
+                      .steps = steps,
+                      .eval_loss = eval_loss});
 }
 
 // Rungs at steps 10, 20, 40, 80 (grace 10, rf 2, 100 steps); the best half of each continues.
@@ -758,7 +781,8 @@ TEST_F(CoordinatorTest, MetricsCountDispatchesFailuresAndStepTimes) {
        }) {
     EXPECT_NE(text.find(line), std::string::npos) << "missing: " << line << "in:\n" << text;
   }
-  EXPECT_NE(text.find("lorafleet_worker_tokens_per_second{worker=\"w1\",host=\"h\",rank=\"0\"}"),
+  // Labels in name order, as prometheus-cpp writes them.
+  EXPECT_NE(text.find("lorafleet_worker_tokens_per_second{host=\"h\",rank=\"0\",worker=\"w1\"}"),
             std::string::npos);
   EXPECT_NE(text.find("lorafleet_store_size_bytes "), std::string::npos);
 

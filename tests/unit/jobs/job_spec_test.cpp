@@ -31,7 +31,7 @@ TEST(JobSpecTest, MinimalJobGetsDefaults) {
   EXPECT_EQ(spec->data.train_on, TrainOn::kAssistant);
   EXPECT_EQ(spec->data.packing, DataPacking::kAuto);
   EXPECT_EQ(spec->data.chat_template, "");
-  EXPECT_EQ(spec->method, "lora");
+  EXPECT_EQ(spec->method, Method::kLora);
   EXPECT_EQ(spec->lora.r, 8);
   EXPECT_TRUE(spec->lora.target_modules.empty());
   EXPECT_EQ(spec->train.schedule, Schedule::kConstant);
@@ -55,10 +55,11 @@ TEST(PackKeyTest, PlainLoraOnOneBaseAndLengthShareAKeyWhateverTheirSettings) {
   other_base.base_model = "/models/other";
   EXPECT_NE(PackKey(longer), PackKey(a));
   EXPECT_NE(PackKey(other_base), PackKey(a));
-  for (const char* method : {"dora", "qlora", "ia3", "prompt_tuning", "bottleneck", "full"}) {
+  for (Method method : {Method::kDora, Method::kQlora, Method::kIa3, Method::kPromptTuning,
+                        Method::kBottleneck, Method::kFull}) {
     JobSpec alone = a;
     alone.method = method;
-    EXPECT_EQ(PackKey(alone), "") << method;
+    EXPECT_EQ(PackKey(alone), "") << MethodName(method);
   }
 }
 
@@ -102,7 +103,7 @@ method: dora
 dora: {r: 4, alpha: 8, target_modules: [c_attn], layers_to_transform: [1]}
 )");
   ASSERT_TRUE(dora.ok()) << dora.status().ToString();
-  EXPECT_EQ(dora->method, "dora");
+  EXPECT_EQ(dora->method, Method::kDora);
   EXPECT_EQ(dora->dora.r, 4);
   EXPECT_EQ(dora->dora.target_modules, (std::vector<std::string>{"c_attn"}));
   EXPECT_EQ(dora->lora.r, 8);  // untouched
@@ -295,7 +296,7 @@ qlora: {r: 4, alpha: 8, dropout: 0.05, target_modules: [c_attn], rslora: true,
         layers_to_transform: [1], double_quant: false, block_size: 128}
 )");
   ASSERT_TRUE(q.ok()) << q.status().ToString();
-  EXPECT_EQ(q->method, "qlora");
+  EXPECT_EQ(q->method, Method::kQlora);
   EXPECT_EQ(q->qlora.r, 4);
   EXPECT_EQ(q->qlora.alpha, 8);
   EXPECT_EQ(q->qlora.dropout, 0.05);
@@ -356,7 +357,7 @@ TEST(JobSpecTest, BitfitAndFullHaveNoSettings) {
       Result<JobSpec> spec =
           Parse("base_model: m\ndata: {train: t}\nmethod: " + method + "\n" + block);
       ASSERT_TRUE(spec.ok()) << method << " " << block << ": " << spec.status().ToString();
-      EXPECT_EQ(spec->method, method);
+      EXPECT_EQ(MethodName(spec->method), method);
       Json j = JobSpecToJson(*spec);
       EXPECT_EQ(j[method], Json::object());
       EXPECT_FALSE(j.contains("lora"));
@@ -388,6 +389,25 @@ TEST(JobSpecTest, BitfitAndFullHaveNoSettings) {
     EXPECT_NE(spec.status().message().find(c.message), std::string::npos)
         << "got: " << spec.status().message() << "\nwant: " << c.message;
   }
+}
+
+TEST(JobSpecTest, EveryMethodNameRoundTripsAndHasItsPeftType) {
+  for (Method m : AllMethods()) {
+    EXPECT_EQ(*ParseMethod(MethodName(m)), m);
+    const std::string yaml = "base_model: m\ndata: {train: t}\nmethod: " +
+                             std::string(MethodName(m)) + "\n";
+    Result<JobSpec> spec = ParseJobSpec(*ParseYaml(yaml, "job"));
+    ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+    // The resolved form names the method and carries its block only.
+    EXPECT_EQ(ParseJobSpec(JobSpecToJson(*spec))->method, m);
+    EXPECT_EQ(PeftType(m).empty(), m == Method::kFull) << MethodName(m);
+    EXPECT_EQ(LoraSettings(*spec) != nullptr,
+              m == Method::kLora || m == Method::kDora || m == Method::kQlora);
+  }
+  EXPECT_EQ(AllMethods().size(), 11u);
+  EXPECT_EQ(PeftType(Method::kDora), "LORA");
+  EXPECT_EQ(PeftType(Method::kPTuning), "P_TUNING");
+  EXPECT_FALSE(ParseMethod("LoRA").ok());
 }
 
 }  // namespace

@@ -39,9 +39,24 @@ TEST(TrialStateTest, FinalStatesAndMessages) {
             "cancelled");
 }
 
+TEST(TrialStateTest, EveryStateIsExactlyOneOfActiveFinalOrFailed) {
+  for (S s : AllTrialStates()) {
+    EXPECT_EQ(int(IsActive(s)) + int(IsFinal(s)) + int(s == S::kFailed), 1) << TrialStateName(s);
+  }
+  // An adapter exists exactly for the states that end with one.
+  std::vector<S> with_adapter;
+  for (S s : AllTrialStates()) {
+    if (HasAdapter(s)) with_adapter.push_back(s);
+  }
+  EXPECT_EQ(with_adapter, (std::vector<S>{S::kCompleted, S::kStopped}));
+}
+
 TEST(TrialStateTest, NamesRoundTrip) {
   for (S s : AllTrialStates()) EXPECT_EQ(*ParseTrialState(TrialStateName(s)), s);
   EXPECT_FALSE(ParseTrialState("done").ok());
+  EXPECT_EQ(ParseTrialState("done").status().message(),
+            "unknown trial state 'done'; expected one of queued, assigned, running, completed, "
+            "failed, cancelled, stopped");
   for (SweepState s : {SweepState::kActive, SweepState::kPaused, SweepState::kCancelled,
                        SweepState::kFinished}) {
     EXPECT_EQ(*ParseSweepState(SweepStateName(s)), s);

@@ -9,9 +9,11 @@ namespace lf::store {
 namespace {
 
 using jobs::TrialState;
-using testing::StoreTest;
+// Every test here runs against the RocksDB and the in-memory store.
+class ConcurrencyTest : public testing::StoreTest {};
+INSTANTIATE_TEST_SUITE_P(Stores, ConcurrencyTest, testing::EveryStore(), testing::StoreKindName);
 
-TEST_F(StoreTest, RacingWritersExactlyOneWinsEachCompareAndSet) {
+TEST_P(ConcurrencyTest, RacingWritersExactlyOneWinsEachCompareAndSet) {
   constexpr int kTrials = 50;
   constexpr int kThreads = 6;
   SweepRecord s = AddSweep(kTrials);
@@ -49,7 +51,7 @@ TEST_F(StoreTest, RacingWritersExactlyOneWinsEachCompareAndSet) {
   for (size_t i = 0; i < events.size(); ++i) EXPECT_EQ(events[i].seq, i + 1);
 }
 
-TEST_F(StoreTest, MetricsFromManyThreadsAllLandBesideTransitions) {
+TEST_P(ConcurrencyTest, MetricsFromManyThreadsAllLandBesideTransitions) {
   constexpr int kThreads = 4;
   constexpr int kSteps = 500;
   SweepRecord s = AddSweep(kThreads);

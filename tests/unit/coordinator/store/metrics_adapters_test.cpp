@@ -11,9 +11,14 @@
 namespace lf::store {
 namespace {
 
-using testing::StoreTest;
+// Every test here runs against the RocksDB and the in-memory store, except the corruption test
+// (it damages RocksDB's files).
+class MetricsAdaptersTest : public testing::StoreTest {};
+INSTANTIATE_TEST_SUITE_P(Stores, MetricsAdaptersTest, testing::EveryStore(),
+                         testing::StoreKindName);
+using testing::RocksDbStoreTest;
 
-TEST_F(StoreTest, MetricsComeBackOrderedByStepThenName) {
+TEST_P(MetricsAdaptersTest, MetricsComeBackOrderedByStepThenName) {
   SweepRecord s = AddSweep(2);
   std::string a = MakeTrialId(s.id, 0), b = MakeTrialId(s.id, 1);
   // Appended out of order, in several batches, interleaved with another trial's points.
@@ -41,7 +46,7 @@ TEST_F(StoreTest, MetricsComeBackOrderedByStepThenName) {
   EXPECT_EQ(store_->ReadMetrics(b, {})->size(), 1u);
 }
 
-TEST_F(StoreTest, ReplayedStepsReplaceTheirValues) {
+TEST_P(MetricsAdaptersTest, ReplayedStepsReplaceTheirValues) {
   SweepRecord s = AddSweep(1);
   std::string a = MakeTrialId(s.id, 0);
   ASSERT_TRUE(store_->AppendMetrics(a, std::vector<MetricPoint>{{5, "loss", 2.0, 1}}).ok());
@@ -51,7 +56,7 @@ TEST_F(StoreTest, ReplayedStepsReplaceTheirValues) {
   EXPECT_DOUBLE_EQ(points[0].value, 1.9);
 }
 
-TEST_F(StoreTest, BadMetricsAreRejectedWithoutWritingAnyOfTheBatch) {
+TEST_P(MetricsAdaptersTest, BadMetricsAreRejectedWithoutWritingAnyOfTheBatch) {
   SweepRecord s = AddSweep(1);
   std::string a = MakeTrialId(s.id, 0);
   std::vector<MetricPoint> bad = {{1, "loss", 1, 1}, {-1, "loss", 1, 1}};
@@ -65,7 +70,7 @@ TEST_F(StoreTest, BadMetricsAreRejectedWithoutWritingAnyOfTheBatch) {
   EXPECT_TRUE(store_->ReadMetrics(a, {})->empty());
 }
 
-TEST_F(StoreTest, AdapterFilesRoundTripWithChecksums) {
+TEST_P(MetricsAdaptersTest, AdapterFilesRoundTripWithChecksums) {
   SweepRecord s = AddSweep(1);
   std::string a = MakeTrialId(s.id, 0);
   std::string big(3 << 20, '\0');  // large enough to go to a blob file
@@ -93,9 +98,62 @@ TEST_F(StoreTest, AdapterFilesRoundTripWithChecksums) {
   EXPECT_EQ(events[0].kind, "adapter.stored");
 }
 
+TEST_P(MetricsAdaptersTest, ATagNamesOneTrialAndMovesWhenGivenToAnother) {
+  SweepRecord s = AddSweep(2);
+  std::string a = MakeTrialId(s.id, 0), b = MakeTrialId(s.id, 1);
+  clock_.SetMillis(1'900'000'000'000);
+  ASSERT_TRUE(store_->SetTag({.name = "prod", .trial_id = a, .actor = "user:alice"}).ok());
+  ASSERT_TRUE(store_->SetTag({.name = "best", .trial_id = a, .actor = "user:alice"}).ok());
+  ASSERT_TRUE(
+      store_->SetTag({.name = "prod", .trial_id = b, .actor = "user:bob", .time_ms = 5}).ok());
+  auto tags = store_->ListTags().value();
+  ASSERT_EQ(tags.size(), 2u);  // by name
+  EXPECT_EQ(tags[0].name, "best");
+  EXPECT_EQ(tags[0].trial_id, a);
+  EXPECT_EQ(tags[0].time_ms, 1'900'000'000'000);
+  EXPECT_EQ(tags[1].name, "prod");
+  EXPECT_EQ(tags[1].trial_id, b);
+  EXPECT_EQ(tags[1].actor, "user:bob");
+  EXPECT_EQ(tags[1].time_ms, 5);
+
+  auto moved = store_->ReadEvents({.trial_id = b}).value();
+  ASSERT_EQ(moved.size(), 1u);
+  EXPECT_EQ(moved[0].kind, "adapter.tagged");
+  EXPECT_EQ(moved[0].detail, "tag prod (moved from " + a + ")");
+  EXPECT_EQ(moved[0].actor, "user:bob");
+  EXPECT_EQ(moved[0].time_ms, 5);
+  EXPECT_EQ(store_->ReadEvents({.trial_id = a})->at(0).detail, "tag prod");
+
+  EXPECT_EQ(store_->SetTag({.name = "x", .trial_id = "nope"}).code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->SetTag({.name = "", .trial_id = a}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->ListTags()->size(), 2u);
+}
+
+TEST_P(MetricsAdaptersTest, AnAdapterFileOfTheSameNameIsReplaced) {
+  SweepRecord s = AddSweep(1);
+  std::string a = MakeTrialId(s.id, 0);
+  ASSERT_TRUE(store_->PutAdapterFile(a, "adapter_model.safetensors", "old", "w").ok());
+  clock_.AdvanceMillis(7);
+  auto info = store_->PutAdapterFile(a, "adapter_model.safetensors", "newer", "w");
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->trial_id, a);
+  EXPECT_EQ(info->stored_ms, clock_.NowMillis());
+  EXPECT_EQ(*store_->GetAdapterFile(a, "adapter_model.safetensors"), "newer");
+  auto files = store_->ListAdapterFiles(a).value();
+  ASSERT_EQ(files.size(), 1u);
+  EXPECT_EQ(files[0].size, 5u);
+  EXPECT_EQ(files[0].sha256, Sha256Hex("newer"));
+  EXPECT_EQ(files[0].stored_ms, clock_.NowMillis());
+  auto events = store_->ReadEvents({.trial_id = a}).value();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[1].detail,
+            "adapter_model.safetensors (5 bytes, sha256 " + Sha256Hex("newer") + ")");
+  EXPECT_EQ(events[1].sweep_id, s.id);
+}
+
 // Overwrites the stored adapter value behind the store's back, then checks that reading it is a
 // DataLoss error and never returns the corrupt bytes.
-TEST_F(StoreTest, CorruptAdapterIsReportedNeverReturned) {
+TEST_F(RocksDbStoreTest, CorruptAdapterIsReportedNeverReturned) {
   SweepRecord s = AddSweep(1);
   std::string a = MakeTrialId(s.id, 0);
   std::string content(100'000, 'w');

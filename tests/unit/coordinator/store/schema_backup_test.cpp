@@ -9,7 +9,11 @@
 namespace lf::store {
 namespace {
 
-using testing::StoreTest;
+using testing::RocksDbStoreTest;
+
+// Info's counts, against the RocksDB and the in-memory store.
+class StoreInfoTest : public testing::StoreTest {};
+INSTANTIATE_TEST_SUITE_P(Stores, StoreInfoTest, testing::EveryStore(), testing::StoreKindName);
 
 // Rewrites meta/schema_version with the store closed, as a newer lorafleet would leave it.
 void SetSchemaVersion(const std::string& dir, const std::string& version) {
@@ -27,7 +31,7 @@ void SetSchemaVersion(const std::string& dir, const std::string& version) {
   delete raw;
 }
 
-TEST_F(StoreTest, NewStoreRecordsSchemaVersion) {
+TEST_P(StoreInfoTest, NewStoreRecordsSchemaVersion) {
   auto info = store_->Info().value();
   EXPECT_EQ(info.schema_version, kSchemaVersion);
   EXPECT_FALSE(info.created_by.empty());
@@ -40,7 +44,7 @@ TEST_F(StoreTest, NewStoreRecordsSchemaVersion) {
   EXPECT_GT(info.approximate_bytes, 0u);
 }
 
-TEST_F(StoreTest, StoreFromANewerVersionIsRefusedAndLeftUntouched) {
+TEST_F(RocksDbStoreTest, StoreFromANewerVersionIsRefusedAndLeftUntouched) {
   SweepRecord s = AddSweep(1);
   store_.reset();
   SetSchemaVersion(dir_, std::to_string(kSchemaVersion + 1));
@@ -78,7 +82,7 @@ TEST(StoreOpenTest, MissingStoresAndForeignDatabasesAreNamed) {
   EXPECT_EQ(OpenRocksDbStore({.path = ""}).status().code(), StatusCode::kInvalidArgument);
 }
 
-TEST_F(StoreTest, SecondWriterIsRefusedWhileReadOnlyInspectionWorks) {
+TEST_F(RocksDbStoreTest, SecondWriterIsRefusedWhileReadOnlyInspectionWorks) {
   SweepRecord s = AddSweep(2);
   auto second = OpenRocksDbStore({.path = dir_});
   ASSERT_FALSE(second.ok());
@@ -104,7 +108,7 @@ TEST_F(StoreTest, SecondWriterIsRefusedWhileReadOnlyInspectionWorks) {
   EXPECT_EQ(store_->GetTrial(t)->state, jobs::TrialState::kQueued);
 }
 
-TEST_F(StoreTest, BackupIsAConsistentSnapshotThatOpensAsAStore) {
+TEST_F(RocksDbStoreTest, BackupIsAConsistentSnapshotThatOpensAsAStore) {
   SweepRecord s = AddSweep(2);
   std::string t = MakeTrialId(s.id, 0);
   ASSERT_TRUE(store_->AppendMetrics(t, std::vector<MetricPoint>{{1, "loss", 2.5, 1}}).ok());
@@ -132,6 +136,18 @@ TEST_F(StoreTest, BackupIsAConsistentSnapshotThatOpensAsAStore) {
   EXPECT_TRUE((*writable)->TransitionTrial(Move(t, jobs::TrialState::kQueued,
                                                  jobs::TrialState::kAssigned))
                   .ok());
+}
+
+// The in-memory store has no files: a backup is refused, saying so, rather than silently empty.
+TEST(MemoryStoreTest, BackupIsRefusedAsUnimplemented) {
+  FakeClock clock;
+  std::unique_ptr<ExperimentStore> store = NewMemoryStore(&clock);
+  const std::string target = testing::FreshDir("memory_backup");
+  Status st = store->Backup(target);
+  EXPECT_EQ(st.code(), StatusCode::kUnimplemented);
+  EXPECT_NE(st.message().find(target), std::string::npos);
+  EXPECT_NE(st.message().find("in memory"), std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(target));
 }
 
 }  // namespace

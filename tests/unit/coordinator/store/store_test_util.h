@@ -1,5 +1,6 @@
-// Helpers for the experiment store tests: a fresh store in a temporary directory on a fake
-// clock, and sweeps with N queued trials.
+// Helpers for the experiment store tests: a fresh store on a fake clock, and sweeps with N queued
+// trials. StoreTest runs a test against every implementation (the interface's semantics);
+// RocksDbStoreTest is for what only the RocksDB store has (files, schema, backups, crashes).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -11,6 +12,7 @@
 
 #include "common/ids.h"
 #include "coordinator/store/experiment_store.h"
+#include "coordinator/store/memory_store.h"
 
 namespace lf::store::testing {
 
@@ -48,13 +50,30 @@ inline std::vector<TrialRecord> MakeTrials(const SweepRecord& sweep) {
   return trials;
 }
 
-class StoreTest : public ::testing::Test {
+enum class StoreKind { kRocksDb, kMemory };
+
+// The parameter of StoreTest suites: INSTANTIATE_TEST_SUITE_P(Stores, Suite, EveryStore(),
+// StoreKindName).
+inline auto EveryStore() { return ::testing::Values(StoreKind::kRocksDb, StoreKind::kMemory); }
+inline std::string StoreKindName(const ::testing::TestParamInfo<StoreKind>& info) {
+  return info.param == StoreKind::kRocksDb ? "RocksDb" : "Memory";
+}
+
+class StoreFixture : public ::testing::Test {
  protected:
+  explicit StoreFixture(StoreKind kind) : kind_(kind) {}
   void SetUp() override {
-    dir_ = FreshDir("db");
+    if (kind_ == StoreKind::kRocksDb) dir_ = FreshDir("db");
     Reopen();
   }
+  // Closes the store and opens what it left. The in-memory store has nothing to reopen from, so
+  // it keeps its instance: a test that reopens checks durability on RocksDB and the same
+  // semantics on both.
   void Reopen() {
+    if (kind_ == StoreKind::kMemory) {
+      if (!store_) store_ = NewMemoryStore(&clock_);
+      return;
+    }
     store_.reset();
     auto opened = OpenRocksDbStore({.path = dir_, .clock = &clock_});
     ASSERT_TRUE(opened.ok()) << opened.status().ToString();
@@ -77,10 +96,22 @@ class StoreTest : public ::testing::Test {
     return r;
   }
 
+  const StoreKind kind_;
   FakeClock clock_;
   IdGenerator ids_{clock_, 11};
-  std::string dir_;
+  std::string dir_;  // the RocksDB store's directory; empty for the in-memory store
   std::unique_ptr<ExperimentStore> store_;
+};
+
+// Parametrized over StoreKind: instantiate each suite with EveryStore().
+class StoreTest : public StoreFixture, public ::testing::WithParamInterface<StoreKind> {
+ protected:
+  StoreTest() : StoreFixture(GetParam()) {}
+};
+
+class RocksDbStoreTest : public StoreFixture {
+ protected:
+  RocksDbStoreTest() : StoreFixture(StoreKind::kRocksDb) {}
 };
 
 }  // namespace lf::store::testing

@@ -5,9 +5,11 @@
 namespace lf::store {
 namespace {
 
-using testing::StoreTest;
+// Every test here runs against the RocksDB and the in-memory store.
+class SweepsTest : public testing::StoreTest {};
+INSTANTIATE_TEST_SUITE_P(Stores, SweepsTest, testing::EveryStore(), testing::StoreKindName);
 
-TEST_F(StoreTest, SweepAndTrialsAreStoredTogetherAndSurviveReopen) {
+TEST_P(SweepsTest, SweepAndTrialsAreStoredTogetherAndSurviveReopen) {
   clock_.SetMillis(1'800'000'000'000);
   SweepRecord s = AddSweep(5);
   Reopen();
@@ -29,7 +31,7 @@ TEST_F(StoreTest, SweepAndTrialsAreStoredTogetherAndSurviveReopen) {
   EXPECT_EQ(trials[3].config, "{\"lora\":{\"r\":8}}");
 }
 
-TEST_F(StoreTest, SweepInsertIsAtomicWhenAnyPartIsRejected) {
+TEST_P(SweepsTest, SweepInsertIsAtomicWhenAnyPartIsRejected) {
   SweepRecord s = testing::MakeSweep(ids_, 3);
   auto trials = testing::MakeTrials(s);
   trials[2].state = jobs::TrialState::kRunning;  // invalid: new trials start queued
@@ -48,7 +50,7 @@ TEST_F(StoreTest, SweepInsertIsAtomicWhenAnyPartIsRejected) {
   EXPECT_TRUE(store_->ReadEvents({})->empty());
 }
 
-TEST_F(StoreTest, DuplicateSweepIsRefusedAndChangesNothing) {
+TEST_P(SweepsTest, DuplicateSweepIsRefusedAndChangesNothing) {
   SweepRecord s = AddSweep(2);
   ASSERT_TRUE(store_->TransitionTrial(Move(MakeTrialId(s.id, 0), jobs::TrialState::kQueued,
                                            jobs::TrialState::kAssigned))
@@ -58,7 +60,7 @@ TEST_F(StoreTest, DuplicateSweepIsRefusedAndChangesNothing) {
   EXPECT_EQ(store_->GetTrial(MakeTrialId(s.id, 0))->state, jobs::TrialState::kAssigned);
 }
 
-TEST_F(StoreTest, SweepsListOldestFirst) {
+TEST_P(SweepsTest, SweepsListOldestFirst) {
   SweepRecord a = AddSweep(1);
   clock_.AdvanceMillis(10);
   SweepRecord b = AddSweep(1);
@@ -71,7 +73,7 @@ TEST_F(StoreTest, SweepsListOldestFirst) {
   EXPECT_EQ(sweeps[2].id, c.id);
 }
 
-TEST_F(StoreTest, SweepUpdatesFollowTheLifecycleAndAreAudited) {
+TEST_P(SweepsTest, SweepUpdatesFollowTheLifecycleAndAreAudited) {
   SweepRecord s = AddSweep(1);
   auto paused = store_->UpdateSweep(
       s.id, {.state = jobs::SweepState::kPaused, .actor = "user:alice", .reason = "GPU upgrade"});
@@ -98,13 +100,27 @@ TEST_F(StoreTest, SweepUpdatesFollowTheLifecycleAndAreAudited) {
   EXPECT_EQ(events[3].detail, "paused -> cancelled");
 }
 
-TEST_F(StoreTest, UnknownIdsAreNotFound) {
+TEST_P(SweepsTest, AnUpdateThatChangesNothingWritesNothing) {
+  SweepRecord s = AddSweep(1);
+  auto same = store_->UpdateSweep(s.id, {.priority = 0, .actor = "user:alice"});
+  ASSERT_TRUE(same.ok()) << same.status().ToString();
+  EXPECT_EQ(same->version, 1u);
+  EXPECT_EQ(store_->GetSweep(s.id)->version, 1u);
+  EXPECT_EQ(store_->ReadEvents({})->size(), 1u);  // only the creation
+  auto both = store_->UpdateSweep(
+      s.id, {.state = jobs::SweepState::kPaused, .priority = 3, .reason = "maintenance"});
+  ASSERT_TRUE(both.ok());
+  EXPECT_EQ(store_->ReadEvents({.after_seq = 1})->at(0).detail,
+            "active -> paused; priority 0 -> 3: maintenance");
+}
+
+TEST_P(SweepsTest, UnknownIdsAreNotFound) {
   EXPECT_EQ(store_->GetSweep("nope").status().code(), StatusCode::kNotFound);
   EXPECT_EQ(store_->GetTrial("nope").status().code(), StatusCode::kNotFound);
   EXPECT_EQ(store_->UpdateSweep("nope", {.priority = 1}).status().code(), StatusCode::kNotFound);
 }
 
-TEST_F(StoreTest, ListTrialsFiltersByState) {
+TEST_P(SweepsTest, ListTrialsFiltersByState) {
   SweepRecord a = AddSweep(3);
   SweepRecord b = AddSweep(2);
   ASSERT_TRUE(store_->TransitionTrial(Move(MakeTrialId(b.id, 1), jobs::TrialState::kQueued,

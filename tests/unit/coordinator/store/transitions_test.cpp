@@ -8,10 +8,10 @@ namespace {
 
 using jobs::TrialState;
 using S = TrialState;
-using testing::StoreTest;
+using testing::RocksDbStoreTest;
 
-
-class TransitionTest : public StoreTest {
+// Every TransitionTest runs against the RocksDB and the in-memory store.
+class TransitionTest : public testing::StoreTest {
  protected:
   // A fresh trial driven into `state` through legal transitions.
   std::string TrialInState(S state) {
@@ -36,8 +36,9 @@ class TransitionTest : public StoreTest {
     return id;
   }
 };
+INSTANTIATE_TEST_SUITE_P(Stores, TransitionTest, testing::EveryStore(), testing::StoreKindName);
 
-TEST_F(TransitionTest, EveryLegalTransitionAppliesAndEveryIllegalOneIsRefused) {
+TEST_P(TransitionTest, EveryLegalTransitionAppliesAndEveryIllegalOneIsRefused) {
   for (S from : jobs::AllTrialStates()) {
     for (S to : jobs::AllTrialStates()) {
       std::string id = TrialInState(from);
@@ -60,7 +61,7 @@ TEST_F(TransitionTest, EveryLegalTransitionAppliesAndEveryIllegalOneIsRefused) {
   }
 }
 
-TEST_F(TransitionTest, StaleFromStateIsAConflictAndChangesNothing) {
+TEST_P(TransitionTest, StaleFromStateIsAConflictAndChangesNothing) {
   std::string id = TrialInState(S::kRunning);
   // A writer that still believes the trial is assigned (it missed the running transition).
   auto stale = store_->TransitionTrial(Move(id, S::kAssigned, S::kQueued));
@@ -70,7 +71,7 @@ TEST_F(TransitionTest, StaleFromStateIsAConflictAndChangesNothing) {
   EXPECT_EQ(store_->GetTrial(id)->state, S::kRunning);
 }
 
-TEST_F(TransitionTest, AStaleLeaseCannotFinishAReassignedTrial) {
+TEST_P(TransitionTest, AStaleLeaseCannotFinishAReassignedTrial) {
   std::string id = TrialInState(S::kRunning);  // attempt 1 on host-a/0
   ASSERT_TRUE(store_->TransitionTrial(Move(id, S::kRunning, S::kQueued)).ok());  // worker lost
   auto second = Move(id, S::kQueued, S::kAssigned);
@@ -90,7 +91,7 @@ TEST_F(TransitionTest, AStaleLeaseCannotFinishAReassignedTrial) {
   EXPECT_TRUE(store_->TransitionTrial(late).ok());
 }
 
-TEST_F(TransitionTest, TransitionsRecordWorkerTimesErrorsAndCheckpoints) {
+TEST_P(TransitionTest, TransitionsRecordWorkerTimesErrorsAndCheckpoints) {
   SweepRecord s = AddSweep(1);
   std::string id = MakeTrialId(s.id, 0);
   auto assign = Move(id, S::kQueued, S::kAssigned);
@@ -126,7 +127,7 @@ TEST_F(TransitionTest, TransitionsRecordWorkerTimesErrorsAndCheckpoints) {
   EXPECT_EQ(events[2].time_ms, 2'000'000'002'000);
 }
 
-TEST_F(TransitionTest, BatchAppliesEachRequestOnItsOwnInOrder) {
+TEST_P(TransitionTest, BatchAppliesEachRequestOnItsOwnInOrder) {
   SweepRecord s = AddSweep(3);
   std::string a = MakeTrialId(s.id, 0), b = MakeTrialId(s.id, 1), c = MakeTrialId(s.id, 2);
   auto results = store_->TransitionTrials({
@@ -150,7 +151,7 @@ TEST_F(TransitionTest, BatchAppliesEachRequestOnItsOwnInOrder) {
   EXPECT_EQ(store_->GetTrial(c)->state, S::kCancelled);
 }
 
-TEST_F(TransitionTest, EventLogIsGaplessAndResumesAfterReopen) {
+TEST_P(TransitionTest, EventLogIsGaplessAndResumesAfterReopen) {
   SweepRecord s = AddSweep(2);
   std::string a = MakeTrialId(s.id, 0);
   ASSERT_TRUE(store_->TransitionTrial(Move(a, S::kQueued, S::kAssigned)).ok());
@@ -168,7 +169,7 @@ TEST_F(TransitionTest, EventLogIsGaplessAndResumesAfterReopen) {
   EXPECT_EQ(store_->RecordEvent({.actor = "x"}).status().code(), StatusCode::kInvalidArgument);
 }
 
-TEST_F(TransitionTest, ACompletionStoresItsAdapterFilesInTheSameBatch) {
+TEST_P(TransitionTest, ACompletionStoresItsAdapterFilesInTheSameBatch) {
   std::string id = TrialInState(S::kRunning);
   const std::string weights(1000, 'w');
   auto done = Move(id, S::kRunning, S::kCompleted);
@@ -183,7 +184,32 @@ TEST_F(TransitionTest, ACompletionStoresItsAdapterFilesInTheSameBatch) {
   EXPECT_NE(events.back().detail.find("adapter_model.safetensors (1000 bytes"), std::string::npos);
 }
 
-TEST_F(TransitionTest, ARefusedCompletionStoresNoAdapterFiles) {
+TEST_P(TransitionTest, ACompletionKeepsItsTypedResultWithTheRecord) {
+  std::string id = TrialInState(S::kRunning);
+  auto done = Move(id, S::kRunning, S::kStopped);
+  done.result = jobs::TrialResult{.stop_reason = jobs::StopReason::kEarlyStopped,
+                                  .steps = 12,
+                                  .eval_loss = 1.75,
+                                  .adapter_bytes = 4096};
+  ASSERT_TRUE(store_->TransitionTrial(done).ok());
+  Reopen();
+  for (const TrialRecord& t : {*store_->GetTrial(id), store_->ListTrials({})->front()}) {
+    ASSERT_TRUE(t.result.has_value());
+    EXPECT_EQ(t.result->stop_reason, jobs::StopReason::kEarlyStopped);
+    EXPECT_EQ(t.result->steps, 12);
+    EXPECT_EQ(t.result->eval_loss, 1.75);
+    EXPECT_EQ(t.result->adapter_bytes, 4096);
+  }
+  // Only a trial with an adapter has a result.
+  std::string running = TrialInState(S::kRunning);
+  auto failed = Move(running, S::kRunning, S::kFailed);
+  failed.result = jobs::TrialResult{};
+  EXPECT_EQ(store_->TransitionTrial(failed).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->GetTrial(running)->state, S::kRunning);
+  EXPECT_FALSE(store_->GetTrial(running)->result.has_value());
+}
+
+TEST_P(TransitionTest, ARefusedCompletionStoresNoAdapterFiles) {
   std::string id = TrialInState(S::kRunning);
   auto stale = Move(id, S::kRunning, S::kCompleted);
   stale.expected_attempt = 7;  // someone else's lease
@@ -196,8 +222,28 @@ TEST_F(TransitionTest, ARefusedCompletionStoresNoAdapterFiles) {
   EXPECT_EQ(store_->GetTrial(id)->state, S::kRunning);
 }
 
-TEST_F(TransitionTest, ConfigsLiveApartFromRecordsAndOldInlineConfigsStillRead) {
-  std::string id = TrialInState(S::kRunning);
+TEST_F(RocksDbStoreTest, OpeningAnOlderStoreReadsResultsFromTheirResultJson) {
+  // Before records carried their result, only the result.json adapter file had it.
+  std::string id = MakeTrialId(AddSweep(1).id, 0);
+  ASSERT_TRUE(store_->TransitionTrial(Move(id, S::kQueued, S::kAssigned)).ok());
+  ASSERT_TRUE(store_->TransitionTrial(Move(id, S::kAssigned, S::kRunning)).ok());
+  auto done = Move(id, S::kRunning, S::kCompleted);
+  const std::string result_json = R"({"stop_reason": "completed", "steps": 30, "eval_loss": 2.5})";
+  done.files = {{"result.json", result_json}};
+  ASSERT_TRUE(store_->TransitionTrial(done).ok());
+  EXPECT_FALSE(store_->GetTrial(id)->result.has_value());
+  Reopen();
+  Result<TrialRecord> t = store_->GetTrial(id);
+  ASSERT_TRUE(t.ok() && t->result.has_value());
+  EXPECT_EQ(t->result->steps, 30);
+  EXPECT_EQ(t->result->eval_loss, 2.5);
+  EXPECT_EQ(t->version, 4u);  // a migration, not a change of the trial
+}
+
+TEST_F(RocksDbStoreTest, ConfigsLiveApartFromRecordsAndOldInlineConfigsStillRead) {
+  std::string id = MakeTrialId(AddSweep(1).id, 0);
+  ASSERT_TRUE(store_->TransitionTrial(Move(id, S::kQueued, S::kAssigned)).ok());
+  ASSERT_TRUE(store_->TransitionTrial(Move(id, S::kAssigned, S::kRunning)).ok());
   EXPECT_EQ(store_->GetTrial(id)->config, "{\"lora\":{\"r\":1}}");  // joined from trial_configs
   TrialRecord t = *store_->GetTrial(id);
   EXPECT_EQ(codec::EncodeTrial(t).find("lora"), std::string::npos);  // not in the record

@@ -29,9 +29,9 @@ using namespace std::chrono_literals;
 
 const std::string kRoot = std::string(LF_TEST_SRCDIR) + "/../../..";
 
-Json TinyJob(const std::string& output, int64_t steps, int64_t checkpoint_every,
-             const std::string& train = kRoot + "/examples/data/medical/train.jsonl") {
-  return {
+jobs::JobSpec TinyJob(const std::string& output, int64_t steps, int64_t checkpoint_every,
+                      const std::string& train = kRoot + "/examples/data/medical/train.jsonl") {
+  return *jobs::ParseJobSpec({
       {"base_model", kRoot + "/examples/models/tiny-gpt2"},
       {"data",
        {{"train", train}, {"eval", kRoot + "/examples/data/medical/eval.jsonl"}, {"seq_len", 32}}},
@@ -44,7 +44,7 @@ Json TinyJob(const std::string& output, int64_t steps, int64_t checkpoint_every,
         {"checkpoint_every", checkpoint_every},
         {"eval_batches", 2},
         {"log_every", 1000}}},
-      {"output", output}};
+      {"output", output}});
 }
 
 struct Received {
@@ -196,8 +196,8 @@ TEST(AgentZmqTest, RegistersTrainsAndSendsTheAdapter) {
   ASSERT_TRUE(done) << "no DONE";
   for (const auto& f : coordinator.All<protocol::Failed>()) ADD_FAILURE() << f.reason;
   EXPECT_EQ(done->attempt, 1u);
-  EXPECT_EQ(done->result["completed"], true);
-  EXPECT_EQ(done->result["steps"], 4);
+  EXPECT_EQ(jobs::HasFinalOutputs(done->result.stop_reason), true);
+  EXPECT_EQ(done->result.steps, 4);
   std::map<std::string, size_t> sizes;
   for (const auto& f : done->files) sizes[f.name] = f.bytes.size();
   EXPECT_GT(sizes["adapter_model.safetensors"], 0u);
@@ -279,13 +279,12 @@ TEST(AgentZmqTest, StopWithFinishEndsTheTrialEarlyWithItsAdapter) {
   auto done = coordinator.WaitForType<protocol::Done>("s-000004");
   ASSERT_TRUE(done) << "no DONE after STOP with finish";
   for (const auto& f : coordinator.All<protocol::Failed>()) ADD_FAILURE() << f.reason;
-  const int64_t steps = done->result["steps"];
+  const int64_t steps = done->result.steps;
   EXPECT_GT(steps, 0);
   EXPECT_LT(steps, 100000);
-  EXPECT_EQ(done->result["completed"], true);
-  EXPECT_EQ(done->result["early_stopped"], true);
-  EXPECT_EQ(done->result["stopped_at_step"], steps);
-  EXPECT_TRUE(done->result["eval_loss"].is_number()) << "no final evaluation";
+  EXPECT_EQ(jobs::HasFinalOutputs(done->result.stop_reason), true);
+  EXPECT_EQ(done->result.early_stopped(), true);
+  EXPECT_TRUE(done->result.eval_loss.has_value()) << "no final evaluation";
   std::map<std::string, std::string> files;
   for (const auto& f : done->files) files[f.name] = f.bytes;
   EXPECT_GT(files["adapter_model.safetensors"].size(), 0u);

@@ -233,14 +233,14 @@ TEST(GangTest, AJobOnAGangTrainsAsOneRankWithTheWholeBatchAndRankZeroWritesTheOu
   }
   ASSERT_TRUE(together->train.eval_loss && alone->train.eval_loss);
   EXPECT_NEAR(*together->train.eval_loss, *alone->train.eval_loss, 1e-5);
-  EXPECT_EQ(together->devices, 2);
+  EXPECT_EQ(together->train.devices, 2);
   MPI_Barrier(MPI_COMM_WORLD);
   if (WorldRank() % 2 == 1) {
-    EXPECT_TRUE(together->adapter_dir.empty()) << "only gang rank 0 writes the adapter";
+    EXPECT_TRUE(together->train.adapter_dir.empty()) << "only gang rank 0 writes the adapter";
     return;
   }
-  for (const auto& [key, t] : SavedAdapter(alone->adapter_dir)) {
-    EXPECT_LT((SavedAdapter(together->adapter_dir).at(key) - t).abs().max().item<double>(), 1e-5)
+  for (const auto& [key, t] : SavedAdapter(alone->train.adapter_dir)) {
+    EXPECT_LT((SavedAdapter(together->train.adapter_dir).at(key) - t).abs().max().item<double>(), 1e-5)
         << key;
   }
   Json result = Json::parse(*ReadFileToString(job.output + "/result.json"));
@@ -260,7 +260,7 @@ TEST(GangTest, AStopOnOneMemberStopsTheGangAtOneStepAndItResumesFromRankZerosChe
   options.stop_requested = [&] { return WorldRank() % 2 == 1 && steps_seen >= 3; };
   auto stopped = RunTrainJob(job, options);
   ASSERT_TRUE(stopped.ok()) << stopped.status().ToString();
-  EXPECT_EQ(stopped->train.stop_reason, "stopped");
+  EXPECT_EQ(stopped->train.stop_reason, jobs::StopReason::kStopped);
   EXPECT_EQ(stopped->train.steps, 3) << "both members stop at the step one of them was asked to";
   MPI_Barrier(MPI_COMM_WORLD);
   EXPECT_TRUE(std::filesystem::exists(job.output + "/checkpoints/checkpoint-3"));

@@ -123,17 +123,20 @@ TEST(CausalLmPackingTest, PrefixIsSharedAndSoftPromptJoinsTheFirstDocument) {
     torch::manual_seed(5);
     torch::Tensor ids = SampleIds(1, 9, std::min<int64_t>(c.vocab_size, 50));
     torch::Tensor docs = torch::tensor({0, 0, 0, 0, 1, 1, 1, 1, 1}, torch::kInt64).view({1, 9});
-    FixedPrefixHook prefix(torch::randn({2, c.kv_heads, 3, c.head_dim}), torch::Tensor());
-    model->SetHook(&prefix);
-    torch::Tensor packed = model->Forward(ids, docs);
-    EXPECT_LT(MaxDiff(packed.slice(1, 0, 4), model->Forward(ids.slice(1, 0, 4))), 1e-5) << name;
-    EXPECT_LT(MaxDiff(packed.slice(1, 4), model->Forward(ids.slice(1, 4))), 1e-5) << name;
-
+    {
+      FixedPrefixHook prefix(torch::randn({2, c.kv_heads, 3, c.head_dim}), torch::Tensor());
+      ScopedHook attached(*model, &prefix);
+      torch::Tensor packed = model->Forward(ids, docs);
+      EXPECT_LT(MaxDiff(packed.slice(1, 0, 4), model->Forward(ids.slice(1, 0, 4))), 1e-5) << name;
+      EXPECT_LT(MaxDiff(packed.slice(1, 4), model->Forward(ids.slice(1, 4))), 1e-5) << name;
+    }
     FixedPrefixHook prompt(torch::Tensor(), torch::randn({2, c.hidden}));
-    model->SetHook(&prompt);
-    packed = model->Forward(ids, docs);
-    EXPECT_LT(MaxDiff(packed.slice(1, 0, 4), model->Forward(ids.slice(1, 0, 4))), 1e-5) << name;
-    model->SetHook(nullptr);
+    torch::Tensor packed;
+    {
+      ScopedHook attached(*model, &prompt);
+      packed = model->Forward(ids, docs);
+      EXPECT_LT(MaxDiff(packed.slice(1, 0, 4), model->Forward(ids.slice(1, 0, 4))), 1e-5) << name;
+    }
     EXPECT_LT(MaxDiff(packed.slice(1, 4), model->Forward(ids.slice(1, 4))), 1e-5) << name;
   }
 }

@@ -16,7 +16,7 @@ using testing::TempDir;
 
 jobs::JobSpec BitfitJob() {
   jobs::JobSpec job;
-  job.method = "bitfit";
+  job.method = jobs::Method::kBitfit;
   job.base_model = "tiny-test-model";
   return job;
 }
@@ -30,6 +30,7 @@ TEST(BitfitTest, TrainsEveryBiasAndNothingElse) {
   auto model = NewModel(testing::TinyGpt2());
   auto adapter = CreateAdapter(*model, BitfitJob(), 0);
   ASSERT_TRUE(adapter.ok());
+  ScopedHook attached(*model, adapter->get());
   auto state = (*adapter)->StateDict();
   EXPECT_EQ(state.size(), 2u * 6 + 1);
   EXPECT_TRUE(state.count("base_model.model.transformer.h.0.attn.c_attn.bias"));
@@ -76,6 +77,7 @@ TEST(BitfitTest, LossFallsOnTheBundledModelAndData) {
   ASSERT_TRUE(model.ok()) << model.status().ToString();
   auto adapter = CreateAdapter(**model, BitfitJob(), 0);
   ASSERT_TRUE(adapter.ok());
+  ScopedHook attached(**model, adapter->get());
   testing::ExpectLossFalls(**model, **adapter, 3e-2, 0.7);
 }
 
@@ -84,6 +86,7 @@ TEST(BitfitTest, ExportThenImportGivesIdenticalOutputs) {
     auto model = NewModel(config);
     auto adapter = CreateAdapter(*model, BitfitJob(), 0);
     ASSERT_TRUE(adapter.ok());
+    ScopedHook attached(*model, adapter->get());
     torch::Tensor ids = SampleIds(2, 6, 50);
     torch::Tensor base = model->Forward(ids);
     PerturbAdapter(**adapter, 2, 0.5);
@@ -99,7 +102,8 @@ TEST(BitfitTest, ExportThenImportGivesIdenticalOutputs) {
     auto fresh = NewModel(config);
     auto loaded = LoadAdapter(*fresh, dir);
     ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
-    EXPECT_EQ((*loaded)->method(), "bitfit");
+    ScopedHook loaded_attached(*fresh, loaded->get());
+    EXPECT_EQ((*loaded)->method(), jobs::Method::kBitfit);
     EXPECT_TRUE(torch::equal(with_adapter, fresh->Forward(ids))) << config.model_type;
 
     // Merging into a third, untouched model gives it the trained biases.

@@ -19,7 +19,7 @@ using testing::SampleIds;
 jobs::JobSpec BottleneckJob(int64_t size = 8, std::string activation = "relu",
                             std::vector<std::string> after = {"attention", "feed_forward"}) {
   jobs::JobSpec job;
-  job.method = "bottleneck";
+  job.method = jobs::Method::kBottleneck;
   job.bottleneck.size = size;
   job.bottleneck.activation = std::move(activation);
   job.bottleneck.after = std::move(after);
@@ -112,6 +112,7 @@ TEST(BottleneckTest, OnlyAdapterTensorsReceiveGradients) {
     auto model = NewModel(config);
     auto adapter = CreateAdapter(*model, BottleneckJob(), 0);
     ASSERT_TRUE(adapter.ok());
+    ScopedHook attached(*model, adapter->get());
     PerturbAdapter(**adapter, 4, 0.3);  // up starts at zero: nothing before it would learn
     torch::Tensor ids = SampleIds(2, 8, 50);
     CausalLmLoss(model->Forward(ids), ids).backward();
@@ -153,6 +154,7 @@ TEST(BottleneckTest, DropoutActsOnlyWhileTraining) {
   job.bottleneck.dropout = 0.5;
   auto adapter = CreateAdapter(*model, job, 0);
   ASSERT_TRUE(adapter.ok());
+  ScopedHook attached(*model, adapter->get());
   PerturbAdapter(**adapter, 2, 0.5);
   torch::Tensor ids = SampleIds(2, 8, 50);
   torch::Tensor eval = model->Forward(ids);
@@ -167,9 +169,10 @@ TEST(BottleneckTest, LossFallsOnTheBundledModelAndData) {
   auto model = LoadCausalLm(testing::kRepoRoot + "/examples/models/tiny-gpt2");
   ASSERT_TRUE(model.ok()) << model.status().ToString();
   jobs::JobSpec job;
-  job.method = "bottleneck";  // the defaults: size 64 after attention and feed-forward
+  job.method = jobs::Method::kBottleneck;  // the defaults: size 64 after attention and feed-forward
   auto adapter = CreateAdapter(**model, job, 0);
   ASSERT_TRUE(adapter.ok());
+  ScopedHook attached(**model, adapter->get());
   // 4 layers x 2 sublayers x (64·192 + 64 + 192·64 + 192).
   EXPECT_EQ((*adapter)->NumTrainable(), 8 * (64 * 192 + 64 + 192 * 64 + 192));
   RecordProperty("trainable", std::to_string((*adapter)->NumTrainable()));
@@ -184,6 +187,7 @@ TEST(BottleneckTest, ExportThenImportGivesIdenticalOutputs) {
     job.bottleneck.scaling = 2.0;
     auto adapter = CreateAdapter(*model, job, 0);
     ASSERT_TRUE(adapter.ok());
+    ScopedHook attached(*model, adapter->get());
     PerturbAdapter(**adapter, 2, 0.5);
     Json cfg = testing::ExpectExportRoundTrip(config, *model, **adapter,
                                               "bottleneck_export_" + config.model_type);

@@ -15,7 +15,7 @@ using testing::SampleIds;
 jobs::JobSpec CompacterJob(int64_t size = 8, int64_t phm_dim = 4, int64_t phm_rank = 2,
                            std::vector<std::string> after = {"attention", "feed_forward"}) {
   jobs::JobSpec job;
-  job.method = "compacter";
+  job.method = jobs::Method::kCompacter;
   job.compacter.size = size;
   job.compacter.phm_dim = phm_dim;
   job.compacter.phm_rank = phm_rank;
@@ -124,6 +124,7 @@ TEST(CompacterTest, OnlyAdapterTensorsReceiveGradients) {
     auto model = NewModel(config);
     auto adapter = CreateAdapter(*model, CompacterJob(), 0);
     ASSERT_TRUE(adapter.ok());
+    ScopedHook attached(*model, adapter->get());
     PerturbAdapter(**adapter, 4, 0.3);  // up starts at zero: nothing before it would learn
     torch::Tensor ids = SampleIds(2, 8, 50);
     CausalLmLoss(model->Forward(ids), ids).backward();
@@ -156,9 +157,10 @@ TEST(CompacterTest, LossFallsOnTheBundledModelAndData) {
   auto model = LoadCausalLm(testing::kRepoRoot + "/examples/models/tiny-gpt2");
   ASSERT_TRUE(model.ok()) << model.status().ToString();
   jobs::JobSpec job;
-  job.method = "compacter";  // the defaults: size 64, phm_dim 4, phm_rank 1
+  job.method = jobs::Method::kCompacter;  // the defaults: size 64, phm_dim 4, phm_rank 1
   auto adapter = CreateAdapter(**model, job, 0);
   ASSERT_TRUE(adapter.ok()) << adapter.status().ToString();
+  ScopedHook attached(**model, adapter->get());
   RecordProperty("trainable", std::to_string((*adapter)->NumTrainable()));
   testing::ExpectLossFalls(**model, **adapter, 3e-2, 0.5);
 }
@@ -167,11 +169,11 @@ TEST(CompacterTest, FarFewerTrainableParametersThanBottleneckAdapters) {
   auto model = LoadCausalLm(testing::kRepoRoot + "/examples/models/tiny-gpt2");
   ASSERT_TRUE(model.ok()) << model.status().ToString();
   jobs::JobSpec job;
-  job.method = "compacter";
+  job.method = jobs::Method::kCompacter;
   auto compacter = CreateAdapter(**model, job, 0);
   ASSERT_TRUE(compacter.ok());
   const int64_t compacter_count = (*compacter)->NumTrainable();
-  job.method = "bottleneck";
+  job.method = jobs::Method::kBottleneck;
   auto bottleneck = CreateAdapter(**model, job, 0);
   ASSERT_TRUE(bottleneck.ok());
   const int64_t bottleneck_count = (*bottleneck)->NumTrainable();
@@ -192,6 +194,7 @@ TEST(CompacterTest, ExportThenImportGivesIdenticalOutputs) {
     job.compacter.scaling = 4.0;
     auto adapter = CreateAdapter(*model, job, 0);
     ASSERT_TRUE(adapter.ok());
+    ScopedHook attached(*model, adapter->get());
     PerturbAdapter(**adapter, 2, 0.5);
     Json cfg = testing::ExpectExportRoundTrip(config, *model, **adapter,
                                               "compacter_export_" + config.model_type);

@@ -18,7 +18,7 @@ using testing::TempDir;
 
 jobs::JobSpec DoraJob(std::vector<std::string> targets, int64_t r = 4, double alpha = 8) {
   jobs::JobSpec job;
-  job.method = "dora";
+  job.method = jobs::Method::kDora;
   job.dora.r = r;
   job.dora.alpha = alpha;
   job.dora.target_modules = std::move(targets);
@@ -69,6 +69,7 @@ TEST(DoraTest, OnlyAdapterTensorsReceiveGradients) {
   auto model = NewModel(testing::TinyGpt2());
   auto adapter = CreateAdapter(*model, DoraJob({"c_attn", "c_fc"}), 0);
   ASSERT_TRUE(adapter.ok());
+  ScopedHook attached(*model, adapter->get());
   PerturbAdapter(**adapter, 1);  // with B = 0, A's gradient is zero
   torch::Tensor ids = SampleIds(2, 8, 50);
   CausalLmLoss(model->Forward(ids), ids).backward();
@@ -85,11 +86,15 @@ TEST(DoraTest, DropoutActsOnlyWhileTraining) {
   auto model = NewModel(testing::TinyGpt2());
   jobs::JobSpec job = DoraJob({"c_attn"});
   auto plain = CreateAdapter(*model, job, 0);
+  ASSERT_TRUE(plain.ok());
+  ScopedHook plain_attached(*model, plain->get());
   PerturbAdapter(**plain, 4);
   torch::Tensor ids = SampleIds(2, 8, 50);
   torch::Tensor expected = model->Forward(ids);
   job.dora.dropout = 0.5;
   auto dropped = CreateAdapter(*model, job, 0);
+  ASSERT_TRUE(dropped.ok());
+  ScopedHook dropped_attached(*model, dropped->get());  // in place of plain until the test ends
   PerturbAdapter(**dropped, 4);
   EXPECT_TRUE(torch::equal(model->Forward(ids), expected));  // evaluation: no dropout
   (*dropped)->SetTraining(true);
@@ -104,6 +109,7 @@ TEST(DoraTest, LossFallsOnTheBundledModelAndData) {
   ASSERT_TRUE(model.ok()) << model.status().ToString();
   auto adapter = CreateAdapter(**model, DoraJob({"c_attn", "c_fc"}, 4, 8), 0);
   ASSERT_TRUE(adapter.ok());
+  ScopedHook attached(**model, adapter->get());
   testing::ExpectLossFalls(**model, **adapter, 1e-2, 0.5);
 }
 
@@ -145,6 +151,7 @@ TEST(DoraTest, ExportThenImportGivesIdenticalOutputs) {
     auto model = NewModel(config);
     auto adapter = CreateAdapter(*model, DoraJob({}, 4, 16), 0);
     ASSERT_TRUE(adapter.ok());
+    ScopedHook attached(*model, adapter->get());
     PerturbAdapter(**adapter, 2);
     torch::Tensor ids = SampleIds(2, 6, 50);
     torch::Tensor with_adapter = model->Forward(ids);
@@ -157,7 +164,8 @@ TEST(DoraTest, ExportThenImportGivesIdenticalOutputs) {
     auto fresh = NewModel(config);
     auto loaded = LoadAdapter(*fresh, dir);
     ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
-    EXPECT_EQ((*loaded)->method(), "dora");
+    ScopedHook loaded_attached(*fresh, loaded->get());
+    EXPECT_EQ((*loaded)->method(), jobs::Method::kDora);
     EXPECT_TRUE(torch::equal(with_adapter, fresh->Forward(ids))) << config.model_type;
   }
 }
@@ -172,9 +180,12 @@ TEST(DoraTest, MergedModelComputesWhatBasePlusAdapterComputes) {
     ASSERT_TRUE(adapter.ok());
     PerturbAdapter(**adapter, 6);
     torch::Tensor ids = SampleIds(2, 9, 50);
-    torch::Tensor expected = model->Forward(ids);
-    ASSERT_TRUE((*adapter)->MergeInto(*model).ok());
-    model->SetHook(nullptr);
+    torch::Tensor expected;
+    {
+      ScopedHook attached(*model, adapter->get());
+      expected = model->Forward(ids);
+    }
+    ASSERT_TRUE((*adapter)->MergeInto(*model).ok());  // the base alone computes it now
     torch::Tensor merged = model->Forward(ids);
     EXPECT_TRUE(torch::allclose(expected, merged, 1e-4, 1e-4))
         << config.model_type << " " << (expected - merged).abs().max().item<double>();

@@ -33,6 +33,7 @@ TEST_P(HfFixtureTest, LogitsMatchTransformersAndPeft) {
       << base_diff;
   auto adapter = LoadAdapter(**model, dir + "/adapter");
   ASSERT_TRUE(adapter.ok()) << adapter.status().ToString();
+  ScopedHook attached(**model, adapter->get());
   torch::Tensor adapted = (*model)->Forward(ids)[0];
   torch::Tensor want = *LoadTensor(*expected, "adapter_logits");
   const double adapter_diff = (adapted - want).abs().max().item<double>();

@@ -14,7 +14,7 @@ using testing::SampleIds;
 
 jobs::JobSpec Ia3Job(std::vector<std::string> targets = {}, std::vector<std::string> ff = {}) {
   jobs::JobSpec job;
-  job.method = "ia3";
+  job.method = jobs::Method::kIa3;
   job.ia3.target_modules = std::move(targets);
   job.ia3.feedforward_modules = std::move(ff);
   return job;
@@ -98,6 +98,7 @@ TEST(Ia3Test, OnlyAdapterTensorsReceiveGradients) {
   auto model = NewModel(testing::TinyGpt2());
   auto adapter = CreateAdapter(*model, Ia3Job(), 0);
   ASSERT_TRUE(adapter.ok());
+  ScopedHook attached(*model, adapter->get());
   torch::Tensor ids = SampleIds(2, 8, 50);
   CausalLmLoss(model->Forward(ids), ids).backward();
   for (const torch::Tensor& t : model->BaseParameters()) EXPECT_FALSE(t.grad().defined());
@@ -115,6 +116,7 @@ TEST(Ia3Test, LossFallsOnTheBundledModelAndData) {
   auto adapter =
       CreateAdapter(**model, Ia3Job({"c_attn", "c_fc", "mlp.c_proj"}, {"mlp.c_proj"}), 0);
   ASSERT_TRUE(adapter.ok());
+  ScopedHook attached(**model, adapter->get());
   testing::ExpectLossFalls(**model, **adapter, 3e-2, 0.5);
 }
 
@@ -123,6 +125,7 @@ TEST(Ia3Test, ExportThenImportGivesIdenticalOutputs) {
     auto model = NewModel(config);
     auto adapter = CreateAdapter(*model, Ia3Job(), 0);
     ASSERT_TRUE(adapter.ok());
+    ScopedHook attached(*model, adapter->get());
     PerturbAdapter(**adapter, 2, 0.5);
     Json cfg = testing::ExpectExportRoundTrip(config, *model, **adapter,
                                               "ia3_export_" + config.model_type);
@@ -140,9 +143,12 @@ TEST(Ia3Test, MergedModelComputesWhatBasePlusAdapterComputes) {
     ASSERT_TRUE(adapter.ok());
     PerturbAdapter(**adapter, 6, 0.5);
     torch::Tensor ids = SampleIds(2, 9, 50);
-    torch::Tensor expected = model->Forward(ids);
-    ASSERT_TRUE((*adapter)->MergeInto(*model).ok());
-    model->SetHook(nullptr);
+    torch::Tensor expected;
+    {
+      ScopedHook attached(*model, adapter->get());
+      expected = model->Forward(ids);
+    }
+    ASSERT_TRUE((*adapter)->MergeInto(*model).ok());  // the base alone computes it now
     torch::Tensor merged = model->Forward(ids);
     EXPECT_TRUE(torch::allclose(expected, merged, 1e-4, 1e-4))
         << config.model_type << " " << (expected - merged).abs().max().item<double>();

@@ -46,6 +46,7 @@ TEST(LoraTest, UntrainedAdapterLeavesTheOutputExactlyUnchanged) {
     torch::Tensor base = model->Forward(ids);
     auto adapter = CreateAdapter(*model, LoraJob({}), 5);
     ASSERT_TRUE(adapter.ok()) << adapter.status().ToString();
+    ScopedHook attached(*model, adapter->get());
     EXPECT_TRUE(torch::equal(base, model->Forward(ids))) << config.model_type;
   }
 }
@@ -93,6 +94,7 @@ TEST(LoraTest, OnlyAdapterTensorsReceiveGradients) {
   auto model = NewModel(testing::TinyGpt2());
   auto adapter = CreateAdapter(*model, LoraJob({"c_attn", "c_fc"}), 0);
   ASSERT_TRUE(adapter.ok());
+  ScopedHook attached(*model, adapter->get());
   torch::Tensor ids = SampleIds(2, 8, 50);
   CausalLmLoss(model->Forward(ids), ids).backward();
   for (const torch::Tensor& t : model->BaseParameters()) EXPECT_FALSE(t.grad().defined());
@@ -105,6 +107,7 @@ TEST(LoraTest, GradientsMatchFiniteDifferences) {
   auto model = NewModel(testing::TinyLlama());
   auto adapter = CreateAdapter(*model, LoraJob({"q_proj", "up_proj"}, 2), 0);
   ASSERT_TRUE(adapter.ok());
+  ScopedHook attached(*model, adapter->get());
   Perturb(**adapter, 9);
   torch::Tensor ids = SampleIds(1, 6, 50);
   auto loss = [&] { return CausalLmLoss(model->Forward(ids), ids); };
@@ -162,6 +165,7 @@ TEST(LoraTest, ExportThenImportGivesIdenticalOutputs) {
     auto model = NewModel(config);
     auto adapter = CreateAdapter(*model, LoraJob({}, 4, 16), 0);
     ASSERT_TRUE(adapter.ok());
+    ScopedHook attached(*model, adapter->get());
     Perturb(**adapter, 2);
     torch::Tensor ids = SampleIds(2, 6, 50);
     torch::Tensor with_adapter = model->Forward(ids);
@@ -171,6 +175,7 @@ TEST(LoraTest, ExportThenImportGivesIdenticalOutputs) {
     auto fresh = NewModel(config);
     auto loaded = LoadAdapter(*fresh, dir);
     ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+    ScopedHook loaded_attached(*fresh, loaded->get());
     EXPECT_TRUE(torch::equal(with_adapter, fresh->Forward(ids))) << config.model_type;
 
     // adapter_config.json carries what PEFT needs.
@@ -192,11 +197,15 @@ TEST(LoraTest, ExportThenImportGivesIdenticalOutputs) {
 TEST(LoraTest, MergedModelComputesWhatBasePlusAdapterComputes) {
   auto model = NewModel(testing::TinyGpt2());
   auto adapter = CreateAdapter(*model, LoraJob({"c_attn", "c_proj", "c_fc"}), 0);
+  ASSERT_TRUE(adapter.ok());
   Perturb(**adapter, 6);
   torch::Tensor ids = SampleIds(2, 9, 50);
-  torch::Tensor expected = model->Forward(ids);
-  ASSERT_TRUE((*adapter)->MergeInto(*model).ok());
-  model->SetHook(nullptr);
+  torch::Tensor expected;
+  {
+    ScopedHook attached(*model, adapter->get());
+    expected = model->Forward(ids);
+  }
+  ASSERT_TRUE((*adapter)->MergeInto(*model).ok());  // the base alone computes it now
   EXPECT_TRUE(torch::allclose(expected, model->Forward(ids), 1e-5, 1e-5));
   // And after a save and load (GPT-2's Conv1D layout written back transposed).
   std::string dir = TempDir("merged");

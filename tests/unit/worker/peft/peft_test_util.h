@@ -50,6 +50,7 @@ inline void ExpectUntrainedAdapterChangesNothing(const jobs::JobSpec& job, doubl
     torch::Tensor base = model->Forward(ids);
     auto adapter = CreateAdapter(*model, job, 5);
     ASSERT_TRUE(adapter.ok()) << adapter.status().ToString();
+    ScopedHook attached(*model, adapter->get());
     EXPECT_EQ((*adapter)->method(), job.method);
     torch::Tensor out = model->Forward(ids);
     if (tolerance == 0) {
@@ -94,9 +95,10 @@ inline void ExpectLossFalls(CausalLm& model, Adapter& adapter, double lr, double
   EXPECT_LT(after, before * factor) << label << before << " -> " << after;
 }
 
-// Saves `adapter` (perturbed, attached to `model`, a model of `config`) to a fresh folder `name`
-// and loads it onto a fresh model of `config`: the same method, the same logits and the same
-// adapter_config.json. Returns what adapter_config.json says, for the method's own checks.
+// Saves `adapter` (perturbed, attached to `model` by the caller's ScopedHook, a model of
+// `config`) to a fresh folder `name` and loads it onto a fresh model of `config`: the same method,
+// the same logits and the same adapter_config.json. Returns what adapter_config.json says, for
+// the method's own checks.
 inline Json ExpectExportRoundTrip(const ModelConfig& config, CausalLm& model, Adapter& adapter,
                                   const std::string& name) {
   torch::Tensor ids = SampleIds(2, 6, 50);
@@ -109,6 +111,7 @@ inline Json ExpectExportRoundTrip(const ModelConfig& config, CausalLm& model, Ad
   auto loaded = LoadAdapter(*fresh, dir);
   EXPECT_TRUE(loaded.ok()) << loaded.status().ToString();
   if (!loaded.ok()) return cfg;
+  ScopedHook attached(*fresh, loaded->get());
   EXPECT_EQ((*loaded)->method(), adapter.method());
   EXPECT_TRUE(torch::equal(with_adapter, fresh->Forward(ids))) << config.model_type;
   EXPECT_EQ((*loaded)->PeftConfig("tiny-base"), cfg);

@@ -20,19 +20,19 @@ using testing::TempDir;
 
 jobs::JobSpec PromptJob(int64_t tokens, std::string init = "random") {
   jobs::JobSpec job;
-  job.method = "prompt_tuning";
+  job.method = jobs::Method::kPromptTuning;
   job.prompt_tuning = {.num_virtual_tokens = tokens, .init = std::move(init)};
   return job;
 }
 jobs::JobSpec PTuningJob(int64_t tokens, int64_t hidden = 0) {
   jobs::JobSpec job;
-  job.method = "p_tuning";
+  job.method = jobs::Method::kPTuning;
   job.p_tuning = {.num_virtual_tokens = tokens, .encoder_hidden_size = hidden};
   return job;
 }
 jobs::JobSpec PrefixJob(int64_t tokens, bool projection = false, int64_t hidden = 0) {
   jobs::JobSpec job;
-  job.method = "prefix_tuning";
+  job.method = jobs::Method::kPrefixTuning;
   job.prefix_tuning = {.num_virtual_tokens = tokens,
                        .prefix_projection = projection,
                        .encoder_hidden_size = hidden};
@@ -70,9 +70,10 @@ torch::Tensor PrefixTableFor(CausalLm& model, const torch::Tensor& prefix_ids) {
   const ModelConfig& c = model.config();
   const int64_t p = prefix_ids.size(0), kvh = c.kv_heads, d = c.head_dim;
   OutputRecorder recorder;
-  model.SetHook(&recorder);
-  model.Forward(prefix_ids.unsqueeze(0));
-  model.SetHook(nullptr);
+  {
+    ScopedHook attached(model, &recorder);
+    model.Forward(prefix_ids.unsqueeze(0));
+  }
   std::vector<torch::Tensor> layers;
   for (int64_t l = 0; l < c.layers; ++l) {
     torch::Tensor k, v;
@@ -104,7 +105,8 @@ TEST(PromptTuningTest, SoftPromptOfTokenEmbeddingsEqualsThoseTokensBeforeTheSequ
         model->Forward(torch::cat({prefix_ids.unsqueeze(0).expand({2, -1}), ids}, 1)).slice(1, 3);
     auto adapter = CreateAdapter(*model, PromptJob(3), 0);
     ASSERT_TRUE(adapter.ok()) << adapter.status().ToString();
-    EXPECT_EQ((*adapter)->method(), "prompt_tuning");
+    ScopedHook attached(*model, adapter->get());
+    EXPECT_EQ((*adapter)->method(), jobs::Method::kPromptTuning);
     EXPECT_EQ(model->VirtualTokens(), 3);
     torch::Tensor prompt = TokenEmbeddings(*model).index_select(0, prefix_ids);
     ASSERT_TRUE((*adapter)->LoadStateDict({{"prompt_embeddings", prompt}}, "test").ok());
@@ -126,6 +128,7 @@ TEST(PrefixTuningTest, PrefixOfRealKeysAndValuesEqualsThoseTokensBeforeTheSequen
     torch::Tensor table = PrefixTableFor(*model, prefix_ids);
     auto adapter = CreateAdapter(*model, PrefixJob(4), 0);
     ASSERT_TRUE(adapter.ok()) << adapter.status().ToString();
+    ScopedHook attached(*model, adapter->get());
     EXPECT_EQ(model->VirtualTokens(), 4);
     ASSERT_TRUE((*adapter)->LoadStateDict({{"prompt_embeddings", table}}, "test").ok());
     torch::Tensor got = model->Forward(ids);
@@ -200,6 +203,7 @@ TEST(PromptLearningTest, TrainableParametersAndGradientsAreTheAdaptersOnly) {
     auto model = NewModel(testing::TinyGpt2());
     auto adapter = CreateAdapter(*model, c.job, 0);
     ASSERT_TRUE(adapter.ok());
+    ScopedHook attached(*model, adapter->get());
     EXPECT_EQ((*adapter)->NumTrainable(), c.trainable) << c.job.method;
     torch::Tensor ids = SampleIds(2, 8, 50);
     CausalLmLoss(model->Forward(ids), ids).backward();
@@ -230,7 +234,8 @@ TEST(PromptLearningTest, LossFallsOnTheBundledModelAndData) {
     ASSERT_TRUE(model.ok()) << model.status().ToString();
     auto adapter = CreateAdapter(**model, job, 0);
     ASSERT_TRUE(adapter.ok());
-    testing::ExpectLossFalls(**model, **adapter, 3e-2, 0.8, job.method + "_");
+    ScopedHook attached(**model, adapter->get());
+    testing::ExpectLossFalls(**model, **adapter, 3e-2, 0.8, std::string(jobs::MethodName(job.method)) + "_");
   }
 }
 
@@ -239,22 +244,24 @@ TEST(PromptLearningTest, ExportThenImportGivesIdenticalOutputs) {
   // inference form and computes the same.
   for (const ModelConfig& config : Configs()) {
     for (const jobs::JobSpec& job : {PromptJob(3), PTuningJob(3, 8), PrefixJob(3), PrefixJob(3, true, 8)}) {
-      const std::string what = config.model_type + " " + job.method;
+      const std::string what = config.model_type + " " + std::string(jobs::MethodName(job.method));
       auto model = NewModel(config);
       auto adapter = CreateAdapter(*model, job, 4);
       ASSERT_TRUE(adapter.ok()) << what;
+      ScopedHook attached(*model, adapter->get());
       PerturbAdapter(**adapter, 2, 0.3);
       torch::Tensor ids = SampleIds(2, 6, config.vocab_size);
       torch::Tensor with_adapter = model->Forward(ids);
-      std::string dir = TempDir("prompt_export_" + config.model_type + "_" + job.method);
+      std::string dir = TempDir("prompt_export_" + config.model_type + "_" + std::string(jobs::MethodName(job.method)));
       ASSERT_TRUE(SaveAdapter(**adapter, dir, "tiny-base").ok()) << what;
       auto fresh = NewModel(config);
       auto loaded = LoadAdapter(*fresh, dir);
       ASSERT_TRUE(loaded.ok()) << what << ": " << loaded.status().ToString();
+      ScopedHook loaded_attached(*fresh, loaded->get());
       EXPECT_EQ((*loaded)->method(), job.method);
       EXPECT_LT((fresh->Forward(ids) - with_adapter).abs().max().item<double>(), 1e-6) << what;
       // Saving the loaded adapter again writes the same config.
-      std::string again = TempDir("prompt_export_again_" + config.model_type + "_" + job.method);
+      std::string again = TempDir("prompt_export_again_" + config.model_type + "_" + std::string(jobs::MethodName(job.method)));
       ASSERT_TRUE(SaveAdapter(**loaded, again, "tiny-base").ok());
       EXPECT_EQ(*ReadFileToString(again + "/adapter_config.json"),
                 *ReadFileToString(dir + "/adapter_config.json"))
@@ -268,6 +275,7 @@ TEST(PromptLearningTest, CheckpointStateKeepsTheEncoder) {
     auto model = NewModel(testing::TinyGpt2());
     auto adapter = CreateAdapter(*model, job, 1);
     ASSERT_TRUE(adapter.ok());
+    ScopedHook attached(*model, adapter->get());
     PerturbAdapter(**adapter, 5, 0.3);
     torch::Tensor ids = SampleIds(2, 6, 50);
     torch::Tensor expected = model->Forward(ids);
@@ -277,6 +285,7 @@ TEST(PromptLearningTest, CheckpointStateKeepsTheEncoder) {
     auto other_model = NewModel(testing::TinyGpt2());
     auto other = CreateAdapter(*other_model, job, 2);  // another initialisation
     ASSERT_TRUE(other.ok());
+    ScopedHook other_attached(*other_model, other->get());
     ASSERT_TRUE((*other)->LoadTrainingState(state, "ckpt").ok()) << job.method;
     EXPECT_TRUE(torch::equal(other_model->Forward(ids), expected)) << job.method;
     state.erase(state.begin());

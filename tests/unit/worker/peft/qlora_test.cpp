@@ -17,7 +17,7 @@ using testing::TempDir;
 
 jobs::JobSpec QloraJob(std::vector<std::string> targets, int64_t r = 4, double alpha = 8) {
   jobs::JobSpec job;
-  job.method = "qlora";
+  job.method = jobs::Method::kQlora;
   job.qlora.r = r;
   job.qlora.alpha = alpha;
   job.qlora.target_modules = std::move(targets);
@@ -54,7 +54,8 @@ TEST(QloraTest, UntrainedOutputIsTheDequantisedBase) {
     torch::Tensor expected = reference->Forward(ids);
     auto adapter = CreateAdapter(*model, QloraJob({}), 5);
     ASSERT_TRUE(adapter.ok()) << adapter.status().ToString();
-    EXPECT_EQ((*adapter)->method(), "qlora");
+    ScopedHook attached(*model, adapter->get());
+    EXPECT_EQ((*adapter)->method(), jobs::Method::kQlora);
     torch::Tensor out = model->Forward(ids);
     EXPECT_LT(MaxDiff(out, expected), 1e-5) << config.model_type;
     EXPECT_GT(MaxDiff(out, full), 0) << "NF4 is lossy: the output should differ from fp32's";
@@ -67,6 +68,7 @@ TEST(QloraTest, LossStaysCloseToTheFullPrecisionBase) {
   const double full = CausalLmLoss(model->Forward(ids), ids).item<double>();
   auto adapter = CreateAdapter(*model, QloraJob({"c_attn", "c_fc"}), 0);
   ASSERT_TRUE(adapter.ok()) << adapter.status().ToString();
+  ScopedHook attached(*model, adapter->get());
   const double quantised = CausalLmLoss(model->Forward(ids), ids).item<double>();
   RecordProperty("loss_fp32", std::to_string(full));
   RecordProperty("loss_nf4", std::to_string(quantised));
@@ -114,6 +116,7 @@ TEST(QloraTest, OnlyLoraTensorsReceiveGradients) {
   auto model = NewModel(testing::TinyLlama());
   auto adapter = CreateAdapter(*model, QloraJob({"q_proj", "down_proj"}), 0);
   ASSERT_TRUE(adapter.ok());
+  ScopedHook attached(*model, adapter->get());
   PerturbAdapter(**adapter, 1);  // with B = 0, A's gradient is zero
   torch::Tensor ids = SampleIds(2, 8, 50);
   CausalLmLoss(model->Forward(ids), ids).backward();
@@ -130,6 +133,7 @@ TEST(QloraTest, LossFallsOnTheBundledModelAndData) {
   auto model = BundledModel();
   auto adapter = CreateAdapter(*model, QloraJob({"c_attn", "c_fc"}, 4, 8), 0);
   ASSERT_TRUE(adapter.ok());
+  ScopedHook attached(*model, adapter->get());
   testing::ExpectLossFalls(*model, **adapter, 1e-2, 0.5);
 }
 
@@ -138,6 +142,7 @@ TEST(QloraTest, ExportsAsLoraAndLoadsOnTheFullPrecisionBase) {
     auto model = NewModel(config);
     auto adapter = CreateAdapter(*model, QloraJob({}, 4, 16), 0);
     ASSERT_TRUE(adapter.ok());
+    ScopedHook attached(*model, adapter->get());
     PerturbAdapter(**adapter, 2);
     torch::Tensor ids = SampleIds(2, 6, 50);
     torch::Tensor with_adapter = model->Forward(ids);
@@ -166,12 +171,14 @@ TEST(QloraTest, ExportsAsLoraAndLoadsOnTheFullPrecisionBase) {
     auto fresh = NewModel(config);
     auto loaded = LoadAdapter(*fresh, dir);
     ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
-    EXPECT_EQ((*loaded)->method(), "lora");
+    ScopedHook loaded_attached(*fresh, loaded->get());
+    EXPECT_EQ((*loaded)->method(), jobs::Method::kLora);
     // ... and on the dequantised base it computes exactly what QLoRA computed.
     auto dequantised = NewModel(config);
     DequantiseLinears(*dequantised);
     auto on_dequantised = LoadAdapter(*dequantised, dir);
     ASSERT_TRUE(on_dequantised.ok());
+    ScopedHook on_dequantised_attached(*dequantised, on_dequantised->get());
     EXPECT_LT(MaxDiff(dequantised->Forward(ids), with_adapter), 1e-5) << config.model_type;
     EXPECT_LT(MaxDiff(fresh->Forward(ids), with_adapter), 0.5) << config.model_type;
   }
@@ -184,9 +191,12 @@ TEST(QloraTest, MergingGivesTheDequantisedBasePlusTheUpdate) {
     ASSERT_TRUE(adapter.ok());
     PerturbAdapter(**adapter, 6);
     torch::Tensor ids = SampleIds(2, 9, 50);
-    torch::Tensor expected = model->Forward(ids);
-    ASSERT_TRUE((*adapter)->MergeInto(*model).ok());
-    model->SetHook(nullptr);
+    torch::Tensor expected;
+    {
+      ScopedHook attached(*model, adapter->get());
+      expected = model->Forward(ids);
+    }
+    ASSERT_TRUE((*adapter)->MergeInto(*model).ok());  // the dequantised base alone computes it now
     for (LinearModule* m : model->LinearModules()) {
       EXPECT_EQ(m->weight.storage().nbytes(), m->weight.numel() * m->weight.element_size())
           << m->name << " is dense again";

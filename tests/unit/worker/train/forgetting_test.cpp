@@ -21,7 +21,7 @@ using testing::kRepoRoot;
 
 jobs::JobSpec Job(const std::string& method, const std::string& out) {
   jobs::JobSpec job;
-  job.method = method;
+  job.method = *jobs::ParseMethod(method);
   job.base_model = kRepoRoot + "/examples/models/tiny-gpt2";
   job.data.train = kRepoRoot + "/examples/data/medical/train.jsonl";
   job.data.general_eval = kRepoRoot + "/examples/data/general/eval.jsonl";
@@ -39,7 +39,7 @@ TEST(ForgettingTest, GeneralLossBeforeAndAfterTrainingAndDeviceSeconds) {
   job.lora.target_modules = {"c_attn", "c_proj", "c_fc"};
   auto result = RunTrainJob(job, {.progress = false, .resume = false});
   ASSERT_TRUE(result.ok()) << result.status().ToString();
-  ASSERT_TRUE(result->general_eval_loss_base && result->general_eval_loss);
+  ASSERT_TRUE(result->train.general_eval_loss_base && result->train.general_eval_loss);
 
   // The base's loss, computed here without lorafleet's job code.
   auto model = LoadCausalLm(job.base_model);
@@ -49,12 +49,12 @@ TEST(ForgettingTest, GeneralLossBeforeAndAfterTrainingAndDeviceSeconds) {
   ASSERT_TRUE(examples.ok()) << examples.status().ToString();
   auto batches = EvalBatches(*examples, 64, 4, (*tokenizer)->eos_id().value_or(0));
   ASSERT_TRUE(batches.ok());
-  EXPECT_NEAR(*result->general_eval_loss_base, Evaluate(**model, *batches, 4).loss, 1e-6);
-  EXPECT_GT(*result->general_eval_loss, *result->general_eval_loss_base);  // it forgot
+  EXPECT_NEAR(*result->train.general_eval_loss_base, Evaluate(**model, *batches, 4).loss, 1e-6);
+  EXPECT_GT(*result->train.general_eval_loss, *result->train.general_eval_loss_base);  // it forgot
 
   Json summary = Json::parse(*ReadFileToString((fs::path(job.output) / "result.json").string()));
   EXPECT_DOUBLE_EQ(summary["forgetting"].get<double>(),
-                   *result->general_eval_loss - *result->general_eval_loss_base);
+                   *result->train.general_eval_loss - *result->train.general_eval_loss_base);
   EXPECT_EQ(summary["devices"], 1);
   EXPECT_DOUBLE_EQ(summary["device_s"].get<double>(), result->train.wall_s);
   EXPECT_EQ(summary["job"]["data"]["general_eval"], job.data.general_eval);
@@ -64,14 +64,14 @@ TEST(ForgettingTest, GeneralLossBeforeAndAfterTrainingAndDeviceSeconds) {
   // QLoRA replaces the base weights; its "before" is still the untouched base's.
   auto qlora = RunTrainJob(Job("qlora", "forgetting_qlora"), {.progress = false, .resume = false});
   ASSERT_TRUE(qlora.ok()) << qlora.status().ToString();
-  EXPECT_NEAR(*qlora->general_eval_loss_base, *result->general_eval_loss_base, 1e-6);
+  EXPECT_NEAR(*qlora->train.general_eval_loss_base, *result->train.general_eval_loss_base, 1e-6);
 
   // Without a general set nothing is measured.
   jobs::JobSpec plain = Job("lora", "forgetting_none");
   plain.data.general_eval.clear();
   auto none = RunTrainJob(plain, {.progress = false, .resume = false});
   ASSERT_TRUE(none.ok());
-  EXPECT_FALSE(none->general_eval_loss_base.has_value());
+  EXPECT_FALSE(none->train.general_eval_loss_base.has_value());
   Json s = Json::parse(*ReadFileToString((fs::path(plain.output) / "result.json").string()));
   EXPECT_TRUE(s["forgetting"].is_null());
 }

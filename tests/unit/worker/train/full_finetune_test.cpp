@@ -16,7 +16,7 @@ using testing::kRepoRoot;
 
 TEST(FullFineTuneTest, TrainsEveryWeightAndWritesALoadableModelFolder) {
   jobs::JobSpec job;
-  job.method = "full";
+  job.method = jobs::Method::kFull;
   job.base_model = kRepoRoot + "/examples/models/tiny-gpt2";
   job.data.train = kRepoRoot + "/examples/data/medical/train.jsonl";
   job.data.seq_len = 64;
@@ -26,21 +26,21 @@ TEST(FullFineTuneTest, TrainsEveryWeightAndWritesALoadableModelFolder) {
   job.output = testing::TempDir("full_job");
   auto result = RunTrainJob(job, {.progress = false, .resume = false});
   ASSERT_TRUE(result.ok()) << result.status().ToString();
-  ASSERT_TRUE(result->train.completed);
+  ASSERT_TRUE(result->train.completed());
   EXPECT_EQ(result->train.trainable_params, result->train.base_params);
   EXPECT_GT(result->train.trainable_params, 0);
 
   const fs::path model_dir = fs::path(job.output) / "model";
-  EXPECT_EQ(result->adapter_dir, model_dir.string());
+  EXPECT_EQ(result->train.adapter_dir, model_dir.string());
   for (const char* name : {"config.json", "model.safetensors", "tokenizer.json"}) {
     EXPECT_TRUE(fs::exists(model_dir / name)) << name;
   }
   EXPECT_FALSE(fs::exists(fs::path(job.output) / "adapter"));
-  EXPECT_EQ(result->adapter_bytes,
+  EXPECT_EQ(result->train.adapter_bytes,
             static_cast<int64_t>(fs::file_size(model_dir / "model.safetensors")));
   Json summary = Json::parse(*ReadFileToString((fs::path(job.output) / "result.json").string()));
   EXPECT_EQ(summary["trainable_params"], result->train.trainable_params);
-  EXPECT_EQ(summary["adapter_bytes"], result->adapter_bytes);
+  EXPECT_EQ(summary["adapter_bytes"], result->train.adapter_bytes);
   EXPECT_EQ(summary["job"]["method"], "full");
 
   auto base = LoadCausalLm(job.base_model);

@@ -180,7 +180,7 @@ TEST(PackedTrainerTest, AStoppedTrialLeavesACheckpointThatResumesAlone) {
   ASSERT_TRUE(trainer.Add(pack.Member(cases[1], options)).ok());
   ASSERT_TRUE(trainer.Add(pack.Member(cases[0])).ok());
   auto packed = pack.Collect(trainer.Run());
-  EXPECT_EQ(packed.at("r8-cosine").result.stop_reason, "stopped");
+  EXPECT_EQ(packed.at("r8-cosine").result.stop_reason, jobs::StopReason::kStopped);
   EXPECT_EQ(packed.at("r8-cosine").result.steps, 5);
   ExpectSame(packed.at("r2"), Alone(cases[0]), "r2 (its pack-mate stopped)");
   // Alone from the pack's checkpoint: the same as never having stopped.
@@ -193,11 +193,35 @@ TEST(PackedTrainerTest, AStoppedTrialLeavesACheckpointThatResumesAlone) {
   }
 }
 
+// The pack's hook is the model's only while the pack lives, and refers to no member that has left:
+// once the members' adapters are destroyed the model computes what it did before, and once the
+// pack is gone its hook is the one from before.
+TEST(PackedTrainerTest, TheModelForgetsMembersThatLeftAndThePackOnceItIsGone) {
+  const auto cases = Cases();
+  Pack pack;
+  torch::Tensor ids = testing::SampleIds(2, 6, 50);
+  const torch::Tensor base = pack.model->Forward(ids);
+  ModelHook outer;  // changes nothing: whatever was attached before the pack
+  ScopedHook outer_attached(*pack.model, &outer);
+  {
+    PackedTrainer trainer(*pack.model);
+    EXPECT_NE(pack.model->hook(), &outer);
+    ASSERT_TRUE(trainer.Add(pack.Member(cases[0])).ok());
+    ASSERT_TRUE(trainer.Add(pack.Member(cases[2])).ok());
+    EXPECT_EQ(pack.Collect(trainer.Run()).size(), 2u);
+    pack.by_id.clear();
+    pack.adapters.clear();  // they left the pack; the pack goes on
+    EXPECT_TRUE(torch::equal(pack.model->Forward(ids), base));
+  }
+  EXPECT_EQ(pack.model->hook(), &outer);
+  EXPECT_TRUE(torch::equal(pack.model->Forward(ids), base));
+}
+
 TEST(PackedTrainerTest, RefusesWhatCannotBePackedNamingTheTrial) {
   Pack pack;
   PackedTrainer trainer(*pack.model);
   jobs::JobSpec ia3;
-  ia3.method = "ia3";
+  ia3.method = jobs::Method::kIa3;
   auto adapter = CreateAdapter(*pack.model, ia3, 0);
   ASSERT_TRUE(adapter.ok()) << adapter.status().ToString();
   TrialCase c = Cases()[0];

@@ -60,7 +60,7 @@ Json ResultJson(const std::string& output) {
 void ExpectSameOutputs(const TrainJobResult& packed, const TrainJobResult& alone,
                        const std::string& what) {
   SCOPED_TRACE(what);
-  EXPECT_TRUE(packed.train.completed);
+  EXPECT_TRUE(packed.train.completed());
   EXPECT_EQ(packed.train.steps, alone.train.steps);
   ASSERT_EQ(packed.train.losses.size(), alone.train.losses.size());
   for (size_t i = 0; i < alone.train.losses.size(); ++i) {
@@ -68,22 +68,22 @@ void ExpectSameOutputs(const TrainJobResult& packed, const TrainJobResult& alone
   }
   ASSERT_TRUE(packed.train.eval_loss && alone.train.eval_loss);
   EXPECT_NEAR(*packed.train.eval_loss, *alone.train.eval_loss, 1e-5);
-  EXPECT_EQ(packed.general_eval_loss.has_value(), alone.general_eval_loss.has_value());
-  if (alone.general_eval_loss) {
-    EXPECT_NEAR(*packed.general_eval_loss_base, *alone.general_eval_loss_base, 1e-6);
-    EXPECT_NEAR(*packed.general_eval_loss, *alone.general_eval_loss, 1e-5);
+  EXPECT_EQ(packed.train.general_eval_loss.has_value(), alone.train.general_eval_loss.has_value());
+  if (alone.train.general_eval_loss) {
+    EXPECT_NEAR(*packed.train.general_eval_loss_base, *alone.train.general_eval_loss_base, 1e-6);
+    EXPECT_NEAR(*packed.train.general_eval_loss, *alone.train.general_eval_loss, 1e-5);
   }
-  EXPECT_EQ(packed.adapter_bytes, alone.adapter_bytes);
-  EXPECT_EQ(*ReadFileToString(packed.adapter_dir + "/adapter_config.json"),
-            *ReadFileToString(alone.adapter_dir + "/adapter_config.json"));
-  auto p = AdapterTensors(packed.adapter_dir), a = AdapterTensors(alone.adapter_dir);
+  EXPECT_EQ(packed.train.adapter_bytes, alone.train.adapter_bytes);
+  EXPECT_EQ(*ReadFileToString(packed.train.adapter_dir + "/adapter_config.json"),
+            *ReadFileToString(alone.train.adapter_dir + "/adapter_config.json"));
+  auto p = AdapterTensors(packed.train.adapter_dir), a = AdapterTensors(alone.train.adapter_dir);
   ASSERT_EQ(p.size(), a.size());
   for (const auto& [key, t] : a) {
     ASSERT_TRUE(p.count(key)) << key;
     EXPECT_LT((p.at(key) - t).abs().max().item<double>(), 1e-5) << key;
   }
-  const std::string packed_out = fs::path(packed.adapter_dir).parent_path().string();
-  const std::string alone_out = fs::path(alone.adapter_dir).parent_path().string();
+  const std::string packed_out = fs::path(packed.train.adapter_dir).parent_path().string();
+  const std::string alone_out = fs::path(alone.train.adapter_dir).parent_path().string();
   Json pj = ResultJson(packed_out), aj = ResultJson(alone_out);
   EXPECT_EQ(pj["steps"], aj["steps"]);
   EXPECT_EQ(pj["trainable_params"], aj["trainable_params"]);
@@ -154,7 +154,7 @@ TEST(TrainPackTest, ATrialJoiningARunningPackWritesWhatItWouldAlone) {
 TEST(TrainPackTest, RefusesWhatItCannotPackAndABadTrialLeavesTheOthersTraining) {
   const std::vector<jobs::JobSpec> jobs = Jobs();
   jobs::JobSpec dora = jobs[0];
-  dora.method = "dora";
+  dora.method = jobs::Method::kDora;
   auto refused = OpenTrainPack(dora);
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);

@@ -89,7 +89,7 @@ TEST(TrainerTest, LoraLossFallsAndOnlyTheAdapterChanges) {
   Trainer trainer(*model, adapter->get(), spec, {.progress = false});
   auto result = trainer.Run(loader, eval);
   ASSERT_TRUE(result.ok()) << result.status().ToString();
-  EXPECT_TRUE(result->completed);
+  EXPECT_TRUE(result->completed());
   EXPECT_EQ(result->steps, 60);
   ASSERT_EQ(result->losses.size(), 60u);
   EXPECT_LT(result->final_train_loss, result->losses.front() * 0.8);
@@ -125,16 +125,41 @@ TEST(TrainerTest, ResumingFromACheckpointGivesTheUninterruptedLosses) {
   int calls = 0;
   auto first = TrainLora(spec, {.checkpoint_dir = dir, .stop_requested = [&] { return ++calls > 12; }});
   ASSERT_TRUE(first.ok());
-  EXPECT_EQ(first->stop_reason, "stopped");
+  EXPECT_EQ(first->stop_reason, jobs::StopReason::kStopped);
   EXPECT_EQ(first->steps, 12);
   auto second = TrainLora(spec, {.checkpoint_dir = dir});
   ASSERT_TRUE(second.ok()) << second.status().ToString();
   EXPECT_EQ(second->resumed_from_step, 12);
-  EXPECT_TRUE(second->completed);
+  EXPECT_TRUE(second->completed());
   ASSERT_EQ(second->losses.size(), straight->losses.size());
   for (size_t i = 0; i < straight->losses.size(); ++i) {
     EXPECT_EQ(second->losses[i], straight->losses[i]) << "step " << i + 1;
   }
+}
+
+// Run attaches the adapter it trains for as long as it runs, whatever the model had before, and
+// gives the model its hook back afterwards; full fine-tuning trains the base alone.
+TEST(TrainerTest, RunAttachesTheAdapterWhileItTrainsOnly) {
+  auto model = NewModel(testing::TinyGpt2(), 7);
+  ModelHook outer;
+  ScopedHook outer_attached(*model, &outer);
+  auto adapter = CreateAdapter(*model, LoraJob(), 3);
+  ASSERT_TRUE(adapter.ok());
+  EXPECT_EQ(model->hook(), &outer);
+  jobs::TrainSpec spec = Spec(3);
+  std::vector<ModelHook*> seen;
+  TrainerOptions options{.progress = false};
+  options.on_step = [&](const StepMetrics&) { seen.push_back(model->hook()); };
+  PackedLoader loader = Loader(spec);
+  ASSERT_TRUE(Trainer(*model, adapter->get(), spec, options).Run(loader, {}).ok());
+  EXPECT_EQ(seen, std::vector<ModelHook*>(3, adapter->get()));
+  EXPECT_EQ(model->hook(), &outer);
+
+  seen.clear();
+  PackedLoader full_loader = Loader(spec);
+  ASSERT_TRUE(Trainer(*model, nullptr, spec, options).Run(full_loader, {}).ok());
+  EXPECT_EQ(seen, std::vector<ModelHook*>(3, nullptr));
+  EXPECT_EQ(model->hook(), &outer);
 }
 
 TEST(TrainerTest, ACheckpointOfAnotherJobIsRefusedWithWhatToDo) {
@@ -191,10 +216,11 @@ TEST(TrainerTest, NonFiniteLossStopsWithTheReason) {
   Trainer trainer(*model, adapter->get(), spec, {.progress = false});
   auto result = trainer.Run(loader, {});
   ASSERT_TRUE(result.ok());
-  EXPECT_FALSE(result->completed);
-  EXPECT_NE(result->stop_reason.find("the loss became"), std::string::npos) << result->stop_reason;
-  EXPECT_NE(result->stop_reason.find("lower train.lr"), std::string::npos);
-  EXPECT_NE(result->stop_reason.find("NaN at step 1"), std::string::npos) << result->stop_reason;
+  EXPECT_FALSE(result->completed());
+  EXPECT_EQ(result->stop_reason, jobs::StopReason::kDiverged);
+  EXPECT_NE(result->stop_detail.find("the loss became"), std::string::npos) << result->stop_detail;
+  EXPECT_NE(result->stop_detail.find("lower train.lr"), std::string::npos);
+  EXPECT_NE(result->stop_detail.find("NaN at step 1"), std::string::npos) << result->stop_detail;
   EXPECT_EQ(result->steps, 0);
 }
 

@@ -1,4 +1,4 @@
-#include "common/protocol.h"
+#include "jobs/protocol.h"
 
 #include <gtest/gtest.h>
 
@@ -6,6 +6,14 @@ namespace lf::protocol {
 namespace {
 
 Result<Message> RoundTrip(const Message& m) { return Decode(Encode(m)); }
+
+jobs::JobSpec Job() {
+  jobs::JobSpec job;
+  job.base_model = "/models/base";
+  job.data.train = "/data/train.jsonl";
+  job.output = "/runs/s/t";
+  return job;
+}
 
 TEST(ProtocolTest, StopCarriesFinishForEarlyStopping) {
   auto plain = RoundTrip(Stop{.trial_id = "s-000001", .attempt = 2, .reason = "cancelled"});
@@ -36,31 +44,50 @@ TEST(ProtocolTest, AStopFromAnOlderCoordinatorIsAPlainStop) {
 TEST(ProtocolTest, AssignCarriesItsPackKeyAndAnOlderOneTrainsAlone) {
   auto packed = RoundTrip(Assign{.trial_id = "t",
                                  .attempt = 1,
-                                 .job = {{"method", "lora"}},
+                                 .job = Job(),
                                  .pack_key = "lora|/models/base|128"});
   ASSERT_TRUE(packed.ok()) << packed.status().ToString();
   EXPECT_EQ(std::get<Assign>(*packed).pack_key, "lora|/models/base|128");
-  auto alone = RoundTrip(Assign{.trial_id = "t", .attempt = 1, .job = Json::object()});
+  auto alone = RoundTrip(Assign{.trial_id = "t", .attempt = 1, .job = Job()});
   ASSERT_TRUE(alone.ok());
   EXPECT_EQ(std::get<Assign>(*alone).pack_key, "");
-  EXPECT_EQ(Encode(Assign{.trial_id = "t", .job = Json::object()})[0].find("pack_key"),
+  EXPECT_EQ(Encode(Assign{.trial_id = "t", .job = Job()})[0].find("pack_key"),
             std::string::npos);
-  auto bad = Decode({R"({"v": 1, "type": "ASSIGN", "trial_id": "t", "attempt": 1, "job": {},
+  auto bad = Decode({R"({"v": 1, "type": "ASSIGN", "trial_id": "t", "attempt": 1, "job": {"base_model": "m", "data": {"train": "t"}},
                         "pack_key": 7})"});
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("ASSIGN.pack_key"), std::string::npos)
       << bad.status().message();
 }
 
+TEST(ProtocolTest, AssignAndDoneCarryTypedValuesWhoseErrorsNameTheField) {
+  jobs::JobSpec job = Job();
+  job.method = jobs::Method::kDora;
+  job.dora.r = 16;
+  auto assign = RoundTrip(Assign{.trial_id = "t", .attempt = 1, .job = job});
+  ASSERT_TRUE(assign.ok()) << assign.status().ToString();
+  EXPECT_EQ(std::get<Assign>(*assign).job.method, jobs::Method::kDora);
+  EXPECT_EQ(std::get<Assign>(*assign).job.dora.r, 16);
+  EXPECT_EQ(std::get<Assign>(*assign).job.output, "/runs/s/t");
+  auto bad_job = Decode({R"({"v": 1, "type": "ASSIGN", "trial_id": "t", "attempt": 1,
+                            "job": {"base_model": "m", "data": {"train": "t"}, "lora": {"r": 0}}})"});
+  ASSERT_FALSE(bad_job.ok());
+  EXPECT_EQ(bad_job.status().field(), "ASSIGN.job.lora.r");
+  auto bad_result = Decode({R"({"v": 1, "type": "DONE", "trial_id": "t", "attempt": 1,
+                               "result": {"eval_loss": "low"}, "files": []})"});
+  ASSERT_FALSE(bad_result.ok());
+  EXPECT_EQ(bad_result.status().field(), "DONE.result.eval_loss");
+}
+
 TEST(ProtocolTest, AGangAssignNamesItsMembersRanksAndTag) {
   auto gang = RoundTrip(Assign{
-      .trial_id = "t", .attempt = 2, .job = Json::object(), .gang_ranks = {1, 3}, .gang_tag = 7});
+      .trial_id = "t", .attempt = 2, .job = Job(), .gang_ranks = {1, 3}, .gang_tag = 7});
   ASSERT_TRUE(gang.ok()) << gang.status().ToString();
   EXPECT_EQ(std::get<Assign>(*gang).gang_ranks, (std::vector<int32_t>{1, 3}));
   EXPECT_EQ(std::get<Assign>(*gang).gang_tag, 7);
-  EXPECT_EQ(Encode(Assign{.trial_id = "t", .job = Json::object()})[0].find("gang"),
+  EXPECT_EQ(Encode(Assign{.trial_id = "t", .job = Job()})[0].find("gang"),
             std::string::npos);
-  auto unsorted = Decode({R"({"v": 1, "type": "ASSIGN", "trial_id": "t", "attempt": 1, "job": {},
+  auto unsorted = Decode({R"({"v": 1, "type": "ASSIGN", "trial_id": "t", "attempt": 1, "job": {"base_model": "m", "data": {"train": "t"}},
                              "gang_ranks": [3, 1], "gang_tag": 1})"});
   ASSERT_FALSE(unsorted.ok());
   EXPECT_NE(unsorted.status().message().find("ascending"), std::string::npos)
@@ -71,13 +98,16 @@ TEST(ProtocolTest, DoneCarriesItsFilesAsFramesAndOtherVersionsAreRefused) {
   Done done{
       .trial_id = "t",
       .attempt = 1,
-      .result = {{"steps", 30}},
+      .result = {.stop_reason = jobs::StopReason::kEarlyStopped, .steps = 30, .eval_loss = 1.5},
       .files = {{"adapter_model.safetensors", std::string("\0\1", 2)}, {"result.json", "{}"}}};
   std::vector<std::string> frames = Encode(done);
   ASSERT_EQ(frames.size(), 3u);
   auto decoded = Decode(frames);
   ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
   EXPECT_EQ(std::get<Done>(*decoded).files[0].bytes, std::string("\0\1", 2));
+  EXPECT_EQ(std::get<Done>(*decoded).result.stop_reason, jobs::StopReason::kEarlyStopped);
+  EXPECT_EQ(std::get<Done>(*decoded).result.steps, 30);
+  EXPECT_EQ(std::get<Done>(*decoded).result.eval_loss, 1.5);
   frames.pop_back();
   EXPECT_EQ(Decode(frames).status().code(), StatusCode::kInvalidArgument);
   auto other = Decode({R"({"v": 2, "type": "STOP", "trial_id": "t", "attempt": 1})"});

@@ -1,4 +1,4 @@
-#include "common/protocol.h"
+#include "jobs/protocol.h"
 
 #include <type_traits>
 #include <utility>
@@ -35,7 +35,7 @@ void ToJson(const Welcome& m, Json& j) { j["heartbeat_interval_ms"] = m.heartbea
 void ToJson(const Assign& m, Json& j) {
   j["trial_id"] = m.trial_id;
   j["attempt"] = m.attempt;
-  j["job"] = m.job;
+  j["job"] = jobs::JobSpecToJson(m.job);
   if (!m.pack_key.empty()) j["pack_key"] = m.pack_key;
   if (!m.gang_ranks.empty()) {
     j["gang_ranks"] = m.gang_ranks;
@@ -58,7 +58,7 @@ void ToJson(const Checkpoint& m, Json& j) {
 void ToJson(const Done& m, Json& j) {
   j["trial_id"] = m.trial_id;
   j["attempt"] = m.attempt;
-  j["result"] = m.result;
+  j["result"] = jobs::TrialResultToJson(m.result);
   Json names = Json::array();
   for (const auto& f : m.files) names.push_back(f.name);
   j["files"] = std::move(names);
@@ -116,8 +116,7 @@ Status FromJson(const JsonField& f, Assign& m) {
   LF_ASSIGN_OR_RETURN(m.trial_id, f.StringAt("trial_id"));
   LF_ASSIGN_OR_RETURN(m.attempt, Attempt(f));
   LF_ASSIGN_OR_RETURN(JsonField job, f.Required("job"));
-  if (!job.IsObject()) return job.Error("expected an object");
-  m.job = job.json();
+  LF_ASSIGN_OR_RETURN(m.job, jobs::ParseJobSpec(job.json(), job.path().str()));
   LF_ASSIGN_OR_RETURN(m.pack_key, f.StringOr("pack_key", ""));
   if (std::optional<JsonField> ranks = f.Optional("gang_ranks")) {
     LF_ASSIGN_OR_RETURN(auto elements, ranks->Elements());
@@ -161,7 +160,7 @@ Status FromJson(const JsonField& f, Done& m) {
   LF_ASSIGN_OR_RETURN(m.trial_id, f.StringAt("trial_id"));
   LF_ASSIGN_OR_RETURN(m.attempt, Attempt(f));
   LF_ASSIGN_OR_RETURN(JsonField result, f.Required("result"));
-  m.result = result.json();
+  LF_ASSIGN_OR_RETURN(m.result, jobs::ParseTrialResult(result.json(), result.path().str()));
   LF_ASSIGN_OR_RETURN(JsonField files, f.Required("files"));
   LF_ASSIGN_OR_RETURN(std::vector<std::string> names, files.StringList());
   for (auto& name : names) m.files.push_back({std::move(name), {}});

@@ -2,7 +2,8 @@
 // coordinator, one DEALER per rank). A message is one JSON frame {"v": kProtocolVersion, "type":
 // "ASSIGN", ...fields} followed by zero or more binary frames (DONE carries the adapter files).
 // A message from another protocol version is refused with an error naming both versions.
-// Values and pure functions: thread-safe.
+// Messages carry jobs' typed values (the job, the trial result), which is why the protocol sits
+// in jobs/ above common/. Values and pure functions: thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +14,8 @@
 
 #include "common/json_reader.h"
 #include "common/status.h"
+#include "jobs/job_spec.h"
+#include "jobs/trial_result.h"
 
 namespace lf::protocol {
 
@@ -51,7 +54,7 @@ struct Welcome {
 struct Assign {
   std::string trial_id;
   uint32_t attempt = 0;
-  Json job;  // jobs::JobSpecToJson form, output set
+  jobs::JobSpec job;  // resolved, output set
   // Non-empty: the trial trains in a pack (one base model, several adapters trained together), and
   // a later ASSIGN with the same key joins that pack at its next step instead of waiting for it.
   // Empty (or absent: an older coordinator): the trial trains alone.
@@ -93,7 +96,7 @@ struct AdapterFile {
 struct Done {
   std::string trial_id;
   uint32_t attempt = 0;
-  Json result;  // worker::TrainJobResultToJson
+  jobs::TrialResult result;
   std::vector<AdapterFile> files;
 };
 
