@@ -35,7 +35,7 @@ AppPtr UpApp(UpFlags& f) {
       ->check(IntAtLeast(0));
   app->add_option("--hostfile", f.hostfile, "an MPI hostfile: ranks on other hosts")
       ->type_name("FILE")
-      ->check(CLI::ExistingFile);
+      ->check(CLI::ExistingFile.description(""));  // the type name already says FILE
   app->add_option("--home", f.home, kHomeHelp)->type_name("DIR");
   app->add_option("--http", f.http, "the HTTP API and dashboard; port 0: any")
       ->type_name("HOST:PORT");
