@@ -55,12 +55,30 @@ std::string DescribeJsonValue(const Json& value) {
   }
 }
 
+namespace {
+
+// Thrown by the parser callback to stop at the first level past kMaxJsonDepth.
+struct TooDeep {};
+
+}  // namespace
+
 Result<Json> ParseJson(std::string_view text, std::string_view source) {
   try {
-    return Json::parse(text);
+    return Json::parse(text, [](int depth, Json::parse_event_t event, Json&) {
+      if (depth >= kMaxJsonDepth && (event == Json::parse_event_t::object_start ||
+                                     event == Json::parse_event_t::array_start)) {
+        throw TooDeep{};
+      }
+      return true;
+    });
+  } catch (const TooDeep&) {
+    return InvalidArgument(std::string(source) + ": objects and arrays nested deeper than " +
+                           std::to_string(kMaxJsonDepth) + " levels");
   } catch (const Json::parse_error& e) {
     return InvalidArgument(std::string(source) + ": invalid JSON at byte " +
                            std::to_string(e.byte) + ": " + e.what());
+  } catch (const Json::exception& e) {  // e.g. out_of_range.406: a number beyond double's range
+    return InvalidArgument(std::string(source) + ": invalid JSON: " + e.what());
   }
 }
 

@@ -38,7 +38,13 @@ class FieldPath {
 // "-1", "\"abc\"", "a list", "an object", "null": how a value is shown in an error message.
 std::string DescribeJsonValue(const Json& value);
 
-// Parses JSON text; a syntax error names the source (a file name) and the byte offset.
+// Objects and arrays nested deeper than this are refused: everything lorafleet reads is a few
+// levels deep, and a document nested a million levels (a few MB of "[") would otherwise exhaust
+// the stack when the parsed value is destroyed.
+inline constexpr int kMaxJsonDepth = 128;
+
+// Parses JSON text. Never throws: a syntax error names the source (a file name) and the byte
+// offset; a number outside double's range and nesting deeper than kMaxJsonDepth are errors too.
 Result<Json> ParseJson(std::string_view text, std::string_view source);
 
 // An InvalidArgument about the input field `field` ("sweep.space.lora.r[2]"): the message

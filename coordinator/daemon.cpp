@@ -39,6 +39,20 @@ Result<std::pair<std::string, uint16_t>> ParseHostPort(const std::string& text) 
   }
 }
 
+// Runs one handler of the event loop. An exception it throws (a bug, or a library's surprise on
+// input nobody foresaw) is logged and the daemon carries on with the next event: one bad frame or
+// request must not end the fleet's coordinator.
+template <typename F>
+void Guarded(std::string_view what, F&& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    LF_LOG_ERROR("{} threw: {}; dropped, carrying on", what, e.what());
+  } catch (...) {
+    LF_LOG_ERROR("{} threw a non-standard exception; dropped, carrying on", what);
+  }
+}
+
 // Feeds worker messages to the coordinator as they arrive. ZMQ_FD is edge-triggered and only
 // says the socket's state may have changed, so every wake-up drains the socket completely and
 // re-checks it after the replies were sent (a send can consume the edge of a pending receive).
@@ -73,9 +87,11 @@ class WorkerPump {
       for (; handled < kBatch; ++handled) {
         auto message = router_.TryReceive();
         if (!message) break;
-        coordinator_.OnMessage(message->first, std::move(message->second));
+        Guarded("a message from worker " + message->first, [&] {
+          coordinator_.OnMessage(message->first, std::move(message->second));
+        });
       }
-      coordinator_.Flush();
+      Guarded("committing the workers' messages", [&] { coordinator_.Flush(); });
       if (handled < kBatch && !router_.HasInput()) return;
       if (handled >= kBatch) {
         Kick();  // the rest after other work had a turn
@@ -147,7 +163,7 @@ Status RunDaemon(const DaemonOptions& options) {
     timer.expires_after(period);
     timer.async_wait([&](boost::system::error_code e) {
       if (e) return;
-      coordinator->Tick();
+      Guarded("the coordinator's tick", [&] { coordinator->Tick(); });
       pump.Kick();
       tick();
     });
@@ -164,7 +180,16 @@ Status RunDaemon(const DaemonOptions& options) {
     io.stop();
   });
   pump.Start();
-  io.run();
+  // Handlers guard themselves; this is the backstop for any that does not (Boost.Asio's pattern:
+  // run() rethrows a handler's exception and can be called again to go on with the other work).
+  while (true) {
+    try {
+      io.run();
+      break;
+    } catch (const std::exception& e) {
+      LF_LOG_ERROR("lorafleetd: an event handler threw: {}; carrying on", e.what());
+    }
+  }
   if (!options.endpoint_file.empty()) fs::remove(options.endpoint_file, ec);
   return Status::Ok();
 }

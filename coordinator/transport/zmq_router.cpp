@@ -3,6 +3,7 @@
 #include <zmq.hpp>
 
 #include "common/logging.h"
+#include "common/utf8.h"
 
 namespace lf::coordinator {
 
@@ -64,6 +65,13 @@ std::optional<std::pair<std::string, protocol::Message>> ZmqRouter::TryReceive()
       return std::nullopt;
     }
     ++received_;
+    // The routing id becomes the worker's key, its audit-log actor and JSON in every view: one
+    // that is not UTF-8 (no lorafleet worker sends one) is refused here, at the edge.
+    if (!utf8::IsValid(peer) || peer.empty()) {
+      LF_LOG_WARN("dropping a message from a peer whose routing id '{}' is not a worker id "
+                  "(empty or not UTF-8)", utf8::ReplaceInvalid(peer));
+      continue;
+    }
     auto message = protocol::Decode(std::move(frames));
     if (!message.ok()) {
       LF_LOG_WARN("dropping a message from worker {}: {}", peer, message.status().ToString());

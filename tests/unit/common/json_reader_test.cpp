@@ -95,5 +95,27 @@ TEST(JsonReaderTest, ParseJsonReportsSourceAndOffset) {
   EXPECT_TRUE(ParseJson("[1]", "x").ok());
 }
 
+TEST(JsonReaderTest, ParseJsonRefusesHostileInputWithoutThrowing) {
+  // A number beyond double's range: nlohmann throws out_of_range, which must not escape.
+  Result<Json> huge = ParseJson(R"({"v": 1e999})", "protocol message");
+  ASSERT_FALSE(huge.ok());
+  EXPECT_EQ(huge.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(huge.status().message().find("protocol message: invalid JSON"), std::string::npos)
+      << huge.status().message();
+  // Nesting: kMaxJsonDepth levels parse, one more is refused, and a million does not recurse.
+  auto nested = [](int levels, char open, char close) {
+    return std::string(levels, open) + std::string(levels, close);
+  };
+  EXPECT_TRUE(ParseJson(nested(kMaxJsonDepth, '[', ']'), "x").ok());
+  Result<Json> deep = ParseJson(nested(kMaxJsonDepth + 1, '[', ']'), "body");
+  ASSERT_FALSE(deep.ok());
+  EXPECT_EQ(deep.status().message(), "body: objects and arrays nested deeper than 128 levels");
+  EXPECT_FALSE(ParseJson(std::string(1000000, '['), "body").ok());
+  std::string objects;
+  for (int i = 0; i < 200; ++i) objects += "{\"a\":";
+  objects += "1" + std::string(200, '}');
+  EXPECT_FALSE(ParseJson(objects, "body").ok());
+}
+
 }  // namespace
 }  // namespace lf

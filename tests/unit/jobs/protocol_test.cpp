@@ -79,6 +79,19 @@ TEST(ProtocolTest, AssignAndDoneCarryTypedValuesWhoseErrorsNameTheField) {
   EXPECT_EQ(bad_result.status().field(), "DONE.result.eval_loss");
 }
 
+TEST(ProtocolTest, HostileFramesAreErrorsNotExceptions) {
+  for (const char* frame : {R"({"v": 1e999, "type": "HELLO"})",
+                            R"({"v": 1, "type": "PROGRESS", "trial_id": "t", "attempt": 1,
+                               "metrics": [[1, "loss", 1e400, 0]]})",
+                            "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+                            "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[",
+                            "\xff\xfe{}", ""}) {
+    Result<Message> m = Decode({frame});
+    EXPECT_FALSE(m.ok()) << frame;
+    EXPECT_EQ(m.status().code(), StatusCode::kInvalidArgument) << frame;
+  }
+}
+
 TEST(ProtocolTest, AGangAssignNamesItsMembersRanksAndTag) {
   auto gang = RoundTrip(Assign{
       .trial_id = "t", .attempt = 2, .job = Job(), .gang_ranks = {1, 3}, .gang_tag = 7});
