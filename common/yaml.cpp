@@ -2,10 +2,11 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
-#include <regex>
 #include <set>
 
 #include "common/file_util.h"
@@ -21,47 +22,123 @@ std::string Where(std::string_view source, const YAML::Mark& mark) {
   return out;
 }
 
+bool AllOf(std::string_view s, bool (*pred)(char)) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [&](char c) { return pred(c); });
+}
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+bool IsOctalDigit(char c) { return c >= '0' && c <= '7'; }
+bool IsHexDigit(char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; }
+std::string_view WithoutSign(std::string_view s) {
+  return !s.empty() && (s[0] == '-' || s[0] == '+') ? s.substr(1) : s;
+}
+
+// [-+]?[0-9]+
+bool IsDecimal(std::string_view s) { return AllOf(WithoutSign(s), IsDigit); }
+
+// [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?, checked by hand: std::regex recurses per
+// character and a long enough scalar would overflow the stack.
+bool IsFloat(std::string_view s) {
+  s = WithoutSign(s);
+  const size_t e = s.find_first_of("eE");
+  std::string_view mantissa = s.substr(0, e);
+  if (e != std::string_view::npos && !IsDecimal(s.substr(e + 1))) return false;
+  const size_t dot = mantissa.find('.');
+  if (dot == std::string_view::npos) return AllOf(mantissa, IsDigit);
+  std::string_view whole = mantissa.substr(0, dot), fraction = mantissa.substr(dot + 1);
+  if (whole.empty()) return AllOf(fraction, IsDigit);
+  return AllOf(whole, IsDigit) && (fraction.empty() || AllOf(fraction, IsDigit));
+}
+
 // Resolves a plain (unquoted) scalar by YAML 1.2's core schema.
 Json ResolvePlainScalar(const std::string& s) {
   static const std::set<std::string> kNull = {"", "~", "null", "Null", "NULL"};
   static const std::set<std::string> kTrue = {"true", "True", "TRUE"};
   static const std::set<std::string> kFalse = {"false", "False", "FALSE"};
-  static const std::regex kDecimal("[-+]?[0-9]+");
-  static const std::regex kOctal("0o[0-7]+");
-  static const std::regex kHex("0x[0-9a-fA-F]+");
-  static const std::regex kFloat("[-+]?(\\.[0-9]+|[0-9]+(\\.[0-9]*)?)([eE][-+]?[0-9]+)?");
   if (kNull.count(s)) return nullptr;
   if (kTrue.count(s)) return true;
   if (kFalse.count(s)) return false;
   errno = 0;
-  if (std::regex_match(s, kDecimal)) {
+  if (IsDecimal(s)) {
     char* end = nullptr;
     long long v = std::strtoll(s.c_str(), &end, 10);
     if (errno != ERANGE) return static_cast<int64_t>(v);
     return std::strtod(s.c_str(), nullptr);  // too large for int64: keep it as a number
   }
-  if (std::regex_match(s, kOctal)) return static_cast<int64_t>(std::strtoll(s.c_str() + 2, nullptr, 8));
-  if (std::regex_match(s, kHex)) return static_cast<int64_t>(std::strtoll(s.c_str() + 2, nullptr, 16));
-  if (std::regex_match(s, kFloat)) return std::strtod(s.c_str(), nullptr);
+  const std::string_view view(s);
+  if (view.starts_with("0o") && AllOf(view.substr(2), IsOctalDigit)) {
+    return static_cast<int64_t>(std::strtoll(s.c_str() + 2, nullptr, 8));
+  }
+  if (view.starts_with("0x") && AllOf(view.substr(2), IsHexDigit)) {
+    return static_cast<int64_t>(std::strtoll(s.c_str() + 2, nullptr, 16));
+  }
+  if (IsFloat(s)) return std::strtod(s.c_str(), nullptr);
   if (s == ".inf" || s == ".Inf" || s == ".INF" || s == "+.inf") return HUGE_VAL;
   if (s == "-.inf" || s == "-.Inf" || s == "-.INF") return -HUGE_VAL;
   if (s == ".nan" || s == ".NaN" || s == ".NAN") return std::nan("");
   return s;
 }
 
-Result<Json> Convert(const YAML::Node& node, std::string_view source) {
+// Bounds on what one document may expand to. Aliases share nodes in yaml-cpp but are copied into
+// the Json tree, so a few lines of nested aliases ("billion laughs") would otherwise expand to
+// gigabytes; an anchor that refers to itself would recurse forever.
+struct Budget {
+  std::string_view source;
+  int64_t values_left = kMaxYamlValues;
+};
+
+// The deepest nesting of flow collections ([ and {) outside quotes and comments: yaml-cpp parses
+// them recursively, so a file of a million '[' must be refused before it reaches the parser.
+int FlowDepth(std::string_view text) {
+  int depth = 0, deepest = 0;
+  char quote = 0;
+  bool comment = false;
+  for (char c : text) {
+    if (comment) {
+      comment = c != '\n';
+    } else if (quote != 0) {
+      if (c == quote) quote = 0;
+    } else if (c == '"' || c == '\'') {
+      quote = c;
+    } else if (c == '#') {
+      comment = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
+Result<Json> Convert(const YAML::Node& node, Budget& budget, int depth) {
+  const std::string_view source = budget.source;
+  if (depth > kMaxYamlDepth) {
+    return InvalidArgument(Where(source, node.Mark()) + ": nested deeper than " +
+                           std::to_string(kMaxYamlDepth) +
+                           " levels (or an alias that refers to its own anchor)");
+  }
+  if (--budget.values_left < 0) {
+    return InvalidArgument(std::string(source) + ": expands to more than " +
+                           std::to_string(kMaxYamlValues) +
+                           " values (aliases are copied where they are used)");
+  }
   switch (node.Type()) {
     case YAML::NodeType::Undefined:
     case YAML::NodeType::Null:
       return Json(nullptr);
     case YAML::NodeType::Scalar:
+      if (node.Scalar().size() > kMaxYamlScalarBytes) {
+        return InvalidArgument(Where(source, node.Mark()) + ": a value of " +
+                               std::to_string(node.Scalar().size()) + " bytes; the limit is " +
+                               std::to_string(kMaxYamlScalarBytes));
+      }
       // yaml-cpp tags quoted scalars "!" and explicit strings "!!str"/"tag:yaml.org,2002:str".
       if (node.Tag() == "!" || node.Tag() == "tag:yaml.org,2002:str") return Json(node.Scalar());
       return ResolvePlainScalar(node.Scalar());
     case YAML::NodeType::Sequence: {
       Json out = Json::array();
       for (const YAML::Node& child : node) {
-        LF_ASSIGN_OR_RETURN(Json value, Convert(child, source));
+        LF_ASSIGN_OR_RETURN(Json value, Convert(child, budget, depth + 1));
         out.push_back(std::move(value));
       }
       return out;
@@ -78,7 +155,7 @@ Result<Json> Convert(const YAML::Node& node, std::string_view source) {
           return InvalidArgument(Where(source, kv.first.Mark()) + ": duplicate key '" + key +
                                  "'; each key may appear once in a mapping");
         }
-        LF_ASSIGN_OR_RETURN(Json value, Convert(kv.second, source));
+        LF_ASSIGN_OR_RETURN(Json value, Convert(kv.second, budget, depth + 1));
         out[key] = std::move(value);
       }
       return out;
@@ -90,6 +167,15 @@ Result<Json> Convert(const YAML::Node& node, std::string_view source) {
 }  // namespace
 
 Result<Json> ParseYaml(std::string_view text, std::string_view source) {
+  if (text.size() > kMaxYamlBytes) {
+    return InvalidArgument(std::string(source) + ": " + std::to_string(text.size()) +
+                           " bytes; a YAML document may have at most " +
+                           std::to_string(kMaxYamlBytes));
+  }
+  if (FlowDepth(text) > kMaxYamlDepth) {
+    return InvalidArgument(std::string(source) + ": [ ] or { } nested deeper than " +
+                           std::to_string(kMaxYamlDepth) + " levels");
+  }
   try {
     std::vector<YAML::Node> docs = YAML::LoadAll(std::string(text));
     if (docs.size() > 1) {
@@ -97,7 +183,8 @@ Result<Json> ParseYaml(std::string_view text, std::string_view source) {
                              ": holds several YAML documents ('---'); put one document per file");
     }
     if (docs.empty()) return Json(nullptr);
-    return Convert(docs[0], source);
+    Budget budget{.source = source};
+    return Convert(docs[0], budget, 0);
   } catch (const YAML::Exception& e) {
     return InvalidArgument(Where(source, e.mark) + ": invalid YAML: " + e.msg);
   }

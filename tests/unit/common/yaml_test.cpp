@@ -39,6 +39,75 @@ inf: .inf
   EXPECT_TRUE(std::isinf(j["inf"].get<double>()));
 }
 
+TEST(YamlTest, NumbersAndLookAlikesResolveWithoutRegex) {
+  Result<Json> doc = ParseYaml(R"(
+a: .5
+b: 5.
+c: -1.5E+3
+d: 0o17
+e: 1e5e3
+f: "."
+g: 1.2.3
+h: 0x
+i: +7
+)", "t.yaml");
+  ASSERT_TRUE(doc.ok()) << doc.status().ToString();
+  EXPECT_DOUBLE_EQ((*doc)["a"].get<double>(), 0.5);
+  EXPECT_DOUBLE_EQ((*doc)["b"].get<double>(), 5.0);
+  EXPECT_DOUBLE_EQ((*doc)["c"].get<double>(), -1500.0);
+  EXPECT_EQ((*doc)["d"], 15);
+  EXPECT_EQ((*doc)["e"], "1e5e3");
+  EXPECT_EQ((*doc)["f"], ".");
+  EXPECT_EQ((*doc)["g"], "1.2.3");
+  EXPECT_EQ((*doc)["h"], "0x");
+  EXPECT_EQ((*doc)["i"], 7);
+  // A long plain scalar made of digits is resolved without recursing per character.
+  Result<Json> digits = ParseYaml("n: " + std::string(500000, '1') + ".5", "t.yaml");
+  ASSERT_TRUE(digits.ok()) << digits.status().ToString();
+  EXPECT_TRUE((*digits)["n"].is_number());
+}
+
+TEST(YamlTest, HostileDocumentsAreRefusedWithinBounds) {
+  // Billion laughs: nine levels of ten aliases would copy out 10^9 values.
+  std::string laughs = "a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n";
+  for (int i = 1; i <= 9; ++i) {
+    const std::string prev = "*a" + std::to_string(i - 1);
+    laughs += "a" + std::to_string(i) + ": &a" + std::to_string(i) + " [";
+    for (int k = 0; k < 10; ++k) laughs += (k ? ", " : "") + prev;
+    laughs += "]\n";
+  }
+  Result<Json> bomb = ParseYaml(laughs, "sweep.yaml");
+  ASSERT_FALSE(bomb.ok());
+  EXPECT_NE(bomb.status().message().find("expands to more than 1000000 values"),
+            std::string::npos)
+      << bomb.status().message();
+  // Deep flow nesting never reaches the recursive parser.
+  Result<Json> deep = ParseYaml("a: " + std::string(100000, '[') + std::string(100000, ']'),
+                                "sweep.yaml");
+  ASSERT_FALSE(deep.ok());
+  EXPECT_NE(deep.status().message().find("nested deeper than 64"), std::string::npos);
+  // Brackets inside quotes and comments are not nesting.
+  EXPECT_TRUE(ParseYaml("a: '" + std::string(100, '[') + "' # " + std::string(100, '{'), "t")
+                  .ok());
+  // Size and scalar length.
+  EXPECT_FALSE(ParseYaml(std::string(kMaxYamlBytes + 1, ' '), "big.yaml").ok());
+  Result<Json> long_value = ParseYaml("a: " + std::string(kMaxYamlScalarBytes + 1, 'x'), "t");
+  ASSERT_FALSE(long_value.ok());
+  EXPECT_NE(long_value.status().message().find("the limit is"), std::string::npos);
+}
+
+TEST(YamlTest, AnAnchorThatContainsItsOwnAliasIsRefused) {
+  for (const char* text : {"a: &x [1, *x]\n", "a: &x {b: *x}\n"}) {
+    // yaml-cpp builds a cycle; copying it out stops at the depth bound instead of recursing on.
+    Result<Json> doc = ParseYaml(text, "t.yaml");
+    ASSERT_FALSE(doc.ok()) << text;
+    EXPECT_EQ(doc.status().code(), StatusCode::kInvalidArgument) << text;
+    EXPECT_NE(doc.status().message().find("an alias that refers to its own anchor"),
+              std::string::npos)
+        << doc.status().message();
+  }
+}
+
 TEST(YamlTest, NestedDocumentsWorkWithTheFieldReader) {
   Result<Json> doc = ParseYaml(R"(
 search:
