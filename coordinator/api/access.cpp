@@ -1,5 +1,7 @@
 #include "coordinator/api/access.h"
 
+#include <cctype>
+
 namespace lf::api {
 namespace {
 
@@ -35,6 +37,20 @@ std::optional<HttpResponse> CheckAccess(const AccessPolicy& policy, const HttpRe
                "lorafleet CLI reads it from <home>/token, which `lorafleet up` writes)");
   response.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"lorafleet\"");
   return response;
+}
+
+std::optional<HttpResponse> CheckJsonContentType(const HttpRequest& request) {
+  if (request.method == "GET" || request.method == "HEAD") return std::nullopt;
+  auto it = request.headers.find("content-type");
+  std::string media = it == request.headers.end() ? "" : it->second.substr(0, it->second.find(';'));
+  while (!media.empty() && media.back() == ' ') media.pop_back();
+  for (char& c : media) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (media == "application/json") return std::nullopt;
+  return ErrorResponse(415, request.method + " " + request.path +
+                                " needs 'Content-Type: application/json'" +
+                                (it == request.headers.end()
+                                     ? std::string(" (none was sent)")
+                                     : "; got '" + it->second + "'"));
 }
 
 }  // namespace lf::api

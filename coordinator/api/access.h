@@ -22,6 +22,12 @@ struct AccessPolicy {
 // The 401 reply for a request the policy refuses, or nullopt when it may go ahead.
 std::optional<HttpResponse> CheckAccess(const AccessPolicy& policy, const HttpRequest& request);
 
+// The 415 reply for a request that changes something (any method but GET and HEAD) without
+// `Content-Type: application/json`, or nullopt. A web page on another site can make a browser send
+// a form or text POST to this port without asking, but not a JSON one (that needs a CORS
+// preflight the API never grants), so requiring JSON keeps such pages from changing anything.
+std::optional<HttpResponse> CheckJsonContentType(const HttpRequest& request);
+
 // "127.0.0.1:5312", "[::1]:80", "::1": whether the peer is this machine.
 bool IsLoopbackPeer(const std::string& peer);
 

@@ -148,6 +148,7 @@ void AddApiRoutes(Router& router, Coordinator& c, std::function<void()> after_re
     router.Add(method, pattern, [handler = std::move(handler), after_request,
                                  access](const HttpRequest& r) {
       if (auto refused = CheckAccess(access, r)) return *refused;
+      if (auto refused = CheckJsonContentType(r)) return *refused;
       HttpResponse response = handler(r);
       if (after_request) after_request();
       return response;

@@ -14,6 +14,28 @@ HttpRequest Request(std::string method, std::string peer, std::string auth = "")
   return r;
 }
 
+TEST(AccessTest, ChangesNeedAJsonContentTypeAndReadsDoNot) {
+  HttpRequest post = Request("POST", "127.0.0.1:5000");
+  std::optional<HttpResponse> none = CheckJsonContentType(post);
+  ASSERT_TRUE(none.has_value());
+  EXPECT_EQ(none->status, 415);
+  EXPECT_NE(none->body.find("POST /v1/sweeps needs 'Content-Type: application/json' (none was sent)"),
+            std::string::npos)
+      << none->body;
+  // What a cross-site form or a text/plain fetch can send without a preflight is refused.
+  for (const char* type : {"application/x-www-form-urlencoded", "text/plain", "multipart/form-data",
+                           "application/jsonp"}) {
+    post.headers["content-type"] = type;
+    EXPECT_TRUE(CheckJsonContentType(post).has_value()) << type;
+  }
+  for (const char* type : {"application/json", "Application/JSON", "application/json; charset=utf-8"}) {
+    post.headers["content-type"] = type;
+    EXPECT_FALSE(CheckJsonContentType(post).has_value()) << type;
+  }
+  EXPECT_FALSE(CheckJsonContentType(Request("GET", "10.1.2.3:5000")).has_value());
+  EXPECT_FALSE(CheckJsonContentType(Request("HEAD", "10.1.2.3:5000")).has_value());
+}
+
 TEST(AccessTest, WithoutATokenEverythingIsOpen) {
   EXPECT_FALSE(CheckAccess({}, Request("POST", "10.1.2.3:5000")).has_value());
 }
