@@ -60,6 +60,15 @@ Status CreateDirectories(const std::string& path) {
   return Status::Ok();
 }
 
+Status CreatePrivateDirectory(const std::string& path) {
+  LF_RETURN_IF_ERROR(CreateDirectories(path));
+  std::error_code ec;
+  std::filesystem::permissions(path, std::filesystem::perms::owner_all,
+                               std::filesystem::perm_options::replace, ec);
+  if (ec) return StatusFromErrno("making private (0700) the directory", path, ec.value());
+  return Status::Ok();
+}
+
 Result<AtomicFileWriter> AtomicFileWriter::Create(const std::string& path) {
   std::filesystem::path target(path);
   std::filesystem::path dir = target.has_parent_path() ? target.parent_path() : ".";

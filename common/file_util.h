@@ -16,6 +16,9 @@ Result<std::string> ReadFileToString(const std::string& path);
 Status WriteFileAtomically(const std::string& path, std::string_view contents);
 // Creates the directory and its parents (like `mkdir -p`); ok when it already exists.
 Status CreateDirectories(const std::string& path);
+// CreateDirectories, then `path` itself made private to its owner (0700) even when it existed:
+// for what holds a fleet's store, tokens, trial outputs and logs.
+Status CreatePrivateDirectory(const std::string& path);
 
 // Describes a failed system call on `path` as a Status whose code follows errno (ENOENT is
 // NotFound, ENOSPC ResourceExhausted, EACCES FailedPrecondition, ...): "<what> <path>: <strerror>".

@@ -222,8 +222,9 @@ Result<UpPrograms> FindPrograms(const UpOptions& opt) {
 
 // The home's directories exist, and no endpoint or pid file is left from an earlier run.
 Status PrepareHome(const HomeLayout& layout) {
+  // Private: the store holds every adapter and the home the access token.
   for (const std::string& dir : {layout.home, layout.store, layout.runs, layout.logs}) {
-    LF_RETURN_IF_ERROR(CreateDirectories(dir));
+    LF_RETURN_IF_ERROR(CreatePrivateDirectory(dir));
   }
   std::error_code ec;
   for (const std::string& stale :

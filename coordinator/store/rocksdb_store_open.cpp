@@ -160,6 +160,9 @@ Status RocksDbStore::CreateStore() const {
   delete raw;
   if (!s.ok()) return FromRocks(s, "writing the schema version of a new store");
   if (!closed.ok()) return FromRocks(closed, "closing a new store");
+  // The store holds every adapter and the audit log: private to its owner, as its parent is.
+  std::filesystem::permissions(tmp, std::filesystem::perms::owner_all,
+                               std::filesystem::perm_options::replace, ec);
   // rename(2) replaces an empty directory, e.g. one the user made for the store.
   std::filesystem::rename(tmp, path, ec);
   if (ec) {

@@ -7,6 +7,8 @@ source "$(dirname "$0")/lib.sh"
 lf_begin "$1" sweep
 
 fleet_up --workers 2
+expect_eq "$(stat -c '%a' "$home" "$home/store" "$home/runs" "$home/logs" | tr '\n' ' ')" \
+  "700 700 700 700 " "the fleet's home, store, runs and logs are private"
 
 sweep_file "$tmp/sweep.yaml" it-sweep 30 10 '  lora.r: [1, 2]
   train.lr: [1.0e-3, 3.0e-3]'

@@ -47,5 +47,17 @@ TEST(FileUtilTest, CreateDirectoriesIsIdempotent) {
   EXPECT_TRUE(std::filesystem::is_directory(dir));
 }
 
+TEST(FileUtilTest, PrivateDirectoriesAreOwnerOnlyEvenWhenTheyExisted) {
+  namespace fs = std::filesystem;
+  const std::string dir = TempDir("private") + "/home";
+  fs::create_directories(dir);
+  fs::permissions(dir, fs::perms::all, fs::perm_options::replace);  // 0777, as a careless umask
+  ASSERT_TRUE(CreatePrivateDirectory(dir).ok());
+  EXPECT_EQ(fs::status(dir).permissions(), fs::perms::owner_all);
+  const std::string fresh = dir + "/store";
+  ASSERT_TRUE(CreatePrivateDirectory(fresh).ok());
+  EXPECT_EQ(fs::status(fresh).permissions(), fs::perms::owner_all);
+}
+
 }  // namespace
 }  // namespace lf
