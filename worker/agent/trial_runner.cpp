@@ -108,7 +108,7 @@ void TrialAttempt::Fail(std::string reason, bool retryable) {
   ended_.store(true);
 }
 
-Result<jobs::JobSpec> TrialAttempt::ParseJob() {
+Result<jobs::JobSpec> TrialAttempt::MemberJob() {
   const auto& gang = assign_.gang_ranks;
   if (!gang.empty() && std::find(gang.begin(), gang.end(), identity_.rank) == gang.end()) {
     Fail("trial " + assign_.trial_id + ": worker " + identity_.worker_id + " (MPI rank " +
@@ -331,7 +331,7 @@ std::vector<TrialAttempt*> TrialRunner::TakeJoining(size_t members) {
 
 void TrialRunner::RunAlone() {
   TrialAttempt& a = *TakeJoining(0).front();
-  Result<jobs::JobSpec> job = a.ParseJob();
+  Result<jobs::JobSpec> job = a.MemberJob();
   if (!job.ok()) return;
   Result<TrainJobResult> result = Guarded("trial " + a.trial_id(), [&]() -> Result<TrainJobResult> {
     return train_(*job, a.Options());
@@ -356,7 +356,7 @@ void TrialRunner::RunPack() {
         a->EndUnstarted();
         continue;
       }
-      Result<jobs::JobSpec> job = a->ParseJob();
+      Result<jobs::JobSpec> job = a->MemberJob();
       if (!job.ok()) continue;
       const std::string what = "trial " + a->trial_id();
       if (pack == nullptr) {

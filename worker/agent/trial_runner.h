@@ -68,7 +68,7 @@ class TrialAttempt {
   // --- the training thread ----------------------------------------------------------------
   // The ASSIGN's job (checked when the message was decoded), once this rank is found to be a
   // member of the gang it names; otherwise the attempt is reported failed (not retryable).
-  Result<jobs::JobSpec> ParseJob();
+  Result<jobs::JobSpec> MemberJob();
   // The callbacks RunTrainJob and TrainPack take: metrics and checkpoints into the outbox, the
   // stop and finish controls.
   TrainJobOptions Options();
