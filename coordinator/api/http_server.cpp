@@ -52,6 +52,23 @@ Status ListenError(const std::string& name, const char* step, beast::error_code 
   return Unavailable("cannot listen on " + name + ": " + step + " failed: " + ec.message());
 }
 
+// One connection past max_connections: a short 503 (the socket is fresh, so the few bytes go into
+// its empty send buffer without blocking) and closed at once.
+void RefuseConnection(tcp::socket socket, size_t limit) {
+  static const std::string kBody =
+      R"({"error":{"status":503,"message":"too many open connections; retry shortly"}})";
+  static const std::string kReply = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: "
+                                    "application/json\r\nRetry-After: 1\r\nConnection: close\r\n"
+                                    "Content-Length: " + std::to_string(kBody.size()) +
+                                    "\r\n\r\n" + kBody;
+  beast::error_code ec;
+  socket.non_blocking(true, ec);
+  socket.write_some(net::buffer(kReply), ec);
+  socket.shutdown(tcp::socket::shutdown_both, ec);
+  socket.close(ec);
+  LF_LOG_WARN("http: refused a connection: {} are open, the limit", limit);
+}
+
 // Runs on the acceptor's strand. Each accepted connection gets a strand of its own.
 void Accept(std::shared_ptr<ServerState> state) {
   if (!state->acceptor.is_open()) return;
@@ -66,11 +83,21 @@ void Accept(std::shared_ptr<ServerState> state) {
           });
           return;
         }
-        auto session = std::make_shared<Session>(std::move(socket), state);
+        bool full = false;
+        std::shared_ptr<Session> session;
         {
           std::lock_guard<std::mutex> lock(state->mutex);
           if (state->stopped) return;
-          state->sessions.emplace(session.get(), session);
+          full = state->sessions.size() >= state->options.max_connections;
+          if (!full) {
+            session = std::make_shared<Session>(std::move(socket), state);
+            state->sessions.emplace(session.get(), session);
+          }
+        }
+        if (full) {
+          RefuseConnection(std::move(socket), state->options.max_connections);
+          Accept(state);
+          return;
         }
         session->Start();
         Accept(state);

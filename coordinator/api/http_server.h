@@ -26,6 +26,9 @@ struct HttpServerOptions {
   uint16_t port = 7070;                              // 0: the OS picks a free port (tests)
   size_t max_body_bytes = size_t{64} << 20;          // a larger body gets a 413 JSON error
   std::chrono::milliseconds request_timeout{30000};  // per request read/write, and keep-alive idle
+  // Open connections at once; one more is answered 503 and closed, so a client that opens
+  // sockets and never closes them cannot use up the daemon's file descriptors.
+  size_t max_connections = 256;
 };
 
 class HttpServer {

@@ -139,7 +139,11 @@ class RawConnection {
     address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
   }
-  ~RawConnection() { ::close(fd_); }
+  ~RawConnection() { Close(); }
+  void Close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
   bool connected() const { return connected_; }
   void Send(std::string_view data) {
     ASSERT_EQ(::send(fd_, data.data(), data.size(), MSG_NOSIGNAL),
@@ -347,6 +351,32 @@ TEST_F(HttpServerTest, SilentAndTricklingClientsAreDroppedWhileOthersAreServed) 
   auto waited = Clock::now() - start;
   EXPECT_GE(waited, 150ms);
   EXPECT_LT(waited, 3s);
+}
+
+TEST_F(HttpServerTest, ConnectionsPastTheLimitGet503AndClose) {
+  StartServer({.max_connections = 2});
+  RawConnection a(server_->port()), b(server_->port());
+  ASSERT_TRUE(a.connected() && b.connected());
+  a.Send("GET /v1/echo HTTP/1.1\r\nHost: x\r\n\r\n");  // both surely accepted once answered
+  b.Send("GET /v1/echo HTTP/1.1\r\nHost: x\r\n\r\n");
+  bool closed = false;
+  EXPECT_NE(a.Read(5s, closed, 12).find("200"), std::string::npos);
+  EXPECT_NE(b.Read(5s, closed, 12).find("200"), std::string::npos);
+  RawConnection third(server_->port());
+  ASSERT_TRUE(third.connected());
+  std::string refused = third.Read(5s, closed, 4096);
+  EXPECT_TRUE(closed);
+  EXPECT_NE(refused.find("503 Service Unavailable"), std::string::npos) << refused;
+  EXPECT_NE(refused.find("too many open connections"), std::string::npos) << refused;
+  // Room again once one closes.
+  a.Close();
+  Result<HttpReply> served = Status(Unavailable("not tried"));
+  for (int i = 0; i < 50 && !(served.ok() && served->status == 200); ++i) {
+    std::this_thread::sleep_for(20ms);
+    served = HttpCall(url_, "GET", "/v1/echo");
+  }
+  ASSERT_TRUE(served.ok()) << served.status().ToString();
+  EXPECT_EQ(served->status, 200);
 }
 
 TEST_F(HttpServerTest, BinaryBodiesRoundTrip) {
