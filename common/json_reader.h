@@ -47,6 +47,9 @@ inline constexpr int kMaxJsonDepth = 128;
 // offset; a number outside double's range and nesting deeper than kMaxJsonDepth are errors too.
 Result<Json> ParseJson(std::string_view text, std::string_view source);
 
+// A value that may be missing, as JSON: the number, or null.
+inline Json OrNull(const std::optional<double>& v) { return v ? Json(*v) : Json(nullptr); }
+
 // An InvalidArgument about the input field `field` ("sweep.space.lora.r[2]"): the message
 // "<field>: <what>" for people, the field as data (Status::field()) for programs.
 Status FieldError(std::string_view field, std::string_view what);

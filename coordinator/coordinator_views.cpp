@@ -24,8 +24,6 @@ Json CountsJson(const std::array<int64_t, 7>& counts) {
 
 double Seconds(int64_t ms) { return static_cast<double>(ms) / 1000.0; }
 
-Json OrNull(const std::optional<double>& v) { return v ? Json(*v) : Json(nullptr); }
-
 // The comparison's view of a stored trial.
 Result<jobs::TrialSummary> SummaryOf(const store::TrialRecord& t) {
   LF_ASSIGN_OR_RETURN(TrialConfig config, ParseTrialConfig(t));
@@ -216,7 +214,7 @@ Json Coordinator::QueueView(size_t limit) const {
                        {"attempt", t.attempt},
                        {"step", t.step},
                        {"steps", t.steps},
-                       {"loss", t.loss ? Json(*t.loss) : Json(nullptr)},
+                       {"loss", OrNull(t.loss)},
                        {"running_s", Seconds(now - t.started_ms)}});
   }
   std::sort(running.begin(), running.end(),

@@ -68,8 +68,6 @@ CompareRow RowOf(TrialSummary trial) {
   return row;
 }
 
-Json OrNull(const std::optional<double>& v) { return v ? Json(*v) : Json(nullptr); }
-
 }  // namespace
 
 Result<Comparison> Compare(std::vector<TrialSummary> trials) {

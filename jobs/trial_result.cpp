@@ -11,8 +11,6 @@ constexpr internal::EnumName<StopReason> kStopReasonNames[] = {
     {StopReason::kStopped, "stopped"},
     {StopReason::kDiverged, "diverged"}};
 
-Json OrNull(const std::optional<double>& v) { return v ? Json(*v) : Json(nullptr); }
-
 Result<std::optional<double>> OptionalNumber(const JsonField& f, std::string_view key) {
   auto field = f.Optional(key);
   if (!field) return std::optional<double>();
