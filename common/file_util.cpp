@@ -47,8 +47,8 @@ Result<std::string> ReadFileToString(const std::string& path) {
   return std::move(buffer).str();
 }
 
-Status WriteFileAtomically(const std::string& path, std::string_view contents) {
-  LF_ASSIGN_OR_RETURN(AtomicFileWriter writer, AtomicFileWriter::Create(path));
+Status WriteFileAtomically(const std::string& path, std::string_view contents, unsigned mode) {
+  LF_ASSIGN_OR_RETURN(AtomicFileWriter writer, AtomicFileWriter::Create(path, mode));
   LF_RETURN_IF_ERROR(writer.Append(contents));
   return writer.Commit();
 }
@@ -69,13 +69,13 @@ Status CreatePrivateDirectory(const std::string& path) {
   return Status::Ok();
 }
 
-Result<AtomicFileWriter> AtomicFileWriter::Create(const std::string& path) {
+Result<AtomicFileWriter> AtomicFileWriter::Create(const std::string& path, unsigned mode) {
   std::filesystem::path target(path);
   std::filesystem::path dir = target.has_parent_path() ? target.parent_path() : ".";
   std::string tmp = (dir / ("." + target.filename().string() + ".tmp-XXXXXX")).string();
   int fd = ::mkstemp(tmp.data());
   if (fd < 0) return StatusFromErrno("creating a temporary file in", dir.string(), errno);
-  if (::fchmod(fd, 0644) != 0) {
+  if (::fchmod(fd, static_cast<mode_t>(mode)) != 0) {
     Status st = StatusFromErrno("setting permissions on", tmp, errno);
     ::close(fd);
     ::unlink(tmp.c_str());

@@ -13,7 +13,9 @@
 namespace lf {
 
 Result<std::string> ReadFileToString(const std::string& path);
-Status WriteFileAtomically(const std::string& path, std::string_view contents);
+// `mode`: the file's permissions, set before anything is written (0600 for secrets).
+Status WriteFileAtomically(const std::string& path, std::string_view contents,
+                           unsigned mode = 0644);
 // Creates the directory and its parents (like `mkdir -p`); ok when it already exists.
 Status CreateDirectories(const std::string& path);
 // CreateDirectories, then `path` itself made private to its owner (0700) even when it existed:
@@ -30,7 +32,7 @@ Status StatusFromErrno(const std::string& what, const std::string& path, int err
 // the temporary file. Move-only; not thread-safe.
 class AtomicFileWriter {
  public:
-  static Result<AtomicFileWriter> Create(const std::string& path);
+  static Result<AtomicFileWriter> Create(const std::string& path, unsigned mode = 0644);
 
   AtomicFileWriter(AtomicFileWriter&& other) noexcept;
   AtomicFileWriter& operator=(AtomicFileWriter&& other) noexcept;

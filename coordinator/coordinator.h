@@ -51,6 +51,16 @@ struct CoordinatorOptions {
   // where a pack is no faster than its trials one after another (docs/benchmarks.md).
   int32_t max_pack = 0;
   bool check_paths = true;               // Submit checks that model and data files exist
+  // What a submission may add to. A sweep beyond one is refused whole (429) naming the limit;
+  // 0: no limit.
+  struct Quotas {
+    int64_t trials_per_sweep = 100000;        // trials one sweep expands to
+    int64_t sweep_bytes = int64_t{256} << 20;  // their stored configs, estimated before expanding
+    int64_t unfinished_per_owner = 100000;    // queued, assigned or running trials of one owner
+    int64_t unfinished_total = 1000000;
+    int64_t adapter_bytes_per_owner = 0;      // adapters stored for one owner's sweeps
+    int64_t adapter_bytes_total = 0;
+  } quotas;
 };
 
 // A trial's stored config: the resolved job it trains and the swept values that made it.
@@ -65,7 +75,8 @@ struct SubmitRequest {
   std::string spec;      // the sweep YAML (or JSON) text
   std::string base_dir;  // relative paths in the sweep resolve against it
   std::string source;    // the file name, for messages
-  std::string owner;
+  std::string owner;     // whose sweep it is: quotas count per owner
+  std::string actor;     // who submits, for the audit log ("user:NAME"); empty: "user:<owner>"
 };
 
 class Coordinator {
@@ -108,9 +119,13 @@ class Coordinator {
   // --- views (JSON documented in docs/api.md) -----------------------------------------------
   Result<Json> ListSweepsView() const;
   Result<Json> SweepView(const std::string& sweep_id) const;
+  // Each sweep once, however often it is named; at most kMaxComparedSweeps.
+  static constexpr size_t kMaxComparedSweeps = 64;
   Result<Json> CompareView(const std::vector<std::string>& sweep_ids) const;
+  // The first `limit` trials; "truncated" says whether there were more.
   Result<Json> TrialsView(const std::optional<std::string>& sweep_id,
-                          const std::vector<jobs::TrialState>& states) const;
+                          const std::vector<jobs::TrialState>& states,
+                          size_t limit = SIZE_MAX) const;
   Result<Json> TrialView(const std::string& trial_id) const;
   // Every stored adapter (completed and early-stopped trials, all sweeps), newest first; with
   // `tag`, the one it names.
@@ -162,6 +177,7 @@ class Coordinator {
     int64_t memory_bytes = 0;
     int32_t ranks = 1;     // resources.gpus: more than one, a gang
     uint64_t ordinal = 0;  // creation order, for dispatch order across sweeps
+    int64_t adapter_bytes = 0;  // of its completed and stopped trials, for the quotas
     int64_t unfinished() const;
   };
   // A store write waiting for Flush, and what to do once it is committed (or refused).
@@ -180,6 +196,7 @@ class Coordinator {
   Coordinator(store::ExperimentStore& store, WorkerSink& sink, const Clock& clock,
               CoordinatorOptions options);
   Status Recover();
+  Status CheckQuotas(const std::string& owner, int64_t new_trials) const;
 
   void OnHello(const std::string& peer, const protocol::Hello& hello, bool first);
   void OnProgress(const std::string& peer, const protocol::Progress& m);

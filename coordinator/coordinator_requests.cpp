@@ -2,6 +2,7 @@
 // Every request is checked completely before it writes: a refused one stores nothing.
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <filesystem>
 #include <set>
 
@@ -71,16 +72,63 @@ std::string TrialConfigJson(const TrialConfig& config) {
   return Json{{"job", jobs::JobSpecToJson(config.job)}, {"params", config.params}}.dump();
 }
 
+// What the owner and the whole fleet hold now, against the quotas, before anything is stored.
+Status Coordinator::CheckQuotas(const std::string& owner, int64_t new_trials) const {
+  const CoordinatorOptions::Quotas& q = options_.quotas;
+  int64_t owner_unfinished = 0, total_unfinished = 0, owner_bytes = 0, total_bytes = 0;
+  for (const auto& [id, s] : sweeps_) {
+    total_unfinished += s.unfinished();
+    total_bytes += s.adapter_bytes;
+    if (s.record.owner == owner) {
+      owner_unfinished += s.unfinished();
+      owner_bytes += s.adapter_bytes;
+    }
+  }
+  const auto over = [](int64_t limit, int64_t value) { return limit > 0 && value > limit; };
+  const std::string what = "sweep: its " + std::to_string(new_trials) + " trials";
+  if (over(q.unfinished_per_owner, owner_unfinished + new_trials)) {
+    return ResourceExhausted(what + " and the " + std::to_string(owner_unfinished) +
+                             " unfinished trials of owner '" + owner + "' are more than the " +
+                             std::to_string(q.unfinished_per_owner) +
+                             " one owner may have queued or running (--quota-trials-per-owner); "
+                             "wait for some to finish, or cancel some");
+  }
+  if (over(q.unfinished_total, total_unfinished + new_trials)) {
+    return ResourceExhausted(what + " and the fleet's " + std::to_string(total_unfinished) +
+                             " unfinished trials are more than its limit of " +
+                             std::to_string(q.unfinished_total) +
+                             " (--quota-trials); wait for some to finish");
+  }
+  if (over(q.adapter_bytes_per_owner, owner_bytes)) {
+    return ResourceExhausted("sweep: owner '" + owner + "' already stores " +
+                             std::to_string(owner_bytes >> 20) + " MiB of adapters, over the " +
+                             std::to_string(q.adapter_bytes_per_owner >> 20) +
+                             " MiB quota (--quota-adapter-mib-per-owner); remove old sweeps' "
+                             "adapters (lorafleet-store) first");
+  }
+  if (over(q.adapter_bytes_total, total_bytes)) {
+    return ResourceExhausted("sweep: the store already holds " + std::to_string(total_bytes >> 20) +
+                             " MiB of adapters, over the fleet's " +
+                             std::to_string(q.adapter_bytes_total >> 20) +
+                             " MiB quota (--quota-adapter-mib); remove old sweeps' adapters first");
+  }
+  return Status::Ok();
+}
+
 Result<Json> Coordinator::Submit(const SubmitRequest& request) {
   const std::string source = request.source.empty() ? "sweep" : request.source;
   auto doc = ParseYaml(request.spec, source);
   if (!doc.ok()) return doc.status();
   auto spec = jobs::ParseSweepSpec(*doc, "sweep");
   if (!spec.ok()) return spec.status();
-  auto expanded = jobs::ExpandSweep(*spec);
+  const CoordinatorOptions::Quotas& quotas = options_.quotas;
+  auto expanded = jobs::ExpandSweep(
+      *spec, quotas.trials_per_sweep > 0 ? static_cast<size_t>(quotas.trials_per_sweep) : SIZE_MAX,
+      quotas.sweep_bytes > 0 ? static_cast<size_t>(quotas.sweep_bytes) : SIZE_MAX);
   if (!expanded.ok()) return expanded.status();
   std::vector<jobs::TrialSpec>& trials = *expanded;
   if (trials.empty()) return InvalidArgument("sweep: expands to no trials");
+  LF_RETURN_IF_ERROR(CheckQuotas(request.owner, static_cast<int64_t>(trials.size())));
   std::string base_dir = request.base_dir;
   if (base_dir.empty()) base_dir = fs::current_path().string();
   if (!fs::path(base_dir).is_absolute()) {
@@ -111,7 +159,8 @@ Result<Json> Coordinator::Submit(const SubmitRequest& request) {
                            .resolved = jobs::SweepSpecToJson(*spec).dump(),
                            .priority = spec->priority,
                            .trial_count = static_cast<uint32_t>(records.size())};
-  if (Status st = store_.CreateSweep(sweep, records, "user:" + request.owner); !st.ok()) {
+  const std::string actor = request.actor.empty() ? "user:" + request.owner : request.actor;
+  if (Status st = store_.CreateSweep(sweep, records, actor); !st.ok()) {
     return st;
   }
   auto stored = store_.GetSweep(sweep_id);

@@ -102,14 +102,14 @@ Result<Json> Coordinator::SweepView(const std::string& sweep_id) const {
 }
 
 Result<Json> Coordinator::TrialsView(const std::optional<std::string>& sweep_id,
-                                     const std::vector<TrialState>& states) const {
+                                     const std::vector<TrialState>& states, size_t limit) const {
   if (sweep_id && !sweeps_.count(*sweep_id)) {
     return NotFound("no sweep with id '" + *sweep_id + "'");
   }
   LF_ASSIGN_OR_RETURN(auto trials, store_.ListTrials({.sweep_id = sweep_id, .states = states}));
   Json list = Json::array();
-  for (const auto& t : trials) list.push_back(TrialJson(t));
-  return Json{{"trials", std::move(list)}};
+  for (size_t i = 0; i < trials.size() && i < limit; ++i) list.push_back(TrialJson(trials[i]));
+  return Json{{"trials", std::move(list)}, {"truncated", trials.size() > limit}};
 }
 
 Result<Json> Coordinator::TrialView(const std::string& trial_id) const {
@@ -120,9 +120,20 @@ Result<Json> Coordinator::TrialView(const std::string& trial_id) const {
 // The comparison (jobs::Compare) of every trial of the sweeps, with the columns clients show.
 Result<Json> Coordinator::CompareView(const std::vector<std::string>& sweep_ids) const {
   if (sweep_ids.empty()) return InvalidArgument("name at least one sweep to compare");
+  // A sweep named twice is compared once: the view's cost follows the distinct sweeps.
+  std::vector<std::string> distinct;
+  for (const std::string& id : sweep_ids) {
+    if (std::find(distinct.begin(), distinct.end(), id) == distinct.end()) distinct.push_back(id);
+  }
+  if (distinct.size() > kMaxComparedSweeps) {
+    return InvalidArgument("sweeps: " + std::to_string(distinct.size()) +
+                           " sweeps named; compare at most " +
+                           std::to_string(kMaxComparedSweeps) + " at once")
+        .WithField("sweeps");
+  }
   Json sweeps = Json::array();
   std::vector<jobs::TrialSummary> trials;
-  for (const std::string& sweep_id : sweep_ids) {
+  for (const std::string& sweep_id : distinct) {
     auto it = sweeps_.find(sweep_id);
     if (it == sweeps_.end()) return NotFound("no sweep with id '" + sweep_id + "'");
     sweeps.push_back(SweepJson(it->second));

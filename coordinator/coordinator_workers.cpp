@@ -74,6 +74,7 @@ Status Coordinator::Recover() {
     auto sit = sweeps_.find(t.sweep_id);
     if (sit == sweeps_.end()) continue;
     ++sit->second.counts[static_cast<size_t>(t.state)];
+    if (t.result) sit->second.adapter_bytes += t.result->adapter_bytes;
     if (jobs::IsFinal(t.state) || t.state == TrialState::kFailed) continue;
     LiveTrial live{.sweep_id = t.sweep_id};
     if (Result<TrialConfig> config = ParseTrialConfig(t); config.ok()) {
@@ -359,6 +360,7 @@ void Coordinator::Move(const std::string& trial_id, TrialState to, std::string a
   if (done) {
     for (const auto& f : done->files) request.files.push_back({f.name, f.bytes});
     request.result = done->result;
+    sweeps_.at(t.sweep_id).adapter_bytes += done->result.adapter_bytes;
   }
   // The in-memory state moves now, so later messages of the same batch see it; a refused write
   // is reconciled from the store when the batch commits.

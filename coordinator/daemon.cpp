@@ -127,31 +127,46 @@ Status RunDaemon(const DaemonOptions& options) {
   std::error_code ec;
   const std::string runs_dir = fs::absolute(options.runs_dir, ec).string();
   LF_ASSIGN_OR_RETURN(auto store, store::OpenRocksDbStore({.path = options.store_dir}));
-  LF_ASSIGN_OR_RETURN(auto router, ZmqRouter::Bind(options.workers));
+  std::optional<curve::CoordinatorKeys> worker_keys;
+  if (!options.worker_keys_dir.empty()) {
+    LF_ASSIGN_OR_RETURN(worker_keys, curve::LoadOrCreateKeys(options.worker_keys_dir));
+  } else {
+    LF_LOG_WARN("lorafleetd: no --worker-keys: any process that reaches {} may act as a worker",
+                options.workers);
+  }
+  LF_ASSIGN_OR_RETURN(auto router, ZmqRouter::Bind(options.workers, worker_keys));
   LF_ASSIGN_OR_RETURN(auto coordinator,
                       Coordinator::Create(*store, *router, SystemClock(),
                                           {.runs_dir = runs_dir,
                                            .heartbeat_interval_ms = options.heartbeat_interval_ms,
                                            .heartbeat_timeout_ms = options.heartbeat_timeout_ms,
                                            .retry_backoff_ms = options.retry_backoff_ms,
-                                           .max_pack = options.max_pack}));
+                                           .max_pack = options.max_pack,
+                                           .quotas = options.quotas}));
 
   asio::io_context io(1);
   WorkerPump pump(io, *router, *coordinator);
   api::Router routes;
   // Replies to workers that an HTTP request caused (cancel, pause, a dispatch) may have eaten
   // the socket's edge: look again after every request.
-  api::AccessPolicy access{.open_reads = options.open_reads};
+  api::AccessPolicy access{.open_reads = options.open_reads,
+                           .hosts = api::LocalHostNames(http.first)};
+  access.hosts.insert(access.hosts.end(), options.allowed_hosts.begin(),
+                      options.allowed_hosts.end());
   if (!options.token_file.empty()) {
-    LF_ASSIGN_OR_RETURN(access.token, ReadAccessToken(options.token_file));
+    LF_ASSIGN_OR_RETURN(access.tokens, ReadAccessTokens(options.token_file));
   } else {
     LF_LOG_WARN("lorafleetd: no --token-file: anyone who reaches {} may submit and cancel",
                 options.http);
   }
-  api::AddApiRoutes(routes, *coordinator, [&pump] { pump.Kick(); }, access);
-  dashboard::AddDashboardRoutes(routes, access);
-  LF_ASSIGN_OR_RETURN(auto server,
-                      api::HttpServer::Start(io, routes, {.host = http.first, .port = http.second}));
+  api::AddApiRoutes(routes, *coordinator, [&pump] { pump.Kick(); });
+  dashboard::AddDashboardRoutes(routes);
+  LF_ASSIGN_OR_RETURN(
+      auto server,
+      api::HttpServer::Start(io, routes,
+                             {.host = http.first,
+                              .port = http.second,
+                              .admit = [access](api::HttpRequest& r) { return api::Admit(access, r); }}));
   LF_RETURN_IF_ERROR(WriteEndpointFile(options, server->port(), http.first, router->endpoint()));
   LF_LOG_INFO("lorafleetd: API on http://{}:{}, workers on {}, store {}", http.first,
               server->port(), router->endpoint(), options.store_dir);

@@ -5,8 +5,10 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
+#include "coordinator/coordinator.h"
 
 namespace lf::coordinator {
 
@@ -24,6 +26,13 @@ struct DaemonOptions {
   // reaches the port. open_reads: GETs from any peer need no token.
   std::string token_file;
   bool open_reads = false;
+  // The workers' CURVE keys (common/curve_keys.h), made here the first time; empty: any process
+  // that reaches the worker port may act as a worker.
+  std::string worker_keys_dir;
+  // Host names the HTTP API answers to besides IP addresses, "localhost" and this machine's
+  // name (api::CheckHost: no DNS rebinding).
+  std::vector<std::string> allowed_hosts;
+  CoordinatorOptions::Quotas quotas;
 };
 
 // Returns when the daemon stopped: ok after a signal, an error if it could not start.

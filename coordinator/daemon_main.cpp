@@ -49,9 +49,49 @@ int main(int argc, char** argv) {
                   "requests that change something need 'Authorization: Bearer' with the token "
                   "in FILE; reads from other hosts too (lorafleet up makes it)")
       ->type_name("FILE");
+  app->add_option("--worker-keys", options.worker_keys_dir,
+                  "admit only workers holding the fleet's CURVE key: DIR/coordinator.key and "
+                  "DIR/worker.key, made the first time (lorafleet up passes <home>/keys)")
+      ->type_name("DIR");
   app->add_flag("--open-reads", options.open_reads,
                 "GET requests from any host need no token (dashboards, Prometheus)");
+  app->add_option("--allowed-host", options.allowed_hosts,
+                  "a host name the API answers to (Host header) besides IP addresses, localhost "
+                  "and this machine's name; repeat for more")
+      ->type_name("NAME");
+  lf::coordinator::CoordinatorOptions::Quotas& q = options.quotas;
+  int64_t sweep_mib = q.sweep_bytes >> 20, adapter_mib_per_owner = 0, adapter_mib = 0;
+  app->add_option("--quota-trials-per-sweep", q.trials_per_sweep, "trials one sweep may expand to")
+      ->type_name("N")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app->add_option("--quota-sweep-mib", sweep_mib, "one sweep's trial configs, estimated before "
+                                                  "expanding it")
+      ->type_name("MIB")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app->add_option("--quota-trials-per-owner", q.unfinished_per_owner,
+                  "unfinished (queued or running) trials one owner may have; 0: no limit")
+      ->type_name("N")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app->add_option("--quota-trials", q.unfinished_total,
+                  "unfinished trials in the whole fleet; 0: no limit")
+      ->type_name("N")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app->add_option("--quota-adapter-mib-per-owner", adapter_mib_per_owner,
+                  "stored adapters past which an owner's new sweeps are refused; 0: no limit")
+      ->type_name("MIB")
+      ->check(CLI::NonNegativeNumber);
+  app->add_option("--quota-adapter-mib", adapter_mib,
+                  "stored adapters past which every new sweep is refused; 0: no limit")
+      ->type_name("MIB")
+      ->check(CLI::NonNegativeNumber);
   if (std::optional<int> rc = lf::flags::Parse(*app, argc, argv)) return *rc;
+  q.sweep_bytes = sweep_mib << 20;
+  q.adapter_bytes_per_owner = adapter_mib_per_owner << 20;
+  q.adapter_bytes_total = adapter_mib << 20;
   options.heartbeat_interval_ms = static_cast<int64_t>(heartbeat_interval_s * 1000);
   options.heartbeat_timeout_ms = static_cast<int64_t>(heartbeat_timeout_s * 1000);
   options.retry_backoff_ms = static_cast<int64_t>(retry_backoff_s * 1000);

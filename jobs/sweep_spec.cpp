@@ -398,7 +398,8 @@ Result<SweepSpec> ParseSweepSpec(const Json& doc, std::string_view root_name) {
   return spec;
 }
 
-Result<std::vector<TrialSpec>> ExpandSweep(const SweepSpec& spec, size_t max_trials) {
+Result<std::vector<TrialSpec>> ExpandSweep(const SweepSpec& spec, size_t max_trials,
+                                           size_t max_bytes) {
   LF_RETURN_IF_ERROR(ParseSweepSpec(SweepSpecToJson(spec)));  // a spec built in code is unchecked
   const FieldPath root("sweep"), space_path = root.Key("space");
   const bool grid = spec.search == "grid";
@@ -420,6 +421,21 @@ Result<std::vector<TrialSpec>> ExpandSweep(const SweepSpec& spec, size_t max_tri
     return FieldError(root.str(), count(total) + " trials (" + how +
                                       ") are more than the limit of " + std::to_string(limit) +
                                       "; shrink the space or num_samples, or split the sweep");
+  }
+  double trial_bytes = static_cast<double>(spec.base.dump().size());
+  for (const SearchAxis& axis : spec.space) {
+    size_t largest = 24;  // a number
+    for (const Json& v : axis.values) largest = std::max(largest, v.dump().size());
+    trial_bytes += static_cast<double>(largest + axis.key.size());
+  }
+  if (total * trial_bytes > static_cast<double>(max_bytes)) {
+    const auto kib = [](double n) { return std::to_string(static_cast<int64_t>(n / 1024)) + " KiB"; };
+    return FieldError(root.str(), std::to_string(static_cast<int64_t>(total)) + " trials of about " +
+                                      std::to_string(static_cast<int64_t>(trial_bytes)) +
+                                      " bytes each make about " + kib(total * trial_bytes) +
+                                      " of job documents, more than the limit of " +
+                                      kib(static_cast<double>(max_bytes)) +
+                                      "; shrink the base job's values or split the sweep");
   }
   const bool seed_swept = std::any_of(spec.space.begin(), spec.space.end(),
                                       [](const SearchAxis& a) { return a.key == "train.seed"; });

@@ -110,9 +110,13 @@ struct TrialSpec {
 Result<SweepSpec> ParseSweepSpec(const Json& doc, std::string_view root = "sweep");
 
 // Expands and validates every trial (each substituted job goes through ParseJobSpec), in index
-// order. Refuses more than max_trials trials before building any. Also accepts a SweepSpec built
-// in code: it is checked as ParseSweepSpec would check it. Error paths are rooted at "sweep".
-Result<std::vector<TrialSpec>> ExpandSweep(const SweepSpec& spec, size_t max_trials = 100000);
+// order. Refuses, before building any, more than max_trials trials, or trials whose job documents
+// would take more than max_bytes together (estimated from the base and each axis's largest
+// value: a 1 MiB string in the base times 100000 trials is refused here, not after 100 GB).
+// Also accepts a SweepSpec built in code: it is checked as ParseSweepSpec would check it. Error
+// paths are rooted at "sweep".
+Result<std::vector<TrialSpec>> ExpandSweep(const SweepSpec& spec, size_t max_trials = 100000,
+                                           size_t max_bytes = size_t{256} << 20);
 
 // The resolved form stored with the sweep (every default written out; memory in bytes);
 // ParseSweepSpec(SweepSpecToJson(s)) gives s back.

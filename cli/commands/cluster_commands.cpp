@@ -21,6 +21,7 @@
 #include "cli/commands/remote.h"
 #include "cli/commands/table.h"
 #include "common/access_token.h"
+#include "common/curve_keys.h"
 #include "common/file_util.h"
 
 namespace lf::cli {
@@ -37,6 +38,7 @@ constexpr auto kDaemonStopTimeout = seconds(30);
 struct HomeLayout {
   std::string home, store, runs, logs, coordinator_log, workers_log, endpoint_file, coordinator_pid,
       workers_pid;
+  std::string keys, worker_keys;  // the CURVE keys folder (lorafleetd makes it) and worker.key
 };
 
 HomeLayout Layout(const std::string& home) {
@@ -49,7 +51,9 @@ HomeLayout Layout(const std::string& home) {
           (h / "logs" / "workers.log").string(),
           CoordinatorFilePath(home),
           (h / "coordinator.pid").string(),
-          (h / "workers.pid").string()};
+          (h / "workers.pid").string(),
+          (h / "keys").string(),
+          (h / "keys" / curve::kWorkerKeyFile).string()};
 }
 
 // This host's name as other hosts of a hostfile reach it; "localhost" when it cannot be read.
@@ -239,7 +243,7 @@ std::vector<std::string> DaemonArgv(const std::string& daemon, const UpOptions& 
   std::vector<std::string> argv = {
       daemon,   "--store",   layout.store,        "--runs",          layout.runs,         "--http",
       opt.http, "--workers", opt.worker_endpoint, "--endpoint-file", layout.endpoint_file,
-      "--token-file", token_file};
+      "--token-file", token_file, "--worker-keys", layout.keys};
   if (opt.open_reads) argv.push_back("--open-reads");
   if (opt.heartbeat_timeout) {
     argv.push_back("--heartbeat-timeout");
@@ -278,6 +282,7 @@ Result<StartedCoordinator> StartCoordinator(const std::vector<std::string>& argv
 }
 
 std::vector<std::string> MpirunArgv(const UpPrograms& programs, const UpOptions& opt,
+                                    const HomeLayout& layout,
                                     const std::string& workers_endpoint) {
   std::vector<std::string> argv = {*programs.mpirun, "-np", std::to_string(opt.workers),
                                    "--oversubscribe", "--bind-to", "none",
@@ -293,7 +298,8 @@ std::vector<std::string> MpirunArgv(const UpPrograms& programs, const UpOptions&
     argv.push_back("-x");
     argv.push_back("LF_LOG_LEVEL");
   }
-  argv.insert(argv.end(), {programs.worker, "--coordinator", workers_endpoint});
+  argv.insert(argv.end(),
+              {programs.worker, "--coordinator", workers_endpoint, "--keys", layout.worker_keys});
   return argv;
 }
 
@@ -347,6 +353,7 @@ void PrintFleet(const StartedCoordinator& daemon, const StartedWorkers& workers,
          {"store", layout.store},
          {"runs", layout.runs},
          {"token_file", token_file},
+         {"worker_keys", layout.worker_keys},
          {"logs", {{"coordinator", layout.coordinator_log}, {"workers", layout.workers_log}}}});
     return;
   }
@@ -359,10 +366,11 @@ void PrintFleet(const StartedCoordinator& daemon, const StartedWorkers& workers,
               << workers.mpirun_pid << ")\n";
   } else {
     std::cout << "  workers       none started (--workers 0); they connect to "
-              << daemon.workers_endpoint << "\n";
+              << daemon.workers_endpoint << " with --keys " << layout.worker_keys << "\n";
   }
   std::cout << "  store         " << layout.store << "\n"
             << "  access token  " << token_file << " (requests that change something need it)\n"
+            << "  worker key    " << layout.worker_keys << " (ranks need it to connect)\n"
             << "  trial output  " << layout.runs << "\n"
             << "  logs          " << layout.coordinator_log << "\n"
             << "                " << layout.workers_log << "\n"
@@ -388,7 +396,8 @@ int Up(const UpOptions& opt, const HomeLayout& layout) {
   StartedWorkers workers;
   if (opt.workers > 0) {
     Result<StartedWorkers> started =
-        StartWorkers(MpirunArgv(*programs, opt, daemon->workers_endpoint), opt, layout, *daemon);
+        StartWorkers(MpirunArgv(*programs, opt, layout, daemon->workers_endpoint), opt, layout,
+                     *daemon);
     if (!started.ok()) return ReportFailure("up", started.status());
     workers = *started;
   }

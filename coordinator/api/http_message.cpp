@@ -59,6 +59,8 @@ int HttpStatusFor(StatusCode code) {
     case StatusCode::kConflict:
     case StatusCode::kFailedPrecondition:
       return 409;
+    case StatusCode::kResourceExhausted:
+      return 429;
     case StatusCode::kUnimplemented:
       return 501;
     case StatusCode::kUnavailable:

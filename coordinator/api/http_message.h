@@ -23,6 +23,9 @@ struct HttpRequest {
   std::string body;                            // bytes as received (may be binary)
   std::map<std::string, std::string> params;   // filled by the Router from "{name}" segments
   std::string peer;                            // "127.0.0.1:53412", for logs and audit
+  // Whom the request's access token names (api/access.h), set by the server's admission check
+  // before the body is read; empty when it carried none. The audit log's actor comes from it.
+  std::string user;
 };
 
 struct HttpResponse {
@@ -41,7 +44,7 @@ HttpResponse ErrorResponse(int status, std::string_view message, std::string_vie
 HttpResponse ErrorResponse(const Status& status, std::string_view field = "");
 
 // InvalidArgument 400, NotFound 404, AlreadyExists/Conflict/FailedPrecondition 409,
-// Unimplemented 501, Unavailable 503, anything else 500.
+// ResourceExhausted 429 (a quota), Unimplemented 501, Unavailable 503, anything else 500.
 int HttpStatusFor(StatusCode code);
 
 // Splits an origin-form target ("/v1/x%20y?a=1&b=c+d") into a decoded path and query. A target

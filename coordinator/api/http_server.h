@@ -8,7 +8,9 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <boost/asio/io_context.hpp>
@@ -29,6 +31,10 @@ struct HttpServerOptions {
   // Open connections at once; one more is answered 503 and closed, so a client that opens
   // sockets and never closes them cannot use up the daemon's file descriptors.
   size_t max_connections = 256;
+  // Runs on each request's header before its body is read (api::Admit: Host, token,
+  // Content-Type); a reply it returns is sent instead and the connection closed. It may fill in
+  // request.user, which the handler then sees.
+  std::function<std::optional<HttpResponse>(HttpRequest&)> admit;
 };
 
 class HttpServer {

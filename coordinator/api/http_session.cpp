@@ -83,6 +83,27 @@ void Session::ReadHeader() {
 
 void Session::OnHeader(beast::error_code ec) {
   if (ec) return OnReadError(ec);
+  // Everything the header decides (target, Host, token, Content-Type) is decided before a byte
+  // of the body is read: a client without the token cannot make the daemon take 64 MiB.
+  const auto& header = parser_->get();
+  head_ = HttpRequest{.method = std::string(header.method_string()), .peer = peer_};
+  if (Status parsed = ParseRequestTarget(header.target(), head_); !parsed.ok()) {
+    return SendError(400, parsed.message());
+  }
+  for (const auto& field : header) {
+    std::string name(field.name_string());
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    auto [it, inserted] = head_.headers.try_emplace(std::move(name), field.value());
+    if (!inserted) (it->second += ", ") += field.value();
+  }
+  if (server_->options.admit) {
+    if (std::optional<HttpResponse> refused = server_->options.admit(head_)) {
+      LF_LOG_DEBUG("http {}: {} {} from {} refused: {}", server_->name, head_.method, head_.path,
+                   peer_, refused->status);
+      return Write(std::move(*refused), header.version(), false, /*linger=*/true);
+    }
+  }
   // curl asks before sending a body over 1 MiB and would otherwise wait a second for this.
   if (!parser_->is_done() && beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
     net::async_write(stream_, net::buffer(kContinue.data(), kContinue.size()),
@@ -137,26 +158,13 @@ void Session::OnReadError(beast::error_code ec) {
 void Session::HandleRequest() {
   auto started = std::chrono::steady_clock::now();
   Request message = parser_->release();
-  HttpRequest request;
-  request.method = std::string(message.method_string());
-  request.peer = peer_;
+  HttpRequest request = std::move(head_);
+  request.body = std::move(message.body());
   HttpResponse response;
-  if (Status parsed = ParseRequestTarget(message.target(), request); !parsed.ok()) {
-    response = ErrorResponse(400, parsed.message());
-  } else {
-    for (const auto& field : message) {
-      std::string name(field.name_string());
-      std::transform(name.begin(), name.end(), name.begin(),
-                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-      auto [it, inserted] = request.headers.try_emplace(std::move(name), field.value());
-      if (!inserted) (it->second += ", ") += field.value();
-    }
-    request.body = std::move(message.body());
-    try {
-      response = server_->router.Dispatch(std::move(request));
-    } catch (const std::exception& e) {  // Dispatch catches handlers' throws; this is a backstop
-      response = ErrorResponse(500, std::string("internal error: ") + e.what());
-    }
+  try {
+    response = server_->router.Dispatch(std::move(request));
+  } catch (const std::exception& e) {  // Dispatch catches handlers' throws; this is a backstop
+    response = ErrorResponse(500, std::string("internal error: ") + e.what());
   }
   double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();

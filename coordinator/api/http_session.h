@@ -68,6 +68,7 @@ class Session : public std::enable_shared_from_this<Session> {
   Response response_;  // must live until its async_write completes
   std::shared_ptr<ServerState> server_;
   std::string peer_;
+  HttpRequest head_;  // the current request's method, target, headers and user, body aside
   size_t drained_ = 0;
   bool closed_ = false;  // by Stop or an error: start no more operations
 };

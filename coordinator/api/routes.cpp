@@ -15,11 +15,25 @@ HttpResponse Reply(const Result<Json>& result, int ok_status = 200) {
   return JsonResponse(ok_status, *result);
 }
 
-// Who asks, for the audit log: the owner the client names, else its address.
+// Who asks, for the audit log: the name of the token the request carried (the server checked
+// it), else, on a daemon without tokens, the client's address. Never a header the client writes.
 std::string Actor(const HttpRequest& request) {
-  auto it = request.headers.find("x-lorafleet-user");
-  return "user:" + (it != request.headers.end() && !it->second.empty() ? it->second
-                                                                         : request.peer);
+  return request.user.empty() ? "peer:" + request.peer : "user:" + request.user;
+}
+
+// The sweep's owner: a user's token submits as that user; the operator's token (or a daemon
+// without tokens) may name any owner, as a label, defaulting to itself.
+Result<std::string> OwnerOf(const HttpRequest& request, const std::string& named) {
+  if (request.user.empty() || request.user == kOperatorName) {
+    return named.empty() ? (request.user.empty() ? request.peer : request.user) : named;
+  }
+  if (!named.empty() && named != request.user) {
+    return FailedPrecondition("request.owner: the token is " + request.user +
+                              "'s, which submits as " + request.user + ", not as '" + named +
+                              "'; leave owner out, or use that user's token")
+        .WithField("request.owner");
+  }
+  return request.user;
 }
 
 Result<Json> BodyJson(const HttpRequest& request) {
@@ -29,15 +43,18 @@ Result<Json> BodyJson(const HttpRequest& request) {
   return body;
 }
 
-Result<int64_t> QueryInt(const HttpRequest& request, const std::string& key, int64_t fallback) {
+// ?key=N: a non-negative integer up to `max` (every list a request can ask for is bounded).
+Result<int64_t> QueryInt(const HttpRequest& request, const std::string& key, int64_t fallback,
+                         int64_t max) {
   auto it = request.query.find(key);
   if (it == request.query.end()) return fallback;
   int64_t value = 0;
   const auto* end = it->second.data() + it->second.size();
   auto [ptr, ec] = std::from_chars(it->second.data(), end, value);
-  if (ec != std::errc() || ptr != end || value < 0) {
-    return InvalidArgument("query " + key + ": expected a non-negative integer, got '" +
-                           it->second + "'");
+  if (ec != std::errc() || ptr != end || value < 0 || value > max) {
+    return InvalidArgument("query " + key + ": expected an integer from 0 to " +
+                           std::to_string(max) + ", got '" + it->second + "'")
+        .WithField(key);
   }
   return value;
 }
@@ -61,15 +78,18 @@ HttpResponse Submit(Coordinator& c, const HttpRequest& request) {
   }
   submit.base_dir = *base_dir;
   submit.source = *source;
-  submit.owner = owner->empty() ? Actor(request).substr(5) : *owner;
+  auto resolved_owner = OwnerOf(request, *owner);
+  if (!resolved_owner.ok()) return ErrorResponse(403, resolved_owner.status().message(), "owner");
+  submit.owner = *resolved_owner;
+  submit.actor = Actor(request);
   auto result = c.Submit(submit);
   if (!result.ok()) return ErrorResponse(result.status());
   return JsonResponse(201, *result);
 }
 
 HttpResponse Metrics(Coordinator& c, const HttpRequest& request) {
-  auto from = QueryInt(request, "from_step", 0);
-  auto limit = QueryInt(request, "limit", 100000);
+  auto from = QueryInt(request, "from_step", 0, INT64_MAX);
+  auto limit = QueryInt(request, "limit", 100000, 100000);
   if (!from.ok()) return ErrorResponse(from.status());
   if (!limit.ok()) return ErrorResponse(limit.status());
   store::MetricQuery query{.from_step = *from, .limit = static_cast<size_t>(*limit)};
@@ -84,8 +104,8 @@ HttpResponse Metrics(Coordinator& c, const HttpRequest& request) {
 }
 
 HttpResponse Events(Coordinator& c, const HttpRequest& request) {
-  auto after = QueryInt(request, "after", 0);
-  auto limit = QueryInt(request, "limit", 1000);
+  auto after = QueryInt(request, "after", 0, INT64_MAX);
+  auto limit = QueryInt(request, "limit", 1000, 10000);
   if (!after.ok()) return ErrorResponse(after.status());
   if (!limit.ok()) return ErrorResponse(limit.status());
   store::EventQuery query{.after_seq = static_cast<uint64_t>(*after),
@@ -93,10 +113,12 @@ HttpResponse Events(Coordinator& c, const HttpRequest& request) {
   if (auto it = request.query.find("trial"); it != request.query.end()) query.trial_id = it->second;
   std::string sweep;
   if (auto it = request.query.find("sweep"); it != request.query.end()) sweep = it->second;
-  // A sweep's events are filtered from the global log, a page at a time.
+  // A sweep's events are filtered from the global log, a page at a time, and at most
+  // kMaxScannedPages pages per request: the client goes on from last_seq.
+  constexpr int kMaxScannedPages = 64;
   Json list = Json::array();
   uint64_t last = query.after_seq;
-  while (list.size() < query.limit) {
+  for (int page = 0; page < kMaxScannedPages && list.size() < query.limit; ++page) {
     auto events = c.store().ReadEvents(query);
     if (!events.ok()) return ErrorResponse(events.status());
     for (const auto& e : *events) {
@@ -142,13 +164,9 @@ HttpResponse AdapterFile(Coordinator& c, const HttpRequest& request) {
 
 }  // namespace
 
-void AddApiRoutes(Router& router, Coordinator& c, std::function<void()> after_request,
-                  AccessPolicy access) {
+void AddApiRoutes(Router& router, Coordinator& c, std::function<void()> after_request) {
   auto add = [&](const char* method, const char* pattern, Handler handler) {
-    router.Add(method, pattern, [handler = std::move(handler), after_request,
-                                 access](const HttpRequest& r) {
-      if (auto refused = CheckAccess(access, r)) return *refused;
-      if (auto refused = CheckJsonContentType(r)) return *refused;
+    router.Add(method, pattern, [handler = std::move(handler), after_request](const HttpRequest& r) {
       HttpResponse response = handler(r);
       if (after_request) after_request();
       return response;
@@ -210,7 +228,9 @@ void AddApiRoutes(Router& router, Coordinator& c, std::function<void()> after_re
       if (!state.ok()) return ErrorResponse(state.status(), "state");
       states.push_back(*state);
     }
-    return Reply(c.TrialsView(sweep, states));
+    auto limit = QueryInt(r, "limit", 100000, 100000);
+    if (!limit.ok()) return ErrorResponse(limit.status());
+    return Reply(c.TrialsView(sweep, states, static_cast<size_t>(*limit)));
   });
   add("GET", "/v1/trials/{id}", [&c](const HttpRequest& r) {
     return Reply(c.TrialView(r.params.at("id")));
@@ -238,7 +258,7 @@ void AddApiRoutes(Router& router, Coordinator& c, std::function<void()> after_re
              [&c](const HttpRequest& r) { return AdapterFile(c, r); });
   add("GET", "/v1/events", [&c](const HttpRequest& r) { return Events(c, r); });
   add("GET", "/v1/queue", [&c](const HttpRequest& r) {
-    auto limit = QueryInt(r, "limit", 1000);
+    auto limit = QueryInt(r, "limit", 1000, 100000);
     if (!limit.ok()) return ErrorResponse(limit.status());
     return JsonResponse(200, c.QueueView(static_cast<size_t>(*limit)));
   });

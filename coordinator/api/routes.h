@@ -13,9 +13,10 @@
 namespace lf::api {
 
 // Adds every /v1 route and /metrics to `router`; `coordinator` must outlive the server using the
-// router. Each request passes `access` first (a refused one reaches no handler and changes
-// nothing). `after_request` runs after each handler (the daemon re-checks the worker socket).
+// router. Who may call them is decided before: the HTTP server admits each request by its header
+// (api::Admit) and sets request.user, from which handlers take the audit log's actor and the
+// sweep's owner. `after_request` runs after each handler (the daemon re-checks the worker socket).
 void AddApiRoutes(Router& router, coordinator::Coordinator& coordinator,
-                  std::function<void()> after_request = {}, AccessPolicy access = {});
+                  std::function<void()> after_request = {});
 
 }  // namespace lf::api

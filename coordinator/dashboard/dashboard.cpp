@@ -40,12 +40,9 @@ api::HttpResponse Asset(std::string_view name) {
 
 }  // namespace
 
-void AddDashboardRoutes(api::Router& router, api::AccessPolicy access) {
+void AddDashboardRoutes(api::Router& router) {
   auto add = [&](const char* pattern, api::Handler handler) {
-    router.Add("GET", pattern, [handler = std::move(handler), access](const api::HttpRequest& r) {
-      if (auto refused = api::CheckAccess(access, r)) return *refused;
-      return handler(r);
-    });
+    router.Add("GET", pattern, std::move(handler));
   };
   add("/", [](const api::HttpRequest&) { return Asset("index.html"); });
   add("/dashboard/{file}",

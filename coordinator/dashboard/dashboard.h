@@ -4,13 +4,12 @@
 // charts itself (SVG). Stateless: thread-safe.
 #pragma once
 
-#include "coordinator/api/access.h"
 #include "coordinator/api/router.h"
 
 namespace lf::dashboard {
 
-// GET / (the page) and GET /dashboard/{file} (its scripts and style sheet), behind `access` as
-// the API's reads are: open on loopback, elsewhere with --open-reads or the token.
-void AddDashboardRoutes(api::Router& router, api::AccessPolicy access = {});
+// GET / (the page) and GET /dashboard/{file} (its scripts and style sheet). The server admits
+// them as the API's reads (api::Admit): open on loopback, elsewhere with --open-reads or a token.
+void AddDashboardRoutes(api::Router& router);
 
 }  // namespace lf::dashboard

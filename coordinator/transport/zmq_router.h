@@ -1,6 +1,10 @@
 // The coordinator's end of the worker transport: a ZeroMQ ROUTER socket that workers' DEALER
-// sockets connect to. Each worker's routing id is its worker id. The only coordinator file that
-// includes zmq.hpp is zmq_router.cpp. Not thread-safe: the daemon's event loop owns it.
+// sockets connect to. Each worker's routing id is its worker id ("<host>/<rank>/<pid>"); while a
+// connection holds an id, another connection claiming it is ignored (no ROUTER_HANDOVER).
+// With CURVE keys (common/curve_keys.h) every connection is encrypted, and a ZAP handler thread
+// admits only the fleet's worker key: a peer without it never gets a message through. Frames are
+// capped at kMaxFrameBytes. The only coordinator file that includes zmq.hpp is zmq_router.cpp.
+// Not thread-safe: the daemon's event loop owns it (the ZAP thread touches only its own socket).
 #pragma once
 
 #include <memory>
@@ -8,6 +12,7 @@
 #include <string>
 #include <utility>
 
+#include "common/curve_keys.h"
 #include "common/status.h"
 #include "coordinator/coordinator.h"
 #include "jobs/protocol.h"
@@ -16,8 +21,14 @@ namespace lf::coordinator {
 
 class ZmqRouter : public WorkerSink {
  public:
-  // "tcp://127.0.0.1:7071"; port 0 (or *) picks a free port, see endpoint().
-  static Result<std::unique_ptr<ZmqRouter>> Bind(const std::string& endpoint);
+  // A worker message larger than this ends its connection (ZMQ_MAXMSGSIZE): the largest real
+  // one, a DONE with its result, is a few KiB.
+  static constexpr int64_t kMaxFrameBytes = 16 << 20;
+
+  // "tcp://127.0.0.1:7071"; port 0 (or *) picks a free port, see endpoint(). Without keys, any
+  // process that reaches the port is a worker (the daemon warns).
+  static Result<std::unique_ptr<ZmqRouter>> Bind(
+      const std::string& endpoint, const std::optional<curve::CoordinatorKeys>& keys = {});
   ~ZmqRouter() override;
 
   const std::string& endpoint() const { return endpoint_; }  // the bound address
@@ -34,6 +45,8 @@ class ZmqRouter : public WorkerSink {
 
   uint64_t sent() const { return sent_; }
   uint64_t received() const { return received_; }
+  // Handshakes the ZAP handler refused (a peer without the fleet's worker key). Thread-safe.
+  uint64_t refused() const;
 
  private:
   struct Impl;

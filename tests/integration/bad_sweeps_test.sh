@@ -80,8 +80,7 @@ for path in files:
     body = json.dumps({"spec": text, "base_dir": base_dir, "source": name}).encode()
     request = urllib.request.Request(url + "/v1/sweeps", data=body, method="POST",
                                      headers={"Content-Type": "application/json",
-                                              "Authorization": "Bearer " + token,
-                                              "X-Lorafleet-User": "integration-test"})
+                                              "Authorization": "Bearer " + token})
     try:
         with urllib.request.urlopen(request, timeout=30) as reply:
             status, payload = reply.status, reply.read()

@@ -201,6 +201,12 @@ ok "coordinator.json: $http, workers $workers_at"
 [[ $(stat -c %a "$home/token") == 600 && $(<"$home/token") =~ ^[0-9a-f]{64}$ ]] ||
   fail "$home/token: mode $(stat -c %a "$home/token"), want 600 and 64 hex digits"
 ok "the access token file: mode 600, 64 hex digits"
+for f in coordinator.key worker.key; do
+  [[ $(stat -c %a "$home/keys/$f") == 600 ]] || fail "$home/keys/$f: mode $(stat -c %a "$home/keys/$f"), want 600"
+done
+grep -q -- "--keys $home/keys/worker.key" "$fake/srun.args" ||
+  fail "the workers were not given the CURVE keys: $(cat "$fake/srun.args")"
+ok "the CURVE keys: both files mode 600, the ranks given worker.key"
 
 sweep_file "$tmp/sweep.yaml" it-slurm 20 0 '  lora.r: [1, 2]'
 run_ok "submit a sweep of 2 trials" lf submit "$tmp/sweep.yaml" --json

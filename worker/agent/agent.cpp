@@ -67,8 +67,16 @@ Status RunAgent(const AgentOptions& options) {
       WorkerIdentity identity,
       DetectIdentity([](const char* name) { return std::getenv(name); }, HostName(), getpid()));
   LF_RETURN_IF_ERROR(ChooseDevice(options.device, &identity));
+  ZmqLinkOptions link_options;
+  if (!options.keys_file.empty()) {
+    LF_ASSIGN_OR_RETURN(link_options.keys, curve::ReadWorkerKeys(options.keys_file));
+  } else {
+    LF_LOG_WARN("no --keys: connecting to {} without CURVE; a coordinator started with "
+                "--worker-keys will not let this worker in",
+                options.coordinator);
+  }
   LF_ASSIGN_OR_RETURN(std::unique_ptr<CoordinatorLink> link,
-                      ConnectToCoordinator(options.coordinator, identity.worker_id));
+                      ConnectToCoordinator(options.coordinator, identity.worker_id, link_options));
   if (options.handle_signals) InstallSignalHandlers();
   Agent agent(options, std::move(identity), std::move(link));
   return agent.Run();

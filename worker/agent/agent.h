@@ -26,6 +26,7 @@ namespace lf::worker {
 
 struct AgentOptions {
   std::string coordinator;      // the coordinator's worker endpoint: "tcp://127.0.0.1:7071"
+  std::string keys_file;        // the fleet's worker.key (common/curve_keys.h); empty: no CURVE
   int64_t heartbeat_ms = 1000;  // until the coordinator's WELCOME names another interval
   std::string device = "auto";  // "cpu", or "auto": a GPU when CUDA has one
   bool handle_signals = true;   // SIGINT/SIGTERM shut the agent down (in-process tests: false)

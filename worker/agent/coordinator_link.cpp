@@ -18,6 +18,12 @@ class ZmqCoordinatorLink final : public CoordinatorLink {
     socket_.set(zmq::sockopt::linger, options.linger_ms);
     socket_.set(zmq::sockopt::reconnect_ivl, options.reconnect_ivl_ms);
     socket_.set(zmq::sockopt::reconnect_ivl_max, options.reconnect_ivl_max_ms);
+    socket_.set(zmq::sockopt::maxmsgsize, kMaxCoordinatorFrameBytes);
+    if (options.keys) {
+      socket_.set(zmq::sockopt::curve_serverkey, options.keys->coordinator_public);
+      socket_.set(zmq::sockopt::curve_publickey, options.keys->worker.public_key);
+      socket_.set(zmq::sockopt::curve_secretkey, options.keys->worker.secret_key);
+    }
     socket_.connect(endpoint_);
   }
 

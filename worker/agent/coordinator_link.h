@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "common/curve_keys.h"
 #include "common/status.h"
 #include "jobs/protocol.h"
 
@@ -28,7 +29,14 @@ struct ZmqLinkOptions {
   int linger_ms = 2000;        // how long closing waits to deliver what is queued
   int reconnect_ivl_ms = 100;  // first reconnect delay after the coordinator goes away
   int reconnect_ivl_max_ms = 2000;
+  // The fleet's CURVE keys (worker.key): the coordinator admits no connection without them when
+  // it has keys of its own. Unset: a plain connection, for a coordinator run without keys.
+  std::optional<curve::WorkerKeys> keys;
 };
+
+// A coordinator message larger than this ends the connection (ZMQ_MAXMSGSIZE); an ASSIGN with
+// its job is a few KiB.
+inline constexpr int64_t kMaxCoordinatorFrameBytes = 16 << 20;
 
 // A DEALER socket whose routing id is `worker_id`, connected to `endpoint`
 // ("tcp://127.0.0.1:7071"). ZeroMQ connects in the background and reconnects by itself, so this

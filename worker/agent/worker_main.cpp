@@ -21,6 +21,11 @@ int main(int argc, char** argv) {
       ->type_name("ENDPOINT")
       ->envname("LORAFLEET_WORKER_ENDPOINT")
       ->required();
+  app->add_option("--keys", options.keys_file,
+                  "the fleet's CURVE keys, <home>/keys/worker.key (lorafleetd --worker-keys "
+                  "makes them; lorafleet up passes this)")
+      ->type_name("FILE")
+      ->envname("LORAFLEET_WORKER_KEYS");
   app->add_option("--heartbeat-ms", options.heartbeat_ms,
                   "heartbeat interval until the coordinator sets one")
       ->type_name("N")

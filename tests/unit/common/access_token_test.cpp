@@ -37,12 +37,42 @@ TEST(AccessTokenTest, BadFilesAreErrorsNamingThem) {
   ASSERT_FALSE(empty.ok());
   EXPECT_NE(empty.status().message().find(path + ": the access token file is empty"),
             std::string::npos);
-  std::ofstream(path) << "two words\n";
-  EXPECT_NE(ReadAccessToken(path).status().message().find("only printable characters"),
+  std::ofstream(path) << "bad\x01token\n";
+  EXPECT_NE(ReadAccessToken(path).status().message().find(path + ":1: an access token may hold "
+                                                                 "only printable characters"),
             std::string::npos);
   std::ofstream(path) << "  abc123 \n";
   EXPECT_EQ(*ReadAccessToken(path), "abc123");  // surrounding whitespace is dropped
   EXPECT_FALSE(ReadAccessToken(path + ".missing").ok());
+}
+
+TEST(AccessTokenTest, OneLinePerUserNamesWhoEachTokenActsAs) {
+  const std::string path = Fresh("named");
+  std::ofstream(path) << "0perat0r\n# users\n\nalic3-token alice\nb0b-token\tbob.smith\n";
+  Result<std::vector<NamedToken>> tokens = ReadAccessTokens(path);
+  ASSERT_TRUE(tokens.ok()) << tokens.status().ToString();
+  ASSERT_EQ(tokens->size(), 3u);
+  EXPECT_EQ((*tokens)[0].token, "0perat0r");
+  EXPECT_EQ((*tokens)[0].name, "operator");  // the first line's, unnamed
+  EXPECT_EQ((*tokens)[1].name, "alice");
+  EXPECT_EQ((*tokens)[2].token, "b0b-token");
+  EXPECT_EQ((*tokens)[2].name, "bob.smith");
+  EXPECT_EQ(*ReadAccessToken(path), "0perat0r");  // what the CLI sends
+
+  struct Bad {
+    const char* text;
+    const char* error;
+  };
+  for (const Bad& bad : {Bad{"op\nunnamed\n", ":2: only the first token may go without a name"},
+                         Bad{"op\nt1 alice\nt1 bob\n", ":3: this token is already on an earlier"},
+                         Bad{"op\nt1 al ice\n", ":2: the name 'al ice' may hold only"},
+                         Bad{"op\nt1 \xc3\xa9\n", ":2: the name"}}) {
+    std::ofstream(path) << bad.text;
+    Result<std::vector<NamedToken>> refused = ReadAccessTokens(path);
+    ASSERT_FALSE(refused.ok()) << bad.text;
+    EXPECT_NE(refused.status().message().find(path + bad.error), std::string::npos)
+        << refused.status().message();
+  }
 }
 
 }  // namespace

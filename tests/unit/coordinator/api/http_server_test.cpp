@@ -407,6 +407,38 @@ TEST_F(HttpServerTest, ExpectContinueIsAnswered) {
   EXPECT_NE(reply.find(R"("body":"hello")"), std::string::npos) << reply;
 }
 
+TEST_F(HttpServerTest, TheAdmissionCheckAnswersFromTheHeaderBeforeAnyBodyIsRead) {
+  std::atomic<int> handled{0};
+  router_.Add("POST", "/v1/count", [&handled](const HttpRequest& r) {
+    ++handled;
+    return JsonResponse(200, Json{{"user", r.user}, {"body", r.body.size()}});
+  });
+  StartServer({.admit = [](HttpRequest& r) -> std::optional<HttpResponse> {
+    if (r.headers.count("authorization") == 0) return ErrorResponse(401, "no token");
+    r.user = "alice";
+    return std::nullopt;
+  }});
+  {
+    // A 60 MiB body announced: the refusal comes without a 100 Continue, so it is never sent.
+    RawConnection raw(server_->port());
+    raw.Send("POST /v1/count HTTP/1.1\r\nHost: x\r\nContent-Length: 62914560\r\n"
+             "Expect: 100-continue\r\n\r\n");
+    bool closed = false;
+    std::string reply = raw.Read(5s, closed);
+    EXPECT_EQ(reply.rfind("HTTP/1.1 401 ", 0), 0u) << reply;
+    EXPECT_EQ(reply.find("100 Continue"), std::string::npos) << reply;
+    EXPECT_TRUE(closed) << "a refused connection stays open";
+  }
+  RawConnection raw(server_->port());
+  raw.Send("POST /v1/count HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\n"
+           "Content-Length: 3\r\nConnection: close\r\n\r\nabc");
+  bool closed = false;
+  std::string reply = raw.Read(5s, closed);
+  EXPECT_EQ(reply.rfind("HTTP/1.1 200 ", 0), 0u) << reply;
+  EXPECT_NE(reply.find(R"("user":"alice")"), std::string::npos) << reply;
+  EXPECT_EQ(handled.load(), 1);
+}
+
 TEST_F(HttpServerTest, ManyConcurrentClientsOnSeveralIoThreads) {
   StartServer({}, /*threads=*/3);
   std::atomic<int> ok{0};

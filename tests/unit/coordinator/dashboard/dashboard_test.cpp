@@ -82,16 +82,5 @@ TEST(DashboardTest, AnUnknownFileIsANotFoundThatSaysWhereTheDashboardIs) {
   EXPECT_NE(missing.body.find("open / for the dashboard"), std::string::npos);
 }
 
-TEST(DashboardTest, FollowsTheReadAccessRulesOfTheApi) {
-  api::Router router;
-  AddDashboardRoutes(router, {.token = "s3cret"});
-  EXPECT_EQ(Get(router, "/", "127.0.0.1:4000").status, 200);
-  EXPECT_EQ(Get(router, "/", "10.1.2.3:4000").status, 401);
-  EXPECT_EQ(Get(router, "/dashboard/dashboard.js", "10.1.2.3:4000").status, 401);
-  api::Router open;
-  AddDashboardRoutes(open, {.token = "s3cret", .open_reads = true});
-  EXPECT_EQ(Get(open, "/", "10.1.2.3:4000").status, 200);
-}
-
 }  // namespace
 }  // namespace lf::dashboard
