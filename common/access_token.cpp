@@ -32,7 +32,7 @@ bool ValidName(const std::string& name) {
 }
 
 Result<std::vector<NamedToken>> ReadAccessTokens(const std::string& path) {
-  LF_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path));
+  LF_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path, 1 << 20));
   std::vector<NamedToken> tokens;
   std::set<std::string> seen;
   size_t start = 0;

@@ -27,11 +27,7 @@ std::string RemakeHint(const std::string& path) {
 }
 
 Result<KeyFile> ParseKeyFile(const std::string& path) {
-  LF_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path));
-  if (text.size() > 64 * 1024) {
-    return InvalidArgument(path + ": " + std::to_string(text.size()) +
-                           " bytes is too large for a key file" + RemakeHint(path));
-  }
+  LF_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path, 64 << 10));
   KeyFile keys;
   std::istringstream in(text);
   std::string line;

@@ -38,13 +38,24 @@ Status StatusFromErrno(const std::string& what, const std::string& path, int err
   return Internal(msg);
 }
 
-Result<std::string> ReadFileToString(const std::string& path) {
+Result<std::string> ReadFileToString(const std::string& path, size_t max_bytes) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return StatusFromErrno("opening", path, errno ? errno : ENOENT);
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
+  const auto too_large = [&](size_t size) {
+    return InvalidArgument(path + ": " + std::to_string(size) + " bytes, more than the " +
+                           std::to_string(max_bytes) + " this file may have; is it the right file?");
+  };
+  std::error_code ec;
+  const uintmax_t size = std::filesystem::file_size(path, ec);  // a FIFO or /proc file has none: read and see
+  if (!ec && size > max_bytes) return too_large(size);
+  std::string data;
+  char chunk[64 << 10];
+  while (in.read(chunk, sizeof(chunk)) || in.gcount() > 0) {
+    data.append(chunk, static_cast<size_t>(in.gcount()));
+    if (data.size() > max_bytes) return too_large(data.size());
+  }
   if (in.bad()) return StatusFromErrno("reading", path, errno);
-  return std::move(buffer).str();
+  return data;
 }
 
 Status WriteFileAtomically(const std::string& path, std::string_view contents, unsigned mode) {

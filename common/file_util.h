@@ -12,7 +12,16 @@
 
 namespace lf {
 
-Result<std::string> ReadFileToString(const std::string& path);
+// A file larger than `max_bytes` is an InvalidArgument naming it and both sizes, refused before
+// it is read: a config, tokenizer or result file from outside cannot make a process take all
+// memory. Each reader passes the limit its format needs.
+Result<std::string> ReadFileToString(const std::string& path,
+                                     size_t max_bytes = size_t{1} << 30);
+// The limits readers pass: JSON settings files (config.json, adapter_config.json, state.json,
+// result.json, a safetensors index, a chat template) and tokenizer files (tokenizer.json,
+// vocab.json, merges.txt: Gemma 3's tokenizer.json is 33 MB).
+inline constexpr size_t kMaxSettingsFileBytes = size_t{16} << 20;
+inline constexpr size_t kMaxTokenizerFileBytes = size_t{512} << 20;
 // `mode`: the file's permissions, set before anything is written (0600 for secrets).
 Status WriteFileAtomically(const std::string& path, std::string_view contents,
                            unsigned mode = 0644);

@@ -95,7 +95,8 @@ ZmqRouter::ZmqRouter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 ZmqRouter::~ZmqRouter() = default;
 
 Result<std::unique_ptr<ZmqRouter>> ZmqRouter::Bind(
-    const std::string& endpoint, const std::optional<curve::CoordinatorKeys>& keys) {
+    const std::string& endpoint, const std::optional<curve::CoordinatorKeys>& keys,
+    int64_t max_frame_bytes) {
   std::string address = endpoint;
   if (address.size() > 2 && address.compare(address.size() - 2, 2, ":0") == 0) {
     address.replace(address.size() - 1, 1, "*");  // ZeroMQ's spelling of "any free port"
@@ -106,7 +107,7 @@ Result<std::unique_ptr<ZmqRouter>> ZmqRouter::Bind(
     impl->socket.set(zmq::sockopt::router_mandatory, 1);
     // No ROUTER_HANDOVER: a worker id is unique per process, so a second connection claiming a
     // connected one's id is an impostor, and libzmq ignores it.
-    impl->socket.set(zmq::sockopt::maxmsgsize, kMaxFrameBytes);
+    impl->socket.set(zmq::sockopt::maxmsgsize, max_frame_bytes);
     if (keys) {
       impl->zap = std::make_unique<ZapHandler>(impl->context, keys->worker_public);
       impl->socket.set(zmq::sockopt::curve_server, 1);
@@ -159,6 +160,11 @@ std::optional<std::pair<std::string, protocol::Message>> ZmqRouter::TryReceive()
     if (!utf8::IsValid(peer) || peer.empty()) {
       LF_LOG_WARN("dropping a message from a peer whose routing id '{}' is not a worker id "
                   "(empty or not UTF-8)", utf8::ReplaceInvalid(peer));
+      continue;
+    }
+    if (!frames.empty() && frames[0].size() > kMaxJsonFrameBytes) {
+      LF_LOG_WARN("dropping a message from worker {}: its JSON frame is {} bytes, over the limit "
+                  "of {}", peer, frames[0].size(), kMaxJsonFrameBytes);
       continue;
     }
     auto message = protocol::Decode(std::move(frames));

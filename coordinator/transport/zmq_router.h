@@ -3,7 +3,7 @@
 // connection holds an id, another connection claiming it is ignored (no ROUTER_HANDOVER).
 // With CURVE keys (common/curve_keys.h) every connection is encrypted, and a ZAP handler thread
 // admits only the fleet's worker key: a peer without it never gets a message through. Frames are
-// capped at kMaxFrameBytes. The only coordinator file that includes zmq.hpp is zmq_router.cpp.
+// capped (kMaxFrameBytes, kMaxJsonFrameBytes). The only coordinator file that includes zmq.hpp is zmq_router.cpp.
 // Not thread-safe: the daemon's event loop owns it (the ZAP thread touches only its own socket).
 #pragma once
 
@@ -21,14 +21,17 @@ namespace lf::coordinator {
 
 class ZmqRouter : public WorkerSink {
  public:
-  // A worker message larger than this ends its connection (ZMQ_MAXMSGSIZE): the largest real
-  // one, a DONE with its result, is a few KiB.
-  static constexpr int64_t kMaxFrameBytes = 16 << 20;
+  // A frame larger than this ends its sender's connection (ZMQ_MAXMSGSIZE). The largest real
+  // ones are a DONE's adapter files (a rank-64 LoRA of an 8B model is ~300 MB in bf16).
+  static constexpr int64_t kMaxFrameBytes = int64_t{4} << 30;
+  // The JSON frame of a message: larger ones are dropped unread (a real one is a few KiB).
+  static constexpr size_t kMaxJsonFrameBytes = size_t{16} << 20;
 
   // "tcp://127.0.0.1:7071"; port 0 (or *) picks a free port, see endpoint(). Without keys, any
   // process that reaches the port is a worker (the daemon warns).
   static Result<std::unique_ptr<ZmqRouter>> Bind(
-      const std::string& endpoint, const std::optional<curve::CoordinatorKeys>& keys = {});
+      const std::string& endpoint, const std::optional<curve::CoordinatorKeys>& keys = {},
+      int64_t max_frame_bytes = kMaxFrameBytes);
   ~ZmqRouter() override;
 
   const std::string& endpoint() const { return endpoint_; }  // the bound address

@@ -63,7 +63,7 @@ Result<std::optional<ChatTemplate>> LoadChatTemplate(const Tokenizer& tokenizer,
     if (*value) special[name] = **value;
   }
   if (!template_file.empty()) {
-    Result<std::string> source = ReadFileToString(template_file);
+    Result<std::string> source = ReadFileToString(template_file, kMaxSettingsFileBytes);
     if (!source.ok()) return source.status().WithContext("job.data.chat_template");
     LF_ASSIGN_OR_RETURN(ChatTemplate chat,
                         ChatTemplate::Create(std::move(*source), template_file, special));

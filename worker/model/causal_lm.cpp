@@ -31,7 +31,7 @@ Result<std::vector<std::string>> WeightFiles(const std::string& dir) {
                     "model.safetensors.index.json (only safetensors weights are read; convert "
                     ".bin checkpoints with transformers' save_pretrained(safe_serialization=True))");
   }
-  LF_ASSIGN_OR_RETURN(std::string text, ReadFileToString(index.string()));
+  LF_ASSIGN_OR_RETURN(std::string text, ReadFileToString(index.string(), kMaxSettingsFileBytes));
   LF_ASSIGN_OR_RETURN(Json doc, ParseJson(text, index.string()));
   JsonField root(doc, FieldPath());
   LF_ASSIGN_OR_RETURN(JsonField map, root.Required("weight_map"));

@@ -375,7 +375,7 @@ Result<ModelConfig> ReadModelConfig(const std::string& model_dir) {
   if (!std::filesystem::is_directory(model_dir)) {
     return NotFound("base model folder " + model_dir + " does not exist");
   }
-  LF_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path));
+  LF_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path, kMaxSettingsFileBytes));
   LF_ASSIGN_OR_RETURN(Json doc, ParseJson(text, path));
   return ParseModelConfig(doc, path);
 }

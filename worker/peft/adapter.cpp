@@ -132,7 +132,7 @@ Result<std::unique_ptr<Adapter>> LoadAdapter(CausalLm& model, const std::string&
     return NotFound("adapter folder " + dir + " has no adapter_model.safetensors (PEFT's "
                     "adapter_model.bin is not read; re-save with safe_serialization=True)");
   }
-  LF_ASSIGN_OR_RETURN(std::string text, ReadFileToString(config_path));
+  LF_ASSIGN_OR_RETURN(std::string text, ReadFileToString(config_path, kMaxSettingsFileBytes));
   LF_ASSIGN_OR_RETURN(Json doc, ParseJson(text, config_path));
   JsonField root(doc, FieldPath());
   Result<std::string> type = root.StringAt("peft_type");

@@ -45,7 +45,7 @@ std::unique_ptr<Tokenizer> Build(BpeTokenizerSpec spec, TokenizerConfig config) 
 }
 
 Result<Json> ReadJson(const std::string& path) {
-  LF_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path));
+  LF_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path, kMaxTokenizerFileBytes));
   return ParseJson(text, path);  // a syntax error names the path and the byte offset
 }
 
@@ -58,7 +58,7 @@ Result<TokenizerConfigFile> ReadConfig(const std::string& model_dir, std::option
   }
   std::optional<std::string> jinja;
   if (FileExists(jinja_path)) {
-    LF_ASSIGN_OR_RETURN(jinja, ReadFileToString(jinja_path));
+    LF_ASSIGN_OR_RETURN(jinja, ReadFileToString(jinja_path, kMaxSettingsFileBytes));
   }
   Result<TokenizerConfigFile> config = ParseTokenizerConfig(doc ? &*doc : nullptr, jinja);
   if (!config.ok()) return config.status().WithContext(model_dir);
@@ -79,7 +79,7 @@ Result<std::unique_ptr<Tokenizer>> LoadVocabAndMerges(const std::string& model_d
   const std::string vocab_path = (fs::path(model_dir) / "vocab.json").string();
   const std::string merges_path = (fs::path(model_dir) / "merges.txt").string();
   LF_ASSIGN_OR_RETURN(Json vocab, ReadJson(vocab_path));
-  LF_ASSIGN_OR_RETURN(std::string merges, ReadFileToString(merges_path));
+  LF_ASSIGN_OR_RETURN(std::string merges, ReadFileToString(merges_path, kMaxTokenizerFileBytes));
   Result<BpeTokenizerSpec> spec = ParseVocabAndMerges(vocab, merges);
   if (!spec.ok()) return spec.status().WithContext(model_dir);
   std::optional<Json> config_doc;

@@ -122,7 +122,7 @@ Status TrainingRun::SaveCheckpoint(int64_t step) {
 Result<int64_t> TrainingRun::RestoreCheckpoint() {
   const std::string dir = NewestCheckpoint(options_.checkpoint_dir);
   if (dir.empty()) return int64_t{0};
-  LF_ASSIGN_OR_RETURN(std::string text, ReadFileToString(dir + "/state.json"));
+  LF_ASSIGN_OR_RETURN(std::string text, ReadFileToString(dir + "/state.json", kMaxSettingsFileBytes));
   LF_ASSIGN_OR_RETURN(Json state, ParseJson(text, dir + "/state.json"));
   JsonField root(state, FieldPath());
   LF_ASSIGN_OR_RETURN(int64_t step, root.IntAt("step", {.min = 0, .max = spec_.steps}));

@@ -22,12 +22,33 @@ TEST(FileUtilTest, AtomicWriteReplacesContentAndLeavesNoTemporaries) {
   Result<std::string> read = ReadFileToString(path);
   ASSERT_TRUE(read.ok());
   EXPECT_EQ(*read, std::string("sec\0nd", 6));
+  EXPECT_EQ(std::filesystem::status(path).permissions(), std::filesystem::perms(0644));
+  ASSERT_TRUE(WriteFileAtomically(path, "secret", 0600).ok());
+  EXPECT_EQ(std::filesystem::status(path).permissions(), std::filesystem::perms(0600));
   int files = 0;
   for (auto& e : std::filesystem::directory_iterator(dir)) {
     (void)e;
     ++files;
   }
   EXPECT_EQ(files, 1);
+}
+
+TEST(FileUtilTest, AFileOverItsReadersLimitIsRefusedBeforeItIsRead) {
+  std::string path = TempDir("limit") + "/config.json";
+  ASSERT_TRUE(WriteFileAtomically(path, std::string(1000, 'x')).ok());
+  EXPECT_EQ(ReadFileToString(path, 1000)->size(), 1000u);
+  Result<std::string> big = ReadFileToString(path, 999);
+  ASSERT_FALSE(big.ok());
+  EXPECT_EQ(big.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(big.status().message().find(path + ": 1000 bytes, more than the 999 this file may "
+                                               "have"),
+            std::string::npos)
+      << big.status().message();
+  // A file whose size stat cannot tell (a FIFO, /proc) is cut off while it is read.
+  Result<std::string> proc = ReadFileToString("/proc/self/status", 10);
+  ASSERT_FALSE(proc.ok());
+  EXPECT_NE(proc.status().message().find("more than the 10 this file may have"), std::string::npos);
+  EXPECT_TRUE(ReadFileToString("/proc/self/status")->find("Name:") != std::string::npos);
 }
 
 TEST(FileUtilTest, MissingFilesAndDirectoriesAreNamedInErrors) {

@@ -137,11 +137,20 @@ TEST(ZmqRouterTest, AConnectedWorkersRoutingIdCannotBeTakenOver) {
 }
 
 TEST(ZmqRouterTest, AFrameOverTheLimitEndsTheConnectionNotTheDaemon) {
-  auto router = ZmqRouter::Bind("tcp://127.0.0.1:0");
+  auto router = ZmqRouter::Bind("tcp://127.0.0.1:0", std::nullopt, /*max_frame_bytes=*/1 << 20);
   ASSERT_TRUE(router.ok());
   zmq::context_t context;
   zmq::socket_t big = Dealer(context, (*router)->endpoint(), "big/0/1", std::nullopt);
-  big.send(zmq::buffer(std::string(ZmqRouter::kMaxFrameBytes + 1, 'x')), zmq::send_flags::none);
+  big.send(zmq::buffer(std::string((1 << 20) + 1, 'x')), zmq::send_flags::none);
+  // Under the frame limit but a JSON frame over its own: dropped unparsed.
+  auto wide = ZmqRouter::Bind("tcp://127.0.0.1:0");
+  ASSERT_TRUE(wide.ok());
+  zmq::socket_t json = Dealer(context, (*wide)->endpoint(), "json/0/1", std::nullopt);
+  const std::string padded = R"({"v": 1, "type": "HELLO", "pad": ")" +
+                             std::string(ZmqRouter::kMaxJsonFrameBytes, ' ') + R"("})";
+  json.send(zmq::buffer(padded), zmq::send_flags::none);
+  EXPECT_FALSE(Receive(**wide).has_value()) << "a JSON frame over 16 MiB was decoded";
+  EXPECT_EQ((*wide)->received(), 1u);
   zmq::socket_t worker = Dealer(context, (*router)->endpoint(), "host/0/1", std::nullopt);
   worker.send(zmq::buffer(HelloFrame("host/0/1")), zmq::send_flags::none);
   auto received = Receive(**router);
