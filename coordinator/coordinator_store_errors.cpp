@@ -15,9 +15,10 @@ void Coordinator::Reconcile(const std::string& trial_id) {
   if (live == trials_.end()) return;
   Result<store::TrialRecord> stored = store_.GetTrial(trial_id);
   if (!stored.ok()) {
-    LF_LOG_ERROR("trial {}: cannot read it back after a refused write, so memory keeps what it "
-                 "assumed: {}",
-                 trial_id, stored.status().ToString());
+    LF_LOG_ERROR(
+        "trial {}: cannot read it back after a refused write, so memory keeps what it "
+        "assumed: {}",
+        trial_id, stored.status().ToString());
     return;
   }
   LiveTrial& t = live->second;

@@ -48,13 +48,20 @@ std::string FromHex(std::string_view hex) {
 
 const char* ReasonName(rocksdb::BackgroundErrorReason reason) {
   switch (reason) {
-    case rocksdb::BackgroundErrorReason::kFlush: return "a flush";
-    case rocksdb::BackgroundErrorReason::kCompaction: return "a compaction";
-    case rocksdb::BackgroundErrorReason::kWriteCallback: return "a write";
-    case rocksdb::BackgroundErrorReason::kMemTable: return "a memtable insert";
-    case rocksdb::BackgroundErrorReason::kManifestWrite: return "a manifest write";
-    case rocksdb::BackgroundErrorReason::kFlushNoWAL: return "a flush";
-    case rocksdb::BackgroundErrorReason::kManifestWriteNoWAL: return "a manifest write";
+    case rocksdb::BackgroundErrorReason::kFlush:
+      return "a flush";
+    case rocksdb::BackgroundErrorReason::kCompaction:
+      return "a compaction";
+    case rocksdb::BackgroundErrorReason::kWriteCallback:
+      return "a write";
+    case rocksdb::BackgroundErrorReason::kMemTable:
+      return "a memtable insert";
+    case rocksdb::BackgroundErrorReason::kManifestWrite:
+      return "a manifest write";
+    case rocksdb::BackgroundErrorReason::kFlushNoWAL:
+      return "a flush";
+    case rocksdb::BackgroundErrorReason::kManifestWriteNoWAL:
+      return "a manifest write";
   }
   return "a background job";
 }
@@ -82,8 +89,8 @@ class HealthListener final : public rocksdb::EventListener {
   // RocksDB's own recovery from a full disk waits for free space of the largest write buffer
   // (64 MiB here) and, while it waits, makes Resume busy: the store would stay stopped long after
   // the operator freed enough room. The coordinator's tick calls TryResume instead.
-  void OnErrorRecoveryBegin(rocksdb::BackgroundErrorReason /*reason*/,
-                            rocksdb::Status /*bg_error*/, bool* auto_recovery) override {
+  void OnErrorRecoveryBegin(rocksdb::BackgroundErrorReason /*reason*/, rocksdb::Status /*bg_error*/,
+                            bool* auto_recovery) override {
     if (auto_recovery != nullptr) *auto_recovery = false;
   }
   void OnErrorRecoveryEnd(const rocksdb::BackgroundErrorRecoveryInfo& info) override {
@@ -241,10 +248,11 @@ Status RocksDbStore::QuarantineUndecodable() {
       batch.Put(cf(kMeta), quarantine_key,
                 record.dump(-1, ' ', false, Json::error_handler_t::replace));
       batch.Delete(cf(f), it->key());
-      LF_LOG_ERROR("store {}: the {} record '{}' does not decode and was moved to the quarantine "
-                   "(`lorafleet-store quarantine` shows it; the rest of the store is unaffected): "
-                   "{}",
-                   options_.path, FamilyName(f), key, decoded.message());
+      LF_LOG_ERROR(
+          "store {}: the {} record '{}' does not decode and was moved to the quarantine "
+          "(`lorafleet-store quarantine` shows it; the rest of the store is unaffected): "
+          "{}",
+          options_.path, FamilyName(f), key, decoded.message());
     }
     LF_RETURN_IF_ERROR(FromRocks(it->status(), std::string("checking the ") + FamilyName(f)));
   }
@@ -254,8 +262,10 @@ Status RocksDbStore::QuarantineUndecodable() {
   LF_ASSIGN_OR_RETURN(std::vector<QuarantinedRecord> all, ListQuarantined());
   quarantined_ = all.size();
   if (!all.empty()) {
-    LF_LOG_WARN("store {}: {} record(s) in the quarantine; `lorafleet-store quarantine` lists "
-                "them", options_.path, all.size());
+    LF_LOG_WARN(
+        "store {}: {} record(s) in the quarantine; `lorafleet-store quarantine` lists "
+        "them",
+        options_.path, all.size());
   }
   return Status::Ok();
 }

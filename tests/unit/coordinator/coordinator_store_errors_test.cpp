@@ -65,7 +65,8 @@ class StoreErrorsTest : public ::testing::Test {
   static std::string Yaml(const std::string& space) {
     return "name: t\nbase:\n  base_model: examples/models/tiny-gpt2\n"
            "  data: {train: examples/data/medical/train.jsonl}\n"
-           "  train: {steps: 10}\nspace:\n  " + space + "\n";
+           "  train: {steps: 10}\nspace:\n  " +
+           space + "\n";
   }
   void Send(const std::string& worker, Message m) {
     coordinator_->OnMessage(worker, std::move(m));
@@ -73,7 +74,10 @@ class StoreErrorsTest : public ::testing::Test {
   }
   protocol::Hello Hello(const std::string& worker,
                         std::vector<protocol::RunningTrial> running = {}) {
-    return {.worker_id = worker, .host = "h", .device = "cpu", .memory_bytes = 1LL << 33,
+    return {.worker_id = worker,
+            .host = "h",
+            .device = "cpu",
+            .memory_bytes = 1LL << 33,
             .running = std::move(running)};
   }
   TrialState StateOf(const std::string& trial) { return store_->GetTrial(trial)->state; }
@@ -178,14 +182,16 @@ TEST_F(StoreErrorsTest, ARefusedCompletionKeepsTheStoresLeaseAndTheTrialRunsAgai
   const std::string sweep = Submit("lora.r: [4]");
   Send("w1", Hello("w1"));
   auto a = sink_.Take<protocol::Assign>("w1").at(0);
-  Send("w1", protocol::Progress{.trial_id = a.trial_id, .attempt = 1,
-                                .metrics = {{1, "loss", 2.5, 0}}});
+  Send("w1",
+       protocol::Progress{.trial_id = a.trial_id, .attempt = 1, .metrics = {{1, "loss", 2.5, 0}}});
   ASSERT_EQ(StateOf(a.trial_id), TrialState::kRunning);
 
   store_->FillDisk();
   jobs::TrialResult result{.eval_loss = 1.5};
   result.job = a.job;
-  Send("w1", protocol::Done{.trial_id = a.trial_id, .attempt = 1, .result = result,
+  Send("w1", protocol::Done{.trial_id = a.trial_id,
+                            .attempt = 1,
+                            .result = result,
                             .files = {{"adapter_model.safetensors", "weights"}}});
   EXPECT_GT(store_->refused(), 0);
   EXPECT_EQ(StateOf(a.trial_id), TrialState::kRunning);
@@ -213,8 +219,8 @@ TEST_F(StoreErrorsTest, MetricsTheStoreRefusesAreNotActedOn) {
   Send("w1", Hello("w1"));
   auto a = sink_.Take<protocol::Assign>("w1").at(0);
   store_->FillDisk();
-  Send("w1", protocol::Progress{.trial_id = a.trial_id, .attempt = 1,
-                                .metrics = {{1, "loss", 2.5, 0}}});
+  Send("w1",
+       protocol::Progress{.trial_id = a.trial_id, .attempt = 1, .metrics = {{1, "loss", 2.5, 0}}});
   // Neither the move to running nor the points were stored; the worker keeps its lease.
   EXPECT_EQ(StateOf(a.trial_id), TrialState::kAssigned);
   EXPECT_TRUE(store_->ReadMetrics(a.trial_id, {})->empty());
@@ -224,8 +230,8 @@ TEST_F(StoreErrorsTest, MetricsTheStoreRefusesAreNotActedOn) {
   store_->FreeDisk();
   clock_.AdvanceMillis(kStoreResumeIntervalMs);
   coordinator_->Tick();
-  Send("w1", protocol::Progress{.trial_id = a.trial_id, .attempt = 1,
-                                .metrics = {{2, "loss", 2.0, 0}}});
+  Send("w1",
+       protocol::Progress{.trial_id = a.trial_id, .attempt = 1, .metrics = {{2, "loss", 2.0, 0}}});
   EXPECT_EQ(StateOf(a.trial_id), TrialState::kRunning);
   EXPECT_EQ(store_->ReadMetrics(a.trial_id, {})->size(), 1u);
   EXPECT_TRUE(sink_.Take<protocol::Stop>("w1").empty());
@@ -266,9 +272,9 @@ TEST_F(StoreErrorsTest, ACancellationTheStoreRefusesChangesNothingAndStopsNoWork
 // instead of stopping on it.
 TEST_F(StoreErrorsTest, RestartFinishesACancellationTheStoreOnlyHalfHas) {
   const std::string sweep = Submit("lora.r: [1, 2]");
-  ASSERT_TRUE(store_->UpdateSweep(sweep, {.state = jobs::SweepState::kCancelled,
-                                          .actor = "user:alice"})
-                  .ok());
+  ASSERT_TRUE(
+      store_->UpdateSweep(sweep, {.state = jobs::SweepState::kCancelled, .actor = "user:alice"})
+          .ok());
   Restart();
   coordinator_->Flush();
   for (const auto& t : *store_->ListTrials({.sweep_id = sweep})) {

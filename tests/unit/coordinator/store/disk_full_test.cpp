@@ -44,7 +44,10 @@ class DiskFullTest : public ::testing::Test {
     store_ = std::move(opened).value();
   }
   TransitionRequest Move(const std::string& trial, TrialState from, TrialState to) {
-    return {.trial_id = trial, .from = from, .to = to, .actor = "scheduler",
+    return {.trial_id = trial,
+            .from = from,
+            .to = to,
+            .actor = "scheduler",
             .worker = to == TrialState::kAssigned ? "host-a/0" : ""};
   }
   // What a refused write must leave alone: every record, event, metric and file.
@@ -96,8 +99,9 @@ TEST_F(DiskFullTest, EveryRefusedWriteIsAStatusAndChangesNothing) {
   refused.push_back(store_->CreateSweep(other, MakeTrials(other), "user:bob"));
   refused.push_back(
       store_->TransitionTrial(Move(t0, TrialState::kAssigned, TrialState::kRunning)).status());
-  for (auto& r : store_->TransitionTrials({Move(t1, TrialState::kQueued, TrialState::kAssigned),
-                                           Move(t0, TrialState::kAssigned, TrialState::kRunning)})) {
+  for (auto& r :
+       store_->TransitionTrials({Move(t1, TrialState::kQueued, TrialState::kAssigned),
+                                 Move(t0, TrialState::kAssigned, TrialState::kRunning)})) {
     refused.push_back(r.status());
   }
   const MetricPoint later{.step = 2, .name = "loss", .value = 2.0};

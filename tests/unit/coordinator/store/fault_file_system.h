@@ -36,8 +36,7 @@ class FaultFileSystem final : public rocksdb::FileSystemWrapper {
     if (s.ok()) *result = std::make_unique<File>(std::move(file), this);
     return s;
   }
-  rocksdb::IOStatus ReopenWritableFile(const std::string& name,
-                                       const rocksdb::FileOptions& options,
+  rocksdb::IOStatus ReopenWritableFile(const std::string& name, const rocksdb::FileOptions& options,
                                        std::unique_ptr<rocksdb::FSWritableFile>* result,
                                        rocksdb::IODebugContext* dbg) override {
     if (Fails(/*sync=*/false)) return rocksdb::IOStatus::NoSpace("reopening " + name);
@@ -84,8 +83,7 @@ class FaultFileSystem final : public rocksdb::FileSystemWrapper {
       if (fs_->Fails(true)) return rocksdb::IOStatus::NoSpace("fsync");
       return FSWritableFileOwnerWrapper::Fsync(options, dbg);
     }
-    rocksdb::IOStatus RangeSync(uint64_t offset, uint64_t nbytes,
-                                const rocksdb::IOOptions& options,
+    rocksdb::IOStatus RangeSync(uint64_t offset, uint64_t nbytes, const rocksdb::IOOptions& options,
                                 rocksdb::IODebugContext* dbg) override {
       if (fs_->Fails(true)) return rocksdb::IOStatus::NoSpace("range sync");
       return FSWritableFileOwnerWrapper::RangeSync(offset, nbytes, options, dbg);

@@ -14,9 +14,10 @@ namespace lf::store::testing {
 namespace {
 
 // Runs `write` against the closed store's RocksDB database, every column family open.
-void WriteRaw(const std::string& path,
-              const std::function<void(rocksdb::DB*, std::map<std::string,
-                                                              rocksdb::ColumnFamilyHandle*>&)>& write) {
+void WriteRaw(
+    const std::string& path,
+    const std::function<void(rocksdb::DB*, std::map<std::string, rocksdb::ColumnFamilyHandle*>&)>&
+        write) {
   std::vector<std::string> names;
   ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &names).ok());
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
@@ -75,8 +76,9 @@ TEST_F(RocksDbStoreTest, UndecodableTrialAndSweepAreQuarantinedAndTheRestOpens) 
   EXPECT_EQ(info->quarantined, 2u);
 
   // The store works on; a later open finds nothing new and keeps the quarantine as it was.
-  ASSERT_TRUE(store_->TransitionTrial(Move(MakeTrialId(good.id, 0), jobs::TrialState::kQueued,
-                                           jobs::TrialState::kAssigned))
+  ASSERT_TRUE(store_
+                  ->TransitionTrial(Move(MakeTrialId(good.id, 0), jobs::TrialState::kQueued,
+                                         jobs::TrialState::kAssigned))
                   .ok());
   Reopen();
   EXPECT_EQ(store_->Health().quarantined, 2u);
@@ -128,9 +130,11 @@ TEST_F(RocksDbStoreTest, UndecodableMetricRowsAndEventsAreSkipped) {
   store_.reset();
   WriteRaw(dir_, [&](rocksdb::DB* db, auto& cf) {
     ASSERT_TRUE(
-        db->Put(rocksdb::WriteOptions(), cf.at("metrics"), codec::MetricRowKey(t, 2), "\x05xy").ok());
+        db->Put(rocksdb::WriteOptions(), cf.at("metrics"), codec::MetricRowKey(t, 2), "\x05xy")
+            .ok());
     ASSERT_TRUE(
-        db->Put(rocksdb::WriteOptions(), cf.at("events"), codec::GlobalEventKey(2), "garbage").ok());
+        db->Put(rocksdb::WriteOptions(), cf.at("events"), codec::GlobalEventKey(2), "garbage")
+            .ok());
   });
   Reopen();
   auto metrics = store_->ReadMetrics(t, {});
