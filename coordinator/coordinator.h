@@ -40,6 +40,9 @@ class WorkerSink {
 // where one alone leaves most of it idle.
 inline constexpr int32_t kDefaultGpuPack = 8;
 
+// How often Tick asks a store that stopped taking writes (a full disk) to resume.
+inline constexpr int64_t kStoreResumeIntervalMs = 2000;
+
 struct CoordinatorOptions {
   std::string runs_dir;                  // trial outputs: <runs_dir>/<sweep id>/<trial id>
   int64_t heartbeat_interval_ms = 1000;  // told to workers in WELCOME
@@ -223,6 +226,9 @@ class Coordinator {
   // Ends the attempt a worker holds and puts the trial back in the queue (lost, paused, SIGTERM).
   void Requeue(const std::string& trial_id, std::string actor, std::string reason,
                int64_t not_before_ms = 0);
+  // Cancels a live trial (CancelTrial, CancelSweep): see coordinator_requests.cpp.
+  void CancelLive(const std::string& trial_id, const std::string& actor,
+                  const std::string& reason, std::shared_ptr<Status> refused);
   void Enqueue(const std::string& trial_id, int64_t not_before_ms);
   // What the scheduler needs to know about a trial: its queue entry (not_before_ms and queued_ms
   // left for Enqueue to set).
@@ -232,6 +238,12 @@ class Coordinator {
   // How many trials a worker with `device` trains at once as a pack (CoordinatorOptions).
   int32_t PackLimit(const std::string& device) const;
   void Commit();
+  // After the store refused a write for a live trial: makes the trial in memory what the store
+  // says it is (state, attempt, lease, queue entry). A lease the store still records but memory
+  // had already released waits for its worker like one recovered after a restart (orphans_).
+  void Reconcile(const std::string& trial_id);
+  // While the store takes no writes (a full disk), asks it every kStoreResumeIntervalMs to resume.
+  void ResumeStore();
   void Dispatch();
   void FinishSweeps();
   void CountMove(const std::string& sweep_id, jobs::TrialState from, jobs::TrialState to);
@@ -262,6 +274,7 @@ class Coordinator {
   std::vector<store::EventRecord> pending_events_;
   std::vector<std::string> touched_sweeps_;
   int64_t started_ms_ = 0;
+  int64_t next_store_resume_ms_ = 0;
   Counters counters_;
   // Queued (or back-off end) to assigned, and wall time per optimizer step as workers report it.
   metrics::Histogram dispatch_latency_s_{

@@ -78,6 +78,14 @@ std::string Coordinator::PrometheusMetrics() const {
   w.AddGauge("lorafleet_store_size_bytes",
              "The experiment store's files on disk (SST, blob and WAL files).",
              {{{}, static_cast<double>(store_.ApproximateBytes())}});
+  const store::StoreHealth health = store_.Health();
+  w.AddGauge("lorafleet_store_writable",
+             "1 while the experiment store takes writes; 0 after an error it cannot write past "
+             "(a full disk) until it resumes.",
+             {{{}, health.writable ? 1.0 : 0.0}});
+  w.AddGauge("lorafleet_store_quarantined_records",
+             "Records moved to the store's quarantine because they did not decode.",
+             count(health.quarantined));
   return w.Text();
 }
 

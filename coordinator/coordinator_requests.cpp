@@ -163,8 +163,13 @@ Result<Json> Coordinator::Submit(const SubmitRequest& request) {
   if (Status st = store_.CreateSweep(sweep, records, actor); !st.ok()) {
     return st;
   }
+  // Stored: from here on the sweep is live whatever else fails, or memory and store would differ.
   auto stored = store_.GetSweep(sweep_id);
-  if (!stored.ok()) return stored.status();
+  if (!stored.ok()) {
+    LF_LOG_ERROR("sweep {} was stored but does not read back ({}); carrying on with the record "
+                 "as submitted", sweep_id, stored.status().ToString());
+    stored = sweep;
+  }
 
   LiveSweep live{.record = *stored,
                  .max_retries = spec->max_retries,
@@ -202,22 +207,49 @@ Result<Coordinator::LiveSweep*> Coordinator::FindSweep(const std::string& sweep_
   return &it->second;
 }
 
+// Moves a live trial to cancelled; its workers are told to stop once that is stored. A refused
+// write leaves the trial as the store has it (Commit reconciles) and sets *refused.
+void Coordinator::CancelLive(const std::string& trial_id, const std::string& actor,
+                             const std::string& reason, std::shared_ptr<Status> refused) {
+  std::vector<std::string> holders = scheduler_.Holders(trial_id);
+  const uint32_t attempt = trials_.at(trial_id).attempt;
+  scheduler_.Dequeue(trial_id);
+  Move(trial_id, TrialState::kCancelled, actor, reason,
+       [this, trial_id, reason, holders, attempt, refused](const Result<store::TrialRecord>& r) {
+         if (!r.ok()) {
+           if (refused->ok()) *refused = r.status();
+           return;
+         }
+         for (const std::string& worker : holders) {
+           sink_.Send(worker,
+                      protocol::Stop{.trial_id = trial_id, .attempt = attempt, .reason = reason});
+         }
+       });
+}
+
 Result<Json> Coordinator::CancelSweep(const std::string& sweep_id, const std::string& actor) {
   LF_ASSIGN_OR_RETURN(LiveSweep * s, FindSweep(sweep_id));
-  LF_ASSIGN_OR_RETURN(s->record, store_.UpdateSweep(sweep_id, {.expected_state = s->record.state,
-                                                               .state = SweepState::kCancelled,
-                                                               .actor = actor,
-                                                               .reason = "cancelled"}));
+  // The trials first, then the sweep: a store that refuses part of it never holds a cancelled
+  // sweep with trials still to run.
   std::vector<std::string> ids;
   for (const auto& [id, t] : trials_) {
     if (t.sweep_id == sweep_id) ids.push_back(id);
   }
+  auto refused = std::make_shared<Status>();
   for (const auto& id : ids) {
     if (trials_.at(id).state == TrialState::kFailed) continue;  // waiting for its retry commit
-    StopOnWorker(id, "the sweep was cancelled");
-    scheduler_.Dequeue(id);
-    Move(id, TrialState::kCancelled, actor, "the sweep was cancelled");
+    CancelLive(id, actor, "the sweep was cancelled", refused);
   }
+  Commit();
+  if (!refused->ok()) {
+    Flush();
+    return Unavailable("sweep " + sweep_id + " is not cancelled: the store refused to cancel its "
+                       "trials (" + refused->message() + "); try again once it takes writes");
+  }
+  LF_ASSIGN_OR_RETURN(s->record, store_.UpdateSweep(sweep_id, {.expected_state = s->record.state,
+                                                               .state = SweepState::kCancelled,
+                                                               .actor = actor,
+                                                               .reason = "cancelled"}));
   Flush();
   scheduler_.RemoveSweep(sweep_id);
   asha_.erase(sweep_id);
@@ -284,10 +316,16 @@ Result<Json> Coordinator::CancelTrial(const std::string& trial_id, const std::st
   if (it->second.state == TrialState::kFailed) {
     return Conflict("trial " + trial_id + " is between a failure and its retry; try again");
   }
-  StopOnWorker(trial_id, "cancelled by " + actor);
-  scheduler_.Dequeue(trial_id);
-  Move(trial_id, TrialState::kCancelled, actor, "cancelled");
+  auto refused = std::make_shared<Status>();
+  CancelLive(trial_id, actor, "cancelled by " + actor, refused);
   Flush();
+  if (!refused->ok()) {
+    if (refused->code() == StatusCode::kConflict) {  // it moved on meanwhile (finished, failed)
+      return Conflict("trial " + trial_id + " is not cancelled: " + refused->message());
+    }
+    return Unavailable("trial " + trial_id + " is not cancelled: " + refused->message() +
+                       "; try again once the store takes writes");
+  }
   LF_ASSIGN_OR_RETURN(store::TrialRecord t, store_.GetTrial(trial_id));
   LF_LOG_INFO("trial {} cancelled by {}", trial_id, actor);
   return Json{{"trial", TrialJson(t)}};

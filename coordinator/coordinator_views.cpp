@@ -266,11 +266,20 @@ Json Coordinator::WorkersView() const {
 }
 
 Json Coordinator::HealthView() const {
-  return {{"status", "ok"},
+  const store::StoreHealth store = store_.Health();
+  Json store_json = {{"writable", store.writable},
+                     {"quarantined", store.quarantined},
+                     {"skipped", store.skipped}};
+  if (!store.writable) {
+    store_json["error"] = store.error;
+    store_json["since_ms"] = store.since_ms;
+  }
+  return {{"status", store.writable ? "ok" : "store_unwritable"},
           {"version", kVersion},
           {"uptime_s", Seconds(clock_.NowMillis() - started_ms_)},
           {"workers", scheduler_.workers().size()},
-          {"queued", scheduler_.queued_count()}};
+          {"queued", scheduler_.queued_count()},
+          {"store", store_json}};
 }
 
 }  // namespace lf::coordinator

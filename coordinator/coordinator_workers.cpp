@@ -89,7 +89,13 @@ Status Coordinator::Recover() {
     live.started_ms = t.started_ms;
     live.checkpoint = t.checkpoint;
     trials_.emplace(t.id, std::move(live));
-    if (t.state == TrialState::kQueued) {
+    if (t.state == TrialState::kQueued && !scheduler_.HasSweep(t.sweep_id)) {
+      // Its sweep was cancelled but this trial's cancellation never reached the store (a full
+      // disk, before cancellations were stored ahead of the sweep): finish the job now.
+      LF_LOG_WARN("trial {} is queued but its sweep {} is {}; cancelling it", t.id, t.sweep_id,
+                  jobs::SweepStateName(sit->second.record.state));
+      Move(t.id, TrialState::kCancelled, kScheduler, "its sweep was cancelled");
+    } else if (t.state == TrialState::kQueued) {
       Enqueue(t.id, 0);
       ++queued;
     } else {
@@ -255,7 +261,10 @@ void Coordinator::OnProgress(const std::string& peer, const protocol::Progress& 
     }
   }
   if (Status st = store_.AppendMetrics(m.trial_id, points); !st.ok()) {
-    LF_LOG_ERROR("storing metrics of {}: {}", m.trial_id, st.ToString());
+    // Not stored, so not acted on: early stopping decides from what a restarted coordinator
+    // would find in the store.
+    LF_LOG_ERROR("storing metrics of {}: {}; these points are lost", m.trial_id, st.ToString());
+    return;
   }
   ApplyEarlyStopping(peer, m.trial_id, *t, m.metrics);
 }
@@ -403,17 +412,9 @@ void Coordinator::Commit() {
       const auto& r = results[i];
       const std::string& id = batch[i].request.trial_id;
       if (!r.ok()) {
-        // Another writer got there first (or the store failed): take the store's word for it.
         LF_LOG_WARN("trial {}: {} -> {} refused: {}", id,
                     jobs::TrialStateName(batch[i].request.from),
                     jobs::TrialStateName(batch[i].request.to), r.status().ToString());
-        auto live = trials_.find(id);
-        auto stored = store_.GetTrial(id);
-        if (live != trials_.end() && stored.ok()) {
-          CountMove(live->second.sweep_id, live->second.state, stored->state);
-          live->second.state = stored->state;
-          live->second.attempt = stored->attempt;
-        }
       } else {
         auto live = trials_.find(id);
         if (live != trials_.end()) {
@@ -422,14 +423,20 @@ void Coordinator::Commit() {
         }
       }
       if (batch[i].then) batch[i].then(r);
+      // Another writer got there first, or the store failed: take the store's word for it.
+      if (!r.ok()) Reconcile(id);
       if (r.ok() && jobs::IsFinal(r->state)) trials_.erase(id);
     }
   }
-  for (const auto& event : pending_events_) {
+  std::vector<store::EventRecord> unrecorded;
+  for (auto& event : pending_events_) {
     auto recorded = store_.RecordEvent(event);
-    if (!recorded.ok()) LF_LOG_ERROR("recording {}: {}", event.kind, recorded.status().ToString());
+    if (recorded.ok()) continue;
+    LF_LOG_ERROR("recording {}: {}", event.kind, recorded.status().ToString());
+    // The decision it records is in memory already: keep it for a commit that can store it.
+    if (!store_.Health().writable) unrecorded.push_back(std::move(event));
   }
-  pending_events_.clear();
+  pending_events_ = std::move(unrecorded);
 }
 
 void Coordinator::Dispatch() {
@@ -489,10 +496,12 @@ void Coordinator::Dispatch() {
 // finished and the ones they get next commit in the same batch: one fsync per batch of messages.
 // ASSIGNs are sent from the commit callbacks, once the assignment is durable.
 void Coordinator::Flush() {
-  Dispatch();
+  // While the store takes no writes, no trial is handed out: each assignment would be refused.
+  const bool writable = store_.Health().writable;
+  if (writable) Dispatch();
   Commit();
   // A commit may have re-queued trials (interrupted or lost workers) that idle workers can take.
-  Dispatch();
+  if (writable) Dispatch();
   Commit();
   FinishSweeps();
 }
@@ -556,6 +565,7 @@ void Coordinator::WorkerLost(const std::string& worker_id, const std::string& wh
 }
 
 void Coordinator::Tick() {
+  ResumeStore();
   const int64_t now = clock_.NowMillis();
   for (const auto& id : scheduler_.SilentWorkers(now - options_.heartbeat_timeout_ms)) {
     WorkerLost(id, "no heartbeat for " + std::to_string(options_.heartbeat_timeout_ms / 1000.0) +

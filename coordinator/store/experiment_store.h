@@ -157,6 +157,28 @@ struct StoreInfo {
   uint64_t trials = 0;
   uint64_t last_event_seq = 0;
   uint64_t approximate_bytes = 0;  // SST, blob and WAL files on disk
+  uint64_t quarantined = 0;        // records moved to the quarantine (QuarantinedRecord)
+};
+
+// Whether the store takes writes. A store stops taking them after an error it cannot write past
+// (RocksDB's background error: a full disk during a flush, a compaction or a WAL write); until
+// TryResume succeeds every write is refused with kUnavailable naming that error, and reads go on.
+struct StoreHealth {
+  bool writable = true;
+  std::string error;     // why not, and what to do; empty while writable
+  int64_t since_ms = 0;  // when writes stopped; 0 while writable
+  uint64_t quarantined = 0;  // records moved to the quarantine when the store was opened
+  uint64_t skipped = 0;      // metric rows and events that reads skipped since (do not decode)
+};
+
+// A record that did not decode when the store was opened, moved aside so that the rest opens: the
+// family and key it was under, its bytes as they were, and the decode error.
+struct QuarantinedRecord {
+  std::string family;  // "sweeps", "trials"
+  std::string key;
+  std::string bytes;
+  std::string error;
+  int64_t time_ms = 0;  // when it was moved
 };
 
 class ExperimentStore {
@@ -218,6 +240,15 @@ class ExperimentStore {
   virtual Result<StoreInfo> Info() const = 0;  // counts every record: for tools, not hot paths
   // StoreInfo::approximate_bytes alone, without counting records (cheap: for /metrics).
   virtual uint64_t ApproximateBytes() const = 0;
+
+  // Cheap (no I/O): for /v1/health, /metrics and the coordinator's tick.
+  virtual StoreHealth Health() const = 0;
+  // After writes stopped (Health().writable is false): tries to take writes again (RocksDB's
+  // Resume: the memtables are flushed and a new WAL started, which needs the disk to have room
+  // again). Ok when the store is writable afterwards; otherwise the error that still stops it.
+  // Nothing acknowledged before the error is lost either way.
+  virtual Status TryResume() = 0;
+  virtual Result<std::vector<QuarantinedRecord>> ListQuarantined() const = 0;
 };
 
 struct StoreOptions {

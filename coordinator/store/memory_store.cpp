@@ -335,6 +335,14 @@ class MemoryStore final : public ExperimentStore {
 
   uint64_t ApproximateBytes() const override { return bytes_; }
 
+  // Nothing here fails on its own: always writable, nothing ever quarantined. Coordinator tests
+  // that need a failing store wrap this one.
+  StoreHealth Health() const override { return {}; }
+  Status TryResume() override { return Status::Ok(); }
+  Result<std::vector<QuarantinedRecord>> ListQuarantined() const override {
+    return std::vector<QuarantinedRecord>();
+  }
+
  private:
   static StoredAdapter Prepare(const std::string& trial_id, const std::string& name,
                                std::string_view bytes, int64_t stored_ms) {

@@ -4,14 +4,18 @@
 // creation, adapter and event writes) holds write_mu_, which makes compare-and-set exact and keeps
 // event sequence numbers in commit order; metric appends only append and take no lock. Reads never
 // lock. The implementation is split by aspect: rocksdb_store_open.cpp (open, schema, backup),
-// rocksdb_store_trials.cpp (sweeps, trials, events), rocksdb_store_data.cpp (metrics, adapters).
+// rocksdb_store_trials.cpp (sweeps, trials, events), rocksdb_store_data.cpp (metrics, adapters),
+// rocksdb_store_health.cpp (background errors, Resume, the quarantine of undecodable records).
 // What a write checks and how it changes a record is in store_rules.h, shared with the in-memory
 // store.
 #pragma once
 
 #include <rocksdb/db.h>
+#include <rocksdb/env.h>
+#include <rocksdb/file_system.h>
 #include <rocksdb/write_batch.h>
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -23,7 +27,9 @@ namespace lf::store {
 
 class RocksDbStore final : public ExperimentStore {
  public:
-  static Result<std::unique_ptr<ExperimentStore>> Open(const StoreOptions& options);
+  // `file_system`: tests inject one that fails on demand (a full disk); nullptr: the default.
+  static Result<std::unique_ptr<ExperimentStore>> Open(
+      const StoreOptions& options, std::shared_ptr<rocksdb::FileSystem> file_system = nullptr);
   ~RocksDbStore() override;
 
   Status CreateSweep(const SweepRecord& sweep, const std::vector<TrialRecord>& trials,
@@ -59,6 +65,10 @@ class RocksDbStore final : public ExperimentStore {
   Result<StoreInfo> Info() const override;
   uint64_t ApproximateBytes() const override;
 
+  StoreHealth Health() const override;
+  Status TryResume() override;
+  Result<std::vector<QuarantinedRecord>> ListQuarantined() const override;
+
  private:
   // trial_configs holds each trial's configuration apart from its record: written once, it is
   // not rewritten (nor re-encoded) by every state change of the trial.
@@ -67,15 +77,40 @@ class RocksDbStore final : public ExperimentStore {
   };
   static const char* FamilyName(Family f);
 
-  explicit RocksDbStore(const StoreOptions& options);
+  // Whether writes go through, shared with the event listener RocksDB calls from its own threads.
+  struct HealthState {
+    std::mutex mu;
+    bool writable = true;
+    // RocksDB cannot resume from this error (a fatal one: e.g. a new WAL could not be created):
+    // only reopening the store, i.e. restarting the coordinator, clears it.
+    bool needs_restart = false;
+    std::string error;
+    int64_t since_ms = 0;
+  };
+
+  // Reports RocksDB's background errors and recoveries into `health` (and the log).
+  static std::shared_ptr<rocksdb::EventListener> NewHealthListener(
+      std::shared_ptr<HealthState> health, const StoreOptions& options);
+
+  // RocksDB's log lines into the process log (none into a LOG file on the store's disk).
+  static std::shared_ptr<rocksdb::Logger> NewLogger(const std::string& path);
+
+  RocksDbStore(const StoreOptions& options, std::shared_ptr<rocksdb::FileSystem> file_system);
+  rocksdb::DBOptions DbOptions() const;
   Status OpenDb();
   Status CreateStore() const;
   Status RecoverEventSequence();
   // Stores written before trial records carried their result: reads it from each completed or
   // stopped trial's result.json (kept among its adapter files) into the record, once.
   Status BackfillResults();
+  // Moves every sweep and trial record that does not decode to the quarantine (meta family,
+  // "quarantine/<family>/<key>"), logging each: one damaged record must not stop the start-up.
+  Status QuarantineUndecodable();
+  // A metric row or event that a read skipped because it does not decode: logged and counted.
+  void NoteSkipped(std::string_view family, std::string_view key, const Status& error) const;
 
   rocksdb::ColumnFamilyHandle* cf(Family f) const { return handles_[f]; }
+  // Refuses writes to a read-only store and, while writes are stopped (HealthState), to any.
   Status CheckWritable() const;
   // Converts a RocksDB status into ours, naming the operation and the store's path.
   Status FromRocks(const rocksdb::Status& s, const std::string& what) const;
@@ -88,6 +123,13 @@ class RocksDbStore final : public ExperimentStore {
   Status CommitDurably(rocksdb::WriteBatch* batch, const std::string& what);
 
   StoreOptions options_;
+  std::shared_ptr<rocksdb::FileSystem> file_system_;  // injected by tests; null: the default
+  std::unique_ptr<rocksdb::Env> env_;                 // over file_system_; outlives db_
+  std::shared_ptr<HealthState> health_ = std::make_shared<HealthState>();
+  std::shared_ptr<rocksdb::EventListener> listener_;  // updates health_
+  std::shared_ptr<rocksdb::Logger> logger_;
+  std::atomic<uint64_t> quarantined_{0};
+  mutable std::atomic<uint64_t> skipped_{0};
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;        // indexed by Family
   std::vector<rocksdb::ColumnFamilyHandle*> extra_handles_;  // families a newer version added

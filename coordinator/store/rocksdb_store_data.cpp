@@ -65,7 +65,14 @@ Result<std::vector<MetricPoint>> RocksDbStore::ReadMetrics(const std::string& tr
     std::string_view key = it->key().ToStringView();
     if (key.size() != trial_id.size() + 8 || key.substr(0, trial_id.size()) != trial_id) break;
     row.clear();
-    LF_RETURN_IF_ERROR(codec::DecodeMetricRow(trial_id, key, it->value().ToStringView(), &row));
+    if (Status st = codec::DecodeMetricRow(trial_id, key, it->value().ToStringView(), &row);
+        !st.ok()) {
+      NoteSkipped("metrics", trial_id + " step " +
+                                 std::to_string(codec::ReadBigEndian64(key.substr(trial_id.size()))),
+                  st);
+      row.clear();
+      continue;
+    }
     if (!row.empty() && row[0].step > query.to_step) break;
     for (MetricPoint& p : row) {
       if (out.size() >= query.limit) break;

@@ -20,16 +20,6 @@ constexpr const char* kSchemaVersionKey = "schema_version";
 constexpr const char* kCreatedByKey = "created_by";
 constexpr const char* kCreatedMsKey = "created_ms";
 
-rocksdb::DBOptions MakeDbOptions() {
-  rocksdb::DBOptions o;
-  o.create_if_missing = true;
-  o.create_missing_column_families = true;
-  o.keep_log_file_num = 5;
-  o.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
-  o.max_background_jobs = 2;
-  return o;
-}
-
 // Metric rows are merged, not overwritten: see codec::MergeMetricRows.
 class MetricRowMergeOperator final : public rocksdb::AssociativeMergeOperator {
  public:
@@ -87,10 +77,28 @@ const char* RocksDbStore::FamilyName(Family f) {
 }
 
 Result<std::unique_ptr<ExperimentStore>> OpenRocksDbStore(const StoreOptions& options) {
-  return RocksDbStore::Open(options);
+  return RocksDbStore::Open(options, nullptr);
 }
 
-RocksDbStore::RocksDbStore(const StoreOptions& options) : options_(options) {}
+RocksDbStore::RocksDbStore(const StoreOptions& options,
+                           std::shared_ptr<rocksdb::FileSystem> file_system)
+    : options_(options), file_system_(std::move(file_system)) {
+  if (file_system_) env_ = rocksdb::NewCompositeEnv(file_system_);
+  listener_ = NewHealthListener(health_, options_);
+  logger_ = NewLogger(options_.path);
+}
+
+rocksdb::DBOptions RocksDbStore::DbOptions() const {
+  rocksdb::DBOptions o;
+  o.create_if_missing = true;
+  o.create_missing_column_families = true;
+  o.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+  o.info_log = logger_;
+  o.max_background_jobs = 2;
+  if (env_) o.env = env_.get();
+  o.listeners.push_back(listener_);
+  return o;
+}
 
 RocksDbStore::~RocksDbStore() {
   if (!db_) return;
@@ -101,12 +109,16 @@ RocksDbStore::~RocksDbStore() {
   db_->Close();
 }
 
-Result<std::unique_ptr<ExperimentStore>> RocksDbStore::Open(const StoreOptions& options) {
+Result<std::unique_ptr<ExperimentStore>> RocksDbStore::Open(
+    const StoreOptions& options, std::shared_ptr<rocksdb::FileSystem> file_system) {
   if (options.path.empty()) return InvalidArgument("store path is empty; give a directory");
   if (options.clock == nullptr) return InvalidArgument("StoreOptions.clock is null");
-  std::unique_ptr<RocksDbStore> store(new RocksDbStore(options));
+  std::unique_ptr<RocksDbStore> store(new RocksDbStore(options, std::move(file_system)));
   LF_RETURN_IF_ERROR(store->OpenDb());
-  if (!options.read_only) LF_RETURN_IF_ERROR(store->BackfillResults());
+  if (!options.read_only) {
+    LF_RETURN_IF_ERROR(store->QuarantineUndecodable());
+    LF_RETURN_IF_ERROR(store->BackfillResults());
+  }
   return std::unique_ptr<ExperimentStore>(std::move(store));
 }
 
@@ -145,7 +157,7 @@ Status RocksDbStore::CreateStore() const {
   }
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
-  rocksdb::Status s = rocksdb::DB::Open(MakeDbOptions(), tmp, descriptors, &handles, &raw);
+  rocksdb::Status s = rocksdb::DB::Open(DbOptions(), tmp, descriptors, &handles, &raw);
   if (!s.ok()) return FromRocks(s, "creating a new store in " + tmp);
   rocksdb::WriteBatch batch;
   rocksdb::ColumnFamilyHandle* meta = handles[1 + kMeta];
@@ -183,7 +195,7 @@ Status RocksDbStore::OpenDb() {
     LF_RETURN_IF_ERROR(CreateStore());
   }
 
-  rocksdb::DBOptions db_options = MakeDbOptions();
+  rocksdb::DBOptions db_options = DbOptions();
   std::vector<std::string> existing;
   {
     rocksdb::Status s = rocksdb::DB::ListColumnFamilies(db_options, path, &existing);
@@ -269,10 +281,15 @@ Status RocksDbStore::RecoverEventSequence() {
 }
 
 Status RocksDbStore::CheckWritable() const {
-  if (!options_.read_only) return Status::Ok();
-  return FailedPrecondition("store " + options_.path +
-                            " is open read-only for inspection; changes go through the running "
-                            "coordinator");
+  if (options_.read_only) {
+    return FailedPrecondition("store " + options_.path +
+                              " is open read-only for inspection; changes go through the running "
+                              "coordinator");
+  }
+  std::lock_guard lock(health_->mu);
+  if (health_->writable) return Status::Ok();
+  return Unavailable("store " + options_.path + " takes no writes since " +
+                     FormatUtcMillis(health_->since_ms) + ": " + health_->error);
 }
 
 Result<std::optional<std::string>> RocksDbStore::GetRaw(Family f, const std::string& key) const {
@@ -325,6 +342,8 @@ Result<StoreInfo> RocksDbStore::Info() const {
     }
   }
   info.approximate_bytes = ApproximateBytes();
+  LF_ASSIGN_OR_RETURN(std::vector<QuarantinedRecord> quarantined, ListQuarantined());
+  info.quarantined = quarantined.size();
   return info;
 }
 

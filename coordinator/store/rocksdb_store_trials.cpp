@@ -76,9 +76,13 @@ Result<std::vector<SweepRecord>> RocksDbStore::ListSweeps() const {
   std::vector<SweepRecord> out;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kSweeps)));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    LF_ASSIGN_OR_RETURN(SweepRecord s,
-                        codec::DecodeSweep(it->key().ToStringView(), it->value().ToStringView()));
-    out.push_back(std::move(s));
+    // One damaged record (quarantined at the next open) must not hide every other sweep.
+    Result<SweepRecord> s = codec::DecodeSweep(it->key().ToStringView(), it->value().ToStringView());
+    if (!s.ok()) {
+      NoteSkipped("sweeps", it->key().ToStringView(), s.status());
+      continue;
+    }
+    out.push_back(std::move(s).value());
   }
   LF_RETURN_IF_ERROR(FromRocks(it->status(), "listing sweeps"));
   return out;
@@ -124,8 +128,13 @@ Result<std::vector<TrialRecord>> RocksDbStore::ListTrials(const TrialFilter& fil
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kTrials)));
   const std::string prefix = filter.sweep_id.value_or("");
   for (it->Seek(prefix); it->Valid() && HasPrefix(it->key(), prefix); it->Next()) {
-    LF_ASSIGN_OR_RETURN(TrialRecord t,
-                        codec::DecodeTrial(it->key().ToStringView(), it->value().ToStringView()));
+    Result<TrialRecord> decoded =
+        codec::DecodeTrial(it->key().ToStringView(), it->value().ToStringView());
+    if (!decoded.ok()) {
+      NoteSkipped("trials", it->key().ToStringView(), decoded.status());
+      continue;
+    }
+    TrialRecord t = std::move(decoded).value();
     LF_RETURN_IF_ERROR(AttachConfig(&t));
     if (!filter.states.empty() &&
         std::find(filter.states.begin(), filter.states.end(), t.state) == filter.states.end()) {
@@ -255,8 +264,12 @@ Result<std::vector<EventRecord>> RocksDbStore::ReadEvents(const EventQuery& quer
   for (it->Seek(start); it->Valid() && HasPrefix(it->key(), prefix) && out.size() < query.limit;
        it->Next()) {
     if (it->key().size() != prefix.size() + 8) continue;  // another trial id sharing the prefix
-    LF_ASSIGN_OR_RETURN(EventRecord e, codec::DecodeEvent(it->value().ToStringView()));
-    out.push_back(std::move(e));
+    Result<EventRecord> e = codec::DecodeEvent(it->value().ToStringView());
+    if (!e.ok()) {
+      NoteSkipped("events", it->key().ToStringView(), e.status());
+      continue;
+    }
+    out.push_back(std::move(e).value());
   }
   LF_RETURN_IF_ERROR(FromRocks(it->status(), "reading events"));
   return out;

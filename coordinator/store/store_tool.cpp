@@ -52,6 +52,9 @@ std::unique_ptr<CLI::App> StoreApp(Args& a) {
   events->add_option("--limit", a.query.limit, "at most this many")
       ->type_name("N")
       ->check(flags::IntAtLeast(0));
+  app->add_subcommand("quarantine",
+                      "records that did not decode when the coordinator opened the store, moved "
+                      "aside with their key, bytes and error");
   CLI::App* backup =
       app->add_subcommand("backup", "a consistent copy (the coordinator must be stopped)");
   backup->add_option("TARGET_DIR", a.target, "a new directory for the copy")->required();
@@ -94,7 +97,7 @@ Status Run(const Args& a) {
       std::cout << Json({{"path", info.path}, {"schema_version", info.schema_version},
                          {"created_by", info.created_by}, {"sweeps", info.sweeps},
                          {"trials", info.trials}, {"last_event_seq", info.last_event_seq},
-                         {"bytes", info.approximate_bytes}})
+                         {"bytes", info.approximate_bytes}, {"quarantined", info.quarantined}})
                        .dump(2)
                 << "\n";
     } else {
@@ -105,6 +108,32 @@ Status Run(const Args& a) {
                   static_cast<unsigned long long>(info.trials),
                   static_cast<unsigned long long>(info.last_event_seq),
                   static_cast<double>(info.approximate_bytes) / 1e6);
+      if (info.quarantined > 0) {
+        std::printf("  %llu record(s) in the quarantine: see `lorafleet-store quarantine`\n",
+                    static_cast<unsigned long long>(info.quarantined));
+      }
+    }
+    return Status::Ok();
+  }
+  if (a.command == "quarantine") {
+    LF_ASSIGN_OR_RETURN(auto records, store->ListQuarantined());
+    Json out = Json::array();
+    for (const auto& r : records) {
+      if (a.json) {
+        out.push_back(Json{{"family", r.family},
+                           {"key", r.key},
+                           {"error", r.error},
+                           {"time_ms", r.time_ms},
+                           {"size", r.bytes.size()}});
+      } else {
+        std::printf("%s  %s/%s  %zu bytes  %s\n", FormatUtcMillis(r.time_ms).c_str(),
+                    r.family.c_str(), r.key.c_str(), r.bytes.size(), r.error.c_str());
+      }
+    }
+    if (a.json) {
+      std::cout << out.dump(2, ' ', false, Json::error_handler_t::replace) << "\n";
+    } else if (records.empty()) {
+      std::printf("the quarantine is empty\n");
     }
     return Status::Ok();
   }
@@ -168,8 +197,8 @@ int RunStoreTool(const std::vector<std::string>& argv) {
   if (std::optional<int> rc = flags::Parse(*app, argv)) return *rc;
   const std::vector<CLI::App*> command = app->get_subcommands();
   if (command.empty()) {
-    std::cerr << "lorafleet-store: a command is required (info, sweeps, trials, events or "
-                 "backup); run `lorafleet-store --help`\n";
+    std::cerr << "lorafleet-store: a command is required (info, sweeps, trials, events, "
+                 "quarantine or backup); run `lorafleet-store --help`\n";
     return flags::kUsageExitCode;
   }
   args.command = command.front()->get_name();
