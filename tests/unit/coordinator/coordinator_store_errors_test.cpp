@@ -277,9 +277,9 @@ TEST_F(StoreErrorsTest, RestartFinishesACancellationTheStoreOnlyHalfHas) {
           .ok());
   Restart();
   coordinator_->Flush();
-  for (const auto& t : *store_->ListTrials({.sweep_id = sweep})) {
-    EXPECT_EQ(t.state, TrialState::kCancelled) << t.id;
-  }
+  auto trials = store_->ListTrials({.sweep_id = sweep});  // bound: a temporary's * would dangle
+  ASSERT_TRUE(trials.ok());
+  for (const auto& t : *trials) EXPECT_EQ(t.state, TrialState::kCancelled) << t.id;
   EXPECT_EQ(coordinator_->scheduler().queued_count(), 0u);
   Send("w1", Hello("w1"));
   EXPECT_TRUE(sink_.Take<protocol::Assign>("w1").empty());
