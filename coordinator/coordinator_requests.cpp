@@ -20,43 +20,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Where a job field came from: the space when the trial's value was swept, else the base job.
-std::string FieldFor(const jobs::TrialSpec& trial, const std::string& key) {
-  return (trial.params.contains(key) ? "sweep.space." : "sweep.base.") + key;
-}
-
-// The files a job reads must exist where the workers will read them (the coordinator and local
-// workers share a filesystem; see docs/operations.md for clusters).
-Status CheckJobPaths(const jobs::TrialSpec& trial, std::set<std::string>* checked) {
-  const jobs::JobSpec& job = trial.job;
-  struct Want {
-    std::string key, path, what;
-  };
-  std::vector<Want> wants = {
-      {"base_model", (fs::path(job.base_model) / "config.json").string(), "a model folder"},
-      {"data.train", job.data.train, "a training data file"}};
-  if (!job.data.eval.empty()) wants.push_back({"data.eval", job.data.eval, "an eval data file"});
-  if (!job.data.general_eval.empty()) {
-    wants.push_back({"data.general_eval", job.data.general_eval, "a general eval data file"});
-  }
-  if (!job.data.chat_template.empty()) {
-    wants.push_back({"data.chat_template", job.data.chat_template, "a chat template file"});
-  }
-  for (const auto& w : wants) {
-    if (!checked->insert(w.path).second) continue;
-    std::error_code ec;
-    if (!fs::is_regular_file(w.path, ec)) {
-      const std::string shown = w.key == "base_model" ? job.base_model : w.path;
-      return FieldError(FieldFor(trial, w.key),
-                        shown + " is not " + w.what +
-                            (w.key == "base_model" ? " (no config.json)" : "") +
-                            "; relative paths resolve against the directory `lorafleet submit` "
-                            "ran in");
-    }
-  }
-  return Status::Ok();
-}
-
 }  // namespace
 
 Result<TrialConfig> ParseTrialConfig(const store::TrialRecord& t) {
@@ -142,7 +105,7 @@ Result<Json> Coordinator::Submit(const SubmitRequest& request) {
   for (auto& trial : trials) {
     jobs::ResolveJobPaths(&trial.job, base_dir);
     if (options_.check_paths) {
-      if (Status st = CheckJobPaths(trial, &checked); !st.ok()) return st;
+      if (Status st = jobs::CheckTrialFiles(trial, &checked); !st.ok()) return st;
     }
     store::TrialRecord r;
     r.id = MakeTrialId(sweep_id, trial.index);

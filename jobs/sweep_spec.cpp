@@ -4,6 +4,7 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <filesystem>
 #include <limits>
 #include <optional>
 
@@ -548,5 +549,43 @@ Result<int64_t> ParseByteSize(const Json& value, std::string_view path) {
   if (!(bytes < 0x1p63)) return f.Error("too large: " + DescribeJsonValue(value));
   return static_cast<int64_t>(std::llround(bytes));
 }
+
+// Where a job field came from: the space when the trial's value was swept, else the base job.
+static std::string FieldFor(const TrialSpec& trial, const std::string& key) {
+  return (trial.params.contains(key) ? "sweep.space." : "sweep.base.") + key;
+}
+
+// The files a job reads must exist where the workers will read them (the coordinator and local
+// workers share a filesystem; see docs/operations.md for clusters).
+Status CheckTrialFiles(const TrialSpec& trial, std::set<std::string>* checked) {
+  const JobSpec& job = trial.job;
+  struct Want {
+    std::string key, path, what;
+  };
+  std::vector<Want> wants = {
+      {"base_model", (std::filesystem::path(job.base_model) / "config.json").string(), "a model folder"},
+      {"data.train", job.data.train, "a training data file"}};
+  if (!job.data.eval.empty()) wants.push_back({"data.eval", job.data.eval, "an eval data file"});
+  if (!job.data.general_eval.empty()) {
+    wants.push_back({"data.general_eval", job.data.general_eval, "a general eval data file"});
+  }
+  if (!job.data.chat_template.empty()) {
+    wants.push_back({"data.chat_template", job.data.chat_template, "a chat template file"});
+  }
+  for (const auto& w : wants) {
+    if (!checked->insert(w.path).second) continue;
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(w.path, ec)) {
+      const std::string shown = w.key == "base_model" ? job.base_model : w.path;
+      return FieldError(FieldFor(trial, w.key),
+                        shown + " is not " + w.what +
+                            (w.key == "base_model" ? " (no config.json)" : "") +
+                            "; relative paths resolve against the directory `lorafleet submit` "
+                            "ran in");
+    }
+  }
+  return Status::Ok();
+}
+
 
 }  // namespace lf::jobs

@@ -52,6 +52,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -117,6 +118,11 @@ Result<SweepSpec> ParseSweepSpec(const Json& doc, std::string_view root = "sweep
 // paths are rooted at "sweep".
 Result<std::vector<TrialSpec>> ExpandSweep(const SweepSpec& spec, size_t max_trials = 100000,
                                            size_t max_bytes = size_t{256} << 20);
+
+// The files a trial's job reads (after ResolveJobPaths) exist where this process runs: the base
+// model's config.json, the data files, a chat template. The error's field says whether the path
+// came from the space or the base ("sweep.space.data.train"). `checked` skips paths already seen.
+Status CheckTrialFiles(const TrialSpec& trial, std::set<std::string>* checked);
 
 // The resolved form stored with the sweep (every default written out; memory in bytes);
 // ParseSweepSpec(SweepSpecToJson(s)) gives s back.

@@ -116,6 +116,7 @@ struct SubmitFlags {
   RemoteFlags remote;
   std::string sweep_file;
   bool wait = false;
+  bool dry_run = false;
 };
 AppPtr SubmitApp(SubmitFlags& f);
 

@@ -87,6 +87,8 @@ AppPtr SubmitApp(SubmitFlags& f) {
   AppPtr app = RemoteApp("submit", "Queue a sweep.", f.remote);
   app->add_option("SWEEP.yaml", f.sweep_file, "the sweep file (docs/training.md)")->required();
   app->add_flag("--wait", f.wait, "follow the sweep and print the comparison at the end");
+  app->add_flag("--dry-run", f.dry_run,
+                "check the sweep here, without a coordinator, and print the trials it would run");
   return app;
 }
 

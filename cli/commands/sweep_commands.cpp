@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <set>
 
 #include "cli/commands/command_flags.h"
 #include "cli/commands/commands.h"
@@ -14,11 +15,14 @@
 #include "cli/commands/process.h"
 #include "cli/commands/remote.h"
 #include "cli/commands/sweep_watch.h"
+#include "cli/commands/table.h"
 #include "cli/commands/views.h"
 #include "common/file_util.h"
 #include "common/http_client.h"
 #include "common/sha256.h"
+#include "common/yaml.h"
 #include "jobs/serving.h"
+#include "jobs/sweep_spec.h"
 
 namespace lf::cli {
 namespace {
@@ -92,6 +96,54 @@ bool IsPlainFileName(const std::string& name) {
 
 }  // namespace
 
+// `submit --dry-run`: what the coordinator would check (the document, its expansion, the files
+// each trial reads, from this folder) and the trials it would queue, without one.
+int DryRun(const std::string& path, const std::string& text, const std::string& base_dir,
+           bool json) {
+  const auto refuse = [&](const Status& st) {
+    return ReportFailure("submit", st.code() == StatusCode::kInvalidArgument ? st.WithContext(path)
+                                                                             : st);
+  };
+  Result<Json> doc = ParseYaml(text, path);
+  if (!doc.ok()) return refuse(doc.status());
+  Result<jobs::SweepSpec> spec = jobs::ParseSweepSpec(*doc, "sweep");
+  if (!spec.ok()) return refuse(spec.status());
+  Result<std::vector<jobs::TrialSpec>> trials = jobs::ExpandSweep(*spec);
+  if (!trials.ok()) return refuse(trials.status());
+  std::set<std::string> checked;
+  for (jobs::TrialSpec& trial : *trials) {
+    jobs::ResolveJobPaths(&trial.job, base_dir);
+    if (Status st = jobs::CheckTrialFiles(trial, &checked); !st.ok()) return refuse(st);
+  }
+  if (json) {
+    Json list = Json::array();
+    for (const jobs::TrialSpec& t : *trials) {
+      list.push_back({{"index", t.index}, {"params", t.params}, {"job", jobs::JobSpecToJson(t.job)}});
+    }
+    PrintJson({{"sweep", jobs::SweepSpecToJson(*spec)}, {"trials", std::move(list)}});
+    return 0;
+  }
+  std::vector<std::string> keys;
+  for (const jobs::SearchAxis& axis : spec->space) keys.push_back(axis.key);
+  std::vector<Column> columns = {{"#", Align::kRight}, {"method"}};
+  for (const std::string& key : keys) columns.push_back({key});
+  Table table(columns);
+  for (const jobs::TrialSpec& t : *trials) {
+    std::vector<std::string> row = {std::to_string(t.index),
+                                    std::string(jobs::MethodName(t.job.method))};
+    for (const std::string& key : keys) {
+      const Json& v = t.params.contains(key) ? t.params.at(key) : Json();
+      row.push_back(v.is_string() ? v.get<std::string>() : v.dump());
+    }
+    table.AddRow(std::move(row));
+  }
+  std::cout << "sweep \"" << spec->name << "\" (" << spec->search << ", seed " << spec->seed
+            << "): " << trials->size() << " trial" << (trials->size() == 1 ? "" : "s")
+            << ", every file found; nothing was submitted (--dry-run)\n"
+            << table.RenderText();
+  return 0;
+}
+
 int RunSubmit(const std::vector<std::string>& args) {
   SubmitFlags flags;
   AppPtr app = SubmitApp(flags);
@@ -103,6 +155,7 @@ int RunSubmit(const std::vector<std::string>& args) {
   const std::string base_dir = std::filesystem::current_path(ec).string();
   if (ec)
     return ReportFailure("submit", Internal("cannot read the current directory: " + ec.message()));
+  if (flags.dry_run) return DryRun(path, *text, base_dir, flags.remote.json);
   Result<Coordinator> remote = ConnectFromFlags(flags.remote);
   if (!remote.ok()) return ReportFailure("submit", remote.status());
   const Json body = {

@@ -60,6 +60,21 @@ check "lorafleet-worker bad --device" 2 "--device: gpu not in \{cpu,auto\}" -- \
   "$bin/lorafleet-worker" --coordinator tcp://127.0.0.1:1 --device gpu
 check "lorafleet-store --help" 0 "Subcommands:.*info.*events.*backup" -- bash -c "'$bin/lorafleet-store' --help | tr '\n' ' '; exit \${PIPESTATUS[0]}"
 check "lorafleet-store trials --help" 0 "--state STATE" -- "$bin/lorafleet-store" trials --help
+# submit --dry-run: the coordinator's checks and the trials, with no coordinator running.
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+check "submit --dry-run lists the trials" 0 "sweep \"lora-ranks-medical\" \(grid, seed 0\): 10 trials, every file found; nothing was submitted.*9  lora    16      0.002" -- \
+  bash -c "cd '$repo' && LORAFLEET_URL=http://127.0.0.1:1 '$bin/lorafleet' submit examples/sweeps/lora-ranks.yaml --dry-run | tr '\n' ' '"
+check "submit --dry-run --json" 0 '"index": 9' -- \
+  bash -c "cd '$repo' && '$bin/lorafleet' submit examples/sweeps/lora-ranks.yaml --dry-run --json"
+check "submit --dry-run of a bad sweep names the file and field" 1 \
+  "rank_zero_in_space.yaml: sweep.space.lora.r\[2\]: expected an integer from 1" -- \
+  bash -c "cd '$repo' && '$bin/lorafleet' submit tests/unit/jobs/testdata/bad_sweeps/rank_zero_in_space.yaml --dry-run"
+sed 's|examples/data/medical/train.jsonl|examples/data/medical/missing.jsonl|' \
+  "$repo/examples/sweeps/lora-ranks.yaml" >"$work/missing-data.yaml"
+check "submit --dry-run checks the files from this folder" 1 \
+  "sweep.base.data.train: .*missing.jsonl is not a training data file" -- \
+  bash -c "cd '$repo' && '$bin/lorafleet' submit '$work/missing-data.yaml' --dry-run"
+
 # The benchmarks are built with everything else (not when only some targets were built).
 for bench in store_bench train_bench methods_bench pack_bench gang_bench dispatch_bench; do
   if [[ -x "$bin/$bench" ]]; then
