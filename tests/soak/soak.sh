@@ -96,13 +96,11 @@ last_kill=0 last_restart=0 finished=0
 coordinator_up=1
 
 # The lorafleet-worker processes of this fleet (the sessions this script started), one a line.
+# One ps for all: the soak starts a session per replacement rank, and lib.sh's fleet_processes
+# (a ps per session and per process) takes seconds once there are a hundred.
 fleet_ranks() {
-  local pid
-  for pid in $(fleet_processes); do
-    # argv[0], not the whole command line: mpirun's names the worker program too.
-    [[ $({ tr '\0' '\n' <"/proc/$pid/cmdline"; } 2>/dev/null | head -n 1) == */lorafleet-worker ]] &&
-      echo "$pid"
-  done
+  ps -e -o pid=,sid=,stat=,comm= | awk -v sids=" ${lf_sessions[*]} " \
+    'index(sids, " " $2 " ") && $3 !~ /^Z/ && $4 ~ /^lorafleet-worke/ { print $1 }'
 }
 
 # Starts one rank, as `lorafleet up` starts them, in a session of its own that the trap stops.
