@@ -23,7 +23,7 @@ trials_wanted=${SOAK_TRIALS:-200}
 kills_wanted=${SOAK_WORKER_KILLS:-100}
 restarts_wanted=${SOAK_RESTARTS:-20}
 workers=${SOAK_WORKERS:-4}
-steps=${SOAK_STEPS:-60}
+steps=${SOAK_STEPS:-100}
 deadline=${SOAK_DEADLINE:-3000}
 seed=${SOAK_SEED:-$(date +%s)}
 while (($# > 0)); do
@@ -163,7 +163,7 @@ sample_metrics() {
 
 # Kills run ahead of the sweep's progress, so the counts are reached before it finishes: after
 # a fraction p of the trials has finished, the soak wants p + lead of its kills done.
-lead=20  # percent
+lead=25  # percent
 kill_gap=${SOAK_KILL_GAP:-1}     # seconds between two worker kills, at least
 restart_gap=${SOAK_RESTART_GAP:-6}  # and between two coordinator restarts
 last_progress=$SECONDS last_finished=-1 stall_limit=180 round=0
@@ -181,10 +181,11 @@ while :; do
   fi
   pct=$((100 * finished / trials_wanted + lead))
   ((pct > 100)) && pct=100
-  # Behind: up to 3 kills at once (the loop itself takes a while on a busy machine).
+  # Behind: up to 8 kills at once (a round takes several seconds on a busy machine, a restart
+  # most of them).
   behind=$(((kills_wanted * pct + 99) / 100 - kills))
   if ((behind > 0 && SECONDS - last_kill >= kill_gap)); then
-    for ((k = 0; k < (behind < 3 ? behind : 3); k++)); do kill_rank; done
+    for ((k = 0; k < (behind < 8 ? behind : 8); k++)); do kill_rank; done
   fi
   if ((restarts * 100 < restarts_wanted * pct && SECONDS - last_restart >= restart_gap)); then
     restart_coordinator
