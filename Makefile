@@ -10,7 +10,7 @@ GENERATOR := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 # the store tool. The tests and benchmarks are built by `make test` and `make bench`.
 DEMO_TARGETS := lorafleet lorafleetd lorafleet-worker lorafleet-store
 
-.PHONY: all deps configure build build-demo test demo bench format clean
+.PHONY: all deps configure build build-demo test soak demo bench format clean
 
 all: build
 
@@ -32,6 +32,13 @@ build-demo: configure
 test: build
 	@./cluster/install-deps.sh --tests
 	cd $(BUILD_DIR) && ctest --output-on-failure --no-tests=error -j $(JOBS) $(CTEST_FLAGS)
+
+# The chaos soak (tests/soak/soak.sh): 200 short trials on a real fleet while 100 worker ranks are
+# SIGKILLed and the coordinator is SIGKILLed and restarted 20 times, then every trial, metric,
+# adapter and lease is checked; prints the figures. SOAK_FLAGS passes options (--trials N ...).
+# ctest runs a short version (soak.short).
+soak: build-demo
+	./tests/soak/soak.sh $(BUILD_DIR)/bin $(SOAK_FLAGS)
 
 # A real sweep on the bundled model: coordinator, two local MPI worker ranks, live progress and
 # the comparison (cluster/demo.sh). The fleet keeps running; `build/bin/lorafleet down` stops it.

@@ -228,7 +228,18 @@ Coordinator::LiveTrial* Coordinator::HeldBy(const std::string& peer, const std::
       std::find(holders.begin(), holders.end(), peer) != holders.end()) {
     return &it->second;
   }
-  if (orphans_.count(trial_id)) return nullptr;  // its worker may still reclaim it
+  if (auto orphan = orphans_.find(trial_id); orphan != orphans_.end()) {
+    // After a restart the lease's holder may be heard before its first heartbeat reclaims the
+    // lease: what it queued while no coordinator listened (the DONE of a trial that finished
+    // meanwhile, PROGRESS) comes first. It is about the attempt it holds: taken, not dropped,
+    // which would train the trial again and lose the metrics. The heartbeat reclaims the lease
+    // (OnHello), or this message ends the attempt (Move drops the orphan). Others wait.
+    if (it != trials_.end() && Holds(it->second.state) && it->second.attempt == attempt &&
+        orphan->second.worker == peer && orphan->second.attempt == attempt) {
+      return &it->second;
+    }
+    return nullptr;  // its worker may still reclaim it
+  }
   LF_LOG_INFO("worker {} reports {} attempt {}, which is no longer its to train; stopping it",
               peer, trial_id, attempt);
   sink_.Send(peer, protocol::Stop{.trial_id = trial_id,
@@ -381,6 +392,7 @@ void Coordinator::Move(const std::string& trial_id, TrialState to, std::string a
     t.step = 0;
     t.loss.reset();
   }
+  if (!Holds(to)) orphans_.erase(trial_id);  // a lease nobody holds any more
   CountMove(t.sweep_id, from, to);
   pending_.push_back({std::move(request), std::move(then), std::move(done)});
 }

@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <string>
 #include <thread>
 
@@ -29,7 +30,7 @@ Status ChooseDevice(std::string_view requested, WorkerIdentity* identity) {
   }
   const int32_t ranks_here = std::max<int32_t>(1, identity->local_size);
   const int32_t hardware = static_cast<int32_t>(std::max(1u, std::thread::hardware_concurrency()));
-  identity->threads = std::max<int32_t>(1, hardware / ranks_here);
+  identity->threads = CpuThreads(hardware, ranks_here, std::getenv("OMP_NUM_THREADS"));
   size_t gpus = 0;
   try {
     if (requested == "auto" && torch::cuda::is_available()) gpus = torch::cuda::device_count();
@@ -49,6 +50,17 @@ Status ChooseDevice(std::string_view requested, WorkerIdentity* identity) {
   // which the CPU build (what CI runs) does not have; the coordinator treats 0 as "unknown".
   identity->memory_bytes = 0;
   return Status::Ok();
+}
+
+int32_t CpuThreads(int32_t hardware, int32_t ranks_here, const char* omp_num_threads) {
+  if (omp_num_threads != nullptr) {
+    char* end = nullptr;
+    const long n = std::strtol(omp_num_threads, &end, 10);
+    if (end != omp_num_threads && *end == '\0' && n >= 1 && n <= 4096) {
+      return static_cast<int32_t>(n);
+    }
+  }
+  return std::max<int32_t>(1, hardware / std::max<int32_t>(1, ranks_here));
 }
 
 void ConfigureTrainingThread(const WorkerIdentity& identity) {

@@ -1,5 +1,7 @@
 #include "worker/train/training_run.h"
 
+#include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -30,7 +32,13 @@ double Seconds(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-// The newest complete checkpoint folder in `dir`, or "" when there is none.
+// The files SaveCheckpoint writes (in a temporary folder renamed into place, state.json last).
+constexpr std::array<const char*, 4> kCheckpointFiles = {"trainable.safetensors", "optimizer.pt",
+                                                         "rng.safetensors", "state.json"};
+
+// The newest complete checkpoint folder in `dir`, or "" when there is none. A folder is written
+// whole, but removing one (remove_all: file by file, in directory order) can be cut short by a
+// SIGKILL, leaving state.json without the tensors: complete means every file is there.
 std::string NewestCheckpoint(const std::string& dir) {
   std::error_code ec;
   int64_t best = -1;
@@ -38,7 +46,13 @@ std::string NewestCheckpoint(const std::string& dir) {
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
     const std::string name = entry.path().filename().string();
     if (name.rfind(kCheckpointPrefix, 0) != 0) continue;
-    if (!fs::exists(entry.path() / "state.json")) continue;  // written last: complete
+    if (!std::all_of(kCheckpointFiles.begin(), kCheckpointFiles.end(),
+                     [&](const char* f) {
+                       std::error_code missing;
+                       return fs::exists(entry.path() / f, missing);
+                     })) {
+      continue;
+    }
     try {
       int64_t step = std::stoll(name.substr(std::string(kCheckpointPrefix).size()));
       if (step > best) {

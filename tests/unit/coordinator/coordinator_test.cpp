@@ -305,6 +305,53 @@ TEST_F(CoordinatorTest, ARestartedCoordinatorKeepsReclaimedLeasesAndRequeuesTheR
   EXPECT_NE(next[0].trial_id, a.trial_id);
 }
 
+// Found by the chaos soak: what a worker queued while no coordinator listened reaches the new
+// one before the worker's first heartbeat reclaims the lease. It used to be dropped (the trial's
+// metrics lost, a DONE lost and the trial trained again once the lease expired).
+TEST_F(CoordinatorTest, TheLeaseHoldersMessagesBeforeItsFirstHeartbeatAfterARestartCount) {
+  Submit(SweepYaml("lora.r: [1, 2, 4]"));
+  auto a = Join("w1");
+  auto b = Join("w2");
+  Send("w1", protocol::Progress{.trial_id = a.trial_id, .attempt = 1,
+                                .metrics = {{1, "loss", 2.5, 0}}});
+  Send("w2", protocol::Progress{.trial_id = b.trial_id, .attempt = 1,
+                                .metrics = {{1, "loss", 2.5, 0}}});
+  Restart();
+  // w1 trained on and finished while no coordinator ran: PROGRESS, then DONE, then heartbeats
+  // that no longer name the trial.
+  Send("w1", protocol::Progress{.trial_id = a.trial_id, .attempt = 1,
+                                .metrics = {{2, "loss", 2.25, 0}, {3, "loss", 2.0, 0}}});
+  EXPECT_EQ(store_->ReadMetrics(a.trial_id, {})->size(), 3u);
+  Send("w1", DoneFor(a));
+  EXPECT_EQ(StateOf(a.trial_id), TrialState::kCompleted);
+  EXPECT_TRUE(sink_.Take<protocol::Stop>("w1").empty());
+  // w2's PROGRESS comes before its heartbeat, which then reclaims the lease.
+  Send("w2", protocol::Progress{.trial_id = b.trial_id, .attempt = 1,
+                                .metrics = {{2, "loss", 2.25, 0}}});
+  EXPECT_EQ(store_->ReadMetrics(b.trial_id, {})->size(), 2u);
+  Send("w2", protocol::Heartbeat{Hello("w2", {{b.trial_id, 1, 2}})});
+  // A worker that does not hold the lease is not heard for it (and not told to stop: the
+  // holder may still reclaim it).
+  Send("w3", protocol::Progress{.trial_id = b.trial_id, .attempt = 1,
+                                .metrics = {{9, "loss", 1.0, 0}}});
+  EXPECT_EQ(store_->ReadMetrics(b.trial_id, {})->size(), 2u);
+  clock_.AdvanceMillis(6000);
+  Send("w1", protocol::Heartbeat{Hello("w1")});
+  Send("w2", protocol::Heartbeat{Hello("w2", {{b.trial_id, 1, 5}})});
+  coordinator_->Tick();
+  EXPECT_EQ(StateOf(b.trial_id), TrialState::kRunning);  // reclaimed, not requeued
+  EXPECT_TRUE(sink_.Take<protocol::Stop>("w2").empty());
+  // The completed trial was not handed out again; w1 took the third one.
+  auto next = sink_.Take<protocol::Assign>("w1");
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_NE(next[0].trial_id, a.trial_id);
+  EXPECT_NE(next[0].trial_id, b.trial_id);
+  auto log = store_->ReadEvents({.trial_id = a.trial_id});
+  int completions = 0;
+  for (const auto& e : *log) completions += e.detail.find("-> completed") != std::string::npos;
+  EXPECT_EQ(completions, 1);
+}
+
 TEST_F(CoordinatorTest, AGpuWorkerTrainsItsLoraTrialsAsOnePackAndOtherMethodsAlone) {
   Submit(SweepYaml("lora.r: [1, 2, 4]"));
   Submit(SweepYaml("method: [dora]"));

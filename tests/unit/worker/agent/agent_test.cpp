@@ -623,6 +623,17 @@ TEST(WorkerIdentityTest, CpuRanksShareTheHostsThreadsAndMemory) {
   EXPECT_FALSE(ChooseDevice("tpu", &one).ok());
 }
 
+// A rank launched alone to replace a dead one counts only itself; OMP_NUM_THREADS sets its share.
+TEST(WorkerIdentityTest, OmpNumThreadsOverridesTheRanksShare) {
+  EXPECT_EQ(CpuThreads(8, 2, nullptr), 4);
+  EXPECT_EQ(CpuThreads(2, 3, nullptr), 1);
+  EXPECT_EQ(CpuThreads(2, 1, "1"), 1);
+  EXPECT_EQ(CpuThreads(8, 4, "3"), 3);
+  for (const char* ignored : {"", "0", "-2", "two", "2x", "99999"}) {
+    EXPECT_EQ(CpuThreads(8, 2, ignored), 4) << "OMP_NUM_THREADS=" << ignored;
+  }
+}
+
 TEST(OutboxTest, MetricsPrecedeTheMessageAfterThemAndSilenceDropsAGeneration) {
   Outbox box;
   box.AddMetrics(1, "t", 1, {{1, "loss", 2.0, 5}});

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
 
 #include "model/test_models.h"
 #include "train/toy_data.h"
@@ -134,6 +135,28 @@ TEST(TrainerTest, ResumingFromACheckpointGivesTheUninterruptedLosses) {
   ASSERT_EQ(second->losses.size(), straight->losses.size());
   for (size_t i = 0; i < straight->losses.size(); ++i) {
     EXPECT_EQ(second->losses[i], straight->losses[i]) << "step " << i + 1;
+  }
+}
+
+// Found by the chaos soak: a rank SIGKILLed while it removed the checkpoints of a trial it had
+// just finished (remove_all goes file by file) left the newest folder with state.json but no
+// tensors; every later attempt resumed from it, failed to open it, and the trial failed for good.
+TEST(TrainerTest, ResumingSkipsACheckpointTornWhileItWasRemoved) {
+  jobs::TrainSpec spec = Spec(20);
+  spec.checkpoint_every = 5;
+  auto straight = TrainLora(spec, {.checkpoint_dir = TempDir("ckpt_torn_straight")});
+  ASSERT_TRUE(straight.ok());
+  const std::string dir = TempDir("ckpt_torn");
+  int calls = 0;
+  ASSERT_TRUE(TrainLora(spec, {.checkpoint_dir = dir, .stop_requested = [&] { return ++calls > 12; }}).ok());
+  ASSERT_TRUE(std::filesystem::exists(dir + "/checkpoint-12/state.json"));
+  std::filesystem::remove(dir + "/checkpoint-12/trainable.safetensors");
+  auto resumed = TrainLora(spec, {.checkpoint_dir = dir});
+  ASSERT_TRUE(resumed.ok()) << resumed.status().ToString();
+  EXPECT_EQ(resumed->resumed_from_step, 10);
+  ASSERT_EQ(resumed->losses.size(), straight->losses.size());
+  for (size_t i = 0; i < straight->losses.size(); ++i) {
+    EXPECT_EQ(resumed->losses[i], straight->losses[i]) << "step " << i + 1;
   }
 }
 
