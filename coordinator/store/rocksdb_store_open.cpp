@@ -129,7 +129,8 @@ Status RocksDbStore::FromRocks(const rocksdb::Status& s, const std::string& what
     return DataLoss(message + "; the store is damaged: restore it from a backup");
   }
   if (s.IsNotFound()) return NotFound(message);
-  if (s.IsNoSpace()) return ResourceExhausted(message + "; free disk space and retry");
+  // Unavailable (HTTP 503), not ResourceExhausted (429, a user's quota): the server is short.
+  if (s.IsNoSpace()) return Unavailable(message + "; free disk space and retry");
   if (s.IsBusy() || s.IsTryAgain() || s.IsTimedOut()) return Unavailable(message);
   if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
     return FailedPrecondition(message +
