@@ -7,6 +7,7 @@
 #include "common/version.h"
 #include "coordinator/coordinator.h"
 #include "jobs/compare.h"
+#include "jobs/repeats.h"
 
 namespace lf::coordinator {
 
@@ -146,10 +147,15 @@ Result<Json> Coordinator::CompareView(const std::vector<std::string>& sweep_ids)
   LF_ASSIGN_OR_RETURN(jobs::Comparison comparison, jobs::Compare(std::move(trials)));
   Json rows = Json::array();
   for (const jobs::CompareRow& row : comparison.rows) rows.push_back(jobs::CompareRowToJson(row));
+  Json repeats = Json::array();
+  for (const jobs::RepeatGroup& g : jobs::GroupRepeats(comparison)) {
+    repeats.push_back(jobs::RepeatGroupToJson(g));
+  }
   Json out = {{"sweeps", sweeps},
               {"base_model", comparison.base_model},
               {"columns", jobs::CompareColumnsToJson()},
-              {"rows", std::move(rows)}};
+              {"rows", std::move(rows)},
+              {"repeats", std::move(repeats)}};
   if (sweeps.size() == 1) out["sweep"] = sweeps[0];
   return out;
 }

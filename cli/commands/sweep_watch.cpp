@@ -130,6 +130,11 @@ void PrintComparison(const Json& reply) {
   for (const auto& [reason, trials] : serving) {
     std::cout << "serving: " << reason << " (" << trials << ")\n";
   }
+  if (const Json& repeats = Member(reply, "repeats"); repeats.is_array() && !repeats.empty()) {
+    std::cout << "\nrepeats (configurations run with several seeds; 'worse': Welch's t-test at "
+                 "5% against the best):\n"
+              << RepeatsTable(repeats).RenderText();
+  }
 }
 
 int WatchSweep(const Coordinator& remote, const Json& submitted, WatchOptions options) {

@@ -431,4 +431,30 @@ std::string TransitionLine(const Json& trial, std::string_view old_state) {
   return line;
 }
 
+Table RepeatsTable(const Json& repeats) {
+  Table t({{"configuration"}, {"n", Align::kRight}, {"eval loss", Align::kRight},
+           {"95% interval", Align::kRight}, {"vs best"}});
+  for (const Json& g : repeats.is_array() ? repeats : Json::array()) {
+    std::string config;
+    const Json& params = Member(g, "params");
+    if (params.is_object()) {
+      for (const auto& [key, value] : params.items()) {
+        config += (config.empty() ? "" : " ") + key + "=" +
+                  (value.is_string() ? value.get<std::string>() : value.dump());
+      }
+    }
+    const Json& loss = Member(g, "eval_loss");
+    std::string interval = "-";
+    if (loss.is_object() && Member(loss, "low").is_number()) {
+      interval = "[" + FormatFixed(Member(loss, "low"), 4) + ", " +
+                 FormatFixed(Member(loss, "high"), 4) + "]";
+    }
+    const std::string versus = StringMember(g, "versus_best", "unknown");
+    t.AddRow({config.empty() ? "(the base job)" : config, FormatInt(Member(g, "n")),
+              loss.is_object() ? FormatFixed(Member(loss, "mean"), 4) : "-", interval,
+              versus == "indistinct" ? "not distinguishable" : versus == "unknown" ? "-" : versus});
+  }
+  return t;
+}
+
 }  // namespace lf::cli

@@ -42,6 +42,9 @@ std::vector<std::string> ExtraParamKeys(const Json& rows);
 // CSV); otherwise the terminal's columns, labelled and formatted for reading ("-" for missing
 // values). Swept keys without a column of their own come last.
 Table CompareTable(const Json& rows, bool raw);
+// The compare reply's "repeats": one row per configuration (its swept values, seed aside) with
+// the trials it ran, its mean eval loss with the 95% interval, and how it stands against the best.
+Table RepeatsTable(const Json& repeats);
 
 // A metric record from GET /v1/trials/{id}/metrics, with the trial it belongs to.
 struct MetricPoint {

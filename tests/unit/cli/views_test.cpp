@@ -26,6 +26,30 @@ Json Row(const std::string& id, const std::string& state, Json eval_loss,
           {"steps", 100}};
 }
 
+TEST(ViewsTest, RepeatsTableShowsEachConfigurationsIntervalAndVerdict) {
+  const Json repeats = Json::array(
+      {{{"params", {{"lora.r", 8}}},
+        {"n", 3},
+        {"eval_loss", {{"n", 3}, {"mean", 1.2}, {"stddev", 0.2}, {"low", 0.703}, {"high", 1.697}}},
+        {"versus_best", "best"}},
+       {{"params", {{"lora.r", 4}, {"data.train", "a.jsonl"}}},
+        {"n", 3},
+        {"eval_loss", {{"n", 3}, {"mean", 1.25}, {"stddev", 0.3}, {"low", 0.5}, {"high", 2.0}}},
+        {"versus_best", "indistinct"}},
+       {{"params", {{"lora.r", 2}}},
+        {"n", 2},
+        {"eval_loss", {{"n", 1}, {"mean", 3.0}, {"stddev", 0}, {"low", nullptr}, {"high", nullptr}}},
+        {"versus_best", "unknown"}}});
+  const std::string text = RepeatsTable(repeats).RenderText();
+  EXPECT_NE(text.find("lora.r=8"), std::string::npos) << text;
+  EXPECT_NE(text.find("[0.7030, 1.6970]"), std::string::npos) << text;
+  EXPECT_NE(text.find("best"), std::string::npos);
+  EXPECT_NE(text.find("data.train=a.jsonl lora.r=4"), std::string::npos) << text;
+  EXPECT_NE(text.find("not distinguishable"), std::string::npos);
+  const std::string csv = RepeatsTable(repeats).RenderCsv();
+  EXPECT_NE(csv.find("lora.r=2,2,3.0000,-,-"), std::string::npos) << csv;
+}
+
 TEST(ViewsTest, CompareTableKeepsTheCoordinatorsOrder) {
   const Json rows = Json::array({Row("t4", "completed", 1.5), Row("t2", "completed", 2.5),
                                  Row("t1", "running", nullptr)});

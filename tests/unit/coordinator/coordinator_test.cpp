@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <set>
 
@@ -521,6 +522,34 @@ TEST_F(CoordinatorTest, CompareShowsForgettingAndCostAgainstTheFullBaseline) {
     EXPECT_NEAR(row["forgetting"].get<double>(), full ? 0.5 : 0.01, 1e-12);
     EXPECT_EQ(row["general_eval_loss_base"], 2.0);
   }
+}
+
+TEST_F(CoordinatorTest, CompareGroupsRepeatsOfAConfigurationWithTheirInterval) {
+  // A grid of two ranks, each run with two seeds (num_samples: 2).
+  const std::string sweep = Submit(SweepYaml("lora.r: [1, 2]", "num_samples: 2\n"));
+  protocol::Assign a = Join("w1");
+  std::map<int64_t, double> next_loss = {{1, 1.0}, {2, 2.0}};  // r=1 better; seeds differ by 0.1
+  for (int i = 0; i < 4; ++i) {
+    const double loss = next_loss[a.job.lora.r];
+    next_loss[a.job.lora.r] += 0.1;
+    Send("w1", DoneWith(a, {.eval_loss = loss}));
+    auto next = sink_.Take<protocol::Assign>("w1");
+    if (i < 3) {
+      ASSERT_EQ(next.size(), 1u);
+      a = next[0];
+    }
+  }
+  auto compare = coordinator_->CompareView({sweep});
+  ASSERT_TRUE(compare.ok()) << compare.status().ToString();
+  const Json& repeats = (*compare)["repeats"];
+  ASSERT_EQ(repeats.size(), 2u) << repeats.dump();
+  for (const Json& g : repeats) {
+    EXPECT_EQ(g["n"], 2);
+    EXPECT_EQ(g["eval_loss"]["n"], 2);
+    EXPECT_FALSE(g["params"].contains("train.seed"));
+  }
+  EXPECT_EQ(repeats[0]["versus_best"], "best");
+  EXPECT_TRUE(repeats[0]["eval_loss"]["low"].is_number());
 }
 
 TEST_F(CoordinatorTest, CompareMarksTheQualitySizeParetoFront) {
