@@ -133,6 +133,19 @@ expect_true "the downloaded adapter ($size) is the exported one" \
 open_page adapters /adapters
 expect_eq "$(page adapters 'len(page.rows("adapters"))')" 4 "adapters page: four adapters"
 
+# Repeats: two configurations with two seeds each get a row each with its interval drawn.
+sweep_file "$tmp/repeats.yaml" it-repeats 10 10 '  lora.r: [1, 8]' 'num_samples: 2'
+run_ok "submit a sweep with repeats --wait" timeout 180 "$bin/lorafleet" submit "$tmp/repeats.yaml" \
+  --wait --json --home "$home"
+repeats=$(jget 'j["sweep"]["id"]' <<<"$out")
+open_page repeats "/sweeps/$repeats"
+expect_eq "$(page repeats '[r["config"] for r in page.rows("repeats")]')" \
+  "$(lfj '["lora.r=%d" % g["params"]["lora.r"] for g in j["repeats"]]' compare "$repeats")" \
+  "repeats table: one row per configuration, in the API's order"
+expect_eq "$(page repeats '[r["n"] for r in page.rows("repeats")]')" '["2", "2"]' "repeats table: two seeds each"
+expect_eq "$(page repeats 'len(page.find("svg", **{"data-interval": "best"}))')" 1 \
+  "repeats table: the best configuration's interval is drawn"
+
 # Two sweeps compared together, and a trial that is still training.
 sweep_file "$tmp/long.yaml" it-long 100000 1000 '  lora.r: [2]'
 run_ok "submit a long sweep" lf submit "$tmp/long.yaml" --json

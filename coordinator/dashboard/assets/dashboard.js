@@ -299,6 +299,51 @@
     });
   }
 
+  // Configurations run with several seeds (the compare reply's `repeats`): each one's mean eval
+  // loss and 95% interval drawn on one shared scale, and how it stands against the best.
+  function repeatsTable(repeats, ctx) {
+    if (!repeats || repeats.length === 0) return [];
+    const loss = (g) => g.eval_loss || {};
+    const ends = repeats.flatMap((g) => [loss(g).low, loss(g).high, loss(g).mean]).filter(isNum);
+    const lo = Math.min(...ends), hi = Math.max(...ends);
+    const at = (v) => 4 + (hi > lo ? (v - lo) / (hi - lo) : 0.5) * 152;
+    const ns = 'http://www.w3.org/2000/svg';
+    const svg = (tag, attrs) => {
+      const e = document.createElementNS(ns, tag);
+      for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+      return e;
+    };
+    function bar(g) {
+      const l = loss(g);
+      if (!isNum(l.mean)) return '–';
+      const box = svg('svg', {width: 160, height: 14, 'data-interval': g.versus_best,
+                              'aria-label': `mean ${num(l.mean)}` +
+                                  (isNum(l.low) ? `, 95% interval ${num(l.low)} to ${num(l.high)}` : '')});
+      if (isNum(l.low)) {
+        box.appendChild(svg('line', {x1: at(l.low), x2: at(l.high), y1: 7, y2: 7,
+                                     stroke: '#4263eb', 'stroke-width': 2}));
+      }
+      box.appendChild(svg('circle', {cx: at(l.mean), cy: 7, r: 3.5,
+                                     fill: g.versus_best === 'best' ? '#1e8a4c' : '#343a40'}));
+      return h('span', {}, box, ' ', isNum(l.low) ? `${num(l.low)} – ${num(l.high)}` : '');
+    }
+    const config = (g) => Object.entries(g.params || {}).map(([k, v]) => `${k}=${value(v)}`)
+                              .join(' ') || '(the base job)';
+    const verdict = {best: 'best', worse: 'worse', indistinct: 'not distinguishable', unknown: '–'};
+    return [
+      h('h2', {}, `Repeats (${repeats.length} configurations)`),
+      h('p', {class: 'muted'}, 'Each configuration over its seeds: mean eval loss and its 95% ' +
+        'interval; "worse" when Welch\'s t-test against the best rejects equality at 5%.'),
+      table([{key: 'config', label: 'configuration', get: config},
+             {key: 'n', num: true},
+             {key: 'mean', label: 'eval loss', num: true, get: (g) => loss(g).mean,
+              show: (g) => num(loss(g).mean)},
+             {key: 'interval', label: '95% interval', show: bar, get: (g) => loss(g).low},
+             {key: 'versus_best', label: 'vs best', show: (g) => verdict[g.versus_best] || '–'}],
+            repeats.map((g, i) => ({...g, id: 'config-' + i})), {ctx, id: 'repeats'}),
+    ];
+  }
+
   function comparison(cmp, ctx) {
     const rows = cmp.rows;
     const keys = sweptKeys(rows);
@@ -353,6 +398,7 @@
           h('h2', {}, 'Quality and size: the Pareto front'), paretoChart(rows))),
       h('h2', {}, `Trials (${rows.length})`),
       table(columns, rows, {ctx, id: 'compare', rowClass: (r) => r.pareto_front ? 'front' : null}),
+      repeatsTable(cmp.repeats, ctx),
     ];
   }
 
