@@ -147,8 +147,7 @@ Status RunDaemon(const DaemonOptions& options) {
   asio::io_context io(1);
   WorkerPump pump(io, *router, *coordinator);
   api::Router routes;
-  // Replies to workers that an HTTP request caused (cancel, pause, a dispatch) may have eaten
-  // the socket's edge: look again after every request.
+  // Who may call the API, decided from each request's header before its body is read.
   api::AccessPolicy access{.open_reads = options.open_reads,
                            .hosts = api::LocalHostNames(http.first)};
   access.hosts.insert(access.hosts.end(), options.allowed_hosts.begin(),
@@ -159,6 +158,8 @@ Status RunDaemon(const DaemonOptions& options) {
     LF_LOG_WARN("lorafleetd: no --token-file: anyone who reaches {} may submit and cancel",
                 options.http);
   }
+  // Replies to workers that an HTTP request caused (cancel, pause, a dispatch) may have eaten
+  // the socket's edge: look again after every request.
   api::AddApiRoutes(routes, *coordinator, [&pump] { pump.Kick(); });
   dashboard::AddDashboardRoutes(routes);
   LF_ASSIGN_OR_RETURN(
