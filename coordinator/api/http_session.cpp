@@ -20,7 +20,6 @@ using tcp = net::ip::tcp;
 
 namespace {
 
-constexpr uint32_t kHeaderLimit = 64 << 10;
 // After an error reply we read (and drop) what the client is still sending before closing, so
 // the kernel does not answer its unread bytes with a reset that destroys our reply in flight.
 constexpr size_t kMaxDrainBytes = size_t{4} << 20;
@@ -38,6 +37,22 @@ bool IsHttpParseError(beast::error_code ec) {
 }
 
 }  // namespace
+
+Status ToHttpRequest(http::request<http::string_body>& message, const std::string& peer,
+                     HttpRequest& request) {
+  request.method = std::string(message.method_string());
+  request.peer = peer;
+  LF_RETURN_IF_ERROR(ParseRequestTarget(message.target(), request));
+  for (const auto& field : message) {
+    std::string name(field.name_string());
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    auto [it, inserted] = request.headers.try_emplace(std::move(name), field.value());
+    if (!inserted) (it->second += ", ") += field.value();
+  }
+  request.body = std::move(message.body());
+  return Status::Ok();
+}
 
 ServerState::ServerState(net::io_context& io_context, Router routes, HttpServerOptions opts)
     : io(io_context),
@@ -138,20 +153,10 @@ void Session::HandleRequest() {
   auto started = std::chrono::steady_clock::now();
   Request message = parser_->release();
   HttpRequest request;
-  request.method = std::string(message.method_string());
-  request.peer = peer_;
   HttpResponse response;
-  if (Status parsed = ParseRequestTarget(message.target(), request); !parsed.ok()) {
+  if (Status parsed = ToHttpRequest(message, peer_, request); !parsed.ok()) {
     response = ErrorResponse(400, parsed.message());
   } else {
-    for (const auto& field : message) {
-      std::string name(field.name_string());
-      std::transform(name.begin(), name.end(), name.begin(),
-                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-      auto [it, inserted] = request.headers.try_emplace(std::move(name), field.value());
-      if (!inserted) (it->second += ", ") += field.value();
-    }
-    request.body = std::move(message.body());
     try {
       response = server_->router.Dispatch(std::move(request));
     } catch (const std::exception& e) {  // Dispatch catches handlers' throws; this is a backstop
