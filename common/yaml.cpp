@@ -1,5 +1,6 @@
 #include "common/yaml.h"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -8,8 +9,10 @@
 #include <cmath>
 #include <cstdlib>
 #include <set>
+#include <sstream>
 
 #include "common/file_util.h"
+#include "common/utf8.h"
 
 namespace lf {
 namespace {
@@ -20,6 +23,15 @@ std::string Where(std::string_view source, const YAML::Mark& mark) {
     out += ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
   }
   return out;
+}
+
+// "sweep.yaml:3:7" for the byte at `offset` of `text`.
+std::string WhereOffset(std::string_view source, std::string_view text, size_t offset) {
+  const std::string_view before = text.substr(0, offset);
+  const size_t line = static_cast<size_t>(std::count(before.begin(), before.end(), '\n')) + 1;
+  const size_t line_start = before.rfind('\n');
+  const size_t column = offset - (line_start == std::string_view::npos ? 0 : line_start + 1) + 1;
+  return std::string(source) + ":" + std::to_string(line) + ":" + std::to_string(column);
 }
 
 bool AllOf(std::string_view s, bool (*pred)(char)) {
@@ -110,6 +122,64 @@ int FlowDepth(std::string_view text) {
   return deepest;
 }
 
+// Where each document of a stream starts, from yaml-cpp's events. yaml-cpp 0.7's LoadAll never
+// returns on a ',' outside [ ] or { } ("," or "- a\n,"): its parser reports a null document without
+// consuming the token, again and again, allocating until memory runs out (yaml-cpp issue 1040).
+// A document that starts where the previous one did is that token, and is refused instead.
+class DocumentStarts : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark&) override { first_ = true; }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { Saw(mark); }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { Saw(mark); }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                const std::string&) override {
+    Saw(mark);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    Saw(mark);
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    Saw(mark);
+  }
+  void OnMapEnd() override {}
+
+  const std::vector<int>& starts() const { return starts_; }  // byte offsets, one per document
+
+ private:
+  void Saw(const YAML::Mark& mark) {
+    if (first_) starts_.push_back(mark.pos);
+    first_ = false;
+  }
+  bool first_ = false;
+  std::vector<int> starts_;
+};
+
+// OK when `text` holds at most one document; reads no more than three.
+Status CheckSingleDocument(const std::string& text, std::string_view source) {
+  std::istringstream stream(text);
+  YAML::Parser parser(stream);
+  DocumentStarts documents;
+  for (int read = 0; read < 3 && parser.HandleNextDocument(documents); ++read) {
+    const std::vector<int>& starts = documents.starts();
+    const size_t n = starts.size();
+    if (n >= 2 && starts[n - 1] == starts[n - 2]) {
+      const size_t at = std::min(static_cast<size_t>(std::max(starts[n - 1], 0)), text.size());
+      const std::string what = at < text.size() ? "'" + text.substr(at, 1) + "'" : "end";
+      return InvalidArgument(WhereOffset(source, text, at) + ": invalid YAML: unexpected " + what +
+                             " (a ',' belongs inside [ ] or { }; quote a value that starts with one)");
+    }
+  }
+  if (documents.starts().size() > 1) {
+    return InvalidArgument(std::string(source) +
+                           ": holds several YAML documents ('---'); put one document per file");
+  }
+  return Status::Ok();
+}
+
 Result<Json> Convert(const YAML::Node& node, Budget& budget, int depth) {
   const std::string_view source = budget.source;
   if (depth > kMaxYamlDepth) {
@@ -172,19 +242,28 @@ Result<Json> ParseYaml(std::string_view text, std::string_view source) {
                            " bytes; a YAML document may have at most " +
                            std::to_string(kMaxYamlBytes));
   }
+  // YAML text is UTF-8 here; yaml-cpp passes invalid bytes through into values (and mangles them
+  // next to multi-byte characters), and such a value later throws wherever it is written as JSON.
+  if (size_t bad = utf8::FindInvalid(text); bad != std::string_view::npos) {
+    return InvalidArgument(WhereOffset(source, text, bad) + ": not valid UTF-8 (byte " +
+                           std::to_string(bad) + "); save the file as UTF-8");
+  }
+  // YAML allows no NUL, and yaml-cpp takes NULs for UTF-16/32 and garbles the text after them.
+  if (size_t nul = text.find('\0'); nul != std::string_view::npos) {
+    return InvalidArgument(WhereOffset(source, text, nul) + ": a NUL byte (byte " +
+                           std::to_string(nul) + "); YAML text cannot contain one");
+  }
   if (FlowDepth(text) > kMaxYamlDepth) {
     return InvalidArgument(std::string(source) + ": [ ] or { } nested deeper than " +
                            std::to_string(kMaxYamlDepth) + " levels");
   }
   try {
-    std::vector<YAML::Node> docs = YAML::LoadAll(std::string(text));
-    if (docs.size() > 1) {
-      return InvalidArgument(std::string(source) +
-                             ": holds several YAML documents ('---'); put one document per file");
-    }
-    if (docs.empty()) return Json(nullptr);
+    const std::string copy(text);
+    LF_RETURN_IF_ERROR(CheckSingleDocument(copy, source));
+    // Load reads the first document only, so it cannot loop on what CheckSingleDocument refused.
+    const YAML::Node doc = YAML::Load(copy);
     Budget budget{.source = source};
-    return Convert(docs[0], budget, 0);
+    return Convert(doc, budget, 0);
   } catch (const YAML::Exception& e) {
     return InvalidArgument(Where(source, e.mark) + ": invalid YAML: " + e.msg);
   }
