@@ -2,16 +2,22 @@
 // for any target that defines LLVMFuzzerTestOneInput. It runs every file of the folders (or files)
 // it is given, the seed corpus and the regressions, and then a fixed number of mutations of them,
 // drawn from a seeded generator so that every run tries the same inputs. A crash, an abort or a
-// failed invariant (LF_CHECK in the target) ends the process, which fails the ctest entry; the
-// input that did it is written to fuzz-failure-<target>.bin first so it can be replayed and added
-// to tests/fuzz/regressions/. `make fuzz` links the same targets with libFuzzer instead.
+// failed invariant (LF_CHECK in the target) ends the process, which fails the ctest entry, and so
+// does an input that runs longer than kInputTimeoutS; a signal handler first writes the input to
+// fuzz-failure-<target>.bin so it can be replayed and added to tests/fuzz/regressions/. `make fuzz`
+// links the same targets with libFuzzer instead.
 //
 // usage: <target> [--mutations N] [--seed S] [--max-len BYTES] PATH...
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -48,16 +54,54 @@ std::string ReadAll(const fs::path& path) {
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
-// Where the failing input goes before a crash ends us; written before each run, removed at the
-// end when every input passed.
-std::string g_failure_path;
+constexpr unsigned kInputTimeoutS = 20;  // one input; the slowest targets take milliseconds
+
+// The input being run, for the signal handler; and where it writes it.
+const std::string* g_input = nullptr;
+char g_failure_path[4096];
+
+// On a crash, an abort or the timeout: saves the input with async-signal-safe calls only, then
+// dies of the same signal (SIGALRM is turned into SIGABRT so that ctest reports a failure).
+void OnFatalSignal(int signal_number) {
+  if (g_input != nullptr) {
+    const int fd = open(g_failure_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) {
+      (void)!write(fd, g_input->data(), g_input->size());
+      close(fd);
+    }
+    constexpr char kSaved[] = "fuzz driver: the failing input is saved in ";
+    (void)!write(2, kSaved, sizeof(kSaved) - 1);
+    (void)!write(2, g_failure_path, strlen(g_failure_path));
+    (void)!write(2, "\n", 1);
+  }
+  if (signal_number == SIGALRM) {
+    constexpr char kHang[] = "fuzz driver: an input ran longer than the timeout\n";
+    (void)!write(2, kHang, sizeof(kHang) - 1);
+    signal_number = SIGABRT;
+  }
+  signal(signal_number, SIG_DFL);
+  raise(signal_number);
+}
+
+void InstallSignalHandlers() {
+  // Its own stack, so that a stack overflow can still be reported.
+  static std::vector<char> stack(1 << 16);
+  stack_t alt{};
+  alt.ss_sp = stack.data();
+  alt.ss_size = stack.size();
+  sigaltstack(&alt, nullptr);
+  struct sigaction action {};
+  action.sa_handler = OnFatalSignal;
+  action.sa_flags = SA_ONSTACK;
+  for (int s : {SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL, SIGALRM}) sigaction(s, &action, nullptr);
+}
 
 void Run(const std::string& input) {
-  {
-    std::ofstream out(g_failure_path, std::ios::binary | std::ios::trunc);
-    out.write(input.data(), static_cast<std::streamsize>(input.size()));
-  }
+  g_input = &input;
+  alarm(kInputTimeoutS);
   LLVMFuzzerTestOneInput(reinterpret_cast<const uint8_t*>(input.data()), input.size());
+  alarm(0);
+  g_input = nullptr;
 }
 
 std::string Mutate(const std::vector<std::string>& corpus, std::mt19937_64& rng, size_t max_len) {
@@ -124,7 +168,10 @@ int main(int argc, char** argv) {
       options.paths.push_back(arg);
     }
   }
-  g_failure_path = "fuzz-failure-" + fs::path(argv[0]).filename().string() + ".bin";
+  const std::string failure_path =
+      "fuzz-failure-" + fs::path(argv[0]).filename().string() + ".bin";
+  std::snprintf(g_failure_path, sizeof(g_failure_path), "%s", failure_path.c_str());
+  InstallSignalHandlers();
 
   // Sorted, so the corpus (and with it every mutation) is the same on every machine.
   std::vector<fs::path> files;
@@ -157,7 +204,6 @@ int main(int argc, char** argv) {
   }
   std::mt19937_64 rng(options.seed);
   for (uint64_t i = 0; i < options.mutations; ++i) Run(Mutate(corpus, rng, options.max_len));
-  std::remove(g_failure_path.c_str());
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::printf("fuzz driver: %zu files and %llu mutations passed in %.2f s\n", files.size(),
