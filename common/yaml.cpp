@@ -90,6 +90,25 @@ Json ResolvePlainScalar(const std::string& s) {
   return s;
 }
 
+// yaml-cpp 0.7 writes the escapes "\N" (U+0085) and "\_" (U+00A0) as the single bytes 0x85 and
+// 0xA0, not as UTF-8. The text was checked to be UTF-8 before parsing, so such a byte can only come
+// from those escapes; it is encoded as the character it stands for.
+std::string ScalarText(const YAML::Node& node) {
+  const std::string& raw = node.Scalar();
+  if (utf8::IsValid(raw)) return raw;
+  std::string out;
+  std::string_view rest = raw;
+  while (!rest.empty()) {
+    const size_t bad = std::min(utf8::FindInvalid(rest), rest.size());
+    out.append(rest.substr(0, bad));
+    if (bad == rest.size()) break;
+    const auto byte = static_cast<unsigned char>(rest[bad]);
+    utf8::Append(out, byte == 0x85 || byte == 0xA0 ? char32_t{byte} : utf8::kReplacementChar);
+    rest.remove_prefix(bad + 1);
+  }
+  return out;
+}
+
 // Bounds on what one document may expand to. Aliases share nodes in yaml-cpp but are copied into
 // the Json tree, so a few lines of nested aliases ("billion laughs") would otherwise expand to
 // gigabytes; an anchor that refers to itself would recurse forever.
@@ -203,8 +222,8 @@ Result<Json> Convert(const YAML::Node& node, Budget& budget, int depth) {
                                std::to_string(kMaxYamlScalarBytes));
       }
       // yaml-cpp tags quoted scalars "!" and explicit strings "!!str"/"tag:yaml.org,2002:str".
-      if (node.Tag() == "!" || node.Tag() == "tag:yaml.org,2002:str") return Json(node.Scalar());
-      return ResolvePlainScalar(node.Scalar());
+      if (node.Tag() == "!" || node.Tag() == "tag:yaml.org,2002:str") return Json(ScalarText(node));
+      return ResolvePlainScalar(ScalarText(node));
     case YAML::NodeType::Sequence: {
       Json out = Json::array();
       for (const YAML::Node& child : node) {
@@ -220,7 +239,7 @@ Result<Json> Convert(const YAML::Node& node, Budget& budget, int depth) {
           return InvalidArgument(Where(source, kv.first.Mark()) +
                                  ": a mapping key must be a plain value, not a list or mapping");
         }
-        const std::string& key = kv.first.Scalar();
+        const std::string key = ScalarText(kv.first);
         if (out.contains(key)) {
           return InvalidArgument(Where(source, kv.first.Mark()) + ": duplicate key '" + key +
                                  "'; each key may appear once in a mapping");

@@ -18,7 +18,7 @@ void Inspect(const lf::Json& node, int depth, int& deepest, bool& representable)
   if (node.is_number_float() && !std::isfinite(node.get<double>())) representable = false;
   if (node.is_object()) {
     for (const auto& [key, value] : node.items()) {
-      if (key.size() > 1000) representable = false;
+      if (lf::Json(key).dump().size() > 1000) representable = false;  // as written, escaped
       Inspect(value, depth + 1, deepest, representable);
     }
   } else if (node.is_array()) {

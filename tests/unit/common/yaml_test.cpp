@@ -180,6 +180,18 @@ TEST(YamlTest, AStrayCommaIsRefusedInsteadOfLoopingForever) {
   EXPECT_EQ((*fine)["a"], "x, y");
 }
 
+TEST(YamlTest, NextLineAndNoBreakSpaceEscapesBecomeUtf8) {
+  // Found by fuzzing: yaml-cpp writes "\N" and "\_" as the bytes 0x85 and 0xA0, which are not
+  // UTF-8, and the value then threw when written as JSON.
+  Result<Json> doc = ParseYaml(R"(name: "a\Nb\_c\Ld"
+"k\_": 1
+)", "t.yaml");
+  ASSERT_TRUE(doc.ok()) << doc.status().ToString();
+  EXPECT_EQ((*doc)["name"], "a\u0085b\u00a0c\u2028d");
+  EXPECT_EQ((*doc)["k\u00a0"], 1);
+  EXPECT_NO_THROW((void)doc->dump());
+}
+
 TEST(YamlTest, ReadYamlFileNamesAMissingFile) {
   Result<Json> r = ReadYamlFile("/nonexistent/sweep.yaml");
   ASSERT_FALSE(r.ok());
