@@ -122,21 +122,35 @@ struct Budget {
 int FlowDepth(std::string_view text) {
   int depth = 0, deepest = 0;
   char quote = 0;
-  bool comment = false;
+  bool comment = false, escaped = false;
+  char previous = '\n';
+  // A quote opens a quoted scalar, and '#' a comment, only where a token starts; elsewhere
+  // ('it"s', 'a#b') they are part of a plain scalar.
+  auto starts_token = [&] {
+    return std::string_view(" \t\r\n[{,:").find(previous) != std::string_view::npos;
+  };
   for (char c : text) {
     if (comment) {
       comment = c != '\n';
     } else if (quote != 0) {
-      if (c == quote) quote = 0;
-    } else if (c == '"' || c == '\'') {
+      // In double quotes a backslash escapes the next character (JSON's "a\"b" is one string).
+      if (escaped) {
+        escaped = false;
+      } else if (quote == '"' && c == '\\') {
+        escaped = true;
+      } else if (c == quote) {
+        quote = 0;
+      }
+    } else if ((c == '"' || c == '\'') && starts_token()) {
       quote = c;
-    } else if (c == '#') {
+    } else if (c == '#' && starts_token()) {
       comment = true;
     } else if (c == '[' || c == '{') {
       deepest = std::max(deepest, ++depth);
     } else if ((c == ']' || c == '}') && depth > 0) {
       --depth;
     }
+    previous = c;
   }
   return deepest;
 }
@@ -189,7 +203,8 @@ Status CheckSingleDocument(const std::string& text, std::string_view source) {
       const size_t at = std::min(static_cast<size_t>(std::max(starts[n - 1], 0)), text.size());
       const std::string what = at < text.size() ? "'" + text.substr(at, 1) + "'" : "end";
       return InvalidArgument(WhereOffset(source, text, at) + ": invalid YAML: unexpected " + what +
-                             " (a ',' belongs inside [ ] or { }; quote a value that starts with one)");
+                             " (a ',' belongs inside [ ] or { }; quote a value that starts "
+                             "with one)");
     }
   }
   if (documents.starts().size() > 1) {

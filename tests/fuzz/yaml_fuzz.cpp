@@ -40,7 +40,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // Characters as they are: yaml-cpp reads no surrogate-pair escapes ("\ud83d\ude00").
     json = parsed->dump();
   } catch (const lf::Json::exception& e) {
-    LF_CHECK_MSG(false, std::string("ParseYaml returned a tree that is not valid JSON: ") + e.what());
+    LF_CHECK_MSG(false, std::string("ParseYaml returned a tree that is not JSON: ") + e.what());
   }
   int deepest = 0;
   bool representable = true;

@@ -192,6 +192,22 @@ TEST(YamlTest, NextLineAndNoBreakSpaceEscapesBecomeUtf8) {
   EXPECT_NO_THROW((void)doc->dump());
 }
 
+TEST(YamlTest, QuotesAndHashesInsideValuesDoNotHideOrInventNesting) {
+  // Found by fuzzing: the nesting check took the escaped quote in JSON's "a\"[[[..." for the end
+  // of the string and refused a valid document for brackets inside a string.
+  const std::string brackets(70, '[');
+  Result<Json> escaped = ParseYaml(R"({"a": "x\")" + brackets + R"("})", "t.json");
+  ASSERT_TRUE(escaped.ok()) << escaped.status().ToString();
+  EXPECT_EQ((*escaped)["a"], "x\"" + brackets);
+  // A quote or '#' inside a plain value opens nothing, so nesting after it is still counted.
+  for (const std::string& prefix : {"a: it\"s\nb: ", "a: x#y\nb: "}) {
+    Result<Json> deep = ParseYaml(prefix + std::string(100, '[') + std::string(100, ']'), "t");
+    ASSERT_FALSE(deep.ok()) << prefix;
+    EXPECT_NE(deep.status().message().find("nested deeper than 64"), std::string::npos)
+        << deep.status().message();
+  }
+}
+
 TEST(YamlTest, ReadYamlFileNamesAMissingFile) {
   Result<Json> r = ReadYamlFile("/nonexistent/sweep.yaml");
   ASSERT_FALSE(r.ok());
