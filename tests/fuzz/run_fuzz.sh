@@ -36,7 +36,9 @@ for t in "${targets[@]}"; do
   [[ -d "$here/regressions/$t" ]] && seeds+=("$here/regressions/$t")
   echo "run_fuzz: $t for ${seconds}s (log: $log)"
   start=$(date +%s)
-  nice -n 10 "$exe" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+  # -max_len: what the seeds need (tokenizer.json files are a few KB); without it libFuzzer takes
+  # the largest file, and a 200 KB regression would make every input that large.
+  nice -n 10 "$exe" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=16384 \
     -print_final_stats=1 -artifact_prefix="$crashes/" "$corpus" "${seeds[@]}" >"$log" 2>&1
   rc=$?
   took=$(( $(date +%s) - start ))
