@@ -10,7 +10,13 @@ GENERATOR := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 # the store tool. The tests and benchmarks are built by `make test` and `make bench`.
 DEMO_TARGETS := lorafleet lorafleetd lorafleet-worker lorafleet-store
 
-.PHONY: all deps configure build build-demo test soak demo bench format clean
+# `make fuzz`: the libFuzzer targets (tests/fuzz/) built with clang and sanitizers in their own
+# folder, each run for FUZZ_SECONDS; FUZZ_TARGETS picks some ("json http"), all by default.
+FUZZ_DIR ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
+
+.PHONY: all deps configure build build-demo test soak demo bench fuzz format clean
 
 all: build
 
@@ -47,6 +53,16 @@ demo: build-demo
 
 bench: build
 	./bench/run.sh $(BUILD_DIR)
+
+$(FUZZ_DIR)/CMakeCache.txt:
+	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_DIR) $(GENERATOR) -DCMAKE_BUILD_TYPE=Release -DLF_FUZZ=ON
+
+# Exits non-zero when any target crashed; the inputs are in $(FUZZ_DIR)/fuzz-runs/crashes/.
+fuzz:
+	@./cluster/install-deps.sh --fuzz
+	@$(MAKE) --no-print-directory $(FUZZ_DIR)/CMakeCache.txt
+	cmake --build $(FUZZ_DIR) -j $(JOBS) --target lf_fuzz_targets
+	./tests/fuzz/run_fuzz.sh $(FUZZ_DIR) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 format:
 	find common jobs coordinator worker kernels cli tests bench -name '*.cpp' -o -name '*.h' \

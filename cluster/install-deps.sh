@@ -2,7 +2,8 @@
 # Installs the Debian packages lorafleet builds and runs with, only those that are missing.
 # Idempotent: a second run installs nothing and says so. Runs apt-get as root or through sudo.
 # Set LF_SKIP_DEPS=1 to skip entirely (e.g. on a machine managed by other means).
-# usage: install-deps.sh [--tests]   (--tests: also what only the tests use; `make test` passes it)
+# usage: install-deps.sh [--tests | --fuzz]   (--tests: also what only the tests use; `make test`
+# passes it. --fuzz: also clang with libFuzzer and the sanitizer runtimes; `make fuzz` passes it)
 set -euo pipefail
 
 if [[ "${LF_SKIP_DEPS:-0}" == "1" ]]; then
@@ -37,6 +38,11 @@ packages=(
 if [[ "${1:-}" == "--tests" ]]; then
   # headless Chromium, in which the dashboard test opens every page
   packages+=(chromium)
+fi
+if [[ "${1:-}" == "--fuzz" ]]; then
+  # clang, libFuzzer and the ASan/UBSan runtimes (libclang-rt-dev), llvm-symbolizer (in llvm) for
+  # readable stack traces in crash reports
+  packages+=(clang libclang-rt-dev llvm)
 fi
 
 missing=()

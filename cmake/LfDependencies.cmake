@@ -16,8 +16,10 @@ pkg_check_modules(SENTENCEPIECE REQUIRED IMPORTED_TARGET sentencepiece)  # token
 find_package(Boost 1.74 REQUIRED CONFIG COMPONENTS headers)  # Asio and Beast (header-only)
 pkg_check_modules(ZMQ REQUIRED IMPORTED_TARGET libzmq)  # coordinator <-> worker; zmq.hpp from cppzmq-dev
 find_package(prometheus-cpp CONFIG REQUIRED)  # GET /metrics: its core library only
-find_package(MPI REQUIRED COMPONENTS CXX)                     # worker ranks (mpirun / srun)
-find_program(LF_MPIRUN NAMES mpirun mpiexec HINTS ${MPIEXEC_EXECUTABLE})
+if(NOT LF_FUZZ)  # the fuzz build has no worker ranks
+  find_package(MPI REQUIRED COMPONENTS CXX)                   # worker ranks (mpirun / srun)
+  find_program(LF_MPIRUN NAMES mpirun mpiexec HINTS ${MPIEXEC_EXECUTABLE})
+endif()
 
 # lf_asio: what a target using Boost.Asio/Beast links. BOOST_ASIO_NO_DEPRECATED keeps us on the
 # API that later Boost versions still have.
@@ -30,6 +32,13 @@ target_compile_definitions(lf_asio INTERFACE BOOST_ASIO_NO_DEPRECATED BOOST_BEAS
 if(NOT TARGET yaml-cpp::yaml-cpp)
   add_library(yaml-cpp::yaml-cpp INTERFACE IMPORTED)
   target_link_libraries(yaml-cpp::yaml-cpp INTERFACE yaml-cpp)
+endif()
+
+# The fuzz build stops here: what it fuzzes is torch-free and runs on the CPU.
+if(LF_FUZZ)
+  set(LF_WITH_CUDA OFF)
+  set(LF_WITH_NCCL OFF)
+  return()
 endif()
 
 # --- CUDA / NCCL (optional) ------------------------------------------------------------------

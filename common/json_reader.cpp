@@ -48,8 +48,15 @@ std::string DescribeJsonValue(const Json& value) {
     case Json::value_t::array: return "a list";
     case Json::value_t::string: {
       std::string s = value.get<std::string>();
-      if (s.size() > 60) s = s.substr(0, 57) + "...";
-      return Json(s).dump();
+      if (s.size() > 60) {
+        // Cut before a character, not inside one: a cut sequence is invalid UTF-8, which dump()
+        // throws on.
+        size_t cut = 57;
+        while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
+        s = s.substr(0, cut) + "...";
+      }
+      // Values built in code may hold any bytes; a message shows them replaced, never throws.
+      return Json(s).dump(-1, ' ', false, Json::error_handler_t::replace);
     }
     default: return value.dump();
   }

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/json_reader.h"
 #include "common/mapped_file.h"
 
 namespace lf::safetensors {
@@ -48,6 +49,9 @@ struct Entry {
   uint64_t begin = 0;
   uint64_t end = 0;
 };
+
+// Thrown by the parse callback to stop at the first level past kMaxJsonDepth.
+struct TooDeep {};
 
 // Finds keys that appear twice in one JSON object. nlohmann keeps only the last of them, so they
 // must be caught while parsing; the reference would also silently keep one.
@@ -272,9 +276,19 @@ Result<File> File::Parse(std::shared_ptr<State> state) {
   DuplicateKeyFinder duplicates;
   json root;
   try {
-    root = json::parse(header, [&duplicates](int, json::parse_event_t event, json& parsed) {
+    root = json::parse(header, [&duplicates](int depth, json::parse_event_t event, json& parsed) {
+      // A value nested a million levels deep would overflow the stack wherever it is printed in
+      // an error message (dump() recurses); a real header is three levels deep. serde_json, which
+      // the reference reads headers with, stops at the same depth.
+      if (depth >= kMaxJsonDepth && (event == json::parse_event_t::object_start ||
+                                     event == json::parse_event_t::array_start)) {
+        throw TooDeep{};
+      }
       return duplicates.OnEvent(event, parsed);
     });
+  } catch (const TooDeep&) {
+    return InvalidArgument(source + ": the header nests objects and arrays deeper than " +
+                           std::to_string(kMaxJsonDepth) + " levels; the file is corrupt");
   } catch (const json::exception& e) {
     return InvalidArgument(source + ": the header is not valid JSON: " + e.what());
   }

@@ -20,7 +20,6 @@ using tcp = net::ip::tcp;
 
 namespace {
 
-constexpr uint32_t kHeaderLimit = 64 << 10;
 // After an error reply we read (and drop) what the client is still sending before closing, so
 // the kernel does not answer its unread bytes with a reset that destroys our reply in flight.
 constexpr size_t kMaxDrainBytes = size_t{4} << 20;
@@ -38,6 +37,21 @@ bool IsHttpParseError(beast::error_code ec) {
 }
 
 }  // namespace
+
+Status ToHttpRequest(const http::request_header<>& header, const std::string& peer,
+                     HttpRequest& request) {
+  request.method = std::string(header.method_string());
+  request.peer = peer;
+  LF_RETURN_IF_ERROR(ParseRequestTarget(header.target(), request));
+  for (const auto& field : header) {
+    std::string name(field.name_string());
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    auto [it, inserted] = request.headers.try_emplace(std::move(name), field.value());
+    if (!inserted) (it->second += ", ") += field.value();
+  }
+  return Status::Ok();
+}
 
 ServerState::ServerState(net::io_context& io_context, Router routes, HttpServerOptions opts)
     : io(io_context),
@@ -86,16 +100,9 @@ void Session::OnHeader(beast::error_code ec) {
   // Everything the header decides (target, Host, token, Content-Type) is decided before a byte
   // of the body is read: a client without the token cannot make the daemon take 64 MiB.
   const auto& header = parser_->get();
-  head_ = HttpRequest{.method = std::string(header.method_string()), .peer = peer_};
-  if (Status parsed = ParseRequestTarget(header.target(), head_); !parsed.ok()) {
+  head_ = HttpRequest{};
+  if (Status parsed = ToHttpRequest(header, peer_, head_); !parsed.ok()) {
     return SendError(400, parsed.message());
-  }
-  for (const auto& field : header) {
-    std::string name(field.name_string());
-    std::transform(name.begin(), name.end(), name.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    auto [it, inserted] = head_.headers.try_emplace(std::move(name), field.value());
-    if (!inserted) (it->second += ", ") += field.value();
   }
   if (server_->options.admit) {
     if (std::optional<HttpResponse> refused = server_->options.admit(head_)) {

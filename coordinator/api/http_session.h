@@ -21,6 +21,15 @@ namespace lf::api::internal {
 
 class Session;
 
+inline constexpr uint32_t kHeaderLimit = 64 << 10;  // bytes of request line and headers
+
+// The HttpRequest handlers see for a request header Beast parsed: the target split and
+// percent-decoded (InvalidArgument when it is malformed), header names lower-cased with repeats
+// joined by ", "; the body is added once read. The fuzz target (tests/fuzz/http_fuzz.cpp) calls
+// it too, so that it feeds admission and the router exactly what a Session does.
+Status ToHttpRequest(const boost::beast::http::request_header<>& header, const std::string& peer,
+                     HttpRequest& request);
+
 struct ServerState {
   ServerState(boost::asio::io_context& io_context, Router routes, HttpServerOptions opts);
 

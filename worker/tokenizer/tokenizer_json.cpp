@@ -1,5 +1,6 @@
 #include "worker/tokenizer/tokenizer_json.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <stdexcept>
 
@@ -162,6 +163,21 @@ Result<BpeTokenizerSpec> ParseTokenizerJson(const Json& doc) {
       spec.added.push_back(std::move(token));
     }
   }
+  // An id the post-processor adds must be a token: one past the vocabulary would reach the
+  // model's embedding as an out-of-range row.
+  int32_t max_id = -1;
+  for (const auto& [token, id] : spec.vocab) max_id = std::max(max_id, id);
+  for (const AddedToken& token : spec.added) max_id = std::max(max_id, token.id);
+  for (const std::vector<int32_t>* ids : {&spec.post.prefix, &spec.post.suffix}) {
+    for (int32_t id : *ids) {
+      if (id > max_id) {
+        return root.Optional("post_processor")
+            ->Error("special token id " + std::to_string(id) +
+                    " is neither in model.vocab nor in added_tokens (the largest id is " +
+                    std::to_string(max_id) + ")");
+      }
+    }
+  }
   return spec;
 }
 
@@ -185,7 +201,7 @@ Result<BpeTokenizerSpec> ParseVocabAndMerges(const Json& vocab, std::string_view
     const size_t space = line.find(' ');
     if (space == std::string_view::npos || line.find(' ', space + 1) != std::string_view::npos) {
       return InvalidArgument(where + "expected two tokens separated by one space, got " +
-                             Json(std::string(line)).dump());
+                             DescribeJsonValue(std::string(line)));
     }
     BpeMerge merge;
     std::string problem = ResolveMerge(spec.vocab, std::string(line.substr(0, space)),

@@ -117,5 +117,19 @@ TEST(JsonReaderTest, ParseJsonRefusesHostileInputWithoutThrowing) {
   EXPECT_FALSE(ParseJson(objects, "body").ok());
 }
 
+TEST(JsonReaderTest, ALongNonAsciiValueIsShownCutBeforeACharacter) {
+  // Found by fuzzing: the cut at 57 bytes fell inside "Ä" and the error message threw instead.
+  Json doc = {{"r", "Übersedizinische Fachtexte, Version 2 (März 2024) — Ärzte und Patienten"}};
+  Result<int64_t> r = JsonField(doc, FieldPath("lora")).IntAt("r");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(),
+            "lora.r: expected an integer, got \"Übersedizinische Fachtexte, Version 2 (März "
+            "2024) — ...\"");
+  EXPECT_EQ(DescribeJsonValue(std::string(56, 'x') + "ä" + std::string(10, 'x')),
+            "\"" + std::string(56, 'x') + "...\"");
+  // Bytes that are not UTF-8 (a value built in code) are shown replaced.
+  EXPECT_EQ(DescribeJsonValue(std::string("a\xff")), "\"a\xef\xbf\xbd\"");
+}
+
 }  // namespace
 }  // namespace lf

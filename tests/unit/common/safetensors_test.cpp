@@ -395,6 +395,30 @@ TEST(SafetensorsReaderTest, RejectsMalformedFilesOnDisk) {
   }
 }
 
+TEST(SafetensorsReaderTest, DeeplyNestedHeaderValuesAreRefusedNotRecursedInto) {
+  // Found while writing the fuzz target (by hand: libFuzzer's inputs stay far smaller): a shape,
+  // data_offsets or metadata value nested a million levels deep (a 2 MB header) overflowed the
+  // stack when the error message printed it.
+  const std::string deep = std::string(1000000, '[') + std::string(1000000, ']');
+  for (const std::string& header :
+       {R"({"a":{"dtype":"F32","shape":[)" + deep + R"(],"data_offsets":[0,4]}})",
+        R"({"a":{"dtype":"F32","shape":[1],"data_offsets":)" + deep + "}}",
+        R"({"__metadata__":{"k":)" + deep + "}}"}) {
+    Result<File> file = File::FromBytes(MakeFile(header, 4), "deep.safetensors");
+    ASSERT_FALSE(file.ok());
+    EXPECT_EQ(file.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(file.status().message(),
+              "deep.safetensors: the header nests objects and arrays deeper than 128 levels; "
+              "the file is corrupt");
+  }
+  // 128 levels are still read (and refused for what they hold, not for their depth).
+  const std::string ok_depth = std::string(126, '[') + std::string(126, ']');
+  Result<File> shallow = File::FromBytes(
+      MakeFile(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":)" + ok_depth + "}}", 4));
+  ASSERT_FALSE(shallow.ok());
+  EXPECT_THAT(shallow.status().message(), HasSubstr("must be [begin, end]"));
+}
+
 TEST(SafetensorsReaderTest, AcceptsWhatTheReferenceAccepts) {
   // Header whitespace other than spaces, tensors listed out of offset order, zero-size tensors at
   // the end and between others, null metadata, and entry fields the format does not define.

@@ -140,6 +140,74 @@ TEST(YamlTest, DuplicateKeysAndSeveralDocumentsAreRejected) {
   EXPECT_TRUE(empty->is_null());
 }
 
+TEST(YamlTest, InvalidUtf8AndNulAreRefusedWithTheirLineAndColumn) {
+  // Found by fuzzing: yaml-cpp passed the bytes through into values (or, in a comment, garbled
+  // the text after them), and the tree then threw when written as JSON.
+  Result<Json> in_value = ParseYaml("name: ok\nbase:\n  model: caf\xe9\n", "sweep.yaml");
+  ASSERT_FALSE(in_value.ok());
+  EXPECT_EQ(in_value.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(in_value.status().message(),
+            "sweep.yaml:3:13: not valid UTF-8 (byte 27); save the file as UTF-8");
+  Result<Json> in_comment = ParseYaml("# trials: 12\x80\nname: x\n", "s.yaml");
+  ASSERT_FALSE(in_comment.ok());
+  EXPECT_EQ(in_comment.status().message(),
+            "s.yaml:1:13: not valid UTF-8 (byte 12); save the file as UTF-8");
+  // A NUL made yaml-cpp read the rest as UTF-16 ("a\0b: 1" gave the key "a㩢㄀").
+  Result<Json> nul = ParseYaml(std::string("name: x\nse\0_len: 128\n", 20), "job.yaml");
+  ASSERT_FALSE(nul.ok());
+  EXPECT_EQ(nul.status().message(),
+            "job.yaml:2:3: a NUL byte (byte 10); YAML text cannot contain one");
+  // Valid multi-byte text and a byte-order mark still read.
+  Result<Json> accents = ParseYaml("\xef\xbb\xbfname: caf\xc3\xa9 \xf0\x9f\x98\x80\n", "t.yaml");
+  ASSERT_TRUE(accents.ok()) << accents.status().ToString();
+  EXPECT_EQ((*accents)["name"], "caf\xc3\xa9 \xf0\x9f\x98\x80");
+}
+
+TEST(YamlTest, AStrayCommaIsRefusedInsteadOfLoopingForever) {
+  // Found by fuzzing: yaml-cpp 0.7 reads these as an endless stream of empty documents, allocating
+  // until memory runs out.
+  for (const auto& [text, where] : std::vector<std::pair<std::string, std::string>>{
+           {",", "s.yaml:1:1"}, {"- a\n,\n", "s.yaml:2:1"}, {"'a',", "s.yaml:1:4"}}) {
+    Result<Json> doc = ParseYaml(text, "s.yaml");
+    ASSERT_FALSE(doc.ok()) << text;
+    EXPECT_EQ(doc.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_TRUE(doc.status().message().starts_with(where + ": invalid YAML: unexpected ','"))
+        << doc.status().message();
+  }
+  // Commas inside values and flow collections are still fine.
+  Result<Json> fine = ParseYaml("a: x, y\nb: [1, 2]\nc: {d: 3, e: 4}\n", "t.yaml");
+  ASSERT_TRUE(fine.ok()) << fine.status().ToString();
+  EXPECT_EQ((*fine)["a"], "x, y");
+}
+
+TEST(YamlTest, NextLineAndNoBreakSpaceEscapesBecomeUtf8) {
+  // Found by fuzzing: yaml-cpp writes "\N" and "\_" as the bytes 0x85 and 0xA0, which are not
+  // UTF-8, and the value then threw when written as JSON.
+  Result<Json> doc = ParseYaml(R"(name: "a\Nb\_c\Ld"
+"k\_": 1
+)", "t.yaml");
+  ASSERT_TRUE(doc.ok()) << doc.status().ToString();
+  EXPECT_EQ((*doc)["name"], "a\u0085b\u00a0c\u2028d");
+  EXPECT_EQ((*doc)["k\u00a0"], 1);
+  EXPECT_NO_THROW((void)doc->dump());
+}
+
+TEST(YamlTest, QuotesAndHashesInsideValuesDoNotHideOrInventNesting) {
+  // Found by fuzzing: the nesting check took the escaped quote in JSON's "a\"[[[..." for the end
+  // of the string and refused a valid document for brackets inside a string.
+  const std::string brackets(70, '[');
+  Result<Json> escaped = ParseYaml(R"({"a": "x\")" + brackets + R"("})", "t.json");
+  ASSERT_TRUE(escaped.ok()) << escaped.status().ToString();
+  EXPECT_EQ((*escaped)["a"], "x\"" + brackets);
+  // A quote or '#' inside a plain value opens nothing, so nesting after it is still counted.
+  for (const std::string prefix : {"a: it\"s\nb: ", "a: x#y\nb: "}) {
+    Result<Json> deep = ParseYaml(prefix + std::string(100, '[') + std::string(100, ']'), "t");
+    ASSERT_FALSE(deep.ok()) << prefix;
+    EXPECT_NE(deep.status().message().find("nested deeper than 64"), std::string::npos)
+        << deep.status().message();
+  }
+}
+
 TEST(YamlTest, ReadYamlFileNamesAMissingFile) {
   Result<Json> r = ReadYamlFile("/nonexistent/sweep.yaml");
   ASSERT_FALSE(r.ok());

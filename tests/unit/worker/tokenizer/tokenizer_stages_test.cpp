@@ -125,6 +125,30 @@ TEST(TokenizerStagesTest, RefusedStagesNameTheirField) {
   EXPECT_THAT(dropout.status().message(), HasSubstr("model.dropout: BPE dropout"));
 }
 
+TEST(TokenizerStagesTest, PostProcessorIdsMustBeTokens) {
+  // Found by fuzzing: a TemplateProcessing id past the vocabulary (and every added token) loaded,
+  // and AddSpecialTokens then put an id the model has no embedding row for before every text.
+  EXPECT_THAT(Error("template_id", R"("post_processor": {"type": "TemplateProcessing",
+                   "single": [{"SpecialToken": {"id": "<bos>", "type_id": 0}},
+                              {"Sequence": {"id": "A", "type_id": 0}}],
+                   "special_tokens": {"<bos>": {"id": "<bos>", "ids": [300], "tokens": ["<bos>"]}}})"),
+              HasSubstr("tokenizer.json: post_processor: special token id 300 is neither in "
+                        "model.vocab nor in added_tokens (the largest id is 264)"));
+}
+
+TEST(TokenizerStagesTest, AMergesLineThatIsNotUtf8IsReportedNotThrown) {
+  // Found while writing the fuzz targets: the message about a bad merges.txt line wrote the line
+  // as JSON, which throws on bytes that are not UTF-8.
+  const std::string dir = FreshDir("merges_not_utf8");
+  Write(dir, "vocab.json", R"({"a": 0, "b": 1, "ab": 2})");
+  Write(dir, "merges.txt", "#version: 0.2\na b\n\xff\xfe\n");
+  auto tokenizer = LoadTokenizer(dir);
+  ASSERT_FALSE(tokenizer.ok());
+  EXPECT_THAT(tokenizer.status().message(),
+              HasSubstr("merges.txt line 3: expected two tokens separated by one space, got "
+                        "\"\xef\xbf\xbd\xef\xbf\xbd\""));
+}
+
 TEST(TokenizerStagesTest, TemplateAddsBosAndEosAroundTheText) {
   auto t = Load("template", R"("normalizer": {"type": "Sequence", "normalizers": [
       {"type": "Prepend", "prepend": "\u2581"},
