@@ -13,6 +13,7 @@
 #include <csignal>
 #include <filesystem>
 #include <iostream>
+#include <sstream>
 #include <thread>
 
 #include "cli/commands/command_flags.h"
@@ -191,6 +192,7 @@ struct UpOptions {
   std::string worker_endpoint = kDefaultWorkerEndpoint;
   std::optional<std::string> heartbeat_timeout;
   std::optional<int64_t> max_pack;
+  std::vector<std::string> daemon_args;  // appended to lorafleetd's command line
   bool open_reads = false;
   bool json = false;
 };
@@ -253,6 +255,7 @@ std::vector<std::string> DaemonArgv(const std::string& daemon, const UpOptions& 
     argv.push_back("--max-pack");
     argv.push_back(std::to_string(*opt.max_pack));
   }
+  argv.insert(argv.end(), opt.daemon_args.begin(), opt.daemon_args.end());
   return argv;
 }
 
@@ -444,6 +447,8 @@ int RunUp(const std::vector<std::string>& args) {
   }
   opt.heartbeat_timeout = flags.heartbeat_timeout;
   opt.max_pack = flags.max_pack;
+  std::istringstream words(flags.daemon_args);
+  for (std::string word; words >> word;) opt.daemon_args.push_back(word);
   opt.json = flags.json;
   opt.open_reads = flags.open_reads;
   return Up(opt, Layout(ResolveHome(flags.home)));

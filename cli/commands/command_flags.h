@@ -85,6 +85,7 @@ struct UpFlags {
                                                // hostfile, every interface (tcp://0.0.0.0:7071)
   std::optional<std::string> heartbeat_timeout;  // seconds, handed to lorafleetd as written
   std::optional<int64_t> max_pack;
+  std::string daemon_args;  // more lorafleetd flags, split at spaces (quotas, --allowed-host)
   bool open_reads = false, json = false;
 };
 AppPtr UpApp(UpFlags& f);

@@ -52,6 +52,10 @@ AppPtr UpApp(UpFlags& f) {
       ->type_name("N")
       ->check(IntAtLeast(0));
   app->add_flag("--open-reads", f.open_reads, "GET requests from any host need no token");
+  app->add_option("--daemon-args", f.daemon_args,
+                  "more lorafleetd flags, split at spaces: quotas, --allowed-host NAME "
+                  "(lorafleetd --help lists them)")
+      ->type_name("\"FLAGS\"");
   app->add_flag("--json", f.json, "print the addresses and pids as JSON");
   return app;
 }

@@ -11,7 +11,8 @@ lf_begin "$1" access
 # starts: lorafleetd reads the file once.
 mkdir -p "$home" && chmod 700 "$home"
 (umask 077 && printf 'op3rator-t0ken\nal1ce-t0ken alice\n' >"$home/token")
-fleet_up --workers 0
+# Quotas and host names reach lorafleetd through `up --daemon-args`.
+fleet_up --workers 0 --daemon-args "--allowed-host fleet.example --quota-trials-per-owner 15"
 
 python3 - "$url" "$repo" <<'PY' || fail "the HTTP access rules do not hold"
 import json, socket, sys, time, urllib.error, urllib.parse, urllib.request
@@ -56,6 +57,13 @@ check("the operator's token may label a sweep with any owner", status == 201 and
       reply["sweep"]["owner"] == "carol", status)
 call("POST", "/v1/sweeps/%s/cancel" % reply["sweep"]["id"], {}, op)
 
+status, first = call("POST", "/v1/sweeps", {"spec": spec, "base_dir": base_dir}, alice)
+status2, second = call("POST", "/v1/sweeps", {"spec": spec, "base_dir": base_dir}, alice)
+check("alice's second 10-trial sweep goes past her quota of 15 unfinished trials: 429",
+      status == 201 and status2 == 429 and "--quota-trials-per-owner" in second["error"]["message"],
+      (status, status2, second.get("error", {}).get("message")))
+call("POST", "/v1/sweeps/%s/cancel" % first["sweep"]["id"], {}, alice)
+
 port = urllib.parse.urlparse(url).port
 def raw(request_bytes):
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
@@ -71,6 +79,8 @@ reply, _ = raw(b"GET /v1/health HTTP/1.1\r\nHost: evil.example:7070\r\nConnectio
 check("Host: evil.example gets 421", reply.startswith(b"HTTP/1.1 421 "), reply[:80])
 reply, _ = raw(b"GET /v1/health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
 check("Host: localhost is served", reply.startswith(b"HTTP/1.1 200 "), reply[:80])
+reply, _ = raw(b"GET /v1/health HTTP/1.1\r\nHost: fleet.example:7070\r\nConnection: close\r\n\r\n")
+check("Host: fleet.example (--allowed-host) is served", reply.startswith(b"HTTP/1.1 200 "), reply[:80])
 # 60 MiB announced and none sent: the refusal comes from the header alone.
 reply, took = raw(b"POST /v1/sweeps HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
                   b"Content-Length: 62914560\r\nExpect: 100-continue\r\n\r\n")
