@@ -11,6 +11,7 @@
 #include "coordinator/coordinator.h"
 #include "coordinator/store/memory_store.h"
 #include "failing_store.h"
+#include "recording_sink.h"
 #include "store/store_test_util.h"
 
 namespace lf::coordinator {
@@ -21,26 +22,7 @@ using protocol::Message;
 
 const std::string kRepo = std::string(LF_TEST_SRCDIR) + "/../../..";
 
-class Sink : public WorkerSink {
- public:
-  void Send(const std::string& worker, const Message& message) override {
-    sent.emplace_back(worker, message);
-  }
-  template <typename T>
-  std::vector<T> Take(const std::string& worker) {
-    std::vector<T> out;
-    for (auto it = sent.begin(); it != sent.end();) {
-      if (it->first == worker && std::holds_alternative<T>(it->second)) {
-        out.push_back(std::get<T>(it->second));
-        it = sent.erase(it);
-      } else {
-        ++it;
-      }
-    }
-    return out;
-  }
-  std::vector<std::pair<std::string, Message>> sent;
-};
+using testing::RecordingSink;
 
 class StoreErrorsTest : public ::testing::Test {
  protected:
@@ -118,7 +100,7 @@ class StoreErrorsTest : public ::testing::Test {
 
   std::string dir_;
   FakeClock clock_;
-  Sink sink_;
+  RecordingSink sink_;
   std::unique_ptr<store::testing::FailingStore> store_;
   std::unique_ptr<Coordinator> coordinator_;
 };

@@ -16,6 +16,7 @@
 #include <set>
 
 #include "coordinator/store/memory_store.h"
+#include "recording_sink.h"
 #include "store/store_test_util.h"
 
 namespace lf::coordinator {
@@ -26,26 +27,7 @@ using protocol::Message;
 
 const std::string kRepo = std::string(LF_TEST_SRCDIR) + "/../../..";
 
-class RecordingSink : public WorkerSink {
- public:
-  void Send(const std::string& worker, const Message& message) override {
-    sent.emplace_back(worker, message);
-  }
-  template <typename T>
-  std::vector<T> Take(const std::string& worker) {
-    std::vector<T> out;
-    for (auto it = sent.begin(); it != sent.end();) {
-      if (it->first == worker && std::holds_alternative<T>(it->second)) {
-        out.push_back(std::get<T>(it->second));
-        it = sent.erase(it);
-      } else {
-        ++it;
-      }
-    }
-    return out;
-  }
-  std::vector<std::pair<std::string, Message>> sent;
-};
+using testing::RecordingSink;
 
 std::string SweepYaml(const std::string& space = "lora.r: [1, 2]", const std::string& extra = "") {
   return "name: t\nbase:\n  base_model: examples/models/tiny-gpt2\n"

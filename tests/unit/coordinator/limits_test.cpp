@@ -7,6 +7,7 @@
 
 #include "coordinator/coordinator.h"
 #include "coordinator/store/memory_store.h"
+#include "recording_sink.h"
 #include "store/store_test_util.h"
 
 namespace lf::coordinator {
@@ -14,11 +15,7 @@ namespace {
 
 const std::string kRepo = std::string(LF_TEST_SRCDIR) + "/../../..";
 
-class NullSink : public WorkerSink {
- public:
-  void Send(const std::string&, const protocol::Message& m) override { sent.push_back(m); }
-  std::vector<protocol::Message> sent;
-};
+using testing::RecordingSink;
 
 std::string SweepYaml(int trials, const std::string& base_extra = "") {
   return "name: q\nbase:\n  base_model: examples/models/tiny-gpt2\n"
@@ -49,7 +46,7 @@ class LimitsTest : public ::testing::Test {
 
   std::string dir_;
   FakeClock clock_;
-  NullSink sink_;
+  RecordingSink sink_;
   std::unique_ptr<store::ExperimentStore> store_;
   std::unique_ptr<Coordinator> coordinator_;
 };
@@ -112,8 +109,9 @@ TEST_F(LimitsTest, StoredAdapterBytesStopAnOwnersNewSweeps) {
   coordinator_->OnMessage("w1", protocol::Hello{.worker_id = "w1", .host = "h", .device = "cpu",
                                                 .memory_bytes = int64_t{1} << 33});
   coordinator_->Flush();
-  const auto* assign = std::get_if<protocol::Assign>(&sink_.sent.back());
-  ASSERT_NE(assign, nullptr);
+  const std::vector<protocol::Assign> assigned = sink_.Take<protocol::Assign>("w1");
+  ASSERT_EQ(assigned.size(), 1u);
+  const protocol::Assign* assign = &assigned[0];
   jobs::TrialResult result{.eval_loss = 1.0, .adapter_bytes = 1500};
   result.job = assign->job;
   coordinator_->OnMessage("w1", protocol::Done{.trial_id = assign->trial_id,
