@@ -9,6 +9,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -24,6 +25,7 @@
 #include "coordinator/store/experiment_store.h"
 #include "jobs/asha.h"
 #include "jobs/job_spec.h"
+#include "jobs/pbt.h"
 #include "jobs/protocol.h"
 #include "jobs/sweep_spec.h"
 
@@ -70,6 +72,9 @@ struct CoordinatorOptions {
 struct TrialConfig {
   jobs::JobSpec job;
   Json params = Json::object();  // {"lora.r": 8, ...}
+  // How an adaptive search made it, when it did: {"suggested_by": "tpe"}, or pbt's exploit
+  // {"exploit": {"source", "source_step", "replaces", "at_step"}}; null for a grid or random trial.
+  Json origin;
 };
 Result<TrialConfig> ParseTrialConfig(const store::TrialRecord& trial);
 std::string TrialConfigJson(const TrialConfig& config);
@@ -146,6 +151,8 @@ class Coordinator {
   // What the coordinator keeps about a trial that has not finished.
   struct LiveTrial {
     std::string sweep_id;
+    uint32_t index = 0;   // in its sweep
+    size_t bracket = 0;   // its Hyperband bracket (search: bohb); 0 otherwise
     jobs::TrialState state = jobs::TrialState::kQueued;
     uint32_t attempt = 0;
     uint32_t failures = 0;
@@ -163,6 +170,11 @@ class Coordinator {
     // after the decision is told to finish again by its next attempt's first report.
     std::string early_stop;
     bool early_stop_sent = false;  // to the current attempt
+    // search: pbt: its swept values, its latest value of the objective and the last step an
+    // exploit was decided at (a resumed attempt replaying that step decides nothing again).
+    Json params;
+    double objective = std::numeric_limits<double>::quiet_NaN();
+    int64_t decided_step = 0;
   };
   // Totals since this coordinator started, for /metrics (Prometheus counters restart with it).
   struct Counters {
@@ -181,7 +193,15 @@ class Coordinator {
     int32_t ranks = 1;     // resources.gpus: more than one, a gang
     uint64_t ordinal = 0;  // creation order, for dispatch order across sweeps
     int64_t adapter_bytes = 0;  // of its completed and stopped trials, for the quotas
+    // tpe, bohb and pbt: the resolved spec (paths absolute) new trials are made from, what they
+    // optimise and, for tpe and bohb, how many trials the sweep runs (trial_count grows to it).
+    std::shared_ptr<const jobs::SweepSpec> search;
+    std::vector<jobs::Objective> objectives;
+    int64_t planned = 0;
+    int64_t asha_steps = 0;  // the train.steps its early stopping rungs were placed below
     int64_t unfinished() const;
+    // A model-based sweep that has trials still to suggest.
+    bool suggesting() const;
   };
   // A store write waiting for Flush, and what to do once it is committed (or refused).
   struct Pending {
@@ -208,14 +228,35 @@ class Coordinator {
   void OnFailed(const std::string& peer, const protocol::Failed& m);
   // Early stopping (coordinator_early_stopping.cpp). A sweep with an early_stopping block gets an
   // AshaState when submitted or, after a restart, rebuilt from its trials' stored metrics.
-  void AddEarlyStopping(const std::string& sweep_id, const jobs::AshaConfig& config,
+  // search: bohb gets one rule per Hyperband bracket (jobs/asha.h).
+  void AddEarlyStopping(const std::string& sweep_id, const jobs::SweepSpec& spec,
                         int64_t train_steps);
+  // Which trials were already told to end early (early stopping, a pbt replacement), from the
+  // audit log.
+  Status RecoverStopMarks(const std::string& sweep_id,
+                          const std::vector<store::TrialRecord>& trials, size_t* marked);
   Status RecoverEarlyStopping(const std::string& sweep_id, const jobs::SweepSpec& spec,
                               const std::vector<store::TrialRecord>& trials);
   // Feeds a running trial's reports of the sweep's metric to its rule; on a stop, records the
   // decision and tells the worker to finish the trial early.
   void ApplyEarlyStopping(const std::string& peer, const std::string& trial_id, LiveTrial& t,
                           const std::vector<protocol::MetricValue>& metrics);
+  // Adaptive search (coordinator_search.cpp). Makes the next trial of every model-based sweep that
+  // has none queued (one suggestion waits ahead, so a freed worker never waits for the sampler);
+  // true when it added one.
+  bool SuggestTrials();
+  Status SuggestTrial(LiveSweep& sweep);
+  // Stores a trial made while the sweep runs and queues it.
+  Result<std::string> AddTrial(LiveSweep& sweep, jobs::TrialSpec trial, Json origin);
+  // search: pbt: on a report of the objective at an interval, exploit and explore.
+  void ApplyPbt(const std::string& peer, const std::string& trial_id, LiveTrial& t,
+                const std::vector<protocol::MetricValue>& metrics);
+  void Exploit(LiveSweep& sweep, const std::string& trial_id, LiveTrial& t,
+               const jobs::PbtExploit& exploit, int64_t step);
+  // Sets what an adaptive sweep needs in memory (Submit and Recover).
+  void SetSearch(LiveSweep& sweep, const jobs::SweepSpec& spec, const jobs::JobSpec& first_job,
+                 int64_t asha_steps);
+
   // The live trial when `peer` holds it at `attempt`; otherwise tells the peer to stop it.
   LiveTrial* HeldBy(const std::string& peer, const std::string& trial_id, uint32_t attempt);
 
@@ -234,7 +275,7 @@ class Coordinator {
   // left for Enqueue to set).
   QueuedTrial QueueEntry(const std::string& trial_id) const;
   // A live trial of `sweep` with `job`: its pack key and the base weights a pack holds once.
-  LiveTrial NewLiveTrial(const std::string& sweep_id, const jobs::JobSpec& job);
+  LiveTrial NewLiveTrial(const std::string& sweep_id, uint32_t index, const jobs::JobSpec& job);
   // How many trials a worker with `device` trains at once as a pack (CoordinatorOptions).
   int32_t PackLimit(const std::string& device) const;
   void Commit();
@@ -245,6 +286,8 @@ class Coordinator {
   // While the store takes no writes (a full disk), asks it every kStoreResumeIntervalMs to resume.
   void ResumeStore();
   void Dispatch();
+  // Sends the ASSIGNs of what the scheduler placed, once each assignment is stored.
+  void Assign(const std::vector<Placement>& placements);
   void FinishSweeps();
   void CountMove(const std::string& sweep_id, jobs::TrialState from, jobs::TrialState to);
   void WorkerLost(const std::string& worker_id, const std::string& why);
@@ -265,7 +308,9 @@ class Coordinator {
   std::vector<std::string> sweep_order_;  // ids, oldest first
   std::unordered_map<std::string, LiveTrial> trials_;  // unfinished trials only
   std::unordered_map<std::string, OrphanLease> orphans_;
-  std::unordered_map<std::string, jobs::AshaState> asha_;  // sweeps with early stopping, open ones
+  // Open sweeps with early stopping: a rule per bracket (one unless search: bohb; nullopt: a
+  // bracket that stops nothing).
+  std::unordered_map<std::string, std::vector<std::optional<jobs::AshaState>>> asha_;
   std::unordered_map<std::string, int64_t> base_weight_bytes_;  // by base model folder
   int32_t next_gang_tag_ = 0;  // tells gangs forming at the same time apart (GangSpec::tag)
   std::vector<Pending> pending_;

@@ -13,11 +13,43 @@ using jobs::TrialState;
 namespace {
 constexpr const char* kScheduler = "scheduler";
 constexpr const char* kEarlyStoppedEvent = "trial.early_stopped";
+constexpr const char* kReplacedEvent = "trial.replaced";  // by pbt (coordinator_search.cpp)
 }  // namespace
 
-void Coordinator::AddEarlyStopping(const std::string& sweep_id, const jobs::AshaConfig& config,
+void Coordinator::AddEarlyStopping(const std::string& sweep_id, const jobs::SweepSpec& spec,
                                    int64_t train_steps) {
-  asha_.insert_or_assign(sweep_id, jobs::AshaState(config, train_steps));
+  std::vector<std::optional<jobs::AshaState>> rules;
+  if (spec.search == "bohb") {
+    const jobs::AshaConfig& config = *spec.early_stopping;
+    for (size_t b = 0; b < jobs::HyperbandBrackets(config, train_steps); ++b) {
+      std::optional<jobs::AshaConfig> bracket = jobs::HyperbandBracketConfig(config, train_steps, b);
+      rules.push_back(bracket ? std::optional(jobs::AshaState(*bracket, train_steps)) : std::nullopt);
+    }
+  } else {
+    rules.emplace_back(jobs::AshaState(*spec.early_stopping, train_steps));
+  }
+  asha_.insert_or_assign(sweep_id, std::move(rules));
+}
+
+Status Coordinator::RecoverStopMarks(const std::string& sweep_id,
+                                     const std::vector<store::TrialRecord>& trials,
+                                     size_t* marked) {
+  for (const auto& t : trials) {
+    auto live = trials_.find(t.id);
+    if (t.sweep_id != sweep_id || live == trials_.end()) continue;
+    for (store::EventQuery query{.trial_id = t.id};;) {
+      LF_ASSIGN_OR_RETURN(std::vector<store::EventRecord> events, store_.ReadEvents(query));
+      for (const auto& e : events) {
+        if (e.kind == kEarlyStoppedEvent || e.kind == kReplacedEvent) {
+          live->second.early_stop = e.detail;
+        }
+      }
+      if (events.size() < query.limit) break;
+      query.after_seq = events.back().seq;
+    }
+    *marked += live->second.early_stop.empty() ? 0 : 1;
+  }
+  return Status::Ok();
 }
 
 // The rungs hold every value recorded before the restart: each trial's stored reports replayed in
@@ -32,31 +64,27 @@ Status Coordinator::RecoverEarlyStopping(const std::string& sweep_id, const jobs
       steps = std::max(steps, config->value(Json::json_pointer("/job/train/steps"), int64_t{0}));
     }
   }
-  AddEarlyStopping(sweep_id, *spec.early_stopping, steps);
-  jobs::AshaState& asha = asha_.at(sweep_id);
-  size_t stopped = 0;
+  AddEarlyStopping(sweep_id, spec, steps);
+  sweeps_.at(sweep_id).asha_steps = steps;
+  std::vector<std::optional<jobs::AshaState>>& rules = asha_.at(sweep_id);
   for (const auto& t : trials) {
     if (t.sweep_id != sweep_id) continue;
+    const size_t bracket =
+        spec.search == "bohb"
+            ? jobs::HyperbandBracket(*spec.early_stopping, steps, spec.seed, t.index)
+            : 0;
+    if (bracket >= rules.size() || !rules[bracket]) continue;
     LF_ASSIGN_OR_RETURN(std::vector<store::MetricPoint> points,
                         store_.ReadMetrics(t.id, {.name = spec.early_stopping->metric}));
     std::vector<jobs::AshaState::Point> values;
     values.reserve(points.size());
     for (const auto& p : points) values.push_back({p.step, p.value});
-    asha.Restore(t.id, values);
-    auto live = trials_.find(t.id);
-    if (live == trials_.end()) continue;
-    for (store::EventQuery query{.trial_id = t.id};;) {
-      LF_ASSIGN_OR_RETURN(std::vector<store::EventRecord> events, store_.ReadEvents(query));
-      for (const auto& e : events) {
-        if (e.kind == kEarlyStoppedEvent) live->second.early_stop = e.detail;
-      }
-      if (events.size() < query.limit) break;
-      query.after_seq = events.back().seq;
-    }
-    stopped += live->second.early_stop.empty() ? 0 : 1;
+    rules[bracket]->Restore(t.id, values);
   }
-  LF_LOG_INFO("sweep {}: early stopping on {} recovered ({} rungs; {} unfinished trials to stop)",
-              sweep_id, spec.early_stopping->metric, asha.rung_steps().size(), stopped);
+  size_t stopped = 0;
+  LF_RETURN_IF_ERROR(RecoverStopMarks(sweep_id, trials, &stopped));
+  LF_LOG_INFO("sweep {}: early stopping on {} recovered ({} brackets; {} unfinished trials to stop)",
+              sweep_id, spec.early_stopping->metric, rules.size(), stopped);
   return Status::Ok();
 }
 
@@ -65,7 +93,8 @@ void Coordinator::ApplyEarlyStopping(const std::string& peer, const std::string&
                                      const std::vector<protocol::MetricValue>& metrics) {
   auto it = asha_.find(t.sweep_id);
   if (it == asha_.end() || t.state != TrialState::kRunning) return;
-  jobs::AshaState& asha = it->second;
+  if (t.bracket >= it->second.size() || !it->second[t.bracket]) return;  // a bracket that runs on
+  jobs::AshaState& asha = *it->second[t.bracket];
   for (const auto& v : metrics) {
     if (!t.early_stop.empty()) break;
     if (v.name != asha.config().metric) continue;

@@ -28,11 +28,14 @@ Result<TrialConfig> ParseTrialConfig(const store::TrialRecord& t) {
   config.params = doc.value("params", Json::object());
   LF_ASSIGN_OR_RETURN(config.job,
                       jobs::ParseJobSpec(doc.value("job", Json()), "trial " + t.id + ".job"));
+  config.origin = doc.value("origin", Json());
   return config;
 }
 
 std::string TrialConfigJson(const TrialConfig& config) {
-  return Json{{"job", jobs::JobSpecToJson(config.job)}, {"params", config.params}}.dump();
+  Json doc = {{"job", jobs::JobSpecToJson(config.job)}, {"params", config.params}};
+  if (!config.origin.is_null()) doc["origin"] = config.origin;
+  return doc.dump();
 }
 
 // What the owner and the whole fleet hold now, against the quotas, before anything is stored.
@@ -91,12 +94,14 @@ Result<Json> Coordinator::Submit(const SubmitRequest& request) {
   if (!expanded.ok()) return expanded.status();
   std::vector<jobs::TrialSpec>& trials = *expanded;
   if (trials.empty()) return InvalidArgument("sweep: expands to no trials");
-  LF_RETURN_IF_ERROR(CheckQuotas(request.owner, static_cast<int64_t>(trials.size())));
+  LF_RETURN_IF_ERROR(CheckQuotas(request.owner, jobs::PlannedTrials(*spec)));
   std::string base_dir = request.base_dir;
   if (base_dir.empty()) base_dir = fs::current_path().string();
   if (!fs::path(base_dir).is_absolute()) {
     return InvalidArgument("base_dir: '" + base_dir + "' must be an absolute directory");
   }
+  // Trials made later read the same files, wherever the coordinator runs from.
+  if (spec->adaptive()) jobs::ResolveSweepPaths(&*spec, base_dir);
 
   const std::string sweep_id = ids_.NextSweepId();
   std::set<std::string> checked;
@@ -143,13 +148,18 @@ Result<Json> Coordinator::Submit(const SubmitRequest& request) {
   sweep_order_.push_back(sweep_id);
   sweeps_.emplace(sweep_id, std::move(live));
   scheduler_.AddSweep(sweep_id, spec->priority, spec->max_concurrent, /*paused=*/false);
+  int64_t steps = 0;
+  for (const auto& trial : trials) steps = std::max(steps, trial.job.train.steps);
+  LiveSweep& added = sweeps_.at(sweep_id);
+  if (spec->adaptive()) SetSearch(added, *spec, trials.front().job, steps);
   if (spec->early_stopping) {
-    int64_t steps = 0;
-    for (const auto& trial : trials) steps = std::max(steps, trial.job.train.steps);
-    AddEarlyStopping(sweep_id, *spec->early_stopping, steps);
+    AddEarlyStopping(sweep_id, *spec, steps);
+    added.asha_steps = steps;
   }
   for (size_t i = 0; i < records.size(); ++i) {
-    trials_.emplace(records[i].id, NewLiveTrial(sweep_id, trials[i].job));
+    LiveTrial live = NewLiveTrial(sweep_id, trials[i].index, trials[i].job);
+    if (added.search) live.params = trials[i].params;
+    trials_.emplace(records[i].id, std::move(live));
     Enqueue(records[i].id, 0);
   }
   LF_LOG_INFO("sweep {} ({}) submitted by {}: {} trials", sweep_id, spec->name, request.owner,

@@ -48,7 +48,10 @@ Json Coordinator::SweepJson(const LiveSweep& s) const {
           {"trial_count", r.trial_count},
           {"created_ms", r.created_ms},
           {"updated_ms", r.updated_ms},
-          {"counts", CountsJson(s.counts)}};
+          {"counts", CountsJson(s.counts)},
+          // tpe and bohb: the trials the sweep runs in all (trial_count grows to it); else the
+          // trials it has (pbt's replacements come on top of its population)
+          {"planned_trials", s.planned > 0 ? s.planned : int64_t{r.trial_count}}};
 }
 
 Json Coordinator::TrialJson(const store::TrialRecord& t) const {
@@ -72,6 +75,7 @@ Json Coordinator::TrialJson(const store::TrialRecord& t) const {
   if (auto config = ParseJson(t.config, "trial " + t.id); config.ok()) {
     j["params"] = config->value("params", Json::object());
     j["job"] = config->value("job", Json::object());
+    j["origin"] = config->value("origin", Json());
     j["steps"] = j["job"].value(Json::json_pointer("/train/steps"), int64_t{0});
   }
   j["loss"] = nullptr;

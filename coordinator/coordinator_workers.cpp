@@ -49,6 +49,7 @@ Status Coordinator::Recover() {
   LF_ASSIGN_OR_RETURN(std::vector<store::SweepRecord> sweeps, store_.ListSweeps());
   const int64_t now = clock_.NowMillis();
   std::vector<std::pair<std::string, jobs::SweepSpec>> early_stopping;  // open sweeps with it
+  std::vector<std::pair<std::string, jobs::SweepSpec>> adaptive;        // open tpe, bohb, pbt
   for (auto& record : sweeps) {
     LiveSweep live;
     live.ordinal = sweep_order_.size();
@@ -63,12 +64,27 @@ Status Coordinator::Recover() {
       scheduler_.AddSweep(record.id, record.priority, spec.max_concurrent,
                           record.state == jobs::SweepState::kPaused);
       if (spec.early_stopping) early_stopping.emplace_back(record.id, spec);
+      if (spec.adaptive()) adaptive.emplace_back(record.id, spec);
     }
     live.record = std::move(record);
     sweep_order_.push_back(live.record.id);
     sweeps_.emplace(live.record.id, std::move(live));
   }
   LF_ASSIGN_OR_RETURN(std::vector<store::TrialRecord> trials, store_.ListTrials({}));
+  // An adaptive sweep's search state is its spec and its trials: what SetSearch needs is its first
+  // trial's job (the default objective) and its longest trial (where the rungs sit).
+  for (const auto& [id, spec] : adaptive) {
+    std::optional<jobs::JobSpec> first;
+    int64_t steps = 0;
+    for (const auto& t : trials) {
+      if (t.sweep_id != id) continue;
+      Result<TrialConfig> config = ParseTrialConfig(t);
+      if (!config.ok()) continue;
+      if (!first) first = config->job;
+      steps = std::max(steps, config->job.train.steps);
+    }
+    if (first) SetSearch(sweeps_.at(id), spec, *first, steps);
+  }
   size_t queued = 0, leased = 0;
   for (const auto& t : trials) {
     auto sit = sweeps_.find(t.sweep_id);
@@ -78,7 +94,8 @@ Status Coordinator::Recover() {
     if (jobs::IsFinal(t.state) || t.state == TrialState::kFailed) continue;
     LiveTrial live{.sweep_id = t.sweep_id};
     if (Result<TrialConfig> config = ParseTrialConfig(t); config.ok()) {
-      live = NewLiveTrial(t.sweep_id, config->job);
+      live = NewLiveTrial(t.sweep_id, t.index, config->job);
+      if (sit->second.search) live.params = config->params;
     } else {  // it cannot train anywhere: the dispatch that picks it fails it, saying why
       LF_LOG_WARN("trial {}: its stored job does not parse: {}", t.id, config.status().ToString());
     }
@@ -106,16 +123,28 @@ Status Coordinator::Recover() {
   for (const auto& [id, spec] : early_stopping) {
     LF_RETURN_IF_ERROR(RecoverEarlyStopping(id, spec, trials));
   }
+  for (const auto& [id, spec] : adaptive) {
+    size_t replaced = 0;
+    if (spec.search == "pbt") LF_RETURN_IF_ERROR(RecoverStopMarks(id, trials, &replaced));
+  }
   for (const auto& id : sweep_order_) touched_sweeps_.push_back(id);
   LF_LOG_INFO("recovered {} sweeps; {} trials queued, {} held by workers before the restart",
               sweeps_.size(), queued, leased);
   return Status::Ok();
 }
 
-Coordinator::LiveTrial Coordinator::NewLiveTrial(const std::string& sweep_id,
+Coordinator::LiveTrial Coordinator::NewLiveTrial(const std::string& sweep_id, uint32_t index,
                                                  const jobs::JobSpec& job) {
-  LiveTrial t{.sweep_id = sweep_id, .pack_key = jobs::PackKey(job), .steps = job.train.steps};
-  if (!t.pack_key.empty() && sweeps_.at(sweep_id).memory_bytes > 0) {
+  LiveTrial t{.sweep_id = sweep_id,
+              .index = index,
+              .pack_key = jobs::PackKey(job),
+              .steps = job.train.steps};
+  const LiveSweep& sweep = sweeps_.at(sweep_id);
+  if (sweep.search && sweep.search->search == "bohb") {
+    t.bracket = jobs::HyperbandBracket(*sweep.search->early_stopping, sweep.asha_steps,
+                                       sweep.search->seed, index);
+  }
+  if (!t.pack_key.empty() && sweep.memory_bytes > 0) {
     auto [it, added] = base_weight_bytes_.try_emplace(job.base_model, 0);
     if (added) {  // the model*.safetensors files: what the base takes once loaded, near enough
       std::error_code ec;
@@ -278,6 +307,7 @@ void Coordinator::OnProgress(const std::string& peer, const protocol::Progress& 
     return;
   }
   ApplyEarlyStopping(peer, m.trial_id, *t, m.metrics);
+  ApplyPbt(peer, m.trial_id, *t, m.metrics);
 }
 
 void Coordinator::OnCheckpoint(const std::string& peer, const protocol::Checkpoint& m) {
@@ -452,7 +482,18 @@ void Coordinator::Commit() {
 }
 
 void Coordinator::Dispatch() {
-  for (const Placement& p : scheduler_.Place(clock_.NowMillis())) {
+  // A model-based sweep keeps one suggestion queued: each one placed makes room for the next,
+  // until no worker takes more.
+  for (int round = 0;; ++round) {
+    const bool suggested = SuggestTrials();
+    const std::vector<Placement> placed = scheduler_.Place(clock_.NowMillis());
+    Assign(placed);
+    if (!suggested || placed.empty() || round > 1000) break;
+  }
+}
+
+void Coordinator::Assign(const std::vector<Placement>& placements) {
+  for (const Placement& p : placements) {
     LiveTrial& t = trials_.at(p.trial.trial_id);
     t.worker = p.worker_id;
     t.started_ms = clock_.NowMillis();
@@ -525,7 +566,7 @@ void Coordinator::FinishSweeps() {
   for (const auto& id : touched_sweeps_) {
     LiveSweep& s = sweeps_.at(id);
     const auto state = s.record.state;
-    if (s.unfinished() > 0 ||
+    if (s.unfinished() > 0 || s.suggesting() ||
         (state != jobs::SweepState::kActive && state != jobs::SweepState::kPaused)) {
       continue;
     }

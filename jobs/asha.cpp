@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "jobs/random.h"
+
 namespace lf::jobs {
 namespace {
 
@@ -181,6 +183,41 @@ std::string AshaState::StopReason(const AshaDecision& d) const {
          " is worse than " + rung + "'s cut " + Number(d.cut) + " (best 1/" +
          std::to_string(config_.reduction_factor) + " of " + std::to_string(d.recorded) +
          " continue; mode " + config_.mode + ")";
+}
+
+size_t HyperbandBrackets(const AshaConfig& config, int64_t train_steps) {
+  return AshaRungSteps(config, train_steps).size() + 1;
+}
+
+size_t HyperbandBracket(const AshaConfig& config, int64_t train_steps, uint64_t seed,
+                        uint32_t index) {
+  const size_t n = HyperbandBrackets(config, train_steps);
+  std::vector<uint64_t> budget;
+  uint64_t total = 0;
+  for (size_t b = 0; b < n; ++b) {
+    const size_t s = n - 1 - b;
+    double rf_s = 1;
+    for (size_t i = 0; i < s; ++i) rf_s *= static_cast<double>(config.reduction_factor);
+    const double weight = std::ceil(static_cast<double>(n) * rf_s / static_cast<double>(s + 1));
+    budget.push_back(static_cast<uint64_t>(std::min(weight, 0x1p40)));
+    total += budget.back();
+  }
+  uint64_t draw = TrialRng(seed, index, /*salt=*/0xB0B).Next() % total;
+  for (size_t b = 0; b < n; ++b) {
+    if (draw < budget[b]) return b;
+    draw -= budget[b];
+  }
+  return n - 1;
+}
+
+std::optional<AshaConfig> HyperbandBracketConfig(const AshaConfig& config, int64_t train_steps,
+                                                 size_t bracket) {
+  const std::vector<int64_t> rungs = AshaRungSteps(config, train_steps);
+  if (bracket >= rungs.size()) return std::nullopt;
+  AshaConfig c = config;
+  c.grace_period = rungs[bracket];
+  c.max_rungs = static_cast<int64_t>(rungs.size() - bracket);
+  return c;
 }
 
 }  // namespace lf::jobs

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <limits>
 #include <map>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -60,6 +61,19 @@ Status CheckAshaForJob(const AshaConfig& config, const JobSpec& job, const Field
 
 // The rung steps for a trial of train_steps steps, ascending.
 std::vector<int64_t> AshaRungSteps(const AshaConfig& config, int64_t train_steps);
+
+// BOHB's Hyperband brackets (Falkner et al. 2018) on these rungs, spread as Optuna's
+// HyperbandPruner spreads trials: with R rungs there are R + 1 brackets; bracket b judges its
+// trials first at rung b (so bracket 0 is ASHA itself and bracket R never stops a trial), among
+// the trials of its own bracket only. Trial `index` falls in bracket b with weight
+// ceil((R + 1) * rf^s / (s + 1)), s = R - b (more trials where more are stopped), by a hash of
+// the seed and the index.
+size_t HyperbandBrackets(const AshaConfig& config, int64_t train_steps);
+size_t HyperbandBracket(const AshaConfig& config, int64_t train_steps, uint64_t seed,
+                        uint32_t index);
+// Bracket b's rule: the config whose rungs are rungs b, b + 1, ...; nullopt for the last bracket.
+std::optional<AshaConfig> HyperbandBracketConfig(const AshaConfig& config, int64_t train_steps,
+                                                 size_t bracket);
 
 struct AshaDecision {
   enum Kind { kNotARung, kContinue, kStop };

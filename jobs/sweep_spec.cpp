@@ -8,6 +8,9 @@
 #include <limits>
 #include <optional>
 
+#include "jobs/pbt.h"
+#include "jobs/random.h"
+
 namespace lf::jobs {
 namespace {
 
@@ -18,40 +21,6 @@ constexpr int64_t kMaxIntBound = int64_t{1} << 53;
 
 constexpr std::string_view kOutputMessage =
     "the coordinator chooses trial output folders; remove this key";
-
-// SplitMix64 (Steele, Lea and Flood, 2014). Its outputs, and our mapping of them to numbers, are
-// fixed by this code, unlike std::*_distribution's, which differ between standard libraries.
-class SplitMix64 {
- public:
-  explicit SplitMix64(uint64_t state) : state_(state) {}
-
-  static uint64_t Mix(uint64_t z) {
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  uint64_t Next() { return Mix(state_ += kGamma); }
-  double NextUnit() { return static_cast<double>(Next() >> 11) * 0x1.0p-53; }  // [0, 1)
-  // [0, n) without modulo bias: draws below 2^64 mod n are redrawn.
-  uint64_t NextBelow(uint64_t n) {
-    const uint64_t threshold = (0 - n) % n;
-    for (;;) {
-      uint64_t r = Next();
-      if (r >= threshold) return r % n;
-    }
-  }
-
-  static constexpr uint64_t kGamma = 0x9E3779B97F4A7C15ull;
-
- private:
-  uint64_t state_;
-};
-
-// One stream per trial, so a trial's values depend only on the seed and its index.
-SplitMix64 TrialRng(uint64_t seed, uint32_t index) {
-  return SplitMix64(SplitMix64::Mix(seed) ^
-                    SplitMix64::Mix((uint64_t{index} + 1) * SplitMix64::kGamma));
-}
 
 Json Sample(const SearchAxis& axis, SplitMix64& rng) {
   switch (axis.kind) {
@@ -344,7 +313,182 @@ Status ParseResources(const JsonField& f, ResourceSpec* r) {
   return Status::Ok();
 }
 
+// What a search needs of the document as a whole (before any job is parsed).
+Status CheckSearch(const SweepSpec& spec, const JsonField& f) {
+  if (spec.search == "bohb" && !spec.early_stopping) {
+    return f.Required("search")->Error(
+        "bohb spreads trials over Hyperband brackets of the early stopping rungs; add an "
+        "early_stopping block (type: asha), or use search: tpe");
+  }
+  if (spec.search == "pbt") {
+    if (!f.Has("pbt")) {
+      return f.Error("search: pbt needs a pbt block, e.g. pbt: {perturbation_interval: 20, "
+                     "mutable: [train.lr]}");
+    }
+    if (spec.early_stopping) {
+      return f.Required("early_stopping")
+          ->Error("pbt decides itself which trials go on; remove early_stopping");
+    }
+    if (spec.objectives.size() > 1) {
+      return f.Required("objectives")->Error("pbt ranks trials by one objective; name one");
+    }
+    const JsonField keys = *f.Required("pbt")->Required("mutable");
+    for (size_t i = 0; i < spec.pbt.mutable_keys.size(); ++i) {
+      const std::string& key = spec.pbt.mutable_keys[i];
+      if (std::none_of(spec.space.begin(), spec.space.end(),
+                       [&](const SearchAxis& a) { return a.key == key; })) {
+        return FieldError(keys.path().Index(i).str(),
+                          "'" + key + "' is not a key of the space; explore changes swept keys");
+      }
+      if (!PbtKeyIsMutable(key)) {
+        return FieldError(keys.path().Index(i).str(),
+                          "'" + key + "' cannot change mid-run: exploit copies a checkpoint, "
+                          "which must fit the new values; mutable keys are train.* settings "
+                          "(not steps, seed, eval_every, checkpoint_every) and dropouts");
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+// What a search needs of the trials' jobs, checked on the first one: its objectives are produced,
+// and pbt's objective is reported (and checkpointed) at its interval.
+Status CheckSearchForJob(const SweepSpec& spec, const JobSpec& job, const FieldPath& root) {
+  const bool stated = !spec.objectives.empty();
+  for (const Objective& o : SearchObjectives(spec, job)) {
+    const std::string path = stated ? root.Key("objectives").Key(o.name).str() : root.str();
+    LF_RETURN_IF_ERROR(CheckObjectiveForJob(o, job, path));
+  }
+  if (spec.search != "pbt") return Status::Ok();
+  const int64_t interval = spec.pbt.perturbation_interval;
+  const std::string interval_path = root.Key("pbt").Key("perturbation_interval").str();
+  const Objective objective = SearchObjectives(spec, job).front();
+  if (objective.name != "eval_loss" && objective.name != "loss") {
+    return FieldError(root.Key("objectives").Key(objective.name).str(),
+                      "pbt compares trials while they train: its objective must be eval_loss or "
+                      "loss");
+  }
+  if (objective.name == "eval_loss" &&
+      (job.train.eval_every <= 0 || interval % job.train.eval_every != 0)) {
+    return FieldError(interval_path, "eval_loss is reported every train.eval_every (" +
+                                         std::to_string(job.train.eval_every) +
+                                         ") steps; make perturbation_interval a multiple of it");
+  }
+  if (job.train.checkpoint_every <= 0 || interval % job.train.checkpoint_every != 0) {
+    return FieldError(interval_path,
+                      "exploit copies checkpoints: set base.train.checkpoint_every to the "
+                      "interval (or a divisor of it); it is " +
+                          std::to_string(job.train.checkpoint_every));
+  }
+  if (interval >= job.train.steps) {
+    return FieldError(interval_path, "the interval (" + std::to_string(interval) +
+                                         ") must be shorter than train.steps (" +
+                                         std::to_string(job.train.steps) + ")");
+  }
+  return Status::Ok();
+}
+
+// Trial `index` of `spec` with `params` (a value per space key), the job parsed and checked;
+// `repeat` > 0 (a grid's repeat) is added to the training seed unless the seed is swept.
+Result<TrialSpec> BuildTrial(const SweepSpec& spec, uint32_t index, Json params, uint64_t repeat) {
+  const FieldPath root("sweep"), space_path = root.Key("space");
+  TrialSpec trial{.index = index, .params = std::move(params)};
+  std::vector<Substitution> subs;
+  for (const SearchAxis& axis : spec.space) {
+    subs.push_back({&axis, trial.params.at(axis.key), space_path.Key(axis.key).str()});
+  }
+  const auto context = [&] {
+    return " (trial " + std::to_string(index) + ": " + trial.params.dump() + ")";
+  };
+  Result<JobSpec> job = ParseSubstituted(spec, subs, root, "");
+  if (!job.ok()) {  // parsed again to name the trial: a message only failures pay for
+    return ParseSubstituted(spec, subs, root, context()).status();
+  }
+  trial.job = std::move(job).value();
+  if (spec.early_stopping) {
+    Status st = CheckAshaForJob(*spec.early_stopping, trial.job, root.Key("early_stopping"),
+                                root.Key("base").str());
+    if (!st.ok()) return Status(st.code(), st.message() + context()).WithField(st.field());
+  }
+  const bool seed_swept = std::any_of(spec.space.begin(), spec.space.end(),
+                                      [](const SearchAxis& a) { return a.key == "train.seed"; });
+  if (repeat > 0 && !seed_swept) {
+    // The stored job's seed must stay an int64 (ParseJobSpec reads it back as one).
+    if (trial.job.train.seed > uint64_t{std::numeric_limits<int64_t>::max()} - repeat) {
+      return FieldError(root.str() + ".base.train.seed", "too large to add repeat offsets");
+    }
+    trial.job.train.seed += repeat;
+  }
+  return trial;
+}
+
 }  // namespace
+
+Json RandomParams(const SweepSpec& spec, uint32_t index) {
+  SplitMix64 rng = TrialRng(spec.seed, index);
+  Json params = Json::object();
+  for (const SearchAxis& axis : spec.space) params[axis.key] = Sample(axis, rng);
+  return params;
+}
+
+Result<TrialSpec> MakeTrial(const SweepSpec& spec, uint32_t index, const Json& params) {
+  if (!params.is_object() || params.size() != spec.space.size() ||
+      std::any_of(spec.space.begin(), spec.space.end(),
+                  [&](const SearchAxis& a) { return !params.contains(a.key); })) {
+    return InvalidArgument("trial " + std::to_string(index) + ": " + params.dump() +
+                           " does not give exactly one value per space key");
+  }
+  return BuildTrial(spec, index, params, 0);
+}
+
+int64_t PlannedTrials(const SweepSpec& spec) {
+  if (spec.search != "grid") return spec.num_samples;
+  double grid = 1;
+  for (const SearchAxis& axis : spec.space) {
+    if (axis.kind == Kind::kGrid) grid *= static_cast<double>(axis.values.size());
+  }
+  return static_cast<int64_t>(std::min(grid * static_cast<double>(spec.num_samples), 0x1p62));
+}
+
+std::vector<Objective> SearchObjectives(const SweepSpec& spec, const JobSpec& job) {
+  if (!spec.objectives.empty()) return spec.objectives;
+  if (spec.early_stopping && (spec.early_stopping->metric == "eval_loss" ||
+                              spec.early_stopping->metric == "loss")) {
+    return {{.name = spec.early_stopping->metric, .mode = spec.early_stopping->mode}};
+  }
+  return {{.name = job.data.eval.empty() ? "loss" : "eval_loss", .mode = "min"}};
+}
+
+void ResolveSweepPaths(SweepSpec* spec, std::string_view base_dir) {
+  // The keys ResolveJobPaths resolves (jobs/job_spec.cpp), as dotted paths into the job document.
+  static const std::set<std::string> kPathKeys = {"base_model", "data.train", "data.eval",
+                                                  "data.general_eval", "data.chat_template"};
+  const auto resolve = [&](Json& value) {
+    if (!value.is_string() || value.get_ref<const std::string&>().empty()) return;
+    std::filesystem::path p(value.get<std::string>());
+    if (!p.is_absolute()) value = (std::filesystem::path(base_dir) / p).lexically_normal().string();
+  };
+  for (const std::string& key : kPathKeys) {
+    Json* node = &spec->base;
+    size_t start = 0;
+    for (;;) {
+      const size_t dot = key.find('.', start);
+      const std::string segment = key.substr(start, dot == std::string::npos ? dot : dot - start);
+      if (!node->is_object() || !node->contains(segment)) {
+        node = nullptr;
+        break;
+      }
+      node = &(*node)[segment];
+      if (dot == std::string::npos) break;
+      start = dot + 1;
+    }
+    if (node != nullptr) resolve(*node);
+  }
+  for (SearchAxis& axis : spec->space) {
+    if (!kPathKeys.contains(axis.key)) continue;
+    for (Json& v : axis.values) resolve(v);
+  }
+}
 
 Result<SweepSpec> ParseSweepSpec(const Json& doc, std::string_view root_name) {
   const FieldPath root(std::string{root_name});
@@ -354,7 +498,8 @@ Result<SweepSpec> ParseSweepSpec(const Json& doc, std::string_view root_name) {
   }
   LF_RETURN_IF_ERROR(
       f.CheckKeys({"name", "base", "space", "search", "seed", "num_samples", "priority",
-                   "max_retries", "max_concurrent", "resources", "early_stopping"}));
+                   "max_retries", "max_concurrent", "resources", "early_stopping", "objectives",
+                   "tpe", "pbt"}));
   SweepSpec spec;
   LF_ASSIGN_OR_RETURN(spec.name, f.StringOr("name", ""));
   LF_ASSIGN_OR_RETURN(JsonField base, f.Required("base"));
@@ -365,8 +510,9 @@ Result<SweepSpec> ParseSweepSpec(const Json& doc, std::string_view root_name) {
   spec.base = base.json();
   if (auto space = f.Optional("space")) LF_RETURN_IF_ERROR(ParseSpace(*space, &spec));
   LF_ASSIGN_OR_RETURN(spec.search, f.StringOr("search", spec.search));
-  if (spec.search != "grid" && spec.search != "random") {
-    return f.Required("search")->Error("expected grid or random, got '" + spec.search + "'");
+  if (spec.search != "grid" && spec.search != "random" && !spec.adaptive()) {
+    return f.Required("search")->Error("expected grid, random, tpe, bohb or pbt, got '" +
+                                       spec.search + "'");
   }
   LF_ASSIGN_OR_RETURN(int64_t seed, f.IntOr("seed", 0, {.min = 0}));
   spec.seed = static_cast<uint64_t>(seed);
@@ -388,8 +534,21 @@ Result<SweepSpec> ParseSweepSpec(const Json& doc, std::string_view root_name) {
   if (auto early = f.Optional("early_stopping")) {
     LF_ASSIGN_OR_RETURN(spec.early_stopping, ParseAshaConfig(*early));
   }
+  if (auto objectives = f.Optional("objectives")) {
+    LF_ASSIGN_OR_RETURN(spec.objectives, ParseObjectives(*objectives));
+  }
+  if (auto tpe = f.Optional("tpe")) {
+    if (!spec.model_based()) return tpe->Error("only search: tpe and bohb read this block");
+    LF_ASSIGN_OR_RETURN(spec.tpe, ParseTpeOptions(*tpe));
+  }
+  if (auto pbt = f.Optional("pbt")) {
+    if (spec.search != "pbt") return pbt->Error("only search: pbt reads this block");
+    LF_ASSIGN_OR_RETURN(spec.pbt, ParsePbtOptions(*pbt));
+  }
+  LF_RETURN_IF_ERROR(CheckSearch(spec, f));
   JobSpec first;
   LF_RETURN_IF_ERROR(CheckValues(spec, root, &first));
+  LF_RETURN_IF_ERROR(CheckSearchForJob(spec, first, root));
   // The first trial's job here, so the common mistake (no eval_every) is reported at parse time;
   // ExpandSweep checks every trial.
   if (spec.early_stopping) {
@@ -402,7 +561,7 @@ Result<SweepSpec> ParseSweepSpec(const Json& doc, std::string_view root_name) {
 Result<std::vector<TrialSpec>> ExpandSweep(const SweepSpec& spec, size_t max_trials,
                                            size_t max_bytes) {
   LF_RETURN_IF_ERROR(ParseSweepSpec(SweepSpecToJson(spec)));  // a spec built in code is unchecked
-  const FieldPath root("sweep"), space_path = root.Key("space");
+  const FieldPath root("sweep");
   const bool grid = spec.search == "grid";
   const uint64_t limit = std::min<uint64_t>(max_trials, std::numeric_limits<uint32_t>::max());
   // Counted in doubles: exact up to 2^53, far above any limit, and they cannot overflow.
@@ -438,55 +597,38 @@ Result<std::vector<TrialSpec>> ExpandSweep(const SweepSpec& spec, size_t max_tri
                                       kib(static_cast<double>(max_bytes)) +
                                       "; shrink the base job's values or split the sweep");
   }
-  const bool seed_swept = std::any_of(spec.space.begin(), spec.space.end(),
-                                      [](const SearchAxis& a) { return a.key == "train.seed"; });
+  // An adaptive search makes the rest of its trials while it runs (MakeTrial).
+  const uint64_t made =
+      !spec.adaptive()       ? static_cast<uint64_t>(total)
+      : spec.search == "pbt" ? static_cast<uint64_t>(spec.num_samples)
+                             : static_cast<uint64_t>(std::clamp<int64_t>(
+                                   spec.tpe.n_startup_trials, 1, spec.num_samples));
   std::vector<TrialSpec> trials;
-  trials.reserve(static_cast<size_t>(total));
+  trials.reserve(static_cast<size_t>(made));
   const auto grid_trials = static_cast<uint64_t>(grid_size);
-  for (uint64_t t = 0; t < static_cast<uint64_t>(total); ++t) {
-    TrialSpec trial;
-    trial.index = static_cast<uint32_t>(t);
-    trial.params = Json::object();
-    SplitMix64 rng = TrialRng(spec.seed, trial.index);
-    // The grid position in mixed radix, the last axis varying fastest; then the repeat.
-    uint64_t position = t % grid_trials;
-    std::vector<size_t> grid_index(spec.space.size());
-    for (size_t a = spec.space.size(); a-- > 0;) {
-      if (!grid || spec.space[a].kind != Kind::kGrid) continue;
-      grid_index[a] = position % spec.space[a].values.size();
-      position /= spec.space[a].values.size();
-    }
-    std::vector<Substitution> subs;
-    for (size_t a = 0; a < spec.space.size(); ++a) {
-      const SearchAxis& axis = spec.space[a];
-      Json value =
-          grid && axis.kind == Kind::kGrid ? axis.values[grid_index[a]] : Sample(axis, rng);
-      trial.params[axis.key] = value;
-      subs.push_back({&axis, std::move(value), space_path.Key(axis.key).str()});
-    }
-    Result<JobSpec> job = ParseSubstituted(spec, subs, root, "");
-    if (!job.ok()) {  // parsed again to name the trial: a message only failures pay for
-      std::string context = " (trial " + std::to_string(t) + ": " + trial.params.dump() + ")";
-      return ParseSubstituted(spec, subs, root, context).status();
-    }
-    trial.job = std::move(job).value();
-    if (spec.early_stopping) {
-      Status st = CheckAshaForJob(*spec.early_stopping, trial.job, root.Key("early_stopping"),
-                                  root.Key("base").str());
-      if (!st.ok()) {
-        return Status(st.code(), st.message() + " (trial " + std::to_string(t) + ": " +
-                                     trial.params.dump() + ")")
-            .WithField(st.field());
+  for (uint64_t t = 0; t < made; ++t) {
+    const auto index = static_cast<uint32_t>(t);
+    Json params = Json::object();
+    if (grid) {
+      SplitMix64 rng = TrialRng(spec.seed, index);
+      // The grid position in mixed radix, the last axis varying fastest; then the repeat.
+      uint64_t position = t % grid_trials;
+      std::vector<size_t> grid_index(spec.space.size());
+      for (size_t a = spec.space.size(); a-- > 0;) {
+        if (spec.space[a].kind != Kind::kGrid) continue;
+        grid_index[a] = position % spec.space[a].values.size();
+        position /= spec.space[a].values.size();
       }
-    }
-    const uint64_t repeat = grid ? t / grid_trials : 0;
-    if (repeat > 0 && !seed_swept) {
-      // The stored job's seed must stay an int64 (ParseJobSpec reads it back as one).
-      if (trial.job.train.seed > uint64_t{std::numeric_limits<int64_t>::max()} - repeat) {
-        return FieldError(root.str() + ".base.train.seed", "too large to add repeat offsets");
+      for (size_t a = 0; a < spec.space.size(); ++a) {
+        const SearchAxis& axis = spec.space[a];
+        params[axis.key] =
+            axis.kind == Kind::kGrid ? axis.values[grid_index[a]] : Sample(axis, rng);
       }
-      trial.job.train.seed += repeat;
+    } else {
+      params = RandomParams(spec, index);
     }
+    LF_ASSIGN_OR_RETURN(TrialSpec trial,
+                        BuildTrial(spec, index, std::move(params), grid ? t / grid_trials : 0));
     trials.push_back(std::move(trial));
   }
   return trials;
@@ -505,6 +647,9 @@ Json SweepSpecToJson(const SweepSpec& spec) {
       {"resources", {{"gpus", spec.resources.gpus}, {"memory", spec.resources.memory_bytes}}},
   };
   if (spec.early_stopping) out["early_stopping"] = AshaConfigToJson(*spec.early_stopping);
+  if (!spec.objectives.empty()) out["objectives"] = ObjectivesToJson(spec.objectives);
+  if (spec.model_based()) out["tpe"] = TpeOptionsToJson(spec.tpe);
+  if (spec.search == "pbt") out["pbt"] = PbtOptionsToJson(spec.pbt);
   // No space is written as no key: an empty space is an error when parsed.
   if (!spec.space.empty()) {
     Json space = Json::object();

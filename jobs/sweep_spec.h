@@ -16,9 +16,15 @@
 //     lora.dropout: {uniform: [0.0, 0.1]}    # a number between low and high
 //     lora.alpha: {int: [8, 64]}             # an integer, both ends included
 //     lora.target_modules: {choice: [[c_attn], [c_attn, c_fc]]}  # one of the values at random
-//   search: grid               # grid (default) or random
+//   search: grid               # grid (default), random, tpe, bohb or pbt
 //   seed: 0                    # seeds the sampling; training's seed is base.train.seed
-//   num_samples: 1             # grid: repeats of the whole grid; random: the number of trials
+//   num_samples: 1             # grid: repeats of the whole grid; random, tpe, bohb: the number
+//                              #   of trials; pbt: the population
+//   objectives: {eval_loss: min}   # optional: what tpe/bohb/pbt optimise and compare's Pareto
+//                              #   front shows (jobs/search_options.h); default: the early
+//                              #   stopping metric, else eval_loss (loss without data.eval)
+//   tpe: {n_startup_trials: 10}    # optional, tpe and bohb (jobs/search_options.h)
+//   pbt: {perturbation_interval: 20, mutable: [train.lr]}   # required by pbt
 //   priority: 0                # higher runs first; any int32
 //   max_retries: 2             # retries of retryable failures per trial, 0 to 100
 //   max_concurrent: 0          # trials of this sweep running at once; 0: no limit
@@ -44,6 +50,13 @@
 // the last bit of loguniform values, which go through the C library's log and exp).
 // A range axis's ends must satisfy low < high; every list must have at least one value.
 //
+// search: tpe makes its first tpe.n_startup_trials trials as random search would (the same
+// values for the same seed), then suggests each further trial from the results stored so far
+// (jobs/tpe.h) when the coordinator needs one. search: bohb is tpe whose trials are spread over
+// Hyperband brackets of the early_stopping rungs (required; jobs/hyperband.h). search: pbt starts
+// num_samples random trials and lets the coordinator replace the worst with perturbed copies of
+// the best every perturbation_interval steps (jobs/pbt.h); it needs checkpoints at that interval.
+//
 // early_stopping's rungs sit at steps grace_period * reduction_factor^k below train.steps; a trial
 // reaching a rung behind the best 1/reduction_factor of the values recorded there ends early, as
 // stopped, with its adapter (jobs/asha.h has the rule). Every trial's job must report the metric
@@ -61,6 +74,7 @@
 #include "common/status.h"
 #include "jobs/asha.h"
 #include "jobs/job_spec.h"
+#include "jobs/search_options.h"
 
 namespace lf::jobs {
 
@@ -87,7 +101,7 @@ struct SweepSpec {
   std::string name;
   Json base;                      // the base job document, keys as in `lorafleet train`'s job file
   std::vector<SearchAxis> space;  // ordered by key
-  std::string search = "grid";    // "grid" or "random"
+  std::string search = "grid";    // "grid", "random", "tpe", "bohb" or "pbt"
   uint64_t seed = 0;
   int64_t num_samples = 1;
   int32_t priority = 0;        // higher runs first
@@ -95,6 +109,14 @@ struct SweepSpec {
   int32_t max_concurrent = 0;  // trials of this sweep running at once; 0: no limit
   ResourceSpec resources;
   std::optional<AshaConfig> early_stopping;  // absent: no early stopping
+  std::vector<Objective> objectives;  // as stated; empty: SearchObjectives' default
+  TpeOptions tpe;                     // search: tpe, bohb
+  PbtOptions pbt;                     // search: pbt
+
+  // tpe, bohb and pbt make trials while the sweep runs; grid and random all at submission.
+  bool adaptive() const { return search == "tpe" || search == "bohb" || search == "pbt"; }
+  // tpe and bohb suggest trials from a model of the results.
+  bool model_based() const { return search == "tpe" || search == "bohb"; }
 
   friend bool operator==(const SweepSpec&, const SweepSpec&) = default;
 };
@@ -111,13 +133,34 @@ struct TrialSpec {
 Result<SweepSpec> ParseSweepSpec(const Json& doc, std::string_view root = "sweep");
 
 // Expands and validates every trial (each substituted job goes through ParseJobSpec), in index
-// order. Refuses, before building any, more than max_trials trials, or trials whose job documents
+// order; for an adaptive search, the trials made at submission (tpe, bohb: the random startup
+// trials, at least one; pbt: the population), while the limits count num_samples. Refuses, before building any, more than max_trials trials, or trials whose job documents
 // would take more than max_bytes together (estimated from the base and each axis's largest
 // value: a 1 MiB string in the base times 100000 trials is refused here, not after 100 GB).
 // Also accepts a SweepSpec built in code: it is checked as ParseSweepSpec would check it. Error
 // paths are rooted at "sweep".
 Result<std::vector<TrialSpec>> ExpandSweep(const SweepSpec& spec, size_t max_trials = 100000,
                                            size_t max_bytes = size_t{256} << 20);
+
+// How many trials a sweep runs when nothing is stopped: grid size times num_samples, else
+// num_samples (pbt: the population; its replacements come on top).
+int64_t PlannedTrials(const SweepSpec& spec);
+
+// The values random search gives trial `index` (what tpe's startup trials take).
+Json RandomParams(const SweepSpec& spec, uint32_t index);
+
+// Trial `index` with `params` (a value for every space key, e.g. a sampler's suggestion):
+// substituted, parsed and checked as ExpandSweep checks its trials.
+Result<TrialSpec> MakeTrial(const SweepSpec& spec, uint32_t index, const Json& params);
+
+// What tpe, bohb and pbt optimise: the stated objectives, else the early stopping metric when it
+// is an objective, else eval_loss when `job` evaluates, else loss (all min unless stated).
+std::vector<Objective> SearchObjectives(const SweepSpec& spec, const JobSpec& job);
+
+// Makes the relative file paths of the base job and of the space's values absolute against
+// `base_dir` (the keys jobs::ResolveJobPaths resolves), so trials made later, by a coordinator
+// that does not know where the sweep was submitted from, read the same files.
+void ResolveSweepPaths(SweepSpec* spec, std::string_view base_dir);
 
 // The files a trial's job reads (after ResolveJobPaths) exist where this process runs: the base
 // model's config.json, the data files, a chat template. The error's field says whether the path

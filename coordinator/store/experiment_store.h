@@ -190,6 +190,13 @@ class ExperimentStore {
   // belong to the sweep, or trial_count disagrees with the trials given.
   virtual Status CreateSweep(const SweepRecord& sweep, const std::vector<TrialRecord>& trials,
                              const std::string& actor) = 0;
+  // Adds trials to an open (active or paused) sweep as it runs (search: tpe, bohb and pbt make
+  // them one at a time): indices trial_count, trial_count + 1, ..., each queued; the sweep's
+  // trial_count grows with them and a "sweep.trials_added" event names them, all in one atomic,
+  // durable batch. kNotFound for no such sweep, kFailedPrecondition for a finished or cancelled
+  // one, kInvalidArgument for trials that do not continue the sweep.
+  virtual Status AddTrials(const std::string& sweep_id, const std::vector<TrialRecord>& trials,
+                           const std::string& actor) = 0;
   virtual Result<SweepRecord> GetSweep(const std::string& sweep_id) const = 0;
   virtual Result<std::vector<SweepRecord>> ListSweeps() const = 0;  // oldest first
   // Pause, resume, cancel, finish, change priority: checked against the sweep lifecycle.

@@ -69,6 +69,24 @@ class MemoryStore final : public ExperimentStore {
     return Status::Ok();
   }
 
+  Status AddTrials(const std::string& sweep_id, const std::vector<TrialRecord>& trials,
+                   const std::string& actor) override {
+    std::lock_guard lock(mu_);
+    auto it = sweeps_.find(sweep_id);
+    if (it == sweeps_.end()) return NotFound("no sweep with id " + sweep_id);
+    SweepRecord s = it->second;
+    const int64_t now = clock_->NowMillis();
+    LF_ASSIGN_OR_RETURN(std::string detail, rules::ApplyAddedTrials(trials, now, &s));
+    for (const TrialRecord& trial : trials) {
+      TrialRecord t = rules::NewTrialRecord(trial, now);
+      bytes_ += Footprint(t);
+      trials_.emplace(t.id, std::move(t));
+    }
+    it->second = s;
+    AddEvent({.actor = actor, .kind = "sweep.trials_added", .sweep_id = s.id, .detail = detail});
+    return Status::Ok();
+  }
+
   Result<SweepRecord> GetSweep(const std::string& sweep_id) const override {
     std::lock_guard lock(mu_);
     auto it = sweeps_.find(sweep_id);

@@ -34,6 +34,8 @@ class RocksDbStore final : public ExperimentStore {
 
   Status CreateSweep(const SweepRecord& sweep, const std::vector<TrialRecord>& trials,
                      const std::string& actor) override;
+  Status AddTrials(const std::string& sweep_id, const std::vector<TrialRecord>& trials,
+                   const std::string& actor) override;
   Result<SweepRecord> GetSweep(const std::string& sweep_id) const override;
   Result<std::vector<SweepRecord>> ListSweeps() const override;
   Result<SweepRecord> UpdateSweep(const std::string& sweep_id, const SweepUpdate& update) override;

@@ -66,6 +66,29 @@ Status RocksDbStore::CreateSweep(const SweepRecord& sweep, const std::vector<Tri
   return Status::Ok();
 }
 
+Status RocksDbStore::AddTrials(const std::string& sweep_id, const std::vector<TrialRecord>& trials,
+                               const std::string& actor) {
+  LF_RETURN_IF_ERROR(CheckWritable());
+  std::lock_guard lock(write_mu_);
+  LF_ASSIGN_OR_RETURN(SweepRecord s, GetSweep(sweep_id));
+  const int64_t now = options_.clock->NowMillis();
+  LF_ASSIGN_OR_RETURN(std::string detail, rules::ApplyAddedTrials(trials, now, &s));
+  rocksdb::WriteBatch batch;
+  batch.Put(cf(kSweeps), s.id, codec::EncodeSweep(s));
+  for (const TrialRecord& trial : trials) {
+    const TrialRecord t = rules::NewTrialRecord(trial, now);
+    batch.Put(cf(kTrials), t.id, codec::EncodeTrial(t));
+    batch.Put(cf(kTrialConfigs), t.id, t.config);
+  }
+  uint64_t next_seq = next_event_seq_;
+  AddEvent(&batch, {.actor = actor, .kind = "sweep.trials_added", .sweep_id = s.id,
+                    .detail = detail},
+           &next_seq);
+  LF_RETURN_IF_ERROR(CommitDurably(&batch, "adding trials to sweep " + s.id));
+  next_event_seq_ = next_seq;
+  return Status::Ok();
+}
+
 Result<SweepRecord> RocksDbStore::GetSweep(const std::string& sweep_id) const {
   LF_ASSIGN_OR_RETURN(auto value, GetRaw(kSweeps, sweep_id));
   if (!value) return NotFound("no sweep with id " + sweep_id);

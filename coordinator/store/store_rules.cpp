@@ -37,6 +37,35 @@ Status ValidateNewSweep(const SweepRecord& sweep, const std::vector<TrialRecord>
   return Status::Ok();
 }
 
+Result<std::string> ApplyAddedTrials(const std::vector<TrialRecord>& trials, int64_t now_ms,
+                                     SweepRecord* sweep) {
+  if (sweep->state != jobs::SweepState::kActive && sweep->state != jobs::SweepState::kPaused) {
+    return FailedPrecondition("sweep " + sweep->id + " is " +
+                              std::string(jobs::SweepStateName(sweep->state)) +
+                              "; trials are added to an active or paused sweep only");
+  }
+  if (trials.empty()) return InvalidArgument("no trials to add to sweep " + sweep->id);
+  std::string detail;
+  uint32_t next = sweep->trial_count;
+  for (const TrialRecord& t : trials) {
+    if (t.index != next || t.sweep_id != sweep->id || t.id != MakeTrialId(sweep->id, t.index)) {
+      return InvalidArgument("trial '" + t.id + "' (index " + std::to_string(t.index) +
+                             ") does not continue sweep " + sweep->id + ": the next is " +
+                             MakeTrialId(sweep->id, next));
+    }
+    if (t.state != jobs::TrialState::kQueued) {
+      return InvalidArgument("trial " + t.id + " is " + Describe(t.state) +
+                             "; a new trial starts queued");
+    }
+    detail += (detail.empty() ? "" : ", ") + t.id;
+    ++next;
+  }
+  sweep->trial_count = next;
+  sweep->updated_ms = now_ms;
+  ++sweep->version;
+  return detail;
+}
+
 SweepRecord NewSweepRecord(const SweepRecord& sweep, int64_t now_ms) {
   SweepRecord s = sweep;
   s.created_ms = s.updated_ms = now_ms;

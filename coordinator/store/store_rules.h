@@ -25,6 +25,11 @@ Status ValidateNewSweep(const SweepRecord& sweep, const std::vector<TrialRecord>
 SweepRecord NewSweepRecord(const SweepRecord& sweep, int64_t now_ms);
 TrialRecord NewTrialRecord(const TrialRecord& trial, int64_t now_ms);
 std::string SweepCreatedDetail(const SweepRecord& sweep);  // "'name' with 3 trials"
+// AddTrials' checks against the stored sweep (open; the trials its, queued, with the next
+// indices in order), and what it becomes: trial_count grown, updated_ms, version. Returns the
+// "sweep.trials_added" event's detail ("s-1/00003, s-1/00004").
+Result<std::string> ApplyAddedTrials(const std::vector<TrialRecord>& trials, int64_t now_ms,
+                                     SweepRecord* sweep);
 
 // Checks `update` against *sweep (compare-and-set guard, sweep lifecycle) and applies it. Returns
 // the "sweep.updated" event's detail, or "" when the update changes nothing (then *sweep is left

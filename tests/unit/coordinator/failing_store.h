@@ -31,6 +31,11 @@ class FailingStore final : public ExperimentStore {
     LF_RETURN_IF_ERROR(Refuse("creating sweep " + sweep.id));
     return inner_->CreateSweep(sweep, trials, actor);
   }
+  Status AddTrials(const std::string& id, const std::vector<TrialRecord>& trials,
+                   const std::string& actor) override {
+    LF_RETURN_IF_ERROR(Refuse("adding trials to sweep " + id));
+    return inner_->AddTrials(id, trials, actor);
+  }
   Result<SweepRecord> GetSweep(const std::string& id) const override {
     return inner_->GetSweep(id);
   }
