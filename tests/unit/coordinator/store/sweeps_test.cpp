@@ -50,6 +50,33 @@ TEST_P(SweepsTest, SweepInsertIsAtomicWhenAnyPartIsRejected) {
   EXPECT_TRUE(store_->ReadEvents({})->empty());
 }
 
+TEST_P(SweepsTest, TrialsAddedToARunningSweepContinueItsIndicesAndSurviveReopen) {
+  SweepRecord s = AddSweep(2);
+  TrialRecord next{.id = MakeTrialId(s.id, 2), .sweep_id = s.id, .index = 2, .config = "{}"};
+  ASSERT_TRUE(store_->AddTrials(s.id, {next}, "scheduler").ok());
+  Reopen();
+  EXPECT_EQ(store_->GetSweep(s.id)->trial_count, 3u);
+  EXPECT_EQ(store_->GetSweep(s.id)->version, 2u);
+  auto added = store_->GetTrial(next.id);
+  ASSERT_TRUE(added.ok());
+  EXPECT_EQ(added->state, jobs::TrialState::kQueued);
+  EXPECT_EQ(store_->ReadEvents({})->back().kind, "sweep.trials_added");
+  EXPECT_EQ(store_->ReadEvents({})->back().detail, next.id);
+  // An index that does not come next, a trial of another sweep, one not queued: refused whole.
+  TrialRecord skip{.id = MakeTrialId(s.id, 4), .sweep_id = s.id, .index = 4};
+  EXPECT_EQ(store_->AddTrials(s.id, {skip}, "scheduler").code(), StatusCode::kInvalidArgument);
+  TrialRecord running{.id = MakeTrialId(s.id, 3), .sweep_id = s.id, .index = 3,
+                      .state = jobs::TrialState::kRunning};
+  TrialRecord fine{.id = MakeTrialId(s.id, 3), .sweep_id = s.id, .index = 3};
+  EXPECT_EQ(store_->AddTrials(s.id, {running}, "scheduler").code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->AddTrials("nope", {fine}, "scheduler").code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetSweep(s.id)->trial_count, 3u);
+  EXPECT_EQ(store_->GetTrial(fine.id).status().code(), StatusCode::kNotFound);
+  // A finished sweep takes no more.
+  ASSERT_TRUE(store_->UpdateSweep(s.id, {.state = jobs::SweepState::kCancelled}).ok());
+  EXPECT_EQ(store_->AddTrials(s.id, {fine}, "scheduler").code(), StatusCode::kFailedPrecondition);
+}
+
 TEST_P(SweepsTest, DuplicateSweepIsRefusedAndChangesNothing) {
   SweepRecord s = AddSweep(2);
   ASSERT_TRUE(store_->TransitionTrial(Move(MakeTrialId(s.id, 0), jobs::TrialState::kQueued,
