@@ -23,6 +23,7 @@
 #include "common/yaml.h"
 #include "jobs/serving.h"
 #include "jobs/sweep_spec.h"
+#include "jobs/tpe.h"
 
 namespace lf::cli {
 namespace {
@@ -115,12 +116,33 @@ int DryRun(const std::string& path, const std::string& text, const std::string& 
     jobs::ResolveJobPaths(&trial.job, base_dir);
     if (Status st = jobs::CheckTrialFiles(trial, &checked); !st.ok()) return refuse(st);
   }
+  // A model-based search's next suggestions, as the sampler would make them before any result
+  // (with the trials above still running): what the first freed workers get.
+  const size_t made = trials->size();
+  if (spec->model_based() && !trials->empty()) {
+    const std::vector<jobs::Objective> objectives =
+        jobs::SearchObjectives(*spec, trials->front().job);
+    std::vector<jobs::TpeObservation> running;
+    for (const jobs::TrialSpec& t : *trials) running.push_back({.index = t.index, .params = t.params});
+    constexpr size_t kShown = 5;
+    for (size_t i = made; i < static_cast<size_t>(spec->num_samples) && i < made + kShown; ++i) {
+      const auto index = static_cast<uint32_t>(i);
+      Result<jobs::TrialSpec> next =
+          jobs::MakeTrial(*spec, index, jobs::SuggestTpe(*spec, objectives, running, index));
+      if (!next.ok()) return refuse(next.status());
+      running.push_back({.index = index, .params = next->params});
+      trials->push_back(std::move(next).value());
+    }
+  }
   if (json) {
     Json list = Json::array();
     for (const jobs::TrialSpec& t : *trials) {
       list.push_back({{"index", t.index}, {"params", t.params}, {"job", jobs::JobSpecToJson(t.job)}});
     }
-    PrintJson({{"sweep", jobs::SweepSpecToJson(*spec)}, {"trials", std::move(list)}});
+    PrintJson({{"sweep", jobs::SweepSpecToJson(*spec)},
+               {"trials", std::move(list)},
+               {"made_at_submission", made},
+               {"planned_trials", jobs::PlannedTrials(*spec)}});
     return 0;
   }
   std::vector<std::string> keys;
@@ -138,9 +160,20 @@ int DryRun(const std::string& path, const std::string& text, const std::string& 
     table.AddRow(std::move(row));
   }
   std::cout << "sweep \"" << spec->name << "\" (" << spec->search << ", seed " << spec->seed
-            << "): " << trials->size() << " trial" << (trials->size() == 1 ? "" : "s")
+            << "): " << made << " trial" << (made == 1 ? "" : "s")
+            << (spec->adaptive() ? " at submission" : "")
             << ", every file found; nothing was submitted (--dry-run)\n"
             << table.RenderText();
+  if (spec->model_based()) {
+    std::cout << "trials " << made << "-" << trials->size() - 1
+              << " above are the next suggestions before any result (random: TPE models "
+                 "results); in all "
+              << spec->num_samples << " trials, suggested by " << spec->search
+              << " from the results stored as workers free up\n";
+  } else if (spec->search == "pbt") {
+    std::cout << "the population; every " << spec->pbt.perturbation_interval
+              << " steps its worst trials are replaced by explored copies of its best\n";
+  }
   return 0;
 }
 
