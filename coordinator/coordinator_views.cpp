@@ -138,17 +138,30 @@ Result<Json> Coordinator::CompareView(const std::vector<std::string>& sweep_ids)
   }
   Json sweeps = Json::array();
   std::vector<jobs::TrialSummary> trials;
+  // The front weighs the sweeps' stated objectives when they all state the same ones.
+  std::optional<std::vector<jobs::Objective>> objectives;
   for (const std::string& sweep_id : distinct) {
     auto it = sweeps_.find(sweep_id);
     if (it == sweeps_.end()) return NotFound("no sweep with id '" + sweep_id + "'");
     sweeps.push_back(SweepJson(it->second));
+    std::vector<jobs::Objective> stated;
+    if (auto resolved = ParseJson(it->second.record.resolved, "sweep " + sweep_id); resolved.ok()) {
+      if (auto spec = jobs::ParseSweepSpec(*resolved); spec.ok()) stated = spec->objectives;
+    }
+    if (!objectives) {
+      objectives = stated;
+    } else if (*objectives != stated) {
+      objectives = std::vector<jobs::Objective>{};
+    }
     LF_ASSIGN_OR_RETURN(auto records, store_.ListTrials({.sweep_id = sweep_id}));
     for (const auto& t : records) {
       LF_ASSIGN_OR_RETURN(jobs::TrialSummary summary, SummaryOf(t));
       trials.push_back(std::move(summary));
     }
   }
-  LF_ASSIGN_OR_RETURN(jobs::Comparison comparison, jobs::Compare(std::move(trials)));
+  LF_ASSIGN_OR_RETURN(jobs::Comparison comparison,
+                      jobs::Compare(std::move(trials), objectives.value_or(
+                                                           std::vector<jobs::Objective>{})));
   Json rows = Json::array();
   for (const jobs::CompareRow& row : comparison.rows) rows.push_back(jobs::CompareRowToJson(row));
   Json repeats = Json::array();
@@ -159,7 +172,8 @@ Result<Json> Coordinator::CompareView(const std::vector<std::string>& sweep_ids)
               {"base_model", comparison.base_model},
               {"columns", jobs::CompareColumnsToJson()},
               {"rows", std::move(rows)},
-              {"repeats", std::move(repeats)}};
+              {"repeats", std::move(repeats)},
+              {"front_objectives", jobs::ObjectivesToJson(comparison.objectives)}};
   if (sweeps.size() == 1) out["sweep"] = sweeps[0];
   return out;
 }

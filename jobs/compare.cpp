@@ -21,20 +21,37 @@ double AdapterBytes(const CompareRow& row) {
   return r && r->adapter_bytes > 0 ? static_cast<double>(r->adapter_bytes) : kMissing;
 }
 
-bool Measured(const CompareRow& row) {
-  return HasAdapter(row.trial.state) && std::isfinite(EvalLoss(row)) &&
-         std::isfinite(AdapterBytes(row));
+// The row's objective values, lower better, or nullopt when one is missing (no adapter, no eval
+// set, no size).
+std::optional<std::vector<double>> Point(const CompareRow& row,
+                                         const std::vector<Objective>& objectives) {
+  if (!HasAdapter(row.trial.state) || !row.trial.result) return std::nullopt;
+  std::vector<double> p;
+  for (const Objective& o : objectives) {
+    std::optional<double> v = ObjectiveValue(o, *row.trial.result);
+    if (o.name == "adapter_bytes" && v && *v <= 0) v.reset();
+    if (!v || !std::isfinite(*v)) return std::nullopt;
+    p.push_back(o.mode == "max" ? -*v : *v);
+  }
+  return p;
 }
 
-// The quality/size Pareto front among the trials with an adapter: those that no other one matches
-// or beats on both eval loss and adapter size while beating on one of them.
-void MarkParetoFront(std::vector<CompareRow>& rows) {
-  for (CompareRow& row : rows) {
-    row.pareto_front = Measured(row) && std::none_of(rows.begin(), rows.end(), [&](const auto& o) {
-                         return Measured(o) && EvalLoss(o) <= EvalLoss(row) &&
-                                AdapterBytes(o) <= AdapterBytes(row) &&
-                                (EvalLoss(o) < EvalLoss(row) || AdapterBytes(o) < AdapterBytes(row));
-                       });
+// The Pareto front among the trials with an adapter: those that no other one matches or beats on
+// every objective while beating on one of them.
+void MarkParetoFront(std::vector<CompareRow>& rows, const std::vector<Objective>& objectives) {
+  std::vector<std::optional<std::vector<double>>> points;
+  for (const CompareRow& row : rows) points.push_back(Point(row, objectives));
+  for (size_t i = 0; i < rows.size(); ++i) {
+    rows[i].pareto_front =
+        points[i] && std::none_of(points.begin(), points.end(), [&](const auto& o) {
+          if (!o) return false;
+          bool better = false;
+          for (size_t k = 0; k < o->size(); ++k) {
+            if ((*o)[k] > (*points[i])[k]) return false;
+            better = better || (*o)[k] < (*points[i])[k];
+          }
+          return better;
+        });
   }
 }
 
@@ -70,8 +87,9 @@ CompareRow RowOf(TrialSummary trial) {
 
 }  // namespace
 
-Result<Comparison> Compare(std::vector<TrialSummary> trials) {
+Result<Comparison> Compare(std::vector<TrialSummary> trials, std::vector<Objective> objectives) {
   Comparison out;
+  out.objectives = objectives.empty() ? DefaultFrontObjectives() : std::move(objectives);
   std::string base_trial;
   for (TrialSummary& t : trials) {
     if (base_trial.empty()) {
@@ -85,7 +103,7 @@ Result<Comparison> Compare(std::vector<TrialSummary> trials) {
     if (!HasAdapter(t.state)) t.result.reset();
     out.rows.push_back(RowOf(std::move(t)));
   }
-  MarkParetoFront(out.rows);
+  MarkParetoFront(out.rows, out.objectives);
   PriceAgainstFull(out.rows);
   std::stable_sort(out.rows.begin(), out.rows.end(), [](const CompareRow& a, const CompareRow& b) {
     const int ga = Group(a.trial.state), gb = Group(b.trial.state);
@@ -93,6 +111,10 @@ Result<Comparison> Compare(std::vector<TrialSummary> trials) {
     return ga < 2 && EvalLoss(a) < EvalLoss(b);
   });
   return out;
+}
+
+std::vector<Objective> DefaultFrontObjectives() {
+  return {{.name = "eval_loss", .mode = "min"}, {.name = "adapter_bytes", .mode = "min"}};
 }
 
 const std::vector<CompareColumn>& CompareColumns() {

@@ -13,6 +13,7 @@
 #include "common/json_reader.h"
 #include "common/status.h"
 #include "jobs/job_spec.h"
+#include "jobs/search_options.h"
 #include "jobs/trial_result.h"
 #include "jobs/trial_state.h"
 
@@ -32,20 +33,25 @@ struct CompareRow {
   TrialSummary trial;
   std::optional<double> trainable_pct;     // of the base model's parameters
   std::optional<double> device_s_vs_full;  // device-seconds over the full fine-tuning baseline's
-  bool pareto_front = false;  // no other trial with an adapter is as good on eval loss and size
+  bool pareto_front = false;  // no other trial with an adapter is as good on every objective
   std::vector<std::string> serving_warnings;  // what a multi-LoRA server would refuse or need
 };
 
 struct Comparison {
   std::string base_model;
+  std::vector<Objective> objectives;  // what the Pareto front weighs
   // Trials with an adapter first, completed before stopped, each by eval loss (lowest first);
   // then the others in the order given.
   std::vector<CompareRow> rows;
 };
 
 // Several sweeps compare together only when every trial trains the same base model: otherwise
-// kInvalidArgument naming a trial of each.
-Result<Comparison> Compare(std::vector<TrialSummary> trials);
+// kInvalidArgument naming a trial of each. The Pareto front weighs `objectives` (a sweep's
+// objectives block), or, when none are given, DefaultFrontObjectives.
+Result<Comparison> Compare(std::vector<TrialSummary> trials,
+                           std::vector<Objective> objectives = {});
+// Quality against size: eval_loss and adapter_bytes, both min.
+std::vector<Objective> DefaultFrontObjectives();
 
 // A column of the comparison: the row key, its header, how to show it, and whether the terminal
 // table shows it (the CSV and JSON forms carry every column).

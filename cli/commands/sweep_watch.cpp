@@ -111,6 +111,15 @@ void PrintComparison(const Json& reply) {
     return;
   }
   std::cout << CompareTable(rows, /*raw=*/false).RenderText();
+  // The front column weighs quality against size unless the sweep states its objectives.
+  if (const Json& objectives = Member(reply, "front_objectives");
+      objectives.is_object() && objectives != Json{{"adapter_bytes", "min"}, {"eval_loss", "min"}}) {
+    std::string listed;
+    for (const auto& [name, mode] : objectives.items()) {
+      listed += (listed.empty() ? "" : ", ") + name + " (" + (mode.is_string() ? mode.get<std::string>() : "") + ")";
+    }
+    std::cout << "front: the Pareto front of " << listed << "\n";
+  }
   // Said once per distinct reason, with the trials it concerns.
   std::vector<std::pair<std::string, std::string>> serving;  // (reason, trials)
   for (const Json& row : rows) {

@@ -283,19 +283,30 @@
                  x: {label: key, log: 'auto', categories}, y: {label: 'eval loss'}});
   }
 
-  // Quality against adapter size; the trials no other trial beats on both are the Pareto front.
-  function paretoChart(rows) {
-    const done = rows.filter((r) => isNum(r.eval_loss) && isNum(r.adapter_bytes));
-    const point = (r) => ({x: r.adapter_bytes, y: r.eval_loss, id: r.trial_id,
+  // The Pareto front of the compare reply's front_objectives (quality against adapter size unless
+  // the sweep states its objectives): the trials no other trial beats on all of them, drawn on
+  // the first two (eval loss up the side when it is one of them).
+  const objectiveKey = {loss: 'train_loss', eval_perplexity: 'perplexity'};
+  const objectiveLabel = {eval_loss: 'eval loss', adapter_bytes: 'adapter size (bytes)',
+                          trainable_params: 'trainable parameters', loss: 'train loss'};
+  function paretoChart(rows, objectives) {
+    const names = Object.keys(objectives || {eval_loss: 'min', adapter_bytes: 'min'});
+    const yName = names.includes('eval_loss') ? 'eval_loss' : names[0];
+    const xName = names.find((n) => n !== yName) || 'adapter_bytes';
+    const [xKey, yKey] = [objectiveKey[xName] || xName, objectiveKey[yName] || yName];
+    const [xLabel, yLabel] = [objectiveLabel[xName] || xName, objectiveLabel[yName] || yName];
+    const done = rows.filter((r) => isNum(r[xKey]) && isNum(r[yKey]));
+    const point = (r) => ({x: r[xKey], y: r[yKey], id: r.trial_id,
                            cls: r.pareto_front ? 'pareto' : null, href: '#/trials/' + enc(r.trial_id),
-                           title: `${r.trial_id}: ${bytes(r.adapter_bytes)}, eval loss ${num(r.eval_loss)}`});
+                           title: `${r.trial_id}: ${xLabel} ${num(r[xKey])}, ${yLabel} ${num(r[yKey])}`});
     const front = done.filter((r) => r.pareto_front).map(point).sort((a, b) => a.x - b.x);
+    const more = names.length > 2 ? ` (front over ${names.join(', ')})` : '';
     return plot({
-      title: 'eval loss against adapter size', front, empty: 'no completed trial yet',
+      title: `${yLabel} against ${xLabel}${more}`, front, empty: 'no completed trial yet',
       series: [{name: 'Pareto front', points: front, line: false, color: '#1e8a4c'},
                {name: 'dominated', points: done.filter((r) => !r.pareto_front).map(point),
                 line: false, color: '#98a1b3'}],
-      x: {label: 'adapter size (bytes)', log: 'auto'}, y: {label: 'eval loss'},
+      x: {label: xLabel, log: 'auto'}, y: {label: yLabel},
     });
   }
 
@@ -395,7 +406,10 @@
         h('div', {class: 'panel', 'data-chart': 'loss'},
           h('h2', {}, 'Eval loss against ', picker), lossChart(rows, keys, key)),
         h('div', {class: 'panel', 'data-chart': 'pareto'},
-          h('h2', {}, 'Quality and size: the Pareto front'), paretoChart(rows))),
+          h('h2', {}, cmp.front_objectives && !('adapter_bytes' in cmp.front_objectives &&
+                                                Object.keys(cmp.front_objectives).length === 2)
+            ? 'The Pareto front of the sweep\'s objectives' : 'Quality and size: the Pareto front'),
+          paretoChart(rows, cmp.front_objectives))),
       h('h2', {}, `Trials (${rows.length})`),
       table(columns, rows, {ctx, id: 'compare', rowClass: (r) => r.pareto_front ? 'front' : null}),
       repeatsTable(cmp.repeats, ctx),

@@ -57,6 +57,31 @@ TEST(CompareTest, ParetoFrontAmongTrialsWithAnAdapter) {
                        {"r1", true}, {"r2", true}, {"r4", false}, {"r8", false}, {"r16", false}}));
 }
 
+TEST(CompareTest, ParetoFrontOverASweepsStatedObjectives) {
+  std::vector<TrialSummary> trials = {Trial("a", S::kCompleted, {}, 1.0, 1000),
+                                      Trial("b", S::kCompleted, {}, 2.0, 1000),
+                                      Trial("c", S::kCompleted, {}, 2.5, 1000)};
+  trials[0].result->trainable_params = 100;
+  trials[1].result->trainable_params = 10;
+  trials[2].result->trainable_params = 50;
+  auto front = [](const Comparison& c) {
+    std::map<std::string, bool> on;
+    for (const CompareRow& row : c.rows) on[row.trial.trial_id] = row.pareto_front;
+    return on;
+  };
+  // Quality and size (the default): all the same size, so the lowest loss alone.
+  Result<Comparison> quality_size = Compare(trials);
+  EXPECT_EQ(quality_size->objectives, DefaultFrontObjectives());
+  EXPECT_EQ(front(*quality_size), (std::map<std::string, bool>{{"a", true}, {"b", false}, {"c", false}}));
+  // eval_loss and trainable_params: b trades loss for parameters; c is beaten by b on both.
+  Result<Comparison> stated = Compare(
+      trials, {{.name = "eval_loss", .mode = "min"}, {.name = "trainable_params", .mode = "min"}});
+  EXPECT_EQ(front(*stated), (std::map<std::string, bool>{{"a", true}, {"b", true}, {"c", false}}));
+  // A max objective turns the order round: most parameters and lowest loss is a.
+  Result<Comparison> more = Compare(trials, {{.name = "trainable_params", .mode = "max"}});
+  EXPECT_EQ(front(*more), (std::map<std::string, bool>{{"a", true}, {"b", false}, {"c", false}}));
+}
+
 TEST(CompareTest, CostAgainstTheCheapestFullBaselineAndTrainablePercent) {
   TrialSummary full = Trial("full", S::kCompleted, Method::kFull, 1.0, 1000);
   full.result->wall_s = 20;
