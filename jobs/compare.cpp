@@ -164,7 +164,8 @@ Json CompareRowToJson(const CompareRow& row) {
             {"serving_warnings", row.serving_warnings}};
   const char* kResultKeys[] = {"trainable_params", "adapter_bytes", "eval_loss", "perplexity",
                                "initial_eval_loss", "train_loss", "tokens_per_s", "wall_s",
-                               "peak_memory_bytes", "steps", "base_params", "device_s",
+                               "peak_memory_bytes", "steps", "resumed_from_step", "base_params",
+                               "device_s",
                                "general_eval_loss_base", "general_eval_loss", "forgetting"};
   for (const char* key : kResultKeys) j[key] = nullptr;
   if (const auto& r = t.result) {
@@ -178,6 +179,7 @@ Json CompareRowToJson(const CompareRow& row) {
     j["wall_s"] = r->wall_s;
     j["peak_memory_bytes"] = r->peak_memory_bytes;
     j["steps"] = r->steps;
+    j["resumed_from_step"] = r->resumed_from_step;
     j["base_params"] = r->base_params;
     j["device_s"] = r->device_s();
     j["general_eval_loss_base"] = OrNull(r->general_eval_loss_base);
