@@ -66,6 +66,9 @@ check "submit --dry-run lists the trials" 0 "sweep \"lora-ranks-medical\" \(grid
   bash -c "cd '$repo' && LORAFLEET_URL=http://127.0.0.1:1 '$bin/lorafleet' submit examples/sweeps/lora-ranks.yaml --dry-run | tr '\n' ' '"
 check "submit --dry-run --json" 0 '"index": 9' -- \
   bash -c "cd '$repo' && '$bin/lorafleet' submit examples/sweeps/lora-ranks.yaml --dry-run --json"
+check "submit --dry-run of a tpe sweep: its startup trials and next suggestions" 0 \
+  "\(tpe, seed 0\): 6 trials at submission, every file found.* 10  lora .*trials 6-10 above are the next suggestions before any result.*in all 20 trials" -- \
+  bash -c "cd '$repo' && '$bin/lorafleet' submit examples/sweeps/lora-tpe.yaml --dry-run | tr '\n' ' '"
 check "submit --dry-run of a bad sweep names the file and field" 1 \
   "rank_zero_in_space.yaml: sweep.space.lora.r\[2\]: expected an integer from 1" -- \
   bash -c "cd '$repo' && '$bin/lorafleet' submit tests/unit/jobs/testdata/bad_sweeps/rank_zero_in_space.yaml --dry-run"
