@@ -3,6 +3,7 @@
 // copy of a good trial's checkpoint. Suggestions are pure functions of the sweep's spec and the
 // trials the store holds, so a restarted coordinator carries on with nothing else to restore.
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <filesystem>
 
@@ -45,6 +46,13 @@ std::optional<jobs::TpeObservation> Observe(const store::TrialRecord& t,
     default:
       return std::nullopt;
   }
+}
+
+// The step of a stored checkpoint ("PATH@STEP"), or null.
+Json StepOf(const std::string& text) {
+  int64_t step = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), step);
+  return ec == std::errc() && end == text.data() + text.size() ? Json(step) : Json();
 }
 
 }  // namespace
@@ -199,7 +207,7 @@ void Coordinator::Exploit(LiveSweep& s, const std::string& trial_id, LiveTrial& 
   }
   Json origin = {{"exploit",
                   {{"source", exploit.source_id},
-                   {"source_step", source_step.empty() ? Json() : Json(std::stoll(source_step))},
+                   {"source_step", StepOf(source_step)},
                    {"replaces", trial_id},
                    {"at_step", step}}}};
   Result<std::string> added = AddTrial(s, std::move(trial).value(), origin);
