@@ -37,7 +37,7 @@ struct Objective {
 struct TpeOptions {
   int64_t n_startup_trials = 10;  // the first trials (by index) are random samples
   int64_t n_ei_candidates = 24;   // draws from the good trials' density per suggestion
-  bool multivariate = true;       // one joint density over every axis (else one per axis)
+  bool multivariate = false;      // one joint density over every axis; false: one per axis
   bool constant_liar = true;      // unfinished trials count as bad ones, so suggestions differ
   friend bool operator==(const TpeOptions&, const TpeOptions&) = default;
 };

@@ -96,7 +96,7 @@ double NormalCdf(double z) { return 0.5 * std::erfc(-z / std::sqrt(2.0)); }
 struct Mixture {
   std::vector<std::vector<double>> centers;  // per component: a coordinate per dim (prior: NaN)
   std::vector<double> log_weights;
-  std::vector<double> sigmas;  // per dim: the observations' bandwidth (continuous dims)
+  std::vector<std::vector<double>> sigmas;  // per component, per dim: its bandwidth (continuous)
 };
 
 std::vector<double> DefaultWeights(size_t n) {  // Optuna's default_weights
@@ -113,11 +113,35 @@ std::vector<double> DefaultWeights(size_t n) {  // Optuna's default_weights
   return w;
 }
 
+// Bandwidths: multivariate, Optuna's 0.2 * n^(-1/(d+4)) * range for every kernel; one axis at a
+// time, each kernel's larger distance to its neighbours (the range's ends count as neighbours).
+// Both clipped to [range / min(100, n + 2), range] (Optuna's magic clip: n kernels and the prior).
+std::vector<double> Bandwidths(const Dim& d, const std::vector<double>& mus, size_t dims_used,
+                               bool multivariate) {
+  const double n = static_cast<double>(mus.size()), range = d.range();
+  std::vector<double> sigma(mus.size());
+  if (multivariate) {
+    const double shrink = std::pow(std::max(n, 1.0), -1.0 / (static_cast<double>(dims_used) + 4));
+    std::fill(sigma.begin(), sigma.end(), kSigma0 * shrink * range);
+  } else {
+    std::vector<size_t> order(mus.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return mus[a] < mus[b]; });
+    for (size_t i = 0; i < order.size(); ++i) {
+      const double left = i == 0 ? d.low : mus[order[i - 1]];
+      const double right = i + 1 == order.size() ? d.high : mus[order[i + 1]];
+      sigma[order[i]] = std::max(mus[order[i]] - left, right - mus[order[i]]);
+    }
+  }
+  const double min_sigma = range / std::min(100.0, n + 2);
+  for (double& s : sigma) s = std::clamp(s, min_sigma, range);
+  return sigma;
+}
+
 // `points` ordered by trial index (oldest first), so the newest weigh most.
 Mixture BuildMixture(const std::vector<Dim>& dims, const std::vector<size_t>& used,
-                     const std::vector<std::vector<double>>& points) {
+                     const std::vector<std::vector<double>>& points, bool multivariate) {
   Mixture m;
-  const double n = static_cast<double>(points.size());
   std::vector<double> weights = DefaultWeights(points.size());
   weights.push_back(kPriorWeight);
   const double total = std::accumulate(weights.begin(), weights.end(), 0.0);
@@ -128,11 +152,15 @@ Mixture BuildMixture(const std::vector<Dim>& dims, const std::vector<size_t>& us
     m.centers.push_back(std::move(c));
   }
   m.centers.emplace_back(used.size(), kNaN);
-  const double shrink = std::pow(std::max(n, 1.0), -1.0 / (static_cast<double>(used.size()) + 4));
-  for (size_t d : used) {
-    const double range = dims[d].range();
-    const double min_sigma = range / std::min(100.0, n + 1);
-    m.sigmas.push_back(std::clamp(kSigma0 * shrink * range, min_sigma, range));
+  m.sigmas.assign(m.centers.size(), std::vector<double>(used.size(), 0));
+  for (size_t j = 0; j < used.size(); ++j) {
+    const Dim& d = dims[used[j]];
+    m.sigmas.back()[j] = d.range();  // the prior's
+    if (d.categorical) continue;
+    std::vector<double> mus;
+    for (const auto& p : points) mus.push_back(p[used[j]]);
+    const std::vector<double> sigma = Bandwidths(d, mus, used.size(), multivariate);
+    for (size_t c = 0; c < points.size(); ++c) m.sigmas[c][j] = sigma[c];
   }
   return m;
 }
@@ -154,7 +182,7 @@ double ComponentLogDensity(const std::vector<Dim>& dims, const std::vector<size_
       continue;
     }
     const double mu = prior ? 0.5 * (d.low + d.high) : center;
-    const double sigma = prior ? d.range() : m.sigmas[j];
+    const double sigma = m.sigmas[c][j];
     const double z_low = (d.low - mu) / sigma, z_high = (d.high - mu) / sigma;
     const double norm = std::max(NormalCdf(z_high) - NormalCdf(z_low), 1e-300);
     double p;
@@ -212,7 +240,7 @@ std::vector<double> SampleMixture(const std::vector<Dim>& dims, const std::vecto
       continue;
     }
     const double mu = prior ? 0.5 * (d.low + d.high) : center;
-    const double sigma = prior ? d.range() : m.sigmas[j];
+    const double sigma = m.sigmas[c][j];
     double v = std::clamp(mu, d.low, d.high);
     for (int tries = 0; tries < 100; ++tries) {  // truncation by rejection
       const double draw = mu + sigma * StandardNormal(rng);
@@ -298,8 +326,8 @@ std::vector<double> Choose(const SweepSpec& spec, const std::vector<Dim>& dims,
                            const std::vector<size_t>& used,
                            const std::vector<std::vector<double>>& below,
                            const std::vector<std::vector<double>>& above, SplitMix64& rng) {
-  const Mixture good = BuildMixture(dims, used, below);
-  const Mixture bad = BuildMixture(dims, used, above);
+  const Mixture good = BuildMixture(dims, used, below, spec.tpe.multivariate);
+  const Mixture bad = BuildMixture(dims, used, above, spec.tpe.multivariate);
   std::vector<double> best;
   double best_score = -std::numeric_limits<double>::infinity();
   for (int64_t i = 0; i < spec.tpe.n_ei_candidates; ++i) {

@@ -15,11 +15,12 @@
 // kernel on each categorical axis (a grid list is categorical here) putting 1 + 1/k on the
 // observed choice and 1/k on the others, and a prior component (the middle of the range with the
 // whole range as its width; uniform choices). Kernel weights are Optuna's: 1 for the 25 newest
-// trials, a linear ramp down for older ones, and 1 for the prior. Bandwidths follow Optuna's
-// multivariate rule, 0.2 * n^(-1/(d+4)) * (high - low), clipped to [range / min(100, n + 1),
-// range]. tpe.n_ei_candidates points are drawn from l(x) and the one with the largest
-// log l(x) - log g(x) is suggested. With multivariate: false each axis is drawn and chosen on
-// its own (d = 1 in the bandwidth).
+// trials, a linear ramp down for older ones, and 1 for the prior. tpe.n_ei_candidates points are
+// drawn from l(x) and the one with the largest log l(x) - log g(x) is suggested. By default (as
+// Optuna's TPESampler) each axis is drawn and chosen on its own, a kernel's bandwidth being its
+// larger distance to its neighbouring observations (the range's ends count); with multivariate:
+// true one joint density covers every axis, with Optuna's multivariate bandwidth 0.2 *
+// n^(-1/(d+4)) * (high - low). Both are clipped to [range / min(100, n + 2), range].
 #pragma once
 
 #include <cstdint>

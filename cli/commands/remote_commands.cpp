@@ -83,8 +83,12 @@ void PrintSweepStatus(const Json& reply) {
   PrintField("priority", FormatInt(Member(s, "priority")));
   PrintField("created", FormatLocalTime(static_cast<int64_t>(NumberMember(s, "created_ms"))));
   PrintField("updated", FormatLocalTime(static_cast<int64_t>(NumberMember(s, "updated_ms"))));
-  PrintField("trials",
-             FormatInt(Member(s, "trial_count")) + ": " + CountsLine(Member(s, "counts")));
+  // An adaptive search adds trials as it runs: say how many it will run in all.
+  const Json& planned = Member(s, "planned_trials");
+  const bool growing = planned.is_number() && planned != Member(s, "trial_count");
+  PrintField("trials", FormatInt(Member(s, "trial_count")) +
+                           (growing ? " of " + FormatInt(planned) + " planned" : "") + ": " +
+                           CountsLine(Member(s, "counts")));
   const Json& trials = Member(reply, "trials");
   if (trials.is_array() && !trials.empty()) std::cout << "\n" << TrialsTable(trials).RenderText();
   const std::string id = StringMember(s, "id");
