@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 build=build
 [[ $# -gt 0 && $1 != --* ]] && { build=$1; shift; }
-seeds=5 trials=20 steps=40 workers=2 population=4 grid=8 out=""
+seeds=5 trials=30 steps=30 workers=2 population=4 grid=8 out=""
 while [[ $# -gt 0 ]]; do
   case $1 in
     --seeds) seeds=$2 ;; --trials) trials=$2 ;; --steps) steps=$2 ;; --workers) workers=$2 ;;
@@ -49,7 +49,7 @@ base:
   method: lora
   lora: {r: 8, alpha: 16}
   train: {steps: $steps, batch_size: 4, lr: 1.0e-3, eval_every: 5, eval_batches: 8,
-          checkpoint_every: 10, log_every: 5, seed: 0}
+          checkpoint_every: 5, log_every: 5, seed: 0}
 space:
 $5
 search: $2
@@ -78,12 +78,12 @@ run grid
 for s in $(seq 1 "$seeds"); do
   sweep "random-$s" random "$s" "num_samples: $trials" "$space"
   sweep "tpe-$s" tpe "$s" "num_samples: $trials
-tpe: {n_startup_trials: 5}" "$space"
+tpe: {n_startup_trials: 10}" "$space"
   sweep "bohb-$s" bohb "$s" "num_samples: $trials
-tpe: {n_startup_trials: 5}
+tpe: {n_startup_trials: 10}
 $asha" "$space"
   sweep "pbt-$s" pbt "$s" "num_samples: $population
-pbt: {perturbation_interval: 10, mutable: [train.lr]}" "  train.lr: {loguniform: [1.0e-5, 1.0e-1]}"
+pbt: {perturbation_interval: 5, mutable: [train.lr]}" "  train.lr: {loguniform: [1.0e-5, 1.0e-1]}"
   for m in random tpe bohb pbt; do run "$m-$s"; done
 done
 python3 bench/search_report.py "$out" --seeds "$seeds" --trials "$trials" --steps "$steps" \
