@@ -101,13 +101,14 @@ Result<ncclDataType_t> TypeOf(const torch::Tensor& t, int device) {
 class NcclCollective final : public Collective {
  public:
   NcclCollective(ncclComm_t comm, cudaEvent_t done, int device, int rank, int size,
-                 std::function<bool()> abandon)
+                 std::function<bool()> abandon, std::unique_ptr<Collective> control)
       : comm_(comm),
         done_(done),
         device_(device),
         rank_(rank),
         size_(size),
-        abandon_(std::move(abandon)) {}
+        abandon_(std::move(abandon)),
+        control_(std::move(control)) {}
   // An aborted communicator is already freed.
   ~NcclCollective() override {
     cudaEventDestroy(done_);
@@ -119,6 +120,7 @@ class NcclCollective final : public Collective {
   std::string_view backend() const override { return "nccl"; }
 
   Status AllReduceSum(torch::Tensor& tensor) override {
+    if (!tensor.is_cuda()) return Control([&] { return control_->AllReduceSum(tensor); });
     LF_ASSIGN_OR_RETURN(ncclDataType_t type, TypeOf(tensor, device_));
     return Run("ncclAllReduce", tensor, [&] {
       return ncclAllReduce(tensor.data_ptr(), tensor.data_ptr(),
@@ -128,6 +130,9 @@ class NcclCollective final : public Collective {
   }
 
   Status Broadcast(torch::Tensor& tensor, int root) override {
+    if (!tensor.is_cuda()) {
+      return Control([&] { return control_->Broadcast(tensor, root); });
+    }
     LF_ASSIGN_OR_RETURN(ncclDataType_t type, TypeOf(tensor, device_));
     if (root < 0 || root >= size_) {
       return InvalidArgument("broadcast root " + std::to_string(root) + " is not a rank of this " +
@@ -141,15 +146,36 @@ class NcclCollective final : public Collective {
   }
 
  private:
+  // A CPU tensor (the trainer's stop flags, token counts and loss) over the gang's MPI
+  // communicator, as on a CPU gang, without touching the GPU. A member abandoned there is
+  // abandoned here too: the NCCL communicator is aborted, as nothing will use it again.
+  template <typename Call>
+  Status Control(Call call) {
+    if (control_ == nullptr) {
+      return InvalidArgument("NCCL collectives need contiguous CUDA tensors, and this "
+                             "communicator has no MPI one for CPU tensors");
+    }
+    if (aborted_) return Refused();
+    Status st = call();
+    if (!st.ok() && st.code() != StatusCode::kInvalidArgument) {
+      const ncclResult_t rc = ncclCommAbort(comm_);
+      if (rc != ncclSuccess) LF_LOG_WARN("ncclCommAbort: {}", ncclGetErrorString(rc));
+      aborted_ = true;
+    }
+    return st;
+  }
+
+  static Status Refused() {
+    return Unavailable("the gang's NCCL communicator was aborted (a member stopped answering); "
+                       "the gang must be formed again");
+  }
+
   // Enqueues a collective on the default stream and waits until it has run: first until NCCL has
   // enqueued it (a non-blocking call may connect to peers in the background), then until the
   // event after it completes, watching NCCL's async error meanwhile.
   template <typename Enqueue>
   Status Run(const std::string& what, const torch::Tensor& tensor, Enqueue enqueue) {
-    if (aborted_) {
-      return Unavailable("the gang's NCCL communicator was aborted (a member stopped answering); "
-                         "the gang must be formed again");
-    }
+    if (aborted_) return Refused();
     LF_CUDA_RETURN_IF_ERROR(cudaSetDevice(device_));
     const ncclResult_t rc = enqueue();
     Status st = rc == ncclSuccess || rc == ncclInProgress
@@ -196,6 +222,7 @@ class NcclCollective final : public Collective {
   int rank_;
   int size_;
   std::function<bool()> abandon_;
+  std::unique_ptr<Collective> control_;  // MPI, for CPU tensors; null: refused
   bool aborted_ = false;
 };
 
@@ -209,7 +236,8 @@ Result<std::string> NewNcclUniqueId() {
 
 Result<std::unique_ptr<Collective>> JoinNcclCommunicator(const std::string& id_bytes, int rank,
                                                          int size, int device,
-                                                         std::function<bool()> abandon) {
+                                                         std::function<bool()> abandon,
+                                                         std::unique_ptr<Collective> control) {
   ncclUniqueId id;
   if (id_bytes.size() != sizeof(id.internal)) {
     return InvalidArgument("an NCCL unique id has " + std::to_string(sizeof(id.internal)) +
@@ -239,13 +267,14 @@ Result<std::unique_ptr<Collective>> JoinNcclCommunicator(const std::string& id_b
     return st;
   }
   return std::unique_ptr<Collective>(
-      std::make_unique<NcclCollective>(comm, done, device, rank, size, std::move(abandon)));
+      std::make_unique<NcclCollective>(comm, done, device, rank, size, std::move(abandon),
+                                       std::move(control)));
 }
 
 Result<std::unique_ptr<Collective>> CreateNcclCollective(const GangSpec& gang,
                                                          const torch::Device& device) {
-  // MPI forms the gang (checking its members, waiting for them as abandon allows) and carries
-  // rank 0's unique id to the others; NCCL carries the tensors.
+  // MPI forms the gang (checking its members, waiting for them as abandon allows), carries rank
+  // 0's unique id to the others and, after, the CPU tensors; NCCL carries the CUDA tensors.
   LF_ASSIGN_OR_RETURN(std::unique_ptr<Collective> control, CreateMpiCollective(gang));
   ncclUniqueId id;
   static_assert(sizeof(id.internal) % sizeof(int64_t) == 0, "the id travels as int64 words");
@@ -259,7 +288,9 @@ Result<std::unique_ptr<Collective>> CreateNcclCollective(const GangSpec& gang,
   const std::string id_bytes(static_cast<const char*>(words.data_ptr()), sizeof(id.internal));
   int index = device.has_index() ? device.index() : -1;
   if (index < 0) LF_CUDA_RETURN_IF_ERROR(cudaGetDevice(&index));
-  return JoinNcclCommunicator(id_bytes, control->rank(), control->size(), index, gang.abandon);
+  const int rank = control->rank();
+  const int size = control->size();
+  return JoinNcclCommunicator(id_bytes, rank, size, index, gang.abandon, std::move(control));
 }
 
 }  // namespace lf::worker

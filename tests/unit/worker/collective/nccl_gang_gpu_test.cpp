@@ -1,6 +1,6 @@
 // GPU gangs through the factory, run with `mpirun -np 2` (ctest: worker.nccl_gangs, labels gpu and
 // mpi): CreateCollective picks NCCL for CUDA tensors and forms the gang over MPI, broadcasting
-// rank 0's NCCL unique id. Every rank runs every test and checks what it sees. With one GPU each
+// rank 0's NCCL unique id; CPU tensors keep going over MPI. Every rank runs every test and checks what it sees. With one GPU each
 // rank forms a gang of itself (both on the GPU); with two or more, a 2-rank gang sums across the
 // GPUs, and a member that misses a collective is abandoned by the other, whose NCCL kernel really
 // waits for it: ncclCommAbort, Unavailable, refused from then on, and a new gang forms after.
@@ -42,6 +42,9 @@ TEST(NcclGangGpuTest, AGpuGangOfOneUsesNcclThroughTheFactory) {
   torch::Tensor t = torch::full({5}, 2.5, MyGpu());
   ASSERT_TRUE((*gang)->AllReduceSum(t).ok());
   EXPECT_EQ(t.sum().item<float>(), 12.5f);
+  torch::Tensor tokens = torch::tensor({int64_t{7}}, torch::kInt64);  // a CPU tensor: over MPI
+  ASSERT_TRUE((*gang)->AllReduceSum(tokens).ok());
+  EXPECT_EQ(tokens.item<int64_t>(), 7);
   // CPU tensors of the same ranks still go over MPI.
   auto cpu = CreateCollective({.world_ranks = {WorldRank()}, .tag = 110 + WorldRank()}, torch::kCPU);
   ASSERT_TRUE(cpu.ok()) << cpu.status().ToString();
@@ -62,6 +65,15 @@ TEST(NcclGangGpuTest, ATwoGpuGangSumsBroadcastsAndReducesGradients) {
                                 torch::TensorOptions(torch::kInt64).device(MyGpu()));
   ASSERT_TRUE((*gang)->Broadcast(b, 1).ok());
   EXPECT_EQ(b[0].item<int64_t>(), 10);
+  // CPU tensors (the trainer's stop flags, token counts, loss) go over the gang's MPI
+  // communicator, exactly as on a CPU gang.
+  torch::Tensor flags = torch::tensor({int64_t{WorldRank()}, int64_t{1}}, torch::kInt64);
+  ASSERT_TRUE((*gang)->AllReduceSum(flags).ok());
+  EXPECT_EQ(flags[0].item<int64_t>(), 1);
+  EXPECT_EQ(flags[1].item<int64_t>(), 2);
+  torch::Tensor loss = torch::tensor({0.25 * (WorldRank() + 1)}, torch::kFloat64);
+  ASSERT_TRUE((*gang)->Broadcast(loss, 1).ok());
+  EXPECT_EQ(loss.item<double>(), 0.5);
   torch::Tensor p = torch::zeros({7}, torch::TensorOptions().device(MyGpu()).requires_grad(true));
   (p.sum() * (WorldRank() + 1)).backward();
   ASSERT_TRUE(AllReduceGradients(**gang, {p}).ok());
