@@ -80,8 +80,8 @@ void Sync(const torch::Device& device) {
 }
 
 // Milliseconds per call of `fn` (after warm-up), with backward of <y, grad_out> when `backward`.
-double TimeMs(const std::function<torch::Tensor()>& fn, const Pack& p, bool backward,
-              int64_t iters, const torch::Device& device) {
+double TimeMs(const std::function<torch::Tensor()>& fn, const Pack& p, bool backward, int64_t iters,
+              const torch::Device& device) {
   auto once = [&] {
     torch::Tensor y = fn();
     if (backward) y.backward(p.grad_out);  // gradients accumulate: the same cost for each way
@@ -121,11 +121,12 @@ int Run(Options o) {
     return 2;
   }
   const Pack p = MakePack(o, device, dtype);
-  std::printf("grouped_lora_bench: %s %s, %lld trials x %lld rows (ranks 4..64), %lld -> %lld "
-              "features, %lld iterations\n",
-              cuda ? "cuda" : "cpu", o.dtype.c_str(), static_cast<long long>(o.trials),
-              static_cast<long long>(o.rows), static_cast<long long>(o.in),
-              static_cast<long long>(o.out), static_cast<long long>(o.iters));
+  std::printf(
+      "grouped_lora_bench: %s %s, %lld trials x %lld rows (ranks 4..64), %lld -> %lld "
+      "features, %lld iterations\n",
+      cuda ? "cuda" : "cpu", o.dtype.c_str(), static_cast<long long>(o.trials),
+      static_cast<long long>(o.rows), static_cast<long long>(o.in), static_cast<long long>(o.out),
+      static_cast<long long>(o.iters));
   const bool half = dtype != torch::kFloat32;
   const char* grouped_name = !cuda ? "GroupedLora (CPU reference)"
                              : half && lf::kernels::GroupedLoraHasTensorCorePath()
@@ -145,16 +146,18 @@ int Run(Options o) {
     };
     const double loop_ms = time([&] { return Loop(p); });
     const double grouped_ms = time([&] { return Grouped(p); });
-    std::printf("  %-16s per-trial loop of torch matmuls %9.3f ms   %-28s %9.3f ms   "
-                "loop/grouped %.2fx\n",
-                pass, loop_ms, grouped_name, grouped_ms, loop_ms / grouped_ms);
+    std::printf(
+        "  %-16s per-trial loop of torch matmuls %9.3f ms   %-28s %9.3f ms   "
+        "loop/grouped %.2fx\n",
+        pass, loop_ms, grouped_name, grouped_ms, loop_ms / grouped_ms);
     if (cuda && half && lf::kernels::GroupedLoraHasTensorCorePath()) {
       lf::kernels::UseGroupedLoraTensorCores(false);
       const double simt_ms = time([&] { return Grouped(p); });
       lf::kernels::UseGroupedLoraTensorCores(true);
-      std::printf("  %-16s GroupedLora (SIMT kernel) %9.3f ms   loop/SIMT %.2fx   "
-                  "SIMT/tensor cores %.2fx\n",
-                  pass, simt_ms, loop_ms / simt_ms, simt_ms / grouped_ms);
+      std::printf(
+          "  %-16s GroupedLora (SIMT kernel) %9.3f ms   loop/SIMT %.2fx   "
+          "SIMT/tensor cores %.2fx\n",
+          pass, simt_ms, loop_ms / simt_ms, simt_ms / grouped_ms);
     }
   }
   return 0;

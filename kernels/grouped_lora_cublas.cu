@@ -127,15 +127,16 @@ std::string RunCublas(const std::vector<GemmProblem>& problems,
 
   // cuBLAS reads the pointer arrays from device memory: a stream-ordered buffer, freed after the
   // GEMM on the same stream. (A copy from pageable memory has left the vector when it returns.)
-  const cudaStream_t stream = nullptr;  // the default stream, as LibTorch's work and the SIMT kernel
+  const cudaStream_t stream =
+      nullptr;  // the default stream, as LibTorch's work and the SIMT kernel
   void* device_pointers = nullptr;
   const size_t bytes = pointers.size() * sizeof(void*);
   if (cudaError_t e = cudaMallocAsync(&device_pointers, bytes, stream); e != cudaSuccess) {
     return CudaError(e, __LINE__);
   }
   std::string error;
-  if (cudaError_t e = cudaMemcpyAsync(device_pointers, pointers.data(), bytes,
-                                      cudaMemcpyHostToDevice, stream);
+  if (cudaError_t e =
+          cudaMemcpyAsync(device_pointers, pointers.data(), bytes, cudaMemcpyHostToDevice, stream);
       e != cudaSuccess) {
     error = CudaError(e, __LINE__);
   }
@@ -150,8 +151,8 @@ std::string RunCublas(const std::vector<GemmProblem>& problems,
     cublasStatus_t s = cublasSetStream(handle, stream);
     if (s == CUBLAS_STATUS_SUCCESS) {
       s = cublasGemmGroupedBatchedEx(
-          handle, trans_a.data(), trans_b.data(), m.data(), n.data(), k.data(), alpha.data(),
-          all, type, lda.data(), all + count, type, ldb.data(), beta.data(), all + 2 * count, type,
+          handle, trans_a.data(), trans_b.data(), m.data(), n.data(), k.data(), alpha.data(), all,
+          type, lda.data(), all + count, type, ldb.data(), beta.data(), all + 2 * count, type,
           ldc.data(), static_cast<int>(count), group_size.data(), CUBLAS_COMPUTE_32F);
     }
     if (s != CUBLAS_STATUS_SUCCESS) {

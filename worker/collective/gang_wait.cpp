@@ -6,8 +6,8 @@
 namespace lf::worker {
 
 Result<GangWaitEnd> WaitForGang(const std::function<Result<bool>()>& poll,
-                                const std::function<bool()>& abandon,
-                                const GangWaitTiming& timing, const Clock& clock,
+                                const std::function<bool()>& abandon, const GangWaitTiming& timing,
+                                const Clock& clock,
                                 const std::function<void(int64_t micros)>& sleep) {
   const int64_t spin_until = clock.SteadyMicros() + timing.spin_micros;
   for (;;) {

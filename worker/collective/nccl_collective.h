@@ -22,9 +22,8 @@ Result<std::unique_ptr<Collective>> CreateNcclCollective(const GangSpec& gang,
 // (128 bytes), and joining the communicator of `id` as `rank` of `size` on CUDA device `device`,
 // with `control` for CPU tensors (null: they are refused).
 Result<std::string> NewNcclUniqueId();
-Result<std::unique_ptr<Collective>> JoinNcclCommunicator(const std::string& id, int rank, int size,
-                                                         int device, std::function<bool()> abandon,
-                                                         std::unique_ptr<Collective> control =
-                                                             nullptr);
+Result<std::unique_ptr<Collective>> JoinNcclCommunicator(
+    const std::string& id, int rank, int size, int device, std::function<bool()> abandon,
+    std::unique_ptr<Collective> control = nullptr);
 
 }  // namespace lf::worker

@@ -1,10 +1,10 @@
 // GPU gangs through the factory, run with `mpirun -np 2` (ctest: worker.nccl_gangs, labels gpu and
 // mpi): CreateCollective picks NCCL for CUDA tensors and forms the gang over MPI, broadcasting
-// rank 0's NCCL unique id; CPU tensors keep going over MPI. Every rank runs every test and checks what it sees. With one GPU each
-// rank forms a gang of itself (both on the GPU); with two or more, a 2-rank gang sums across the
-// GPUs, and a member that misses a collective is abandoned by the other, whose NCCL kernel really
-// waits for it: ncclCommAbort, Unavailable, refused from then on, and a new gang forms after.
-// Tests that need two GPUs skip, saying so, where fewer are visible.
+// rank 0's NCCL unique id; CPU tensors keep going over MPI. Every rank runs every test and checks
+// what it sees. With one GPU each rank forms a gang of itself (both on the GPU); with two or more,
+// a 2-rank gang sums across the GPUs, and a member that misses a collective is abandoned by the
+// other, whose NCCL kernel really waits for it: ncclCommAbort, Unavailable, refused from then on,
+// and a new gang forms after. Tests that need two GPUs skip, saying so, where fewer are visible.
 #include <gtest/gtest.h>
 #include <mpi.h>
 
@@ -23,14 +23,18 @@ int WorldRank() {
   return rank;
 }
 
-int Gpus() { return torch::cuda::is_available() ? static_cast<int>(torch::cuda::device_count()) : 0; }
+int Gpus() {
+  return torch::cuda::is_available() ? static_cast<int>(torch::cuda::device_count()) : 0;
+}
 
 // This rank's GPU: rank modulo the GPUs visible.
-torch::Device MyGpu() { return torch::Device(torch::kCUDA, static_cast<int8_t>(WorldRank() % Gpus())); }
+torch::Device MyGpu() {
+  return torch::Device(torch::kCUDA, static_cast<int8_t>(WorldRank() % Gpus()));
+}
 
-#define LF_SKIP_WITHOUT_GPUS(n)                                                            \
-  if (Gpus() < (n))                                                                        \
-  GTEST_SKIP() << "needs " << (n) << " CUDA device(s) visible to LibTorch, " << Gpus()     \
+#define LF_SKIP_WITHOUT_GPUS(n)                                                        \
+  if (Gpus() < (n))                                                                    \
+  GTEST_SKIP() << "needs " << (n) << " CUDA device(s) visible to LibTorch, " << Gpus() \
                << " visible: not run"
 
 TEST(NcclGangGpuTest, AGpuGangOfOneUsesNcclThroughTheFactory) {
@@ -46,7 +50,8 @@ TEST(NcclGangGpuTest, AGpuGangOfOneUsesNcclThroughTheFactory) {
   ASSERT_TRUE((*gang)->AllReduceSum(tokens).ok());
   EXPECT_EQ(tokens.item<int64_t>(), 7);
   // CPU tensors of the same ranks still go over MPI.
-  auto cpu = CreateCollective({.world_ranks = {WorldRank()}, .tag = 110 + WorldRank()}, torch::kCPU);
+  auto cpu =
+      CreateCollective({.world_ranks = {WorldRank()}, .tag = 110 + WorldRank()}, torch::kCPU);
   ASSERT_TRUE(cpu.ok()) << cpu.status().ToString();
   EXPECT_EQ((*cpu)->backend(), "mpi");
 }

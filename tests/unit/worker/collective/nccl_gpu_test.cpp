@@ -22,8 +22,8 @@
 namespace lf::worker {
 namespace {
 
-#define LF_SKIP_WITHOUT_CUDA()                                                           \
-  if (!torch::cuda::is_available())                                                      \
+#define LF_SKIP_WITHOUT_CUDA()      \
+  if (!torch::cuda::is_available()) \
   GTEST_SKIP() << "no CUDA device visible to LibTorch: the NCCL communicator is not run"
 
 using Clock = std::chrono::steady_clock;
