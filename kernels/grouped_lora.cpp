@@ -171,7 +171,14 @@ c10::IntArrayRef Shape(const torch::Tensor& t) {
 
 }  // namespace
 
-bool GroupedLoraHasTensorCorePath() { return kHasTensorCorePath; }
+// The factory's other question: built with the tensor-core path, and the loaded cuBLAS has it.
+bool GroupedLoraHasTensorCorePath() {
+#ifdef LF_WITH_CUBLAS_GROUPED_GEMM
+  return cuda::TensorCoreGemmLoaded();
+#else
+  return kHasTensorCorePath;
+#endif
+}
 
 void UseGroupedLoraTensorCores(bool use) { use_tensor_cores.store(use); }
 

@@ -5,6 +5,7 @@
 // to the SIMT kernel (grouped_lora_cuda.cu) in the same call. Tested against the CPU reference.
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
+#include <dlfcn.h>
 
 #include <algorithm>
 #include <climits>
@@ -49,6 +50,16 @@ class HandlePool {
   std::mutex mu_;
   std::vector<std::vector<cublasHandle_t>> free_;
 };
+
+// The grouped GEMM as the loaded libcublas has it: looked up rather than linked, since the
+// process may run with an older libcublas than the toolkit this was built with (a LibTorch that
+// ships cuBLAS 12.4 puts its own first); without it every product goes to the SIMT kernel.
+using GroupedGemmFn = decltype(&cublasGemmGroupedBatchedEx);
+GroupedGemmFn LoadedGroupedGemm() {
+  static const GroupedGemmFn fn =
+      reinterpret_cast<GroupedGemmFn>(dlsym(RTLD_DEFAULT, "cublasGemmGroupedBatchedEx"));
+  return fn;
+}
 
 HandlePool& Handles() {
   static HandlePool* pool = new HandlePool();  // never destroyed: the CUDA context may go first
@@ -150,7 +161,7 @@ std::string RunCublas(const std::vector<GemmProblem>& problems,
     auto* const* all = static_cast<void* const*>(device_pointers);
     cublasStatus_t s = cublasSetStream(handle, stream);
     if (s == CUBLAS_STATUS_SUCCESS) {
-      s = cublasGemmGroupedBatchedEx(
+      s = LoadedGroupedGemm()(
           handle, trans_a.data(), trans_b.data(), m.data(), n.data(), k.data(), alpha.data(), all,
           type, lda.data(), all + count, type, ldb.data(), beta.data(), all + 2 * count, type,
           ldc.data(), static_cast<int>(count), group_size.data(), CUBLAS_COMPUTE_32F);
@@ -168,8 +179,10 @@ std::string RunCublas(const std::vector<GemmProblem>& problems,
 
 }  // namespace
 
+bool TensorCoreGemmLoaded() { return LoadedGroupedGemm() != nullptr; }
+
 std::string GroupedGemmTensorCores(const std::vector<GemmProblem>& problems, GemmDtype dtype) {
-  if (dtype == GemmDtype::kFloat32) return GroupedGemm(problems, dtype);
+  if (dtype == GemmDtype::kFloat32 || !TensorCoreGemmLoaded()) return GroupedGemm(problems, dtype);
   std::vector<GemmProblem> blas_problems, simt_problems;
   std::vector<BlasProblem> blas;
   for (const GemmProblem& p : problems) {

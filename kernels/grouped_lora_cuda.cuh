@@ -44,5 +44,8 @@ std::string GroupedGemm(const std::vector<GemmProblem>& problems, GemmDtype dtyp
 // Problems cuBLAS cannot read in place (k == 0, an operand without a unit stride, a pointer not
 // 16-byte aligned) run on GroupedGemm's kernel in the same call; kFloat32 runs there entirely.
 std::string GroupedGemmTensorCores(const std::vector<GemmProblem>& problems, GemmDtype dtype);
+// Whether the libcublas this process loaded has the grouped GEMM (cuBLAS >= 12.5); without it
+// GroupedGemmTensorCores runs everything on GroupedGemm's kernel.
+bool TensorCoreGemmLoaded();
 
 }  // namespace lf::kernels::cuda

@@ -3,6 +3,7 @@
 #include <cuda_runtime.h>
 #include <nccl.h>
 
+#include <chrono>
 #include <cstring>
 #include <mutex>
 
@@ -14,28 +15,28 @@ namespace lf::worker {
 namespace {
 
 // NCCL and CUDA results with the file and line, as llm.c checks them.
-#define LF_NCCL_RETURN_IF_ERROR(call)                                                       \
-  do {                                                                                       \
-    ncclResult_t lf_nccl_rc = (call);                                                        \
-    if (lf_nccl_rc != ncclSuccess) {                                                         \
-      return Internal(std::string(#call " failed at " __FILE__ ":") +                       \
-                      std::to_string(__LINE__) + ": " + ncclGetErrorString(lf_nccl_rc));    \
-    }                                                                                        \
+#define LF_NCCL_RETURN_IF_ERROR(call)                                                            \
+  do {                                                                                           \
+    ncclResult_t lf_nccl_rc = (call);                                                            \
+    if (lf_nccl_rc != ncclSuccess) {                                                             \
+      return Internal(std::string(#call " failed at " __FILE__ ":") + std::to_string(__LINE__) + \
+                      ": " + ncclGetErrorString(lf_nccl_rc));                                    \
+    }                                                                                            \
   } while (0)
-#define LF_CUDA_RETURN_IF_ERROR(call)                                                       \
-  do {                                                                                       \
-    cudaError_t lf_cuda_rc = (call);                                                         \
-    if (lf_cuda_rc != cudaSuccess) {                                                         \
-      return Internal(std::string(#call " failed at " __FILE__ ":") +                       \
-                      std::to_string(__LINE__) + ": " + cudaGetErrorString(lf_cuda_rc));    \
-    }                                                                                        \
+#define LF_CUDA_RETURN_IF_ERROR(call)                                                            \
+  do {                                                                                           \
+    cudaError_t lf_cuda_rc = (call);                                                             \
+    if (lf_cuda_rc != cudaSuccess) {                                                             \
+      return Internal(std::string(#call " failed at " __FILE__ ":") + std::to_string(__LINE__) + \
+                      ": " + cudaGetErrorString(lf_cuda_rc));                                    \
+    }                                                                                            \
   } while (0)
 
 // A failed NCCL call or state: a peer that went away (remote or system error) is Unavailable, as
 // an abandoned member is, so the trial is retried; anything else is Internal.
 Status NcclFailure(const std::string& what, ncclResult_t rc, ncclComm_t comm, int line) {
-  std::string text = what + " failed at " __FILE__ ":" + std::to_string(line) + ": " +
-                     ncclGetErrorString(rc);
+  std::string text =
+      what + " failed at " __FILE__ ":" + std::to_string(line) + ": " + ncclGetErrorString(rc);
   const char* detail = comm != nullptr ? ncclGetLastError(comm) : nullptr;
   if (detail != nullptr && *detail != '\0') text += std::string(" (") + detail + ")";
   return rc == ncclRemoteError || rc == ncclSystemError ? Unavailable(text) : Internal(text);
@@ -82,21 +83,28 @@ Result<ncclDataType_t> TypeOf(const torch::Tensor& t, int device) {
     return InvalidArgument("NCCL collectives need contiguous CUDA tensors");
   }
   if (t.device().index() != device) {
-    return InvalidArgument("a tensor on cuda:" + std::to_string(t.device().index()) +
-                           " given to the gang's NCCL communicator on cuda:" +
-                           std::to_string(device));
+    return InvalidArgument(
+        "a tensor on cuda:" + std::to_string(t.device().index()) +
+        " given to the gang's NCCL communicator on cuda:" + std::to_string(device));
   }
   switch (t.scalar_type()) {
-    case torch::kFloat32: return ncclFloat32;
-    case torch::kFloat64: return ncclFloat64;
-    case torch::kInt64: return ncclInt64;
-    case torch::kFloat16: return ncclFloat16;
-    case torch::kBFloat16: return ncclBfloat16;
+    case torch::kFloat32:
+      return ncclFloat32;
+    case torch::kFloat64:
+      return ncclFloat64;
+    case torch::kInt64:
+      return ncclInt64;
+    case torch::kFloat16:
+      return ncclFloat16;
+    case torch::kBFloat16:
+      return ncclBfloat16;
     default:
       return InvalidArgument(std::string("NCCL collectives take float or int64 tensors, not ") +
                              c10::toString(t.scalar_type()));
   }
 }
+
+constexpr int kFinalizeSeconds = 10;
 
 class NcclCollective final : public Collective {
  public:
@@ -109,10 +117,28 @@ class NcclCollective final : public Collective {
         size_(size),
         abandon_(std::move(abandon)),
         control_(std::move(control)) {}
-  // An aborted communicator is already freed.
+  // An aborted communicator is already freed. A healthy one is finalized (NCCL flushes it, and
+  // a non-blocking communicator must be quiescent before ncclCommDestroy), polled for at most
+  // kFinalizeSeconds: one that does not quiesce by then (a peer gone since the last collective)
+  // is aborted rather than waited on.
   ~NcclCollective() override {
     cudaEventDestroy(done_);
-    if (!aborted_) ncclCommDestroy(comm_);
+    if (aborted_) return;
+    cudaSetDevice(device_);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(kFinalizeSeconds);
+    const ncclResult_t rc = ncclCommFinalize(comm_);
+    Result<GangWaitEnd> end =
+        rc == ncclSuccess || rc == ncclInProgress
+            ? WaitForGang([comm = comm_] { return CallDone("ncclCommFinalize", comm); },
+                          [deadline] { return std::chrono::steady_clock::now() > deadline; })
+            : Result<GangWaitEnd>(NcclFailure("ncclCommFinalize", rc, comm_, __LINE__));
+    if (end.ok() && *end == GangWaitEnd::kDone) {
+      ncclCommDestroy(comm_);
+      return;
+    }
+    LF_LOG_WARN("the gang's NCCL communicator did not finalize ({}); aborting it",
+                end.ok() ? "timed out" : end.status().ToString());
+    ncclCommAbort(comm_);
   }
 
   int rank() const override { return rank_; }
@@ -152,8 +178,9 @@ class NcclCollective final : public Collective {
   template <typename Call>
   Status Control(Call call) {
     if (control_ == nullptr) {
-      return InvalidArgument("NCCL collectives need contiguous CUDA tensors, and this "
-                             "communicator has no MPI one for CPU tensors");
+      return InvalidArgument(
+          "NCCL collectives need contiguous CUDA tensors, and this "
+          "communicator has no MPI one for CPU tensors");
     }
     if (aborted_) return Refused();
     Status st = call();
@@ -166,8 +193,9 @@ class NcclCollective final : public Collective {
   }
 
   static Status Refused() {
-    return Unavailable("the gang's NCCL communicator was aborted (a member stopped answering); "
-                       "the gang must be formed again");
+    return Unavailable(
+        "the gang's NCCL communicator was aborted (a member stopped answering); "
+        "the gang must be formed again");
   }
 
   // Enqueues a collective on the default stream and waits until it has run: first until NCCL has
@@ -179,15 +207,16 @@ class NcclCollective final : public Collective {
     LF_CUDA_RETURN_IF_ERROR(cudaSetDevice(device_));
     const ncclResult_t rc = enqueue();
     Status st = rc == ncclSuccess || rc == ncclInProgress
-                    ? WaitOrAbort(what, size_, comm_, [&] { return CallDone(what, comm_); },
-                                  abandon_)
+                    ? WaitOrAbort(
+                          what, size_, comm_, [&] { return CallDone(what, comm_); }, abandon_)
                     : Abort(NcclFailure(what, rc, comm_, __LINE__));
     if (st.ok()) {
       if (const cudaError_t e = cudaEventRecord(done_, /*stream=*/nullptr); e != cudaSuccess) {
         st = Abort(Internal("cudaEventRecord after " + what + " failed at " __FILE__ ":" +
                             std::to_string(__LINE__) + ": " + cudaGetErrorString(e)));
       } else {
-        st = WaitOrAbort(what, size_, comm_, [&] { return KernelDone(what); }, abandon_);
+        st = WaitOrAbort(
+            what, size_, comm_, [&] { return KernelDone(what); }, abandon_);
       }
     }
     if (!st.ok()) {  // the communicator is aborted: nothing may use it, nor free the tensor yet
@@ -260,15 +289,15 @@ Result<std::unique_ptr<Collective>> JoinNcclCommunicator(const std::string& id_b
     st = NcclFailure(what, rc, comm, __LINE__);
     if (comm != nullptr) ncclCommAbort(comm);
   } else {
-    st = WaitOrAbort(what, size, comm, [&] { return CallDone(what, comm); }, abandon);
+    st = WaitOrAbort(
+        what, size, comm, [&] { return CallDone(what, comm); }, abandon);
   }
   if (!st.ok()) {
     cudaEventDestroy(done);
     return st;
   }
-  return std::unique_ptr<Collective>(
-      std::make_unique<NcclCollective>(comm, done, device, rank, size, std::move(abandon),
-                                       std::move(control)));
+  return std::unique_ptr<Collective>(std::make_unique<NcclCollective>(
+      comm, done, device, rank, size, std::move(abandon), std::move(control)));
 }
 
 Result<std::unique_ptr<Collective>> CreateNcclCollective(const GangSpec& gang,
