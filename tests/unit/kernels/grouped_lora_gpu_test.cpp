@@ -157,8 +157,8 @@ constexpr double kFp16Tol = 4e-3;
 TEST(GroupedLoraGpuTest, TensorCoresMatchTheCpuForRanksFourToSixtyFourAndUnevenGroups) {
   LF_SKIP_WITHOUT_CUDA();
   if (!GroupedLoraHasTensorCorePath()) {
-    std::cout << "[ NOTE     ] this build has no tensor-core path (CUDA < 12.5): the SIMT "
-                 "kernel runs below\n";
+    std::cout << "[ NOTE     ] no tensor-core path (built with CUDA < 12.5, or the loaded "
+                 "libcublas is older than 12.5): the SIMT kernel runs below\n";
   }
   // Row counts from 1 to 1000 and empty trials; features that are multiples of 8, so every
   // pointer is 16-byte aligned and cuBLAS takes every product.
