@@ -1,10 +1,12 @@
 // GroupedLora as a torch::autograd::Function. Both passes are written as stages of independent
 // per-trial products c = alpha * a @ b: forward is two (x_k a_k^T, then s_k (.) b_k^T), backward
 // two (s_k g_k b_k, then everything that needs it). RunStage runs a stage as torch's mm per trial
-// (the CPU reference, and the fallback for dtypes the kernel lacks) or, for CUDA tensors, as one
-// segmented-GEMM launch over all trials.
+// (the CPU reference, and the fallback for dtypes the kernels lack) or, for CUDA tensors, as one
+// grouped GEMM over all trials: on tensor cores (cuBLAS) for half and bfloat16 where the build
+// has it, else the SIMT segmented-GEMM kernel.
 #include "kernels/grouped_lora.h"
 
+#include <atomic>
 #include <string>
 
 #include "common/status.h"
@@ -28,7 +30,15 @@ struct Product {
   double alpha = 1.0;
 };
 
-// The factory that picks the CPU or the CUDA implementation: the only #ifdef besides the include.
+std::atomic<bool> use_tensor_cores{true};
+
+#ifdef LF_WITH_CUBLAS_GROUPED_GEMM
+constexpr bool kHasTensorCorePath = true;
+#else
+constexpr bool kHasTensorCorePath = false;
+#endif
+
+// The factory that picks the CPU or a CUDA implementation: the only #ifdefs besides the include.
 void RunStage(const std::vector<Product>& products) {
   if (products.empty()) return;
 #ifdef LF_WITH_CUDA
@@ -58,7 +68,14 @@ void RunStage(const std::vector<Product>& products) {
     const cuda::GemmDtype kernel_dtype = dtype == torch::kFloat32   ? cuda::GemmDtype::kFloat32
                                          : dtype == torch::kFloat16 ? cuda::GemmDtype::kFloat16
                                                                     : cuda::GemmDtype::kBFloat16;
-    const std::string error = cuda::GroupedGemm(problems, kernel_dtype);
+    std::string error;
+    if (dtype != torch::kFloat32 && kHasTensorCorePath && use_tensor_cores.load()) {
+#ifdef LF_WITH_CUBLAS_GROUPED_GEMM
+      error = cuda::GroupedGemmTensorCores(problems, kernel_dtype);
+#endif
+    } else {
+      error = cuda::GroupedGemm(problems, kernel_dtype);
+    }
     LF_CHECK_MSG(error.empty(), error);
     return;
   }
@@ -153,6 +170,17 @@ c10::IntArrayRef Shape(const torch::Tensor& t) {
 }
 
 }  // namespace
+
+// The factory's other question: built with the tensor-core path, and the loaded cuBLAS has it.
+bool GroupedLoraHasTensorCorePath() {
+#ifdef LF_WITH_CUBLAS_GROUPED_GEMM
+  return cuda::TensorCoreGemmLoaded();
+#else
+  return kHasTensorCorePath;
+#endif
+}
+
+void UseGroupedLoraTensorCores(bool use) { use_tensor_cores.store(use); }
 
 torch::Tensor GroupedLora(const torch::Tensor& x, const std::vector<int64_t>& offsets,
                           const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b,

@@ -24,4 +24,13 @@ torch::Tensor GroupedLora(const torch::Tensor& x, const std::vector<int64_t>& of
                           const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b,
                           const std::vector<double>& scaling);
 
+// On CUDA, float16 and bfloat16 run on tensor cores through cuBLAS's grouped GEMM (fp32
+// accumulation) where the build and the loaded libcublas have it (cuBLAS >= 12.5; otherwise
+// GroupedLoraHasTensorCorePath() is false), float32 on the SIMT kernel; the same
+// products either way, to rounding. UseGroupedLoraTensorCores(false) sends half precision to
+// the SIMT kernel too, for tests and benchmarks that compare them: process-wide, thread-safe,
+// on by default, and read at each call.
+bool GroupedLoraHasTensorCorePath();
+void UseGroupedLoraTensorCores(bool use);
+
 }  // namespace lf::kernels

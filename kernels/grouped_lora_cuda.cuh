@@ -39,4 +39,13 @@ inline constexpr int kMaxGemmProblemsPerLaunch = 32;
 // Returns an empty string, or the CUDA error (or the limit exceeded) with file:line.
 std::string GroupedGemm(const std::vector<GemmProblem>& problems, GemmDtype dtype);
 
+// The same on tensor cores for kFloat16 and kBFloat16 (fp32 accumulation), through cuBLAS's
+// grouped GEMM (grouped_lora_cublas.cu; built where CUDA >= 12.5, LF_WITH_CUBLAS_GROUPED_GEMM).
+// Problems cuBLAS cannot read in place (k == 0, an operand without a unit stride, a pointer not
+// 16-byte aligned) run on GroupedGemm's kernel in the same call; kFloat32 runs there entirely.
+std::string GroupedGemmTensorCores(const std::vector<GemmProblem>& problems, GemmDtype dtype);
+// Whether the libcublas this process loaded has the grouped GEMM (cuBLAS >= 12.5); without it
+// GroupedGemmTensorCores runs everything on GroupedGemm's kernel.
+bool TensorCoreGemmLoaded();
+
 }  // namespace lf::kernels::cuda

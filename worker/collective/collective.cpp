@@ -7,26 +7,25 @@
 
 namespace lf::worker {
 
+#ifdef LF_WITH_NCCL
+constexpr bool kBuildHasNccl = true;
+#else
+constexpr bool kBuildHasNccl = false;
+#endif
+
+CollectiveBackend PickCollectiveBackend(const torch::Device& device, bool build_has_nccl) {
+  return device.is_cuda() && build_has_nccl ? CollectiveBackend::kNccl : CollectiveBackend::kMpi;
+}
+
 // The factory: the only place that knows which implementations the build has.
 Result<std::unique_ptr<Collective>> CreateCollective(const GangSpec& gang,
                                                      const torch::Device& device) {
-  if (device.is_cuda() && !gang.nccl_id.empty()) {
+  if (PickCollectiveBackend(device, kBuildHasNccl) == CollectiveBackend::kNccl) {
 #ifdef LF_WITH_NCCL
     return CreateNcclCollective(gang, device);
-#else
-    return FailedPrecondition("this build has no NCCL, so a CUDA gang cannot use it; build with "
-                              "NCCL (found next to CUDA) or run the gang's collectives over MPI");
 #endif
   }
   return CreateMpiCollective(gang);
-}
-
-Result<std::string> NewNcclUniqueId() {
-#ifdef LF_WITH_NCCL
-  return NcclUniqueId();
-#else
-  return Unimplemented("this build has no NCCL (it is found next to CUDA at configure time)");
-#endif
 }
 
 Status AllReduceGradients(Collective& collective, const std::vector<torch::Tensor>& params,

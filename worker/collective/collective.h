@@ -2,8 +2,8 @@
 // all-reduces the trainable tensors' gradients (and each micro-batch's token count) through it, so
 // every member takes the same optimizer step. One interface, two implementations, as in PyTorch's
 // c10d: MPI (CPU tensors, every build) and NCCL (CUDA tensors, builds with NCCL); CreateCollective
-// picks one. Members make the same calls in the same order with tensors of the same shape and
-// dtype. A Collective is used by one thread.
+// picks one (PickCollectiveBackend states the rule). Members make the same calls in the same order
+// with tensors of the same shape and dtype. A Collective is used by one thread.
 #pragma once
 
 #include <functional>
@@ -25,13 +25,13 @@ struct GangSpec {
   // Tells apart gangs whose communicators are created at the same time (MPI_Comm_create_group),
   // 0 to 32767.
   int tag = 0;
-  // NCCL's unique id (NewNcclUniqueId on the first member, passed to the others); empty: MPI.
-  std::string nccl_id;
   // Polled while forming the gang or in a collective that waits for the others: true gives up on
-  // it with Unavailable, and the communicator is broken from then on. MPI never learns that a
-  // member died (its collectives wait forever), so this is how a member is abandoned: the worker
-  // sets it when the coordinator, which saw the member's heartbeats stop, stops the trial. Null:
-  // wait as long as it takes. (MPI only; NCCL's waits are not interrupted.)
+  // it with Unavailable, and the communicator is broken from then on. Neither MPI nor NCCL learns
+  // reliably that a member died (their collectives wait forever), so this is how a member is
+  // abandoned: the worker sets it when the coordinator, which saw the member's heartbeats stop,
+  // stops the trial (worker_api.h: gang_abandon_after_ms after the stop). NCCL then aborts its
+  // communicator (ncclCommAbort), which ends its kernels waiting on the GPU. Null: wait as long
+  // as it takes.
   std::function<bool()> abandon;
 };
 
@@ -48,13 +48,17 @@ class Collective {
   virtual Status Broadcast(torch::Tensor& tensor, int root) = 0;
 };
 
-// The gang's communicator for tensors on `device`: NCCL for CUDA when the spec has an NCCL id
-// (and the build has NCCL), MPI otherwise (MPI must be initialised; CUDA tensors are then staged
-// through host memory). Errors say which member, rank or setting is wrong.
+enum class CollectiveBackend { kMpi, kNccl };
+
+// The rule CreateCollective follows: CUDA tensors over NCCL when the build has it; CPU tensors,
+// and CUDA tensors in a build without NCCL (staged through host memory), over MPI.
+CollectiveBackend PickCollectiveBackend(const torch::Device& device, bool build_has_nccl);
+
+// The gang's communicator for tensors on `device`, by PickCollectiveBackend. MPI must be
+// initialised: the MPI path uses it throughout, the NCCL path to form the gang and broadcast
+// NCCL's unique id from gang rank 0. Errors say which member, rank or setting is wrong.
 Result<std::unique_ptr<Collective>> CreateCollective(const GangSpec& gang,
                                                      const torch::Device& device);
-// A fresh NCCL unique id (128 bytes) for a new gang; Unimplemented in builds without NCCL.
-Result<std::string> NewNcclUniqueId();
 
 // Sums the gradients of `params` across the gang, in flat buckets of at most `bucket_bytes` (one
 // all-reduce each; a LoRA adapter's fit in one). Tensors without a gradient are skipped, the same

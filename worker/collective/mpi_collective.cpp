@@ -3,9 +3,9 @@
 #include <mpi.h>
 
 #include <algorithm>
-#include <chrono>
 #include <mutex>
-#include <thread>
+
+#include "worker/collective/gang_wait.h"
 
 namespace lf::worker {
 namespace {
@@ -17,20 +17,19 @@ std::string MpiError(int code) {
   return std::string(text, static_cast<size_t>(length));
 }
 
-// Waits for `requests` to complete, polling `abandon` between tests: spinning for the first
-// 2 ms, which the all-reduces of a step take at most when every member is there, then sleeping
-// 200 us between tests, so a member waiting for a lost one costs little CPU. False: abandoned.
+// Waits for `requests` to complete, polling `abandon` between tests (gang_wait.h: spinning for
+// the first 2 ms, then sleeping 200 us between tests). False: abandoned.
 bool WaitAll(std::vector<MPI_Request>& requests, const std::function<bool()>& abandon) {
-  const auto spin_until = std::chrono::steady_clock::now() + std::chrono::milliseconds(2);
-  for (;;) {
-    int done = 0;
-    MPI_Testall(static_cast<int>(requests.size()), requests.data(), &done, MPI_STATUSES_IGNORE);
-    if (done) return true;
-    if (abandon && abandon()) return false;
-    if (std::chrono::steady_clock::now() > spin_until) {
-      std::this_thread::sleep_for(std::chrono::microseconds(200));
-    }
-  }
+  Result<GangWaitEnd> end = WaitForGang(
+      [&]() -> Result<bool> {
+        int done = 0;
+        MPI_Testall(static_cast<int>(requests.size()), requests.data(), &done,
+                    MPI_STATUSES_IGNORE);
+        return done != 0;
+      },
+      abandon);
+  LF_CHECK_MSG(end.ok(), "an MPI test cannot fail: " + end.status().ToString());
+  return *end == GangWaitEnd::kDone;
 }
 
 // Buffers of collectives given up on: MPI may still write into them when the missing members

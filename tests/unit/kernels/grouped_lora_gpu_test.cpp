@@ -1,7 +1,12 @@
-// GroupedLora's segmented-GEMM CUDA kernel against the CPU reference (ctest label gpu): forward
-// and every gradient, tiles cut by odd sizes, empty trials, more trials than one launch holds,
-// strided gradients and half-precision inputs. Skipped, saying so, where no CUDA device is visible.
+// GroupedLora's CUDA paths against the CPU reference (ctest label gpu): the SIMT segmented-GEMM
+// kernel (forward and every gradient, tiles cut by odd sizes, empty trials, more trials than one
+// launch holds, strided gradients) and, for bfloat16 and float16, the tensor-core path (cuBLAS's
+// grouped GEMM) with the SIMT kernel taking what cuBLAS cannot read in place. Skipped, saying
+// so, where no CUDA device is visible.
 #include <gtest/gtest.h>
+
+#include <algorithm>
+#include <iostream>
 
 #include "kernels/grouped_lora.h"
 
@@ -96,12 +101,92 @@ TEST(GroupedLoraGpuTest, MoreTrialsThanOneLaunchHolds) {
   ExpectCudaMatchesCpu(rows, ranks, 40, 24, false);
 }
 
-TEST(GroupedLoraGpuTest, HalfPrecisionInputsAccumulateInFloat) {
+// Sends half precision to the tensor cores (where built) or to the SIMT kernel for one scope.
+class ScopedTensorCores {
+ public:
+  explicit ScopedTensorCores(bool use) { UseGroupedLoraTensorCores(use); }
+  ~ScopedTensorCores() { UseGroupedLoraTensorCores(true); }
+};
+
+// max |gpu - cpu| / max |cpu|: the error relative to the tensor's scale, which is what half
+// precision's rounding is proportional to (elementwise tolerances fail on entries near zero).
+double ScaledError(const torch::Tensor& gpu, const torch::Tensor& cpu) {
+  if (!gpu.defined() || !cpu.defined()) return 1e9;  // a missing gradient fails the check
+  const torch::Tensor ref = cpu.to(torch::kFloat64);
+  if (ref.numel() == 0) return 0.0;
+  const double scale = std::max(ref.abs().max().item<double>(), 1e-12);
+  return (gpu.cpu().to(torch::kFloat64) - ref).abs().max().item<double>() / scale;
+}
+
+// Forward and every gradient in `dtype` on CUDA against the CPU in fp32 on the same (rounded)
+// inputs, each within `tol` of its tensor's scale.
+void ExpectScaledMatch(const std::vector<int64_t>& rows, const std::vector<int64_t>& ranks,
+                       int64_t in, int64_t out, torch::Dtype dtype, double tol,
+                       bool strided_grad = false) {
+  Pack gpu = MakePack(rows, ranks, in, out, 11, torch::kCUDA, dtype);
+  Pack cpu = MakePack(rows, ranks, in, out, 11, torch::kCPU, dtype);
+  auto widen = [](torch::Tensor& t) { t = t.detach().to(torch::kFloat32).requires_grad_(true); };
+  widen(cpu.x);
+  for (auto& t : cpu.a) widen(t);
+  for (auto& t : cpu.b) widen(t);
+  torch::Tensor y_cpu = GroupedLora(cpu.x, cpu.offsets, cpu.a, cpu.b, cpu.scaling);
+  torch::Tensor y_gpu = GroupedLora(gpu.x, gpu.offsets, gpu.a, gpu.b, gpu.scaling);
+  ASSERT_EQ(y_gpu.scalar_type(), dtype);
+  EXPECT_LE(ScaledError(y_gpu, y_cpu), tol) << "forward";
+  if (strided_grad) {
+    y_cpu.sum().backward();
+    y_gpu.sum().backward();
+  } else {
+    torch::Tensor w = torch::randn(y_cpu.sizes()).to(dtype);  // the same rounded weights
+    (y_cpu * w.to(torch::kFloat32)).sum().backward();
+    (y_gpu * w.to(torch::kCUDA)).sum().backward();
+  }
+  EXPECT_LE(ScaledError(gpu.x.grad(), cpu.x.grad()), tol) << "dx";
+  for (size_t k = 0; k < rows.size(); ++k) {
+    EXPECT_LE(ScaledError(gpu.a[k].grad(), cpu.a[k].grad()), tol) << "da of trial " << k;
+    EXPECT_LE(ScaledError(gpu.b[k].grad(), cpu.b[k].grad()), tol) << "db of trial " << k;
+  }
+}
+
+// Tolerances, relative to each tensor's largest entry: bfloat16 keeps 8 significant bits
+// (rounding 2^-9 = 0.2%), float16 11 (2^-12 = 0.024%); outputs and the x a^T (or s g b) between
+// the two stages are rounded, accumulation is fp32. 2e-2 and 4e-3 leave about 5x that.
+constexpr double kBf16Tol = 2e-2;
+constexpr double kFp16Tol = 4e-3;
+
+TEST(GroupedLoraGpuTest, TensorCoresMatchTheCpuForRanksFourToSixtyFourAndUnevenGroups) {
   LF_SKIP_WITHOUT_CUDA();
-  // Only the rounding of outputs (and of x a^T between the stages) separates them from fp32.
+  if (!GroupedLoraHasTensorCorePath()) {
+    std::cout << "[ NOTE     ] no tensor-core path (built with CUDA < 12.5, or the loaded "
+                 "libcublas is older than 12.5): the SIMT kernel runs below\n";
+  }
+  // Row counts from 1 to 1000 and empty trials; features that are multiples of 8, so every
+  // pointer is 16-byte aligned and cuBLAS takes every product.
+  const std::vector<int64_t> rows = {1, 37, 256, 0, 129, 1000, 8};
+  const std::vector<int64_t> ranks = {4, 8, 16, 32, 64, 64, 12};
+  for (bool tensor_cores : {true, false}) {
+    ScopedTensorCores scope(tensor_cores);
+    SCOPED_TRACE(tensor_cores ? "tensor cores" : "SIMT kernel");
+    for (torch::Dtype dtype : {torch::kBFloat16, torch::kFloat16}) {
+      SCOPED_TRACE(c10::toString(dtype));
+      const double tol = dtype == torch::kBFloat16 ? kBf16Tol : kFp16Tol;
+      ExpectScaledMatch(rows, ranks, 256, 192, dtype, tol);
+      // The sum's gradient has zero strides: cuBLAS cannot read it, the SIMT kernel takes it.
+      ExpectScaledMatch({64, 3, 40}, {4, 64, 16}, 128, 64, dtype, tol, /*strided_grad=*/true);
+      // Features that cut the SIMT kernel's 64x64 tiles.
+      ExpectScaledMatch({33, 0, 80}, {4, 16, 64}, 96, 72, dtype, tol);
+    }
+  }
+}
+
+TEST(GroupedLoraGpuTest, TensorCoresLeaveUnalignedProductsToTheSimtKernel) {
+  LF_SKIP_WITHOUT_CUDA();
+  // 13 input and 7 output features: most trials' rows start off 16-byte boundaries, so one call
+  // mixes cuBLAS products with SIMT ones; ranks 4 to 64 again.
   for (torch::Dtype dtype : {torch::kBFloat16, torch::kFloat16}) {
     SCOPED_TRACE(c10::toString(dtype));
-    ExpectCudaMatchesCpu({33, 0, 80}, {4, 16, 64}, 96, 72, false, dtype, 5e-2);
+    ExpectScaledMatch({5, 16, 3, 0, 40, 9}, {4, 8, 64, 32, 16, 5}, 13, 7, dtype,
+                      dtype == torch::kBFloat16 ? kBf16Tol : kFp16Tol);
   }
 }
 
