@@ -58,17 +58,26 @@ def main():
         report["methods"][m] = {"median_best_at": dict(zip(map(str, marks), med)),
                                 "median_steps": steps}
     for m in ("tpe", "bohb"):
-        needed = []
+        needed, spent = [], []
         for s in seeds:
             target = curves["random"][s][-1]
             k = next((i + 1 for i, v in enumerate(curves[m][s]) if v <= target), math.inf)
             needed.append(k)
+            # The steps trained by the trials made up to then, against random search's total.
+            rs = rows(a.out, f"{m}-{s}")
+            spent.append(trained_steps(rs[:k]) / trained_steps(rows(a.out, f"random-{s}"))
+                         if k != math.inf else math.inf)
         ratio = statistics.median(needed) / a.trials
         shown = ", ".join(str(k) if k != math.inf else "never" for k in needed)
         print(f"{m}: trials to reach random search's final best, per seed: {shown}; median "
               f"{statistics.median(needed)} of {a.trials} = {ratio:.2f}x (aim: <= 0.6x)")
+        print(f"{m}: steps trained until then, against random search's: "
+              f"{', '.join(f'{x:.2f}' if x != math.inf else 'never' for x in spent)}; median "
+              f"{statistics.median(spent):.2f}x")
         report["methods"][m]["trials_to_random_best"] = [k if k != math.inf else None
                                                          for k in needed]
+        report["methods"][m]["compute_to_random_best"] = [x if x != math.inf else None
+                                                          for x in spent]
         report["methods"][m]["ratio"] = ratio if math.isfinite(ratio) else None
     grid = rows(a.out, "grid")
     grid_best = min(loss(r) for r in grid)
