@@ -97,7 +97,10 @@ torch::Tensor ClipGradNorm(const std::vector<torch::Tensor>& params, double max_
   for (const torch::Tensor& p : params) {
     if (p.grad().defined()) grads.push_back(p.grad());
   }
-  if (grads.empty()) return torch::zeros({});
+  if (grads.empty()) {
+    return torch::zeros({}, params.empty() ? torch::TensorOptions()
+                                           : params.front().options().dtype(torch::kFloat32));
+  }
   std::vector<torch::Tensor> norms;
   for (const torch::Tensor& g : grads) norms.push_back(g.norm(2).to(torch::kFloat32));
   torch::Tensor total = torch::stack(norms).norm(2);

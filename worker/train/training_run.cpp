@@ -324,7 +324,7 @@ Status TrainingRun::EndStep(const torch::Tensor& step_loss) {
     optimizer_->Step();
   } else {
     ++result_.overflow_skipped_steps;  // fp16 gradients overflowed: the scale was halved
-    grad_norm = torch::full({}, std::numeric_limits<double>::infinity());
+    grad_norm = torch::full({}, std::numeric_limits<double>::infinity(), loss.options());
   }
   ++step_;
   const double elapsed = Seconds(t0_);
@@ -356,10 +356,12 @@ Status TrainingRun::EndStep(const torch::Tensor& step_loss) {
 
 void TrainingRun::ReadBack() {
   if (pending_.empty()) return;
+  // One device for the stack: a gang's loss comes back from the all-reduce on the host.
+  const auto options = pending_.front().grad_norm.options().dtype(torch::kFloat64);
   std::vector<torch::Tensor> values;
   for (const PendingStep& p : pending_) {
-    values.push_back(p.loss.to(torch::kFloat64).reshape({}));
-    values.push_back(p.grad_norm.to(torch::kFloat64).reshape({}));
+    values.push_back(p.loss.to(options).reshape({}));
+    values.push_back(p.grad_norm.to(options).reshape({}));
   }
   const torch::Tensor host = torch::stack(values).to(torch::kCPU);  // the one wait for the device
   const auto read = host.accessor<double, 1>();
