@@ -39,6 +39,9 @@ struct TrainerOptions {
   // device to finish). 0: every step on the CPU, where values are ready anyway, and every
   // train.log_every steps on CUDA. Evaluations, checkpoints and the end read back regardless.
   int64_t sync_every = 0;
+  // Prepare the next micro-batches on a background thread (BatchPrefetcher). Unset: on CUDA only
+  // (into pinned memory); on the CPU the batches are cheap next to a step.
+  std::optional<bool> prefetch_batches;
 };
 
 // One trial on its own model: drives a TrainingRun (worker/train/training_run.h) with a forward

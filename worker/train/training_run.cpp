@@ -236,6 +236,10 @@ Status TrainingRun::Begin() {
   result_.resumed_from_step = step_;
   if (step_ > 0) result_.resumed_from_checkpoint = NewestCheckpoint(options_.checkpoint_dir);
   train_.SeekToStep(step_ * spec_.grad_accum);
+  const bool cuda = params_.front().device().is_cuda();
+  if (options_.prefetch_batches.value_or(cuda)) {
+    prefetch_ = std::make_unique<BatchPrefetcher>(train_, /*pin=*/cuda);
+  }
   if (!eval_.empty()) result_.initial_eval_loss = EvaluateNow().loss;
   if (adapter_ != nullptr) adapter_->SetTraining(true);
 
@@ -281,15 +285,16 @@ bool TrainingRun::BeginStep() {
 }
 
 MicroBatch TrainingRun::NextMicroBatch() {
-  Batch batch = train_.Next();
+  HostBatch host = prefetch_ ? prefetch_->Next() : MakeHostBatch(train_.Next(), /*pin=*/false);
+  const Batch& batch = host.batch;
   result_.train_tokens += batch.tokens;
   const torch::Device device = params_.front().device();
-  MicroBatch out{.input_ids = ToTensor(batch.input_ids, batch.rows, batch.seq_len, device),
-                 .labels = ToTensor(batch.labels, batch.rows, batch.seq_len, device),
+  // From pinned memory (the prefetcher's, on CUDA) the copy does not block the step.
+  const bool async = device.is_cuda() && host.input_ids.is_pinned();
+  MicroBatch out{.input_ids = host.input_ids.to(device, async),
+                 .labels = host.labels.to(device, async),
                  .tokens = batch.tokens};
-  if (!batch.document_ids.empty()) {
-    out.document_ids = ToTensor(batch.document_ids, batch.rows, batch.seq_len, device);
-  }
+  if (host.document_ids.defined()) out.document_ids = host.document_ids.to(device, async);
   if (options_.gang != nullptr) {
     torch::Tensor tokens = torch::tensor({batch.loss_tokens}, torch::kInt64);
     if (Status st = options_.gang->AllReduceSum(tokens); !st.ok() && gang_status_.ok()) {
@@ -388,6 +393,7 @@ void TrainingRun::ReadBack() {
 Result<TrainResult> TrainingRun::Finish() {
   ReadBack();
   bar_->Finish();
+  prefetch_.reset();                            // no more batches: stop reading ahead
   if (!gang_status_.ok()) return gang_status_;  // the gang broke up: no result to trust
   result_.steps = step_;
   if (result_.stop_reason == jobs::StopReason::kStopped && !options_.checkpoint_dir.empty()) {

@@ -13,6 +13,7 @@
 #include "worker/model/causal_lm.h"
 #include "worker/peft/adapter.h"
 #include "worker/train/adamw.h"
+#include "worker/train/batch_prefetch.h"
 #include "worker/train/precision.h"
 #include "worker/train/progress.h"
 #include "worker/train/train_result.h"
@@ -113,6 +114,8 @@ class TrainingRun {
     double elapsed_s = 0;
   };
   std::vector<PendingStep> pending_;
+  // Declared after train_'s reference and destroyed first: its thread reads the loader.
+  std::unique_ptr<BatchPrefetcher> prefetch_;
   int64_t sync_every_ = 1;
 };
 
