@@ -138,6 +138,30 @@ TEST(TrainerTest, ResumingFromACheckpointGivesTheUninterruptedLosses) {
   }
 }
 
+// The loader read ahead on a background thread (what CUDA runs do) gives the batches of reading it
+// in step, and a run stopped meanwhile resumes exactly.
+TEST(TrainerTest, BatchesPreparedOnABackgroundThreadGiveTheSameLossesAndResume) {
+  jobs::TrainSpec spec = Spec(12);
+  spec.grad_accum = 2;
+  spec.checkpoint_every = 4;
+  auto plain = TrainLora(spec, {.checkpoint_dir = TempDir("prefetch_plain")});
+  auto ahead =
+      TrainLora(spec, {.checkpoint_dir = TempDir("prefetch_ahead"), .prefetch_batches = true});
+  ASSERT_TRUE(plain.ok() && ahead.ok());
+  EXPECT_EQ(ahead->losses, plain->losses);
+  const std::string dir = TempDir("prefetch_resume");
+  int calls = 0;
+  auto first = TrainLora(spec, {.checkpoint_dir = dir,
+                                .stop_requested = [&] { return ++calls > 5; },
+                                .prefetch_batches = true});
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(first->steps, 5);
+  auto second = TrainLora(spec, {.checkpoint_dir = dir, .prefetch_batches = true});
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_EQ(second->resumed_from_step, 5);
+  EXPECT_EQ(second->losses, plain->losses);
+}
+
 // Found by the chaos soak: a rank SIGKILLed while it removed the checkpoints of a trial it had
 // just finished (remove_all goes file by file) left the newest folder with state.json but no
 // tensors; every later attempt resumed from it, failed to open it, and the trial failed for good.
