@@ -1,0 +1,263 @@
+#!/usr/bin/env bash
+# The GPU check (issue 16), one script for one call of the device machine: unpacks the Debian
+# libraries prepare.sh packed, configures and builds only what the GPU needs (the GPU test suites,
+# the worker library, train_bench and pack_bench; Ninja, -j16, CUDA architecture 90), runs
+# `ctest -L gpu`, then the GPU benchmarks with Hugging Face transformers + PEFT measured on the
+# same GPU in the same run, and writes summary.json and summary.md (with the logs) to $OUT.
+# Every step runs under `timeout` within a total budget (8 minutes); a step that fails or runs
+# out of time is recorded, and the steps after it still run when they can. Exits non-zero when
+# a step failed (in the rehearsal, also when one was skipped for lack of time).
+#
+# usage: cluster/gpu/check.sh [--budget SECONDS] [--steps a,b,...]
+#        cluster/gpu/check.sh --cpu-rehearsal [--build DIR] [--out DIR] [--with-carry]
+#   --cpu-rehearsal: the same steps at toy sizes on the CPU with the existing build tree (Debian
+#     LibTorch, no downloads), in under a minute; ctest runs it as gpu_check.rehearsal. The
+#     Hugging Face peer runs there only when LF_INTEROP_PYTHON names a Python with torch,
+#     transformers and peft. --with-carry: rehearse the unpack, configure and build against
+#     .gpu-carry (run prepare.sh first) in build-carry/, as on the device machine (minutes).
+#   --steps: run only these (env, unpack, configure, build, ctest, train, pack, peer).
+#   LF_GPU_CHECK_FAIL_STEP=NAME makes that step fail (the rehearsal test checks the exit status).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$(pwd)
+mode=gpu budget=480 only="" build="" out="${OUT:-}" with_carry=0
+while (($#)); do
+  case $1 in
+    --cpu-rehearsal) mode=rehearsal; budget=90 ;;
+    --budget) budget=$2; shift ;;
+    --steps) only=$2; shift ;;
+    --build) build=$2; shift ;;
+    --out) out=$2; shift ;;
+    --with-carry) with_carry=1; budget=3600 ;;
+    *) echo "check.sh: unknown argument '$1'; see the header of $0" >&2; exit 2 ;;
+  esac
+  shift
+done
+if [[ $mode == gpu ]]; then
+  [[ -n $out ]] || { echo "check.sh: \$OUT is not set: on the device machine the tool sets it; elsewhere use --cpu-rehearsal" >&2; exit 2; }
+  build=${build:-build-gpu}
+else
+  build=${build:-build}
+  out=${out:-$build/gpu-check-rehearsal}
+fi
+carried=0  # 1: this run builds against the carried prefix (device machine, or --with-carry)
+[[ $mode == gpu || $with_carry == 1 ]] && carried=1
+[[ $with_carry == 1 ]] && build=build-carry
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+work=$(mktemp -d /tmp/lf-gpu-check.XXXXXX)
+exec > >(tee "$out/check.log") 2>&1
+start=$(date +%s)
+deadline=$((start + budget))
+: >"$work/steps.tsv"
+echo "check.sh: mode $mode, budget ${budget}s, build folder $build, output $out"
+
+# step NAME BUDGET LOG COMMAND...: runs COMMAND (a program or a function of this script) with at
+# most BUDGET seconds (less if the total budget has less left, keeping 15 s for the summary), its
+# output appended to $out/LOG and shown. Job control puts it in its own process group, so that
+# running out of time stops everything it started (ninja's compilers, a benchmark's children).
+set -m
+step() {
+  local name=$1 want=$2 log=$3
+  shift 3
+  if [[ -n $only && ",$only," != *",$name,"* ]]; then return 0; fi
+  local left=$((deadline - $(date +%s) - 15))
+  local allowed=$((want < left ? want : left))
+  if ((allowed < 10)); then
+    record "$name" skipped 0 "out of time: ${left}s left of the ${budget}s budget"
+    return 0
+  fi
+  echo "== [$(( $(date +%s) - start ))s] $name (up to ${allowed}s)"
+  local t0 rc=0 pid watchdog
+  t0=$(date +%s)
+  rm -f "$work/timed-out"
+  if [[ ${LF_GPU_CHECK_FAIL_STEP:-} == "$name" ]]; then
+    echo "LF_GPU_CHECK_FAIL_STEP=$name: failing this step" | tee -a "$out/$log"; rc=1
+  else
+    ( "$@" 2>&1 | tee -a "$out/$log"; exit "${PIPESTATUS[0]}" ) &
+    pid=$!
+    ( sleep "$allowed"; touch "$work/timed-out"; kill -TERM -- "-$pid" 2>/dev/null
+      sleep 10; kill -KILL -- "-$pid" 2>/dev/null ) >/dev/null 2>&1 &
+    watchdog=$!
+    wait "$pid" || rc=$?
+    kill -- "-$watchdog" 2>/dev/null || true
+    wait "$watchdog" 2>/dev/null || true
+  fi
+  local took=$(( $(date +%s) - t0 ))
+  if [[ -f $work/timed-out ]]; then record "$name" failed "$took" "timed out after ${allowed}s"
+  elif ((rc == 0)); then record "$name" ok "$took" "${note:-}"
+  else record "$name" failed "$took" "exit status $rc; see $log"
+  fi
+}
+record() {
+  printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$work/steps.tsv"
+  echo "== $1: $2 (${3}s) $4"
+}
+ran_ok() { grep -q "^$1	ok	" "$work/steps.tsv"; }
+note=""
+
+# --- what this machine is ------------------------------------------------------------------
+python=python3
+[[ $mode == rehearsal ]] && python=${LF_INTEROP_PYTHON:-}
+env_info() {
+  echo "host: $(uname -srm), $(nproc) cores"
+  command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv
+  command -v nvcc >/dev/null && nvcc --version | tail -2
+  cmake --version | head -1
+  if [[ -n $python ]]; then
+    "$python" -c 'import torch, sys; print("python", sys.version.split()[0], "torch", torch.__version__, "cuda", torch.version.cuda, torch.cuda.is_available())' || true
+  fi
+}
+step env 30 env.txt env_info
+
+# --- the carried libraries -------------------------------------------------------------------
+prefix=/tmp/lf-deps
+libdir=$prefix/usr/lib/x86_64-linux-gnu
+unpack() {
+  [[ -f .gpu-carry/deps.tar.xz ]] || { echo "no .gpu-carry/deps.tar.xz: run cluster/gpu/prepare.sh on the CPU machine and carry .gpu-carry"; return 1; }
+  rm -rf "$prefix" && mkdir -p "$prefix"
+  tar -C "$prefix" -xJf .gpu-carry/deps.tar.xz
+  # pkg-config files name /usr; point them at the prefix.
+  find "$prefix" -name '*.pc' -exec sed -i -e "s#=/usr#=$prefix/usr#" -e "s# /usr/# $prefix/usr/#g" \
+    -e "s#-I/usr/#-I$prefix/usr/#g" -e "s#-L/usr/#-L$prefix/usr/#g" {} +
+  # A runtime library that only other carried libraries need, and that this system has, is the
+  # system's: ours must not shadow a newer copy (the -dev packages' libraries stay ours).
+  local keep dropped=""
+  keep=$(find "$libdir" -maxdepth 1 -name 'lib*.so' -type l -exec readlink -f {} \; | sort -u)
+  for link in "$libdir"/lib*.so.*; do
+    [[ -L $link ]] || continue
+    local soname target
+    soname=$(basename "$link")
+    target=$(readlink -f "$link")
+    grep -qxF "$target" <<<"$keep" && continue
+    if /sbin/ldconfig -p 2>/dev/null | grep -q " $soname "; then
+      rm -f "$link" "$target"; dropped+=" $soname"
+    fi
+  done
+  echo "unpacked $(du -sh "$prefix" | cut -f1) into $prefix; the system's copies used for:${dropped:- none}"
+}
+if ((carried)); then
+  step unpack 60 build.log unpack
+else
+  record unpack skipped 0 "rehearsal: Debian's system libraries"
+fi
+if ((carried)); then
+  export LD_LIBRARY_PATH=$libdir:$libdir/openmpi/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+fi
+
+# --- configure and build ---------------------------------------------------------------------
+configure() {
+  local torch_prefix="" nccl="" cuda_flags=()
+  torch_prefix=$(env -u LD_LIBRARY_PATH python3 -c 'import torch; print(torch.utils.cmake_prefix_path)' 2>/dev/null || true)
+  nccl=$(env -u LD_LIBRARY_PATH python3 -c 'import nvidia.nccl as n; print(list(n.__path__)[0])' 2>/dev/null || true)
+  if [[ $mode == gpu ]]; then
+    [[ -n $torch_prefix ]] || { echo "python3 has no torch: the device machine's image should have it"; return 1; }
+    cuda_flags=(-DCMAKE_CUDA_ARCHITECTURES=90 -DLF_WITH_CUDA=ON -DTorch_DIR="$torch_prefix/Torch")
+    if [[ -n $nccl && -f $nccl/include/nccl.h ]]; then
+      cuda_flags+=(-DLF_NCCL_INCLUDE_DIR="$nccl/include" -DLF_NCCL_LIBRARY="$(ls "$nccl"/lib/libnccl.so* | head -1)")
+    fi
+  else
+    cuda_flags=(-DLF_WITH_CUDA=OFF)  # the rehearsal with the carry: Debian's LibTorch, no nvcc
+  fi
+  PKG_CONFIG_PATH=$libdir/pkgconfig:$prefix/usr/share/pkgconfig PKG_CONFIG_LIBDIR=$libdir/pkgconfig \
+  PKG_CONFIG_ALLOW_SYSTEM_CFLAGS=1 PKG_CONFIG_ALLOW_SYSTEM_LIBS=1 \
+  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release "${cuda_flags[@]}" \
+    -DCMAKE_PREFIX_PATH="$prefix/usr${torch_prefix:+;$torch_prefix}" \
+    -DPKG_CONFIG_EXECUTABLE="$prefix/usr/bin/pkgconf" -DOPENSSL_ROOT_DIR="$prefix/usr" \
+    -DMPI_SKIP_COMPILER_WRAPPER=ON -DMPI_CXX_SKIP_MPICXX=ON \
+    -DMPI_CXX_HEADER_DIR="$libdir/openmpi/include" -DMPI_CXX_LIB_NAMES=mpi \
+    -DMPI_mpi_LIBRARY="$libdir/libmpi.so" \
+    -DCMAKE_CXX_FLAGS="-idirafter $prefix/usr/include" -DCMAKE_CUDA_FLAGS="-idirafter $prefix/usr/include" \
+    -DCMAKE_CXX_COMPILER_LAUNCHER="" -DCMAKE_CUDA_COMPILER_LAUNCHER=""
+}
+# The GPU test suites (lf_add_test_suite(... LABELS gpu ...) in tests/unit/*/CMakeLists.txt),
+# found by reading them so that suites added later are built too.
+gpu_suites=$(awk '/lf_add_test_suite\(/ {split($0, a, /[( ]/); name = a[2]} /LABELS[^)]*gpu/ {print name}' \
+  tests/unit/*/CMakeLists.txt | sort -u | tr '\n' ' ')
+targets="$gpu_suites train_bench pack_bench"
+if ((carried)); then
+  step configure 120 build.log configure
+  jobs=$(nproc)
+  ((jobs > 16)) && jobs=16
+  ran_ok configure && step build 300 build.log cmake --build "$build" -j "$jobs" --target $targets -- -k 0
+  ran_ok configure || record build skipped 0 "configure did not succeed"
+else
+  note="existing build tree" step configure 20 build.log test -f "$build/CMakeCache.txt"
+  # Every target must exist and be up to date (a dry run: ctest must not build).
+  build_dry() {
+    local plan
+    plan=$(cmake --build "$build" --target $targets -- -n) || return 1
+    echo "$plan" | tail -3
+    if grep -q 'Linking' <<<"$plan"; then echo "the build tree is out of date: build $targets first"; return 1; fi
+  }
+  note="targets exist and are up to date: $targets" step build 30 build.log build_dry
+fi
+bin=$root/$build/bin
+[[ $build == /* ]] && bin=$build/bin
+
+# --- ctest -L gpu ----------------------------------------------------------------------------
+run_ctest() {
+  cd "$build" && ctest -L '^gpu$' --output-on-failure --no-tests=error --timeout 120 -j 4
+}
+if [[ -x $bin/${gpu_suites%% *} ]]; then
+  step ctest 120 ctest.log run_ctest
+else
+  record ctest failed 0 "the GPU test suites ($gpu_suites) were not built"
+fi
+
+# --- benchmarks ------------------------------------------------------------------------------
+# The peer must see the machine's own libraries, not the carried ones.
+peer_python=""
+if [[ -n $python ]] && env -u LD_LIBRARY_PATH "$python" -c 'import torch, transformers, peft' 2>/dev/null; then
+  peer_python=$work/peer-python
+  printf '#!/bin/sh\nunset LD_LIBRARY_PATH\nexec %q "$@"\n' "$(command -v "$python")" >"$peer_python"
+  chmod +x "$peer_python"
+fi
+if [[ $mode == gpu ]]; then
+  train_args=(--models llama-3.2-1b --methods lora,qlora,full --rank 16 --alpha 32 --targets all
+              --device cuda --dtype bf16 --seq 2048 --batch 4 --steps 10 --warmup 2)
+  pack_args=(--shape llama-110m --device cuda --dtype bf16 --targets all --asha off --processes
+             --sizes 4,8,12,16,20,24,28,32,36,40,44,48,52,56,60,64 --steps 30 --seq 512 --batch 4)
+  peer_args=(--config bench/models/llama-3.2-1b --method lora --rank 16 --alpha 32
+             --targets q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj
+             --device cuda --dtype bf16 --seq 2048 --batch 4 --steps 10 --warmup 2)
+else
+  train_args=(--models llama-tiny --methods lora,qlora,full --rank 16 --alpha 32 --targets all
+              --seq 32 --batch 2 --steps 2 --warmup 1 --threads 1)
+  pack_args=(--shape llama-tiny --targets all --asha off --processes --sizes 4,8,16,32 --steps 3
+             --seq 32 --batch 2 --threads 1)
+  peer_args=(--config bench/models/llama-tiny --method lora --rank 16 --alpha 32
+             --targets q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj
+             --seq 32 --batch 2 --steps 2 --warmup 1 --threads 1)
+fi
+peer_methods=lora,full
+[[ $mode == rehearsal ]] && peer_methods=lora  # each peer start imports transformers: ~10 s here
+[[ -n $peer_python ]] && train_args+=(--peer "$peer_python" --peer-methods "$peer_methods")
+if [[ -x $bin/train_bench ]]; then
+  step train 180 bench.log "$bin/train_bench" "${train_args[@]}" --json "$work/train.json"
+else
+  record train failed 0 "train_bench was not built"
+fi
+if [[ -x $bin/pack_bench ]]; then
+  pack() { "$bin/pack_bench" "${pack_args[@]}" | tee "$work/pack.txt"; }
+  step pack 150 bench.log pack
+else
+  record pack failed 0 "pack_bench was not built"
+fi
+# The peer alone, when train_bench could not run it: its figures are worth having anyway.
+if [[ -z $peer_python ]]; then
+  record peer skipped 0 "no Python with torch, transformers and peft (set LF_INTEROP_PYTHON)"
+elif ran_ok train; then
+  record peer ok 0 "measured inside train_bench (--peer)"
+else
+  peer() { "$peer_python" bench/hf_peer.py "${peer_args[@]}" | tee "$work/peer.txt"; }
+  step peer 120 hf.log peer
+fi
+
+# --- summary ---------------------------------------------------------------------------------
+finished=$(date +%s)
+status=0
+env -u LD_LIBRARY_PATH python3 "$root/cluster/gpu/summarize.py" --mode "$mode" --work "$work" \
+  --out "$out" --seconds $((finished - start)) --budget "$budget" || status=$?
+rm -rf "$work"
+exit $status
