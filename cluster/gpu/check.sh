@@ -9,18 +9,19 @@
 # a step failed (in the rehearsal, also when one was skipped for lack of time).
 #
 # usage: cluster/gpu/check.sh [--budget SECONDS] [--steps a,b,...]
-#        cluster/gpu/check.sh --cpu-rehearsal [--build DIR] [--out DIR] [--with-carry]
+#        cluster/gpu/check.sh --cpu-rehearsal [--build DIR] [--out DIR] [--with-carry [--python PY]]
 #   --cpu-rehearsal: the same steps at toy sizes on the CPU with the existing build tree (Debian
 #     LibTorch, no downloads), in under a minute; ctest runs it as gpu_check.rehearsal. The
 #     Hugging Face peer runs there only when LF_INTEROP_PYTHON names a Python with torch,
 #     transformers and peft. --with-carry: rehearse the unpack, configure and build against
-#     .gpu-carry (run prepare.sh first) in build-carry/, as on the device machine (minutes).
+#     .gpu-carry (run prepare.sh first) in build-carry/, as on the device machine (minutes; with
+#     --python naming a Python whose torch has CUDA, and nvcc here, the same CUDA build too).
 #   --steps: run only these (env, unpack, configure, build, ctest, train, pack, peer).
 #   LF_GPU_CHECK_FAIL_STEP=NAME makes that step fail (the rehearsal test checks the exit status).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
-mode=gpu budget=480 only="" build="" out="${OUT:-}" with_carry=0
+mode=gpu budget=480 only="" build="" out="${OUT:-}" with_carry=0 torch_python=python3
 while (($#)); do
   case $1 in
     --cpu-rehearsal) mode=rehearsal; budget=90 ;;
@@ -28,7 +29,8 @@ while (($#)); do
     --steps) only=$2; shift ;;
     --build) build=$2; shift ;;
     --out) out=$2; shift ;;
-    --with-carry) with_carry=1; budget=3600 ;;
+    --with-carry) with_carry=1; budget=7200 ;;
+    --python) torch_python=$2; shift ;;
     *) echo "check.sh: unknown argument '$1'; see the header of $0" >&2; exit 2 ;;
   esac
   shift
@@ -40,11 +42,14 @@ else
   build=${build:-build}
   out=${out:-$build/gpu-check-rehearsal}
 fi
+scale=1    # per-step budgets are for 16 cores; --with-carry builds on this machine's few
+[[ $with_carry == 1 ]] && scale=30
 carried=0  # 1: this run builds against the carried prefix (device machine, or --with-carry)
 [[ $mode == gpu || $with_carry == 1 ]] && carried=1
 [[ $with_carry == 1 ]] && build=build-carry
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
+rm -f "$out"/{summary.json,summary.md,check.log,env.txt,build.log,ctest.log,bench.log,hf.log}
 work=$(mktemp -d /tmp/lf-gpu-check.XXXXXX)
 exec > >(tee "$out/check.log") 2>&1
 start=$(date +%s)
@@ -58,7 +63,7 @@ echo "check.sh: mode $mode, budget ${budget}s, build folder $build, output $out"
 # running out of time stops everything it started (ninja's compilers, a benchmark's children).
 set -m
 step() {
-  local name=$1 want=$2 log=$3
+  local name=$1 want=$(( $2 * scale )) log=$3
   shift 3
   if [[ -n $only && ",$only," != *",$name,"* ]]; then return 0; fi
   local left=$((deadline - $(date +%s) - 15))
@@ -90,6 +95,7 @@ step() {
   fi
 }
 record() {
+  if [[ -n $only && ",$only," != *",$1,"* ]]; then return 0; fi
   printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$work/steps.tsv"
   echo "== $1: $2 (${3}s) $4"
 }
@@ -117,20 +123,23 @@ unpack() {
   [[ -f .gpu-carry/deps.tar.xz ]] || { echo "no .gpu-carry/deps.tar.xz: run cluster/gpu/prepare.sh on the CPU machine and carry .gpu-carry"; return 1; }
   rm -rf "$prefix" && mkdir -p "$prefix"
   tar -C "$prefix" -xJf .gpu-carry/deps.tar.xz
-  # pkg-config files name /usr; point them at the prefix.
-  find "$prefix" -name '*.pc' -exec sed -i -e "s#=/usr#=$prefix/usr#" -e "s# /usr/# $prefix/usr/#g" \
+  # pkg-config files name /usr; point them at the prefix. Their Requires.private (what a static
+  # link would need: libzmq's libsodium, openpgm, ...) name packages whose -dev is not carried.
+  find "$prefix" -name '*.pc' -exec sed -i -e '/^Requires.private:/d' \
+    -e "s#=/usr#=$prefix/usr#" -e "s# /usr/# $prefix/usr/#g" \
     -e "s#-I/usr/#-I$prefix/usr/#g" -e "s#-L/usr/#-L$prefix/usr/#g" {} +
   # A runtime library that only other carried libraries need, and that this system has, is the
   # system's: ours must not shadow a newer copy (the -dev packages' libraries stay ours).
-  local keep dropped=""
-  keep=$(find "$libdir" -maxdepth 1 -name 'lib*.so' -type l -exec readlink -f {} \; | sort -u)
+  local keep dropped="" system_sonames
+  system_sonames=$( (ldconfig -p 2>/dev/null || /sbin/ldconfig -p 2>/dev/null) | awk 'NR > 1 {print $1}')
+  keep=$(find "$libdir" -name 'lib*.so' -type l -exec readlink -f {} \; | sort -u)
   for link in "$libdir"/lib*.so.*; do
     [[ -L $link ]] || continue
     local soname target
     soname=$(basename "$link")
     target=$(readlink -f "$link")
     grep -qxF "$target" <<<"$keep" && continue
-    if /sbin/ldconfig -p 2>/dev/null | grep -q " $soname "; then
+    if grep -qxF "$soname" <<<"$system_sonames"; then
       rm -f "$link" "$target"; dropped+=" $soname"
     fi
   done
@@ -148,26 +157,28 @@ fi
 # --- configure and build ---------------------------------------------------------------------
 configure() {
   local torch_prefix="" nccl="" cuda_flags=()
-  torch_prefix=$(env -u LD_LIBRARY_PATH python3 -c 'import torch; print(torch.utils.cmake_prefix_path)' 2>/dev/null || true)
-  nccl=$(env -u LD_LIBRARY_PATH python3 -c 'import nvidia.nccl as n; print(list(n.__path__)[0])' 2>/dev/null || true)
-  if [[ $mode == gpu ]]; then
+  torch_prefix=$(env -u LD_LIBRARY_PATH "$torch_python" -c 'import torch; print(torch.utils.cmake_prefix_path)' 2>/dev/null || true)
+  nccl=$(env -u LD_LIBRARY_PATH "$torch_python" -c 'import nvidia.nccl as n; print(list(n.__path__)[0])' 2>/dev/null || true)
+  if [[ $mode == gpu || ( -n $torch_prefix && -x /usr/local/cuda/bin/nvcc ) ]]; then
     [[ -n $torch_prefix ]] || { echo "python3 has no torch: the device machine's image should have it"; return 1; }
     cuda_flags=(-DCMAKE_CUDA_ARCHITECTURES=90 -DLF_WITH_CUDA=ON -DTorch_DIR="$torch_prefix/Torch")
     if [[ -n $nccl && -f $nccl/include/nccl.h ]]; then
       cuda_flags+=(-DLF_NCCL_INCLUDE_DIR="$nccl/include" -DLF_NCCL_LIBRARY="$(ls "$nccl"/lib/libnccl.so* | head -1)")
     fi
   else
-    cuda_flags=(-DLF_WITH_CUDA=OFF)  # the rehearsal with the carry: Debian's LibTorch, no nvcc
+    cuda_flags=(-DLF_WITH_CUDA=OFF)  # a rehearsal with the carry and Debian's LibTorch
   fi
-  PKG_CONFIG_PATH=$libdir/pkgconfig:$prefix/usr/share/pkgconfig PKG_CONFIG_LIBDIR=$libdir/pkgconfig \
+  # TORCH_CUDA_ARCH_LIST: without it, Torch's CMake adds the wheel's whole list of architectures
+  # to every .cu file, compute_50 included, which nvcc 13 refuses.
+  TORCH_CUDA_ARCH_LIST=9.0 PKG_CONFIG_PATH=$libdir/pkgconfig:$prefix/usr/share/pkgconfig PKG_CONFIG_LIBDIR=$libdir/pkgconfig \
   PKG_CONFIG_ALLOW_SYSTEM_CFLAGS=1 PKG_CONFIG_ALLOW_SYSTEM_LIBS=1 \
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release "${cuda_flags[@]}" \
     -DCMAKE_PREFIX_PATH="$prefix/usr${torch_prefix:+;$torch_prefix}" \
     -DPKG_CONFIG_EXECUTABLE="$prefix/usr/bin/pkgconf" -DOPENSSL_ROOT_DIR="$prefix/usr" \
     -DMPI_SKIP_COMPILER_WRAPPER=ON -DMPI_CXX_SKIP_MPICXX=ON \
     -DMPI_CXX_HEADER_DIR="$libdir/openmpi/include" -DMPI_CXX_LIB_NAMES=mpi \
-    -DMPI_mpi_LIBRARY="$libdir/libmpi.so" \
-    -DCMAKE_CXX_FLAGS="-idirafter $prefix/usr/include" -DCMAKE_CUDA_FLAGS="-idirafter $prefix/usr/include" \
+    -DMPI_mpi_LIBRARY="$libdir/openmpi/lib/libmpi.so" \
+    -DCMAKE_CXX_FLAGS="-idirafter $prefix/usr/include" \
     -DCMAKE_CXX_COMPILER_LAUNCHER="" -DCMAKE_CUDA_COMPILER_LAUNCHER=""
 }
 # The GPU test suites (lf_add_test_suite(... LABELS gpu ...) in tests/unit/*/CMakeLists.txt),

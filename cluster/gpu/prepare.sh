@@ -9,7 +9,7 @@
 # libraries it needs (in the prefix, or in a base system's libc/libstdc++/zlib), that the working
 # tree plus the carry stay under the device tool's 64 MiB, and prints the exact `run` call.
 #
-# usage: cluster/gpu/prepare.sh [--keep]   (--keep: keep the unpacked prefix in .gpu-carry/stage)
+# usage: cluster/gpu/prepare.sh [--keep]   (--keep: keep the unpacked prefix in build/gpu-carry-stage)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
@@ -39,8 +39,9 @@ runtime_packages=(
 base_sonames='^(libc|libm|libdl|libpthread|librt|libresolv|libstdc\+\+|libgcc_s|libz|ld-linux-x86-64)\.so'
 
 command -v apt-get >/dev/null || { echo "prepare.sh: needs apt-get (Debian 12, as CI)" >&2; exit 1; }
-rm -rf "$carry"
-mkdir -p "$carry/debs" "$carry/stage"
+rm -rf "$carry" build/gpu-carry-stage
+stage=$(mktemp -d /tmp/lf-gpu-carry.XXXXXX)
+mkdir -p "$carry/debs"
 # The folder must not travel as an untracked file of the tree: only through `carry`.
 if ! git check-ignore -q "$carry"; then
   echo "/$carry/" >>"$(git rev-parse --git-path info/exclude)"
@@ -55,17 +56,18 @@ if (( n != ${#dev_packages[@]} + ${#runtime_packages[@]} )); then
   echo "prepare.sh: got $n .deb files, expected $(( ${#dev_packages[@]} + ${#runtime_packages[@]} )); see apt-get's message above" >&2
   exit 1
 fi
-for deb in "$carry"/debs/*.deb; do dpkg -x "$deb" "$carry/stage"; done
+for deb in "$carry"/debs/*.deb; do dpkg -x "$deb" "$stage"; done
 
 # Trim what no build needs: documentation, manuals, static libraries (GoogleTest's are what its
-# CMake targets name, so they stay), OpenMPI's Fortran modules and its transport plugins (they
+# CMake targets name, so they stay; the others are emptied), OpenMPI's Fortran modules and its transport plugins (they
 # and their common libraries for networks a one-GPU machine lacks; mpirun (openmpi-bin) is not
 # carried, so neither is PMIx: the GPU targets link libmpi, and the GPU tests start no ranks).
-stage="$carry/stage"
 lib="$stage/usr/lib/x86_64-linux-gnu"
 rm -rf "$stage/usr/share/doc" "$stage/usr/share/man" "$stage/usr/share/lintian" \
        "$lib/fortran" "$stage/usr/share/locale"
-find "$lib" -maxdepth 1 -name '*.a' ! -name 'libgtest*.a' ! -name 'libgmock*.a' -delete
+# A CMake config that names a static library checks that the file exists (RocksDB's static
+# target, which nothing here links): an empty file stands in for it.
+find "$lib" -maxdepth 1 -name '*.a' ! -name 'libgtest*.a' ! -name 'libgmock*.a' -exec truncate -s 0 {} +
 find "$lib/openmpi" -name '*.a' -delete
 for plugin in "$lib"/openmpi/lib/openmpi3/mca_*.so; do
   case $(basename "$plugin") in
@@ -74,6 +76,14 @@ for plugin in "$lib"/openmpi/lib/openmpi3/mca_*.so; do
   esac
 done
 rm -f "$lib"/libmca_common_{ofi,verbs,ucx}.so*
+
+# A library a CMake config names but whose package is not carried (prometheus-cpp's pull and
+# push, which only the coordinator would link, and it does not: it uses the core) gets an empty
+# stand-in, so that the config loads.
+grep -rho '${_IMPORT_PREFIX}/[^" ;)]*' "$lib/cmake" | sort -u | while read -r named; do
+  file="$stage/usr/${named#'${_IMPORT_PREFIX}/'}"
+  [[ -e $file ]] || { : >"$file"; echo "prepare.sh: empty stand-in for ${file#"$stage"/}"; }
+done
 
 # Every shared library must find what it needs: in the prefix, or among the base sonames.
 missing=$(
@@ -91,7 +101,11 @@ if [[ -n $missing ]]; then
 fi
 
 tar -C "$stage" -cJf "$carry/deps.tar.xz" usr
-[[ ${1:-} == --keep ]] || rm -rf "$stage"
+if [[ ${1:-} == --keep ]]; then
+  mkdir -p build && mv "$stage" build/gpu-carry-stage && echo "prepare.sh: unpacked in build/gpu-carry-stage"
+else
+  rm -rf "$stage"
+fi
 rm -rf "$carry/debs"
 
 # What travels: tracked files, untracked files git does not ignore, and the carry.
