@@ -8,6 +8,8 @@
 #include <string_view>
 #include <utility>
 
+#include "common/json_reader.h"
+
 namespace lf::jobs::internal {
 
 template <typename E>
@@ -35,6 +37,14 @@ std::string NameList(const EnumName<E> (&names)[N]) {
   std::string out;
   for (const auto& [v, n] : names) (out += out.empty() ? "" : ", ") += n;
   return out;
+}
+
+// The value named by field `f`; a bad name is an error at the field listing the names.
+template <typename E, size_t N>
+Result<E> ParseEnum(const JsonField& f, const EnumName<E> (&names)[N]) {
+  LF_ASSIGN_OR_RETURN(std::string name, f.String());
+  if (auto value = ValueOf(name, names)) return *value;
+  return f.Error("expected one of " + NameList(names) + ", got \"" + name + "\"");
 }
 
 }  // namespace lf::jobs::internal

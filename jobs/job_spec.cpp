@@ -11,14 +11,7 @@ namespace lf::jobs {
 namespace {
 
 using internal::EnumName;
-
-// One name table per enum (jobs/enum_names.h); a bad name is an error at its field.
-template <typename E, size_t N>
-Result<E> ParseEnum(const JsonField& f, const EnumName<E> (&names)[N]) {
-  LF_ASSIGN_OR_RETURN(std::string name, f.String());
-  if (auto value = internal::ValueOf(name, names)) return *value;
-  return f.Error("expected one of " + internal::NameList(names) + ", got \"" + name + "\"");
-}
+using internal::ParseEnum;
 
 constexpr EnumName<Method> kMethodNames[] = {
     {Method::kLora, "lora"},
@@ -34,8 +27,6 @@ constexpr EnumName<Method> kMethodNames[] = {
     {Method::kFull, "full"},
 };
 
-constexpr EnumName<Schedule> kScheduleNames[] = {
-    {Schedule::kConstant, "constant"}, {Schedule::kLinear, "linear"}, {Schedule::kCosine, "cosine"}};
 constexpr EnumName<TrainOn> kTrainOnNames[] = {
     {TrainOn::kAssistant, "assistant"},
     {TrainOn::kLastAssistant, "last_assistant"},
@@ -263,35 +254,6 @@ Json ModulesOrNull(const std::vector<std::string>& modules) {
   return modules.empty() ? Json(nullptr) : Json(modules);
 }
 
-Status ParseTrain(const JsonField& f, TrainSpec* t) {
-  LF_RETURN_IF_ERROR(f.CheckKeys({"steps", "batch_size", "grad_accum", "lr", "schedule", "warmup",
-                                  "weight_decay", "max_grad_norm", "seed", "eval_every",
-                                  "eval_batches", "checkpoint_every", "log_every"}));
-  LF_ASSIGN_OR_RETURN(t->steps, f.IntOr("steps", t->steps, {.min = 1}));
-  LF_ASSIGN_OR_RETURN(t->batch_size, f.IntOr("batch_size", t->batch_size, {.min = 1}));
-  LF_ASSIGN_OR_RETURN(t->grad_accum, f.IntOr("grad_accum", t->grad_accum, {.min = 1}));
-  LF_ASSIGN_OR_RETURN(t->lr, f.NumberOr("lr", t->lr, {.min = 0, .exclusive_min = true}));
-  if (auto s = f.Optional("schedule")) {
-    LF_ASSIGN_OR_RETURN(t->schedule, ParseEnum(*s, kScheduleNames));
-  }
-  LF_ASSIGN_OR_RETURN(t->warmup, f.IntOr("warmup", t->warmup, {.min = 0}));
-  if (t->warmup >= t->steps && t->warmup > 0) {
-    return f.Required("warmup")->Error("warmup (" + std::to_string(t->warmup) +
-                                       ") must be shorter than steps (" +
-                                       std::to_string(t->steps) + ")");
-  }
-  LF_ASSIGN_OR_RETURN(t->weight_decay, f.NumberOr("weight_decay", t->weight_decay, {.min = 0}));
-  LF_ASSIGN_OR_RETURN(t->max_grad_norm, f.NumberOr("max_grad_norm", t->max_grad_norm, {.min = 0}));
-  LF_ASSIGN_OR_RETURN(int64_t seed, f.IntOr("seed", 0, {.min = 0}));
-  t->seed = static_cast<uint64_t>(seed);
-  LF_ASSIGN_OR_RETURN(t->eval_every, f.IntOr("eval_every", t->eval_every, {.min = 0}));
-  LF_ASSIGN_OR_RETURN(t->eval_batches, f.IntOr("eval_batches", t->eval_batches, {.min = 0}));
-  LF_ASSIGN_OR_RETURN(t->checkpoint_every,
-                      f.IntOr("checkpoint_every", t->checkpoint_every, {.min = 0}));
-  LF_ASSIGN_OR_RETURN(t->log_every, f.IntOr("log_every", t->log_every, {.min = 1}));
-  return Status::Ok();
-}
-
 void ResolvePath(std::string* path, std::string_view base_dir) {
   if (path->empty()) return;
   std::filesystem::path p(*path);
@@ -303,7 +265,6 @@ void ResolvePath(std::string* path, std::string_view base_dir) {
 
 std::string_view TrainOnName(TrainOn t) { return internal::NameOf(t, kTrainOnNames); }
 std::string_view DataPackingName(DataPacking p) { return internal::NameOf(p, kPackingNames); }
-std::string_view ScheduleName(Schedule s) { return internal::NameOf(s, kScheduleNames); }
 
 std::string_view MethodName(Method m) { return internal::NameOf(m, kMethodNames); }
 
@@ -441,7 +402,7 @@ Result<JobSpec> ParseJobSpec(const Json& doc, std::string_view root) {
   for (const char* empty : {"bitfit", "full"}) {
     if (auto block = f.Optional(empty)) LF_RETURN_IF_ERROR(ParseEmptyBlock(*block, empty));
   }
-  if (auto train = f.Optional("train")) LF_RETURN_IF_ERROR(ParseTrain(*train, &spec.train));
+  if (auto train = f.Optional("train")) LF_RETURN_IF_ERROR(ParseTrainSpec(*train, &spec.train));
   LF_ASSIGN_OR_RETURN(spec.output, f.StringOr("output", ""));
   return spec;
 }
@@ -458,20 +419,7 @@ Json JobSpecToJson(const JobSpec& s) {
         {"packing", DataPackingName(s.data.packing)},
         {"chat_template", s.data.chat_template}}},
       {"method", MethodName(s.method)},
-      {"train",
-       {{"steps", s.train.steps},
-        {"batch_size", s.train.batch_size},
-        {"grad_accum", s.train.grad_accum},
-        {"lr", s.train.lr},
-        {"schedule", ScheduleName(s.train.schedule)},
-        {"warmup", s.train.warmup},
-        {"weight_decay", s.train.weight_decay},
-        {"max_grad_norm", s.train.max_grad_norm},
-        {"seed", s.train.seed},
-        {"eval_every", s.train.eval_every},
-        {"eval_batches", s.train.eval_batches},
-        {"checkpoint_every", s.train.checkpoint_every},
-        {"log_every", s.train.log_every}}},
+      {"train", TrainSpecToJson(s.train)},
       {"output", s.output},
   };
   // Only the selected method's block: ParseJobSpec refuses a block for another method.

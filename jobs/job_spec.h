@@ -150,6 +150,17 @@ std::ostream& operator<<(std::ostream& os, Method m);
 enum class Schedule { kConstant, kLinear, kCosine };
 std::string_view ScheduleName(Schedule s);
 
+// The number format training computes in. kBf16 and kFp16 keep the frozen base in that format
+// (half of fp32's memory) and compute matmuls in it; trainable tensors and AdamW's state stay fp32
+// (master weights), norms and the loss compute in fp32. kFp16 scales the loss dynamically (halved
+// and the step skipped on an overflow). kAuto is resolved by the trainer once the device is known
+// (ResolvePrecision); results record the resolved one.
+enum class Precision { kAuto, kBf16, kFp16, kFp32 };
+std::string_view PrecisionName(Precision p);  // "auto", "bf16", "fp16", "fp32"
+Result<Precision> ParsePrecision(std::string_view name);
+// kAuto -> kBf16 on CUDA, kFp32 on the CPU (bf16 works there, but slowly); others unchanged.
+Precision ResolvePrecision(Precision p, bool cuda);
+
 struct TrainSpec {
   int64_t steps = 100;       // optimizer steps
   int64_t batch_size = 8;    // sequences per micro-batch
@@ -164,7 +175,14 @@ struct TrainSpec {
   int64_t eval_batches = 0;    // 0: the whole eval set
   int64_t checkpoint_every = 0;  // steps; 0: no intermediate checkpoints
   int64_t log_every = 10;
+  Precision precision = Precision::kAuto;
+  // Recompute each decoder block in the backward pass instead of keeping its activations: less
+  // memory for about one more forward pass of compute.
+  bool gradient_checkpointing = false;
 };
+// The `train:` block as ParseJobSpec reads it and JobSpecToJson writes it (jobs/train_spec.cpp).
+Status ParseTrainSpec(const JsonField& f, TrainSpec* t);
+Json TrainSpecToJson(const TrainSpec& t);
 
 struct JobSpec {
   std::string base_model;  // a Hugging Face model folder

@@ -1,5 +1,6 @@
 // Which trials can train together as one pack on a worker (worker/train/packed_trainer.h): plain
-// LoRA trials on the same base model with rows of the same length share every frozen base matmul,
+// LoRA trials on the same base model with rows of the same length (and the same train.precision
+// and gradient_checkpointing) share every frozen base matmul,
 // while their rank, alpha, dropout, targets, learning rate, schedule, seed and data may differ.
 // Pure, thread-safe.
 #pragma once

@@ -79,6 +79,8 @@ Json TrialResultToJson(const TrialResult& r) {
       {"trainable_params", r.trainable_params},
       {"base_params", r.base_params},
       {"devices", r.devices},
+      {"precision", PrecisionName(r.precision)},
+      {"overflow_skipped_steps", r.overflow_skipped_steps},
       {"device_s", r.device_s()},
       {"general_eval_loss_base", OrNull(r.general_eval_loss_base)},
       {"general_eval_loss", OrNull(r.general_eval_loss)},
@@ -129,6 +131,14 @@ Result<TrialResult> ParseTrialResult(const Json& doc, std::string_view root) {
   LF_ASSIGN_OR_RETURN(r.trainable_params, f.IntOr("trainable_params", 0, {.min = 0}));
   LF_ASSIGN_OR_RETURN(r.base_params, f.IntOr("base_params", 0, {.min = 0}));
   LF_ASSIGN_OR_RETURN(r.devices, f.IntOr("devices", 1, {.min = 1}));
+  if (auto precision = f.Optional("precision")) {
+    LF_ASSIGN_OR_RETURN(std::string name, precision->String());
+    Result<Precision> parsed = ParsePrecision(name);
+    if (!parsed.ok()) return precision->Error(parsed.status().message());
+    r.precision = *parsed;
+  }
+  LF_ASSIGN_OR_RETURN(r.overflow_skipped_steps,
+                      f.IntOr("overflow_skipped_steps", 0, {.min = 0}));
   LF_ASSIGN_OR_RETURN(r.general_eval_loss_base, OptionalNumber(f, "general_eval_loss_base"));
   LF_ASSIGN_OR_RETURN(r.general_eval_loss, OptionalNumber(f, "general_eval_loss"));
   LF_ASSIGN_OR_RETURN(r.adapter_dir, f.StringOr("adapter_dir", ""));

@@ -55,6 +55,12 @@ struct TrialResult {
   int64_t trainable_params = 0;
   int64_t base_params = 0;
   int64_t devices = 1;  // devices (GPUs or CPU slots) the run held
+  // The precision the run computed in (train.precision resolved for its device; results of
+  // versions before precisions had a choice: fp32).
+  Precision precision = Precision::kFp32;
+  // fp16 only: optimizer steps skipped because the scaled gradients overflowed (the loss scale
+  // was halved instead). They count in `steps` and in the schedule, as PyTorch's GradScaler does.
+  int64_t overflow_skipped_steps = 0;
   // data.general_eval scored by the base before training and by the trained model after.
   std::optional<double> general_eval_loss_base;
   std::optional<double> general_eval_loss;

@@ -36,6 +36,46 @@ TEST(JobSpecTest, MinimalJobGetsDefaults) {
   EXPECT_TRUE(spec->lora.target_modules.empty());
   EXPECT_EQ(spec->train.schedule, Schedule::kConstant);
   EXPECT_DOUBLE_EQ(spec->train.max_grad_norm, 1.0);
+  EXPECT_EQ(spec->train.precision, Precision::kAuto);
+  EXPECT_FALSE(spec->train.gradient_checkpointing);
+}
+
+TEST(JobSpecTest, PrecisionAndGradientCheckpointingParseAndRoundTrip) {
+  for (auto [name, precision] : {std::pair{"auto", Precision::kAuto}, {"bf16", Precision::kBf16},
+                                 {"fp16", Precision::kFp16}, {"fp32", Precision::kFp32}}) {
+    Result<JobSpec> spec = Parse(std::string(kMinimal) + "train: {precision: " + name +
+                                 ", gradient_checkpointing: true}\n");
+    ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+    EXPECT_EQ(spec->train.precision, precision) << name;
+    EXPECT_TRUE(spec->train.gradient_checkpointing);
+    EXPECT_EQ(PrecisionName(precision), name);
+    const Json j = JobSpecToJson(*spec);
+    EXPECT_EQ(j["train"]["precision"], name);
+    EXPECT_EQ(j["train"]["gradient_checkpointing"], true);
+    Result<JobSpec> again = ParseJobSpec(j);
+    ASSERT_TRUE(again.ok()) << again.status().ToString();
+    EXPECT_EQ(again->train.precision, precision);
+    EXPECT_TRUE(again->train.gradient_checkpointing);
+  }
+  Result<JobSpec> bad = Parse(std::string(kMinimal) + "train: {precision: half}\n");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().field(), "job.train.precision");
+  EXPECT_NE(bad.status().message().find("auto, bf16, fp16, fp32"), std::string::npos)
+      << bad.status().ToString();
+  Result<JobSpec> not_bool = Parse(std::string(kMinimal) + "train: {gradient_checkpointing: 2}\n");
+  ASSERT_FALSE(not_bool.ok());
+  EXPECT_EQ(not_bool.status().field(), "job.train.gradient_checkpointing");
+}
+
+TEST(JobSpecTest, AutoPrecisionIsBf16OnCudaAndFp32OnTheCpu) {
+  EXPECT_EQ(ResolvePrecision(Precision::kAuto, /*cuda=*/true), Precision::kBf16);
+  EXPECT_EQ(ResolvePrecision(Precision::kAuto, /*cuda=*/false), Precision::kFp32);
+  for (Precision p : {Precision::kBf16, Precision::kFp16, Precision::kFp32}) {
+    EXPECT_EQ(ResolvePrecision(p, true), p);
+    EXPECT_EQ(ResolvePrecision(p, false), p);
+  }
+  EXPECT_EQ(*ParsePrecision("bf16"), Precision::kBf16);
+  EXPECT_FALSE(ParsePrecision("fp8").ok());
 }
 
 TEST(PackKeyTest, PlainLoraOnOneBaseAndLengthShareAKeyWhateverTheirSettings) {
@@ -53,8 +93,14 @@ TEST(PackKeyTest, PlainLoraOnOneBaseAndLengthShareAKeyWhateverTheirSettings) {
   longer.data.seq_len = 128;
   JobSpec other_base = a;
   other_base.base_model = "/models/other";
+  JobSpec bf16 = a;
+  bf16.train.precision = Precision::kBf16;
+  JobSpec checkpointed = a;
+  checkpointed.train.gradient_checkpointing = true;
   EXPECT_NE(PackKey(longer), PackKey(a));
   EXPECT_NE(PackKey(other_base), PackKey(a));
+  EXPECT_NE(PackKey(bf16), PackKey(a));  // one forward pass computes in one precision
+  EXPECT_NE(PackKey(checkpointed), PackKey(a));
   for (Method method : {Method::kDora, Method::kQlora, Method::kIa3, Method::kPromptTuning,
                         Method::kBottleneck, Method::kFull}) {
     JobSpec alone = a;

@@ -24,6 +24,8 @@ TrialResult Sample() {
   r.trainable_params = 1024;
   r.base_params = 1 << 20;
   r.devices = 2;
+  r.precision = Precision::kFp16;
+  r.overflow_skipped_steps = 3;
   r.general_eval_loss_base = 3.0;
   r.general_eval_loss = 3.25;
   r.adapter_dir = "/runs/t/adapter";
@@ -51,6 +53,9 @@ TEST(TrialResultTest, JsonRoundTripsEveryField) {
   EXPECT_EQ(back->job->dora.r, 4);
   EXPECT_EQ(back->data.size(), 1u);
   EXPECT_EQ(back->resumed_from_checkpoint, r.resumed_from_checkpoint);
+  EXPECT_EQ(back->precision, Precision::kFp16);
+  EXPECT_EQ(back->overflow_skipped_steps, 3);
+  EXPECT_EQ(j["precision"], "fp16");
 }
 
 TEST(TrialResultTest, DerivedFieldsReadersUse) {
@@ -83,6 +88,9 @@ TEST(TrialResultTest, ReadsResultsOfEarlierVersions) {
   EXPECT_FALSE(old->eval_loss.has_value());
   EXPECT_EQ(old->devices, 1);
   EXPECT_FALSE(old->job.has_value());
+  // Before train.precision, every run computed in fp32.
+  EXPECT_EQ(old->precision, Precision::kFp32);
+  EXPECT_EQ(old->overflow_skipped_steps, 0);
 }
 
 TEST(TrialResultTest, ErrorsNameTheField) {
@@ -96,6 +104,9 @@ TEST(TrialResultTest, ErrorsNameTheField) {
   ASSERT_FALSE(bad_job.ok());
   EXPECT_EQ(bad_job.status().field(), "result.job.method");
   EXPECT_FALSE(ParseTrialResult(Json::array()).ok());
+  Result<TrialResult> bad_precision = ParseTrialResult(Json{{"precision", "fp8"}}, "result");
+  ASSERT_FALSE(bad_precision.ok());
+  EXPECT_EQ(bad_precision.status().field(), "result.precision");
 }
 
 TEST(TrialResultTest, StopReasonNamesRoundTrip) {
