@@ -104,8 +104,8 @@ Result<Json> RunForJson(const std::string& command) {
                     "); its messages are above");
   }
   while (!output.empty() && output.back() == '\n') output.pop_back();
-  const std::string last = output.substr(output.rfind('\n') == std::string::npos
-                                             ? 0 : output.rfind('\n') + 1);
+  const std::string last =
+      output.substr(output.rfind('\n') == std::string::npos ? 0 : output.rfind('\n') + 1);
   Json j = Json::parse(last, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) {
     return Internal("'" + command + "' printed no JSON object on its last line: '" + last + "'");

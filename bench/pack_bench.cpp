@@ -12,10 +12,11 @@
 //              every core; --eval: what ASHA's evaluations score)
 //   pack_bench --shape llama-110m --device cuda --dtype bf16 --sizes 4,8,...,64 --asha off
 //              --processes   (random weights of a bench/models shape on random tokens)
+#include <unistd.h>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <cmath>
 #include <deque>
 #include <filesystem>
 #include <fstream>
@@ -23,7 +24,6 @@
 #include <memory>
 #include <string>
 #include <thread>
-#include <unistd.h>
 #include <vector>
 
 #include "bench/bench_support.h"
@@ -127,16 +127,17 @@ Sweep MakeSweep(CausalLm& model, const std::vector<Example>& examples, const Opt
     t.id = "r" + std::to_string(o.ranks[i]) + "-" + std::to_string(i);
     t.job.lora.r = o.ranks[i];
     t.job.lora.alpha = 16;
-    t.job.lora.target_modules = o.targets == "all" ? bench::AllLinearTargets(model.config())
-                                                   : bench::SplitList(o.targets);
+    t.job.lora.target_modules =
+        o.targets == "all" ? bench::AllLinearTargets(model.config()) : bench::SplitList(o.targets);
     t.job.train.steps = o.steps;
     t.job.train.batch_size = o.batch;
     t.job.train.lr = 1e-3;
     t.job.train.seed = i;
     t.job.train.log_every = 1000000;
+    t.job.train.precision = o.dtype == "bf16" ? jobs::Precision::kBf16 : jobs::Precision::kFp32;
     t.job.train.eval_every = eval != nullptr ? 10 : 0;
-    auto loader = PackedLoader::Create(examples, {.seq_len = o.seq, .batch_size = o.batch,
-                                                  .seed = t.job.train.seed});
+    auto loader = PackedLoader::Create(
+        examples, {.seq_len = o.seq, .batch_size = o.batch, .seed = t.job.train.seed});
     if (!loader.ok()) Die(loader.status().ToString());
     t.loader = std::make_unique<PackedLoader>(std::move(loader).value());
     auto adapter = CreateAdapter(model, t.job, t.job.train.seed);
@@ -171,8 +172,11 @@ double Packed(CausalLm& model, Sweep& sweep, size_t limit) {
     while (!queued.empty() && pack.size() < limit) {
       Trial* t = queued.front();
       queued.pop_front();
-      Status st = pack.Add({.id = t->id, .adapter = t->adapter.get(), .spec = t->job.train,
-                            .options = sweep.OptionsFor(*t), .train = t->loader.get(),
+      Status st = pack.Add({.id = t->id,
+                            .adapter = t->adapter.get(),
+                            .spec = t->job.train,
+                            .options = sweep.OptionsFor(*t),
+                            .train = t->loader.get(),
                             .eval = &sweep.eval});
       if (!st.ok()) Die(st.ToString());
     }
@@ -258,8 +262,7 @@ std::string Quote(const std::string& s) { return "'" + s + "'"; }
 // Every trial in its own process at once, sharing the device: the makespan from the first
 // start to the last end, once every process has built its model.
 double InProcesses(const char* self, const Options& o, const std::string& args) {
-  const fs::path sync = fs::temp_directory_path() /
-                        ("pack_bench." + std::to_string(::getpid()));
+  const fs::path sync = fs::temp_directory_path() / ("pack_bench." + std::to_string(::getpid()));
   fs::remove_all(sync);
   fs::create_directories(sync);
   std::vector<FILE*> children;
@@ -317,7 +320,8 @@ int main(int argc, char** argv) {
   app->add_option("--device", o.device, "cpu or cuda");
   app->add_option("--dtype", o.dtype, "fp32 or bf16")->check(CLI::IsMember({"fp32", "bf16"}));
   app->add_option("--sizes", o.ranks, "the trials' LoRA ranks, comma-separated (one trial each)")
-      ->delimiter(',')->check(CLI::PositiveNumber);
+      ->delimiter(',')
+      ->check(CLI::PositiveNumber);
   app->add_option("--targets", o.targets,
                   "LoRA target modules, comma-separated; all: every linear layer of the blocks");
   app->add_option("--asha", asha, "on: also both with ASHA (needs --model's eval data)")
@@ -336,13 +340,14 @@ int main(int argc, char** argv) {
   Base base = LoadBase(o);
   CausalLm& model = *base.model;
 
-  std::printf("pack_bench: %zu LoRA trials (r = %lld to %lld on %s), %lld steps of %lld x "
-              "%lld tokens each, %s, %s %s, one process, %d threads\n\n",
-              o.ranks.size(), static_cast<long long>(*std::min_element(o.ranks.begin(), o.ranks.end())),
-              static_cast<long long>(*std::max_element(o.ranks.begin(), o.ranks.end())),
-              o.targets.c_str(), static_cast<long long>(o.steps), static_cast<long long>(o.batch),
-              static_cast<long long>(o.seq), o.shape.empty() ? o.model.c_str() : o.shape.c_str(),
-              o.device.c_str(), o.dtype.c_str(), torch::get_num_threads());
+  std::printf(
+      "pack_bench: %zu LoRA trials (r = %lld to %lld on %s), %lld steps of %lld x "
+      "%lld tokens each, %s, %s %s, one process, %d threads\n\n",
+      o.ranks.size(), static_cast<long long>(*std::min_element(o.ranks.begin(), o.ranks.end())),
+      static_cast<long long>(*std::max_element(o.ranks.begin(), o.ranks.end())), o.targets.c_str(),
+      static_cast<long long>(o.steps), static_cast<long long>(o.batch),
+      static_cast<long long>(o.seq), o.shape.empty() ? o.model.c_str() : o.shape.c_str(),
+      o.device.c_str(), o.dtype.c_str(), torch::get_num_threads());
   Sweep alone = MakeSweep(model, base.examples, o, nullptr);
   const double alone_s = OneAtATime(model, alone);
   Sweep packed = MakeSweep(model, base.examples, o, nullptr);
@@ -360,10 +365,10 @@ int main(int argc, char** argv) {
   double processes_s = 0;
   if (o.processes) {
     std::string args = " --steps " + std::to_string(o.steps) + " --batch " +
-                       std::to_string(o.batch) + " --seq " + std::to_string(o.seq) +
-                       " --threads " + std::to_string(o.threads) + " --device " + o.device +
-                       " --dtype " + o.dtype + " --targets " + Quote(o.targets) + " --asha off" +
-                       " --sizes " + bench::JoinList([&] {
+                       std::to_string(o.batch) + " --seq " + std::to_string(o.seq) + " --threads " +
+                       std::to_string(o.threads) + " --device " + o.device + " --dtype " + o.dtype +
+                       " --targets " + Quote(o.targets) + " --asha off" + " --sizes " +
+                       bench::JoinList([&] {
                          std::vector<std::string> r;
                          for (int64_t x : o.ranks) r.push_back(std::to_string(x));
                          return r;
@@ -401,11 +406,17 @@ int main(int argc, char** argv) {
   }
   // fp32 sums in another order differ by rounding; bf16 rounds every activation to 8 bits.
   const double tolerance = o.dtype == "bf16" ? 5e-2 : 1e-4;
-  std::printf("\nlargest difference in any trial's per-step loss, packed against alone (ASHA off): "
-              "%.2g (allowed %.0e)\n", largest, tolerance);
-  Json summary = {{"trials", o.ranks.size()}, {"device", o.device}, {"dtype", o.dtype},
-                  {"one_at_a_time_s", alone_s}, {"packed_s", packed_s},
-                  {"packed_speedup", alone_s / packed_s}, {"largest_loss_difference", largest}};
+  std::printf(
+      "\nlargest difference in any trial's per-step loss, packed against alone (ASHA off): "
+      "%.2g (allowed %.0e)\n",
+      largest, tolerance);
+  Json summary = {{"trials", o.ranks.size()},
+                  {"device", o.device},
+                  {"dtype", o.dtype},
+                  {"one_at_a_time_s", alone_s},
+                  {"packed_s", packed_s},
+                  {"packed_speedup", alone_s / packed_s},
+                  {"largest_loss_difference", largest}};
   if (o.processes) {
     summary["processes_s"] = processes_s;
     summary["packed_over_processes"] = processes_s / packed_s;

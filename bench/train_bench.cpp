@@ -116,6 +116,8 @@ int RunOne(const Options& o) {
   spec.batch_size = shape.batch;
   spec.lr = 1e-4;
   spec.log_every = 1000000;
+  // bf16: the frozen base in bf16, as loaded above; train.precision keeps what trains in fp32.
+  spec.precision = o.dtype == "bf16" ? jobs::Precision::kBf16 : jobs::Precision::kFp32;
   std::unique_ptr<Adapter> adapter;
   if (o.one_method != "full") {
     jobs::JobSpec job;
@@ -138,7 +140,9 @@ int RunOne(const Options& o) {
   // with the loss read back, so these host clocks see the device's work finished.
   std::vector<std::chrono::steady_clock::time_point> step_ends;
   TrainerOptions options{.progress = false};
-  options.on_step = [&](const StepMetrics&) { step_ends.push_back(std::chrono::steady_clock::now()); };
+  options.on_step = [&](const StepMetrics&) {
+    step_ends.push_back(std::chrono::steady_clock::now());
+  };
   Trainer trainer(*model, adapter.get(), spec, options);
   bench::ResetDevicePeak();
   const auto t0 = std::chrono::steady_clock::now();
@@ -165,8 +169,8 @@ int RunOne(const Options& o) {
               {"steps", shape.steps},
               {"warmup", o.warmup},
               {"tokens_per_s", tokens_per_s},
-              {"peak_memory_bytes", device.is_cuda() ? bench::DevicePeakBytes()
-                                                     : result->peak_memory_bytes},
+              {"peak_memory_bytes",
+               device.is_cuda() ? bench::DevicePeakBytes() : result->peak_memory_bytes},
               {"baseline_memory_bytes", device.is_cuda() ? 0 : baseline},
               {"trainable_params", result->trainable_params},
               {"base_params", result->base_params},
@@ -186,15 +190,15 @@ std::string Quote(const std::string& s) { return "'" + s + "'"; }
 
 std::string CommonFlags(const Options& o, const std::string& model) {
   const Shape s = ShapeOf(o, model);
-  return " --seq " + std::to_string(s.seq) + " --batch " + std::to_string(s.batch) +
-         " --steps " + std::to_string(s.steps) + " --warmup " + std::to_string(o.warmup) +
-         " --device " + o.device + " --dtype " + o.dtype +
+  return " --seq " + std::to_string(s.seq) + " --batch " + std::to_string(s.batch) + " --steps " +
+         std::to_string(s.steps) + " --warmup " + std::to_string(o.warmup) + " --device " +
+         o.device + " --dtype " + o.dtype +
          (o.threads > 0 ? " --threads " + std::to_string(o.threads) : "");
 }
 
 Json Ours(const char* self, const Options& o, const std::string& model, const std::string& method) {
-  const std::string cmd = Quote(self) + " --one-model " + Quote(model) + " --one-method " +
-                          method + " --rank " + std::to_string(o.rank) + " --alpha " +
+  const std::string cmd = Quote(self) + " --one-model " + Quote(model) + " --one-method " + method +
+                          " --rank " + std::to_string(o.rank) + " --alpha " +
                           std::to_string(o.alpha) + " --targets " + Quote(o.targets) +
                           CommonFlags(o, model);
   auto j = bench::RunForJson(cmd);
@@ -207,8 +211,8 @@ Json Peer(const Options& o, const std::string& model, const std::string& method)
   if (!dir.ok()) Die(dir.status().ToString());
   auto config = ReadModelConfig(*dir);
   if (!config.ok()) Die(config.status().ToString());
-  const std::string targets = o.targets == "all" ? bench::JoinList(bench::AllLinearTargets(*config))
-                                                 : o.targets;
+  const std::string targets =
+      o.targets == "all" ? bench::JoinList(bench::AllLinearTargets(*config)) : o.targets;
   const std::string cmd = Quote(o.peer) + " " + Quote(bench::BenchDir() + "/hf_peer.py") +
                           " --config " + Quote(*dir) + " --method " + method + " --rank " +
                           std::to_string(o.rank) + " --alpha " + std::to_string(o.alpha) +
@@ -230,8 +234,7 @@ Json Summarise(const std::vector<Json>& runs) {
   for (const Json& r : runs) {
     tps.push_back(r["tokens_per_s"].get<double>());
     peak.push_back(r["peak_memory_bytes"].get<double>());
-    above.push_back(r["peak_memory_bytes"].get<double>() -
-                    r.value("baseline_memory_bytes", 0.0));
+    above.push_back(r["peak_memory_bytes"].get<double>() - r.value("baseline_memory_bytes", 0.0));
   }
   Json s = runs.back();
   s["runs"] = runs.size();
@@ -241,18 +244,20 @@ Json Summarise(const std::vector<Json>& runs) {
   s["peak_above_baseline_bytes"] = Median(above);
   if (s.contains("flops_per_token")) {
     s["achieved_tflops"] = s["flops_per_token"].get<double>() * Median(tps) / 1e12;
-    if (s.contains("mfu")) s["mfu"] = s["flops_per_token"].get<double>() * Median(tps) / bench::kH200Bf16PeakSpec;
+    if (s.contains("mfu"))
+      s["mfu"] = s["flops_per_token"].get<double>() * Median(tps) / bench::kH200Bf16PeakSpec;
   }
   return s;
 }
 
 void PrintRow(const std::string& model, const std::string& who, const Json& j) {
-  const double pct =
-      100.0 * j["trainable_params"].get<double>() / j["base_params"].get<double>();
+  const double pct = 100.0 * j["trainable_params"].get<double>() / j["base_params"].get<double>();
   std::printf("%-13s %-24s %9.3f%% %11.0f %9.0f MB %9.0f MB", model.c_str(), who.c_str(), pct,
               j["tokens_per_s"].get<double>(), j["peak_memory_bytes"].get<double>() / 1e6,
               j["peak_above_baseline_bytes"].get<double>() / 1e6);
-  if (j.contains("mfu")) std::printf("  %6.1f TFLOP/s  MFU %5.1f%%", j["achieved_tflops"].get<double>(), 100 * j["mfu"].get<double>());
+  if (j.contains("mfu"))
+    std::printf("  %6.1f TFLOP/s  MFU %5.1f%%", j["achieved_tflops"].get<double>(),
+                100 * j["mfu"].get<double>());
   std::printf("\n");
 }
 
@@ -270,10 +275,13 @@ int main(int argc, char** argv) {
                   "weights: gpt2-small, llama-110m, llama-3.2-1b (bench/models) or a folder with "
                   "a config.json");
   app->add_option("--methods", o.methods, "comma-separated: full, lora, qlora");
-  app->add_option("--steps", o.steps, "timed optimizer steps; 0: 40 for tiny, 20 for llama-3.2-1b, 4 otherwise")
+  app->add_option("--steps", o.steps,
+                  "timed optimizer steps; 0: 40 for tiny, 20 for llama-3.2-1b, 4 otherwise")
       ->check(lf::flags::IntAtLeast(0));
-  app->add_option("--warmup", o.warmup, "untimed steps before them")->check(lf::flags::IntAtLeast(0));
-  app->add_option("--seq", o.seq, "tokens per sequence; 0: 128 tiny, 2048 llama-3.2-1b, 256 otherwise")
+  app->add_option("--warmup", o.warmup, "untimed steps before them")
+      ->check(lf::flags::IntAtLeast(0));
+  app->add_option("--seq", o.seq,
+                  "tokens per sequence; 0: 128 tiny, 2048 llama-3.2-1b, 256 otherwise")
       ->check(lf::flags::IntAtLeast(0));
   app->add_option("--batch", o.batch, "sequences per step; 0: 16 tiny, 1 llama-3.2-1b, 2 otherwise")
       ->check(lf::flags::IntAtLeast(0));
@@ -289,8 +297,10 @@ int main(int argc, char** argv) {
                   "a Python with torch, transformers and peft: also run bench/hf_peer.py")
       ->type_name("PYTHON");
   app->add_option("--peer-methods", o.peer_methods, "which methods the peer runs (lora, full)");
-  app->add_option("--repeat", o.repeat, "measurements of each, interleaved with the peer's; "
-                  "medians are reported")->check(lf::flags::IntAtLeast(1));
+  app->add_option("--repeat", o.repeat,
+                  "measurements of each, interleaved with the peer's; "
+                  "medians are reported")
+      ->check(lf::flags::IntAtLeast(1));
   app->add_option("--json", o.json, "also write every figure to FILE")->type_name("FILE");
   app->add_option("--one-model", o.one_model)->group("");  // internal: one measurement
   app->add_option("--one-method", o.one_method)->group("");
@@ -298,18 +308,25 @@ int main(int argc, char** argv) {
   if (!o.one_model.empty()) return RunOne(o);
 
   const double load_before = lf::bench::LoadAverage();
-  std::printf("train_bench: %s on %s (%s), LoRA r=%lld on %s; one process per measurement; "
-              "medians of %lld interleaved run(s); load average %.2f\n",
-              o.methods.c_str(), o.device.c_str(), o.dtype.c_str(), static_cast<long long>(o.rank),
-              o.targets == "all" ? "every linear layer" : o.targets.c_str(),
-              static_cast<long long>(o.repeat), load_before);
-  if (o.device != "cpu") std::printf("FLOPs per token: %s; MFU against %.0f TFLOP/s (H200 bf16 dense, datasheet)\n", lf::bench::kFlopFormula, lf::bench::kH200Bf16PeakSpec / 1e12);
+  std::printf(
+      "train_bench: %s on %s (%s), LoRA r=%lld on %s; one process per measurement; "
+      "medians of %lld interleaved run(s); load average %.2f\n",
+      o.methods.c_str(), o.device.c_str(), o.dtype.c_str(), static_cast<long long>(o.rank),
+      o.targets == "all" ? "every linear layer" : o.targets.c_str(),
+      static_cast<long long>(o.repeat), load_before);
+  if (o.device != "cpu")
+    std::printf("FLOPs per token: %s; MFU against %.0f TFLOP/s (H200 bf16 dense, datasheet)\n",
+                lf::bench::kFlopFormula, lf::bench::kH200Bf16PeakSpec / 1e12);
   std::printf("\n%-13s %-24s %10s %11s %12s %12s\n", "model", "method", "trainable", "tokens/s",
               "peak memory", "above base");
-  Json all = {{"device", o.device}, {"dtype", o.dtype}, {"rank", o.rank},
-              {"targets", o.targets}, {"flop_formula", lf::bench::kFlopFormula},
+  Json all = {{"device", o.device},
+              {"dtype", o.dtype},
+              {"rank", o.rank},
+              {"targets", o.targets},
+              {"flop_formula", lf::bench::kFlopFormula},
               {"peak_flops_spec", lf::bench::kH200Bf16PeakSpec},
-              {"load_average_before", load_before}, {"models", Json::object()}};
+              {"load_average_before", load_before},
+              {"models", Json::object()}};
   const auto methods = lf::bench::SplitList(o.methods);
   const auto peer_methods = lf::bench::SplitList(o.peer_methods);
   for (const std::string& model : lf::bench::SplitList(o.models)) {
@@ -326,35 +343,62 @@ int main(int argc, char** argv) {
     Json m = Json::object();
     for (const auto& [key, list] : runs) {
       m[key] = Summarise(list);
-      PrintRow(model, key == "peer lora" ? "transformers+peft lora" : key == "peer full" ? "transformers full" : key, m[key]);
+      PrintRow(model,
+               key == "peer lora"   ? "transformers+peft lora"
+               : key == "peer full" ? "transformers full"
+                                    : key,
+               m[key]);
     }
     auto ratio = [&](const std::string& a, const std::string& b, const char* field) {
       return m[a][field].get<double>() / std::max(1.0, m[b][field].get<double>());
     };
     Json ratios = Json::object();
     if (m.contains("lorafleet lora") && m.contains("lorafleet full")) {
-      ratios["lora_over_full_tokens_per_s"] = ratio("lorafleet lora", "lorafleet full", "tokens_per_s");
-      ratios["lora_over_full_peak_above_baseline"] = ratio("lorafleet lora", "lorafleet full", "peak_above_baseline_bytes");
+      ratios["lora_over_full_tokens_per_s"] =
+          ratio("lorafleet lora", "lorafleet full", "tokens_per_s");
+      ratios["lora_over_full_peak_above_baseline"] =
+          ratio("lorafleet lora", "lorafleet full", "peak_above_baseline_bytes");
       std::printf("%-13s LoRA/full: %.2fx tokens/s, %.2fx peak memory above the baseline\n",
                   model.c_str(), ratios["lora_over_full_tokens_per_s"].get<double>(),
                   ratios["lora_over_full_peak_above_baseline"].get<double>());
     }
     if (m.contains("lorafleet qlora") && m.contains("lorafleet lora")) {
-      ratios["qlora_over_lora_tokens_per_s"] = ratio("lorafleet qlora", "lorafleet lora", "tokens_per_s");
-      ratios["qlora_over_lora_peak"] = ratio("lorafleet qlora", "lorafleet lora", "peak_above_baseline_bytes");
-      std::printf("%-13s QLoRA/LoRA: %.2fx tokens/s (aim >= 0.8x), %.2fx peak memory; base bytes per "
-                  "quantised parameter %.3f (LoRA's base: %.0f)\n", model.c_str(),
-                  ratios["qlora_over_lora_tokens_per_s"].get<double>(), ratios["qlora_over_lora_peak"].get<double>(),
-                  m["lorafleet qlora"]["base_bytes_per_param"].get<double>(),
-                  m["lorafleet lora"]["base_bytes_per_param"].get<double>());
+      ratios["qlora_over_lora_tokens_per_s"] =
+          ratio("lorafleet qlora", "lorafleet lora", "tokens_per_s");
+      ratios["qlora_over_lora_peak"] =
+          ratio("lorafleet qlora", "lorafleet lora", "peak_above_baseline_bytes");
+      std::printf(
+          "%-13s QLoRA/LoRA: %.2fx tokens/s (aim >= 0.8x), %.2fx peak memory; base bytes per "
+          "quantised parameter %.3f (LoRA's base: %.0f)\n",
+          model.c_str(), ratios["qlora_over_lora_tokens_per_s"].get<double>(),
+          ratios["qlora_over_lora_peak"].get<double>(),
+          m["lorafleet qlora"]["base_bytes_per_param"].get<double>(),
+          m["lorafleet lora"]["base_bytes_per_param"].get<double>());
     }
     for (const std::string method : {"lora", "full"}) {
       if (!m.contains("peer " + method) || !m.contains("lorafleet " + method)) continue;
-      ratios["ours_over_peer_" + method + "_tokens_per_s"] = ratio("lorafleet " + method, "peer " + method, "tokens_per_s");
-      ratios["ours_over_peer_" + method + "_peak"] = ratio("lorafleet " + method, "peer " + method, "peak_above_baseline_bytes");
-      std::printf("%-13s lorafleet/transformers %s: %.2fx tokens/s (aim >= %.1fx), %.2fx peak memory above the baseline\n",
-                  model.c_str(), method.c_str(), ratios["ours_over_peer_" + method + "_tokens_per_s"].get<double>(),
-                  o.device == "cpu" ? 1.2 : 1.3, ratios["ours_over_peer_" + method + "_peak"].get<double>());
+      ratios["ours_over_peer_" + method + "_tokens_per_s"] =
+          ratio("lorafleet " + method, "peer " + method, "tokens_per_s");
+      ratios["ours_over_peer_" + method + "_peak"] =
+          ratio("lorafleet " + method, "peer " + method, "peak_above_baseline_bytes");
+      // Each of our runs beside the peer's run right after it (the same load, on a shared
+      // machine): the median of those ratios moves less than the ratio of the medians.
+      std::vector<double> pairs;
+      const auto& ours_runs = runs["lorafleet " + method];
+      const auto& peer_runs = runs["peer " + method];
+      for (size_t i = 0; i < std::min(ours_runs.size(), peer_runs.size()); ++i) {
+        pairs.push_back(ours_runs[i]["tokens_per_s"].get<double>() /
+                        peer_runs[i]["tokens_per_s"].get<double>());
+      }
+      ratios["ours_over_peer_" + method + "_tokens_per_s_pairs"] = pairs;
+      ratios["ours_over_peer_" + method + "_tokens_per_s_median_pair"] = Median(pairs);
+      std::printf(
+          "%-13s lorafleet/transformers %s: %.2fx tokens/s (median of %zu interleaved pairs "
+          "%.2fx; aim >= %.1fx), %.2fx peak memory above the baseline\n",
+          model.c_str(), method.c_str(),
+          ratios["ours_over_peer_" + method + "_tokens_per_s"].get<double>(), pairs.size(),
+          Median(pairs), o.device == "cpu" ? 1.2 : 1.3,
+          ratios["ours_over_peer_" + method + "_peak"].get<double>());
     }
     if (model == "gpt2-small" && m.contains("lorafleet lora") && m.contains("lorafleet full") &&
         o.device == "cpu") {

@@ -3,7 +3,7 @@
 # libraries prepare.sh packed, configures and builds only what the GPU needs (the GPU test suites,
 # the worker library, train_bench and pack_bench; Ninja, -j16, CUDA architecture 90), runs
 # `ctest -L gpu`, then the GPU benchmarks with Hugging Face transformers + PEFT measured on the
-# same GPU in the same run, and writes summary.json and summary.md (with the logs) to $OUT.
+# same GPU in the same run (and grouped_lora_bench where the tree has it), and writes summary.json and summary.md (with the logs) to $OUT.
 # Every step runs under `timeout` within a total budget (8 minutes); a step that fails or runs
 # out of time is recorded, and the steps after it still run when they can. Exits non-zero when
 # a step failed (in the rehearsal, also when one was skipped for lack of time).
@@ -16,7 +16,7 @@
 #     transformers and peft. --with-carry: rehearse the unpack, configure and build against
 #     .gpu-carry (run prepare.sh first) in build-carry/, as on the device machine (minutes; with
 #     --python naming a Python whose torch has CUDA, and nvcc here, the same CUDA build too).
-#   --steps: run only these (env, unpack, configure, build, ctest, train, pack, peer).
+#   --steps: run only these (env, unpack, configure, build, ctest, train, pack, kernels, peer).
 #   LF_GPU_CHECK_FAIL_STEP=NAME makes that step fail (the rehearsal test checks the exit status).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -186,19 +186,30 @@ configure() {
 gpu_suites=$(awk 'match($0, /lf_add_test_suite\([A-Za-z0-9_]+/) {name = substr($0, RSTART + 18, RLENGTH - 18)}
                   /LABELS[^)]*gpu/ && name != "" && !/set_tests_properties/ {print name}' \
   tests/unit/*/CMakeLists.txt | sort -u | tr '\n' ' ')
-targets="$gpu_suites train_bench pack_bench"
+# grouped_lora_bench (the grouped LoRA GEMM against a per-trial loop) where the tree has it.
+targets="$gpu_suites train_bench pack_bench grouped_lora_bench"
+# Ninja builds nothing when asked for a target it does not know (a suite the configure left
+# out, such as the NCCL tests without NCCL; a benchmark this tree lacks): only the known ones.
+known_targets() {
+  local all t
+  all=$(ninja -C "$build" -t targets all | sed 's/:.*//')
+  for t in $targets; do
+    if grep -qxF "$t" <<<"$all"; then echo "$t"; else echo "not in this build: $t" >&2; fi
+  done
+}
 if ((carried)); then
   step configure 120 build.log configure
   jobs=$(nproc)
   ((jobs > 16)) && jobs=16
-  ran_ok configure && step build 300 build.log cmake --build "$build" -j "$jobs" --target $targets -- -k 0
+  build_known() { cmake --build "$build" -j "$jobs" --target $(known_targets) -- -k 0; }
+  ran_ok configure && step build 300 build.log build_known
   ran_ok configure || record build skipped 0 "configure did not succeed"
 else
   note="existing build tree" step configure 20 build.log test -f "$build/CMakeCache.txt"
   # Every target must exist and be up to date (a dry run: ctest must not build).
   build_dry() {
     local plan
-    plan=$(cmake --build "$build" --target $targets -- -n) || return 1
+    plan=$(cmake --build "$build" --target $(known_targets) -- -n) || return 1
     echo "$plan" | tail -3
     if grep -q 'Linking' <<<"$plan"; then echo "the build tree is out of date: build $targets first"; return 1; fi
   }
@@ -217,7 +228,9 @@ run_ctest() {
   ((mpirun_found)) || { skip=(-LE '^mpi$'); echo "no mpirun here: GPU tests labelled mpi are left out"; }
   cd "$build" && ctest -L '^gpu$' "${skip[@]}" --output-on-failure --no-tests=error --timeout 120 -j 4
 }
-if [[ -x $bin/${gpu_suites%% *} ]]; then
+built_suites=""
+for suite in $gpu_suites; do [[ -x $bin/$suite ]] && built_suites+=" $suite"; done
+if [[ -n $built_suites ]]; then
   ((mpirun_found)) || note="tests labelled mpi left out: no mpirun on this machine"
   step ctest 120 ctest.log run_ctest
 else
@@ -236,7 +249,8 @@ if [[ $mode == gpu ]]; then
   train_args=(--models llama-3.2-1b --methods lora,qlora,full --rank 16 --alpha 32 --targets all
               --device cuda --dtype bf16 --seq 2048 --batch 4 --steps 10 --warmup 2)
   pack_args=(--shape llama-110m --device cuda --dtype bf16 --targets all --asha off --processes
-             --sizes 4,8,12,16,20,24,28,32,36,40,44,48,52,56,60,64 --steps 30 --seq 512 --batch 4)
+             --sizes 4,8,12,16,20,24,28,32,36,40,44,48,52,56,60,64 --steps 30 --seq 512 --batch 4
+             --threads 1)  # one host thread each: 16 processes share 16 cores
   peer_args=(--config bench/models/llama-3.2-1b --method lora --rank 16 --alpha 32
              --targets q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj
              --device cuda --dtype bf16 --seq 2048 --batch 4 --steps 10 --warmup 2)
@@ -262,6 +276,17 @@ if [[ -x $bin/pack_bench ]]; then
   step pack 150 bench.log pack
 else
   record pack failed 0 "pack_bench was not built"
+fi
+# The grouped LoRA GEMM's own benchmark (kernels/), where this tree has it: short, and last
+# among ours so the issue's figures come first.
+if [[ -x $bin/grouped_lora_bench ]]; then
+  kernel_args=(--device cuda)
+  [[ $mode == rehearsal ]] && kernel_args=(--device cpu --iters 2)
+  step kernels 60 bench.log "$bin/grouped_lora_bench" "${kernel_args[@]}"
+elif grep -q grouped_lora_bench bench/CMakeLists.txt; then
+  record kernels failed 0 "grouped_lora_bench was not built"
+else
+  record kernels skipped 0 "no grouped_lora_bench in this tree"
 fi
 # The peer alone, when train_bench could not run it: its figures are worth having anyway.
 if [[ -z $peer_python ]]; then

@@ -85,6 +85,14 @@ grep -rho '${_IMPORT_PREFIX}/[^" ;)]*' "$lib/cmake" | sort -u | while read -r na
   [[ -e $file ]] || { : >"$file"; echo "prepare.sh: empty stand-in for ${file#"$stage"/}"; }
 done
 
+# RocksDB's and prometheus-cpp's configs look for the -dev packages of their own dependencies
+# (gflags, snappy, zlib, bzip2, lz4, zstd; civetweb, curl), which a machine without our packages
+# lacks. What the build links of them (the shared RocksDB, prometheus-cpp's core) needs none of
+# those at link time, so the carried configs skip the lookups.
+sed -i 's/^if(ON)$/if(OFF)  # lorafleet GPU check: dependencies not carried/' "$lib/cmake/rocksdb/RocksDBConfig.cmake"
+sed -i -E 's/^set\(PROMETHEUS_CPP_ENABLE_(PULL|PUSH) ON\)/set(PROMETHEUS_CPP_ENABLE_\1 OFF)/' \
+  "$lib/cmake/prometheus-cpp/prometheus-cpp-config.cmake"
+
 # Every shared library must find what it needs: in the prefix, or among the base sonames.
 missing=$(
   find "$stage" -name '*.so*' -type f | while read -r so; do

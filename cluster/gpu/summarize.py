@@ -9,7 +9,7 @@ import json
 import os
 import sys
 
-STEPS = ["env", "unpack", "configure", "build", "ctest", "train", "pack", "peer"]
+STEPS = ["env", "unpack", "configure", "build", "ctest", "train", "pack", "kernels", "peer"]
 
 
 def last_json_line(path):

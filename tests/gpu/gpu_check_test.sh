@@ -24,10 +24,10 @@ for key in ["check", "mode", "ok", "seconds", "budget_seconds", "machine", "step
     assert key in s, f"summary.json has no '{key}'"
 assert s["mode"] == "rehearsal" and s["ok"] is True, s
 names = [st["name"] for st in s["steps"]]
-assert names == ["env", "unpack", "configure", "build", "ctest", "train", "pack", "peer"], names
+assert names == ["env", "unpack", "configure", "build", "ctest", "train", "pack", "kernels", "peer"], names
 for st in s["steps"]:
     assert st["status"] in ("ok", "skipped"), st
-    assert st["status"] == "ok" or st["name"] in ("unpack", "peer"), st
+    assert st["status"] == "ok" or st["name"] in ("unpack", "kernels", "peer"), st
 train = s["results"]["train"]
 m = train["models"]["llama-tiny"]
 for key in ["lorafleet lora", "lorafleet qlora", "lorafleet full"]:
