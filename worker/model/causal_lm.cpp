@@ -8,6 +8,7 @@
 #include "common/file_util.h"
 #include "common/safetensors.h"
 #include "worker/model/architectures.h"
+#include "worker/model/block_checkpoint.h"
 #include "worker/model/tensor_io.h"
 
 namespace lf::worker {
@@ -74,9 +75,24 @@ ScopedHook::~ScopedHook() {
 }
 
 torch::Tensor CausalLm::ApplyLinear(const LinearModule& m, const torch::Tensor& x) const {
-  if (hook_ != nullptr && hook_->ComputesBase(m)) return hook_->Apply(m, x, torch::Tensor());
-  torch::Tensor base = torch::nn::functional::linear(x, m.weight, m.bias);
-  return hook_ != nullptr ? hook_->Apply(m, x, std::move(base)) : base;
+  torch::Tensor out;
+  if (hook_ != nullptr && hook_->ComputesBase(m)) {
+    out = hook_->Apply(m, x, torch::Tensor());
+  } else {
+    // A bias may be a trainable fp32 tensor (BitFit) in a bf16 model.
+    torch::Tensor base = torch::nn::functional::linear(
+        x, m.weight, m.bias.defined() ? InDtypeOf(m.bias, x) : m.bias);
+    out = hook_ != nullptr ? hook_->Apply(m, x, std::move(base)) : base;
+  }
+  // An adapter computing with fp32 tensors may promote the output (DoRA's scale, IA³'s vector);
+  // the model computes on in its own dtype.
+  return InDtypeOf(out, x);
+}
+
+torch::Tensor CausalLm::RunBlock(std::function<torch::Tensor(const torch::Tensor&)> block,
+                                 const torch::Tensor& h) const {
+  if (!gradient_checkpointing_ || !torch::GradMode::is_enabled()) return block(h);
+  return internal::CheckpointBlock(std::move(block), h);
 }
 
 CausalLm::Prefixes CausalLm::BeginForward() {

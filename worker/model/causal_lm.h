@@ -7,6 +7,7 @@
 // A CausalLm is used by one thread at a time.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -15,6 +16,7 @@
 #include <torch/torch.h>
 
 #include "common/status.h"
+#include "worker/model/lm_head_loss.h"
 #include "worker/model/model_config.h"
 
 namespace lf::worker {
@@ -30,6 +32,21 @@ struct LinearModule {
   int64_t in_features() const { return weight.size(1); }
   int64_t out_features() const { return weight.size(0); }
 };
+
+// `t` in the dtype of `like`. In bf16 and fp16 training the base is stored in that format while
+// trainable tensors stay fp32 (master weights); they enter the computation through this cast,
+// whose backward casts the gradient back to fp32 (what autocast does for a matmul). No copy when
+// the dtypes agree (fp32 training).
+inline torch::Tensor InDtypeOf(const torch::Tensor& t, const torch::Tensor& like) {
+  return t.scalar_type() == like.scalar_type() ? t : t.to(like.scalar_type());
+}
+
+// The options an adapter creates its trainable tensors with: the device of `model_tensor` (one
+// of the model's weights) and fp32 always. They are master weights whatever dtype the base is
+// stored in, drawn at initialisation exactly as in an fp32 model (random draws differ by dtype).
+inline torch::TensorOptions TrainableOptions(const torch::Tensor& model_tensor) {
+  return model_tensor.options().dtype(torch::kFloat32);
+}
 
 // Adapters implement this to change what the model computes. Every method has a default that
 // leaves the model as it is, so an adapter overrides only the places it changes.
@@ -73,11 +90,21 @@ class CausalLm {
   // its position (rotary or GPT-2's wpe) is i minus its document's first index, so a packed row
   // equals each document run alone (torchtune's packed datasets). Prefix tuning's KvPrefix stays
   // visible to every token; a soft prompt counts as part of the first document.
-  virtual torch::Tensor Forward(const torch::Tensor& input_ids,
-                                const torch::Tensor& document_ids) = 0;
+  torch::Tensor Forward(const torch::Tensor& input_ids, const torch::Tensor& document_ids) {
+    return LmHeadLogits(ForwardHidden(input_ids, document_ids));
+  }
   torch::Tensor Forward(const torch::Tensor& input_ids) {
     return Forward(input_ids, torch::Tensor());
   }
+  // Forward without the LM head: the final hidden states of the real tokens and the head that
+  // turns them into logits, for losses that never hold every logit at once (LmHeadLoss).
+  virtual LmHeadInput ForwardHidden(const torch::Tensor& input_ids,
+                                    const torch::Tensor& document_ids) = 0;
+  // While on, each decoder block of a Forward that records gradients keeps only its input and is
+  // recomputed in backward (train.gradient_checkpointing): activation memory of one block
+  // instead of every block's, for about one more forward pass of compute.
+  void SetGradientCheckpointing(bool on) { gradient_checkpointing_ = on; }
+  bool gradient_checkpointing() const { return gradient_checkpointing_; }
   // Every linear module, in file order; pointers stay valid for the model's lifetime.
   virtual std::vector<LinearModule*> LinearModules() = 0;
   // All weights under the names and layouts of a Hugging Face checkpoint (tied weights once).
@@ -99,6 +126,10 @@ class CausalLm {
 
  protected:
   torch::Tensor ApplyLinear(const LinearModule& m, const torch::Tensor& x) const;
+  // block(h), through a gradient checkpoint when gradient_checkpointing() and grad mode are on.
+  // What `block` captures must outlive the backward pass (worker/model/block_checkpoint.h).
+  torch::Tensor RunBlock(std::function<torch::Tensor(const torch::Tensor&)> block,
+                         const torch::Tensor& h) const;
 
   // What the hook adds around the decoder layers for one Forward (BeginForward is called here).
   struct Prefixes {
@@ -118,6 +149,7 @@ class CausalLm {
  private:
   friend class ScopedHook;  // the only way to set hook_, so a hook cannot outlive its guard
   ModelHook* hook_ = nullptr;
+  bool gradient_checkpointing_ = false;
 };
 
 // Makes `hook` the model's hook for the guard's lifetime and gives the model back the hook it had

@@ -193,4 +193,16 @@ torch::Tensor RmsNorm(const torch::Tensor& x, const torch::Tensor& weight, doubl
   return weight * x32.to(x.scalar_type());
 }
 
+torch::Tensor LayerNorm(const torch::Tensor& x, const torch::Tensor& weight,
+                        const torch::Tensor& bias, double eps) {
+  const int64_t width = x.size(-1);
+  if (x.scalar_type() == torch::kFloat32 && weight.scalar_type() == torch::kFloat32 &&
+      bias.scalar_type() == torch::kFloat32) {
+    return torch::layer_norm(x, {width}, weight, bias, eps);
+  }
+  return torch::layer_norm(x.to(torch::kFloat32), {width}, weight.to(torch::kFloat32),
+                           bias.to(torch::kFloat32), eps)
+      .to(x.scalar_type());
+}
+
 }  // namespace lf::worker::internal

@@ -48,4 +48,9 @@ torch::Tensor ApplyRotary(const torch::Tensor& x, const RotaryTables& rotary);
 // in fp32, then cast back), as the two families compute it.
 torch::Tensor RmsNorm(const torch::Tensor& x, const torch::Tensor& weight, double eps, bool gemma);
 
+// LayerNorm in fp32, cast back to x's dtype: transformers' under bf16/fp16 autocast (layer_norm
+// is on its fp32 list). No casts in fp32.
+torch::Tensor LayerNorm(const torch::Tensor& x, const torch::Tensor& weight,
+                        const torch::Tensor& bias, double eps);
+
 }  // namespace lf::worker::internal

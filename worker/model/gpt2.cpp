@@ -40,32 +40,20 @@ class Gpt2Model final : public CausalLm {
 
   const ModelConfig& config() const override { return config_; }
 
-  torch::Tensor Forward(const torch::Tensor& input_ids,
-                        const torch::Tensor& document_ids) override {
-    const int64_t b = input_ids.size(0);
-    const int64_t heads = config_.heads, d = config_.head_dim, eps_h = config_.hidden;
+  LmHeadInput ForwardHidden(const torch::Tensor& input_ids,
+                            const torch::Tensor& document_ids) override {
     const Prefixes prefixes = BeginForward();
     torch::Tensor h = PrependSoftPrompt(prefixes, torch::embedding(wte_, input_ids));
-    const int64_t t = h.size(1);
-    const TokenLayout layout =
-        MakeTokenLayout(document_ids, prefixes.prompt_tokens, prefixes.kv_tokens, t, h.device());
+    const TokenLayout layout = MakeTokenLayout(document_ids, prefixes.prompt_tokens,
+                                               prefixes.kv_tokens, h.size(1), h.device());
     const torch::Tensor mask = AttentionMask(layout, 0);
     h = h + torch::embedding(wpe_, layout.positions);
     for (size_t i = 0; i < layers_.size(); ++i) {
-      const Gpt2Layer& l = layers_[i];
-      torch::Tensor a = torch::layer_norm(h, {eps_h}, l.ln1_w, l.ln1_b, config_.norm_eps);
-      torch::Tensor qkv = ApplyLinear(l.c_attn, a).view({b, t, 3, heads, d});
-      torch::Tensor q = qkv.select(2, 0).transpose(1, 2);
-      auto [k, v] = WithKvPrefix(static_cast<int64_t>(i), qkv.select(2, 1).transpose(1, 2),
-                                 qkv.select(2, 2).transpose(1, 2));
-      torch::Tensor o =
-          torch_compat::Attention(q, k, v, mask).transpose(1, 2).reshape({b, t, eps_h});
-      h = h + ApplyLinear(l.attn_proj, o);
-      torch::Tensor m = torch::layer_norm(h, {eps_h}, l.ln2_w, l.ln2_b, config_.norm_eps);
-      h = h + ApplyLinear(l.mlp_proj, torch::gelu(ApplyLinear(l.c_fc, m), "tanh"));
+      // Captures by value: a checkpointed block runs again in backward.
+      h = RunBlock([this, i, mask](const torch::Tensor& x) { return Block(i, x, mask); }, h);
     }
-    h = torch::layer_norm(DropSoftPrompt(prefixes, h), {eps_h}, lnf_w_, lnf_b_, config_.norm_eps);
-    return torch::matmul(h, wte_.t());
+    h = LayerNorm(DropSoftPrompt(prefixes, h), lnf_w_, lnf_b_, config_.norm_eps);
+    return {.hidden = h, .weight = wte_};
   }
 
   std::vector<LinearModule*> LinearModules() override {
@@ -109,6 +97,22 @@ class Gpt2Model final : public CausalLm {
   }
 
  private:
+  // Decoder layer i on the residual stream h [batch, tokens, hidden].
+  torch::Tensor Block(size_t i, const torch::Tensor& h, const torch::Tensor& mask) const {
+    const int64_t b = h.size(0), t = h.size(1);
+    const int64_t heads = config_.heads, d = config_.head_dim, width = config_.hidden;
+    const Gpt2Layer& l = layers_[i];
+    torch::Tensor a = LayerNorm(h, l.ln1_w, l.ln1_b, config_.norm_eps);
+    torch::Tensor qkv = ApplyLinear(l.c_attn, a).view({b, t, 3, heads, d});
+    torch::Tensor q = qkv.select(2, 0).transpose(1, 2);
+    auto [k, v] = WithKvPrefix(static_cast<int64_t>(i), qkv.select(2, 1).transpose(1, 2),
+                               qkv.select(2, 2).transpose(1, 2));
+    torch::Tensor o = torch_compat::Attention(q, k, v, mask).transpose(1, 2).reshape({b, t, width});
+    torch::Tensor out = h + ApplyLinear(l.attn_proj, o);
+    torch::Tensor m = LayerNorm(out, l.ln2_w, l.ln2_b, config_.norm_eps);
+    return out + ApplyLinear(l.mlp_proj, torch::gelu(ApplyLinear(l.c_fc, m), "tanh"));
+  }
+
   ModelConfig config_;
   torch::Tensor wte_, wpe_, lnf_w_, lnf_b_;
   std::vector<Gpt2Layer> layers_;

@@ -83,10 +83,9 @@ class DecoderModel final : public CausalLm {
 
   const ModelConfig& config() const override { return config_; }
 
-  torch::Tensor Forward(const torch::Tensor& input_ids,
-                        const torch::Tensor& document_ids) override {
-    const int64_t b = input_ids.size(0);
-    const int64_t d = config_.head_dim, hq = config_.heads, hkv = config_.kv_heads;
+  LmHeadInput ForwardHidden(const torch::Tensor& input_ids,
+                            const torch::Tensor& document_ids) override {
+    const int64_t d = config_.head_dim;
     const Prefixes prefixes = BeginForward();
     torch::Tensor embedded = torch::embedding(embed_, input_ids);
     if (gemma_) {  // sqrt(hidden) rounded to the compute dtype first, as transformers does
@@ -94,72 +93,30 @@ class DecoderModel final : public CausalLm {
                                                  embedded.options());
     }
     torch::Tensor h = PrependSoftPrompt(prefixes, embedded);
-    const int64_t t = h.size(1);
-    const TokenLayout layout =
-        MakeTokenLayout(document_ids, prefixes.prompt_tokens, prefixes.kv_tokens, t, h.device());
+    const TokenLayout layout = MakeTokenLayout(document_ids, prefixes.prompt_tokens,
+                                               prefixes.kv_tokens, h.size(1), h.device());
     const int64_t rotary_dim =
         static_cast<int64_t>(static_cast<double>(d) * config_.partial_rotary_factor);
-    const RotaryTables rotary =
+    LayerContext c;
+    c.rotary =
         MakeRotaryTables(config_.rope, rotary_dim, config_.max_positions, layout, h.scalar_type());
-    RotaryTables local_rotary;  // Gemma 3's sliding layers
-    if (config_.model_type == "gemma3_text") {
-      local_rotary = MakeRotaryTables(config_.rope_local, rotary_dim, config_.max_positions, layout,
-                                      h.scalar_type());
+    if (config_.model_type == "gemma3_text") {  // Gemma 3's sliding layers
+      c.local_rotary = MakeRotaryTables(config_.rope_local, rotary_dim, config_.max_positions,
+                                        layout, h.scalar_type());
     }
-    const torch::Tensor full_mask = AttentionMask(layout, 0);
-    const torch::Tensor sliding_mask =
-        config_.sliding_window > 0 ? AttentionMask(layout, config_.sliding_window) : full_mask;
-    const double scale =
+    c.full_mask = AttentionMask(layout, 0);
+    c.sliding_mask =
+        config_.sliding_window > 0 ? AttentionMask(layout, config_.sliding_window) : c.full_mask;
+    c.scale =
         config_.query_pre_attn_scalar > 0 ? 1.0 / std::sqrt(config_.query_pre_attn_scalar) : 0;
-
     for (size_t i = 0; i < layers_.size(); ++i) {
-      const DecoderLayer& l = layers_[i];
-      const bool sliding = config_.SlidingLayer(static_cast<int64_t>(i));
-      torch::Tensor a = Norm(h, l.input_norm);
-      torch::Tensor q, k, v;
-      if (config_.fused_projections) {
-        torch::Tensor qkv = ApplyLinear(l.q, a);
-        q = qkv.slice(-1, 0, hq * d);
-        k = qkv.slice(-1, hq * d, (hq + hkv) * d);
-        v = qkv.slice(-1, (hq + hkv) * d);
-      } else {
-        q = ApplyLinear(l.q, a);
-        k = ApplyLinear(l.k, a);
-        v = ApplyLinear(l.v, a);
-      }
-      q = q.reshape({b, t, hq, d});
-      k = k.reshape({b, t, hkv, d});
-      if (config_.qk_norm) {
-        q = Norm(q, l.q_norm);
-        k = Norm(k, l.k_norm);
-      }
-      const RotaryTables& rot = sliding && local_rotary.cos.defined() ? local_rotary : rotary;
-      q = ApplyRotary(q.transpose(1, 2), rot);
-      k = ApplyRotary(k.transpose(1, 2), rot);
-      v = v.reshape({b, t, hkv, d}).transpose(1, 2);
-      std::tie(k, v) = WithKvPrefix(static_cast<int64_t>(i), k, v);
-      if (hkv != hq) {  // grouped-query attention: each kv head serves hq / hkv query heads
-        k = k.repeat_interleave(hq / hkv, 1);
-        v = v.repeat_interleave(hq / hkv, 1);
-      }
-      torch::Tensor o = torch_compat::Attention(q, k, v, sliding ? sliding_mask : full_mask, scale,
-                                                config_.attn_softcap)
-                            .transpose(1, 2)
-                            .reshape({b, t, hq * d});
-      o = ApplyLinear(l.o, o);
-      if (gemma_) o = Norm(o, l.post_attn_norm);
-      h = h + o;
-      torch::Tensor m = Norm(h, gemma_ ? l.pre_ffn_norm : l.post_attn_norm);
-      torch::Tensor f = ApplyLinear(l.down, Mlp(l, m));
-      if (gemma_) f = Norm(f, l.post_ffn_norm);
-      h = h + f;
+      // Captures by value: a checkpointed block runs again in backward.
+      h = RunBlock([this, i, c](const torch::Tensor& x) { return Block(i, x, c); }, h);
     }
     h = Norm(DropSoftPrompt(prefixes, h), norm_);
-    torch::Tensor logits = torch::matmul(h, (config_.tie_word_embeddings ? embed_ : lm_head_).t());
-    if (config_.final_softcap > 0) {
-      logits = torch::tanh(logits / config_.final_softcap) * config_.final_softcap;
-    }
-    return logits;
+    return {.hidden = h,
+            .weight = config_.tie_word_embeddings ? embed_ : lm_head_,
+            .softcap = config_.final_softcap};
   }
 
   std::vector<LinearModule*> LinearModules() override {
@@ -202,6 +159,59 @@ class DecoderModel final : public CausalLm {
   }
 
  private:
+  // What every decoder layer of one Forward shares.
+  struct LayerContext {
+    RotaryTables rotary, local_rotary;
+    torch::Tensor full_mask, sliding_mask;
+    double scale = 0;  // 0: 1 / sqrt(head_dim)
+  };
+
+  // Decoder layer i on the residual stream h [batch, tokens, hidden].
+  torch::Tensor Block(size_t i, const torch::Tensor& h, const LayerContext& c) const {
+    const int64_t b = h.size(0), t = h.size(1);
+    const int64_t d = config_.head_dim, hq = config_.heads, hkv = config_.kv_heads;
+    const DecoderLayer& l = layers_[i];
+    const bool sliding = config_.SlidingLayer(static_cast<int64_t>(i));
+    torch::Tensor a = Norm(h, l.input_norm);
+    torch::Tensor q, k, v;
+    if (config_.fused_projections) {
+      torch::Tensor qkv = ApplyLinear(l.q, a);
+      q = qkv.slice(-1, 0, hq * d);
+      k = qkv.slice(-1, hq * d, (hq + hkv) * d);
+      v = qkv.slice(-1, (hq + hkv) * d);
+    } else {
+      q = ApplyLinear(l.q, a);
+      k = ApplyLinear(l.k, a);
+      v = ApplyLinear(l.v, a);
+    }
+    q = q.reshape({b, t, hq, d});
+    k = k.reshape({b, t, hkv, d});
+    if (config_.qk_norm) {
+      q = Norm(q, l.q_norm);
+      k = Norm(k, l.k_norm);
+    }
+    const RotaryTables& rot = sliding && c.local_rotary.cos.defined() ? c.local_rotary : c.rotary;
+    q = ApplyRotary(q.transpose(1, 2), rot);
+    k = ApplyRotary(k.transpose(1, 2), rot);
+    v = v.reshape({b, t, hkv, d}).transpose(1, 2);
+    std::tie(k, v) = WithKvPrefix(static_cast<int64_t>(i), k, v);
+    if (hkv != hq) {  // grouped-query attention: each kv head serves hq / hkv query heads
+      k = k.repeat_interleave(hq / hkv, 1);
+      v = v.repeat_interleave(hq / hkv, 1);
+    }
+    torch::Tensor o = torch_compat::Attention(q, k, v, sliding ? c.sliding_mask : c.full_mask,
+                                              c.scale, config_.attn_softcap)
+                          .transpose(1, 2)
+                          .reshape({b, t, hq * d});
+    o = ApplyLinear(l.o, o);
+    if (gemma_) o = Norm(o, l.post_attn_norm);
+    torch::Tensor out = h + o;
+    torch::Tensor m = Norm(out, gemma_ ? l.pre_ffn_norm : l.post_attn_norm);
+    torch::Tensor f = ApplyLinear(l.down, Mlp(l, m));
+    if (gemma_) f = Norm(f, l.post_ffn_norm);
+    return out + f;
+  }
+
   torch::Tensor Norm(const torch::Tensor& x, const torch::Tensor& weight) const {
     return RmsNorm(x, weight, config_.norm_eps, gemma_);
   }

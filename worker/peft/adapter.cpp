@@ -182,7 +182,7 @@ Result<std::unique_ptr<Adapter>> LoadAdapter(CausalLm& model, const std::string&
   }
   LF_ASSIGN_OR_RETURN(safetensors::File file, safetensors::File::Open(weights_path));
   LF_ASSIGN_OR_RETURN(auto tensors, LoadAllTensors(file));
-  auto options = model.LinearModules().front()->weight.options();
+  auto options = TrainableOptions(model.LinearModules().front()->weight);
   for (auto& [key, t] : tensors) t = t.to(options);
   LF_RETURN_IF_ERROR(adapter->LoadStateDict(tensors, weights_path));
   return adapter;

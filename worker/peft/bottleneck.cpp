@@ -129,9 +129,11 @@ torch::Tensor BottleneckAdapterBase::Apply(const LinearModule& m, const torch::T
   Projection down, up;
   if (!Projections(m.name, &down, &up)) return base;
   torch::Tensor h = spec_.dropout > 0 ? torch::dropout(base, spec_.dropout, training_) : base;
-  h = Activate(spec_.activation, torch::linear(h, down.weight, down.bias));
+  h = Activate(spec_.activation,
+               torch::linear(h, InDtypeOf(down.weight, h), InDtypeOf(down.bias, h)));
   // Not in place: `base` is the adapter's input, which backward needs.
-  return torch::add(base, torch::linear(h, up.weight, up.bias), spec_.scaling);
+  return torch::add(base, torch::linear(h, InDtypeOf(up.weight, h), InDtypeOf(up.bias, h)),
+                    spec_.scaling);
 }
 
 std::vector<torch::Tensor> BottleneckAdapterBase::Parameters() {
@@ -197,7 +199,7 @@ class BottleneckAdapter final : public bottleneck_internal::BottleneckAdapterBas
   jobs::Method method() const override { return jobs::Method::kBottleneck; }
 
   void AddModule(const LinearModule& m) {
-    auto opts = m.weight.options();
+    auto opts = TrainableOptions(m.weight);
     const int64_t width = m.out_features();
     torch::Tensor down = torch::empty({spec_.size, width}, opts);
     // nn.Linear's default for the down projection, U(-1/sqrt(in), 1/sqrt(in)); up and both

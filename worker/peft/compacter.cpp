@@ -45,7 +45,10 @@ class CompacterAdapter final : public bottleneck_internal::BottleneckAdapterBase
     // (wrapped) block diagonal, so every block of an initial projection is filled, where the
     // paper's N(0, 0.01) rules alone would start it near zero. The noise makes the A_i differ.
     std::vector<torch::Tensor> shifts;
-    for (int64_t i = 0; i < n; ++i) shifts.push_back(torch::eye(n, opts).roll(i, 1));
+    // eye in fp32: LibTorch 1.13's CPU eye has no bf16 kernel.
+    for (int64_t i = 0; i < n; ++i) {
+      shifts.push_back(torch::eye(n, opts.dtype(torch::kFloat32)).to(opts).roll(i, 1));
+    }
     torch::Tensor rules = torch::stack(shifts);
     rule_down_ = AddTensor("phm_rule.down", rules + torch::randn({n, n, n}, opts) * 0.01);
     rule_up_ = AddTensor("phm_rule.up", rules + torch::randn({n, n, n}, opts) * 0.01);
@@ -54,7 +57,7 @@ class CompacterAdapter final : public bottleneck_internal::BottleneckAdapterBase
   jobs::Method method() const override { return jobs::Method::kCompacter; }
 
   void AddModule(const LinearModule& m) {
-    auto opts = m.weight.options();
+    auto opts = TrainableOptions(m.weight);
     const int64_t n = phm_.phm_dim, r = phm_.phm_rank, width = m.out_features();
     const int64_t size = phm_.size;
     Weights& w = modules_[m.name];
@@ -136,7 +139,8 @@ Result<std::unique_ptr<Adapter>> CreateCompacter(CausalLm& model, const jobs::Co
     }
   }
   torch::manual_seed(seed);
-  auto adapter = std::make_unique<CompacterAdapter>(spec, modules.front()->weight.options());
+  auto adapter =
+      std::make_unique<CompacterAdapter>(spec, TrainableOptions(modules.front()->weight));
   for (LinearModule* m : modules) adapter->AddModule(*m);
   return std::unique_ptr<Adapter>(std::move(adapter));
 }

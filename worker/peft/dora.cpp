@@ -25,7 +25,7 @@ class DoraAdapter final : public Adapter {
   jobs::Method method() const override { return jobs::Method::kDora; }
 
   void AddModule(const LinearModule& m) {
-    auto opts = m.weight.options();
+    auto opts = TrainableOptions(m.weight);
     DoraWeights w;
     w.a = torch::empty({spec_.r, m.in_features()}, opts);
     const double bound = 1.0 / std::sqrt(static_cast<double>(m.in_features()));  // as LoRA's
@@ -58,7 +58,8 @@ class DoraAdapter final : public Adapter {
     } else {
       base_result = m.bias.defined() ? base - m.bias : base;
     }
-    torch::Tensor lora = torch::matmul(torch::matmul(h, w.a.t()), w.b.t());
+    torch::Tensor lora =
+        torch::matmul(torch::matmul(h, InDtypeOf(w.a, h).t()), InDtypeOf(w.b, h).t());
     return base + (norm_scale - 1) * base_result + norm_scale * lora * scale_;
   }
 

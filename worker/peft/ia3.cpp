@@ -31,8 +31,8 @@ class Ia3Adapter final : public Adapter {
     Ia3Vector v;
     v.feedforward = std::any_of(spec_.feedforward_modules.begin(), spec_.feedforward_modules.end(),
                                 [&](const std::string& ff) { return EndsWith(m.name, ff); });
-    v.l = v.feedforward ? torch::ones({1, m.in_features()}, m.weight.options())
-                        : torch::ones({m.out_features(), 1}, m.weight.options());
+    v.l = v.feedforward ? torch::ones({1, m.in_features()}, TrainableOptions(m.weight))
+                        : torch::ones({m.out_features(), 1}, TrainableOptions(m.weight));
     v.l.set_requires_grad(true);
     order_.push_back(m.name);
     modules_[m.name] = std::move(v);
@@ -41,7 +41,7 @@ class Ia3Adapter final : public Adapter {
   torch::Tensor Apply(const LinearModule& m, const torch::Tensor& x, torch::Tensor base) override {
     auto it = modules_.find(m.name);
     if (it == modules_.end()) return base;
-    torch::Tensor l = it->second.l.flatten();
+    torch::Tensor l = InDtypeOf(it->second.l.flatten(), x);
     // The input scaling needs the product recomputed; `base` is dropped.
     if (it->second.feedforward) return torch::linear(x * l, m.weight, m.bias);
     return base * l;

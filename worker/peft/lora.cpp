@@ -23,7 +23,7 @@ class LoraAdapter final : public Adapter {
   jobs::Method method() const override { return jobs::Method::kLora; }
 
   void AddModule(const LinearModule& m) {
-    auto opts = m.weight.options();
+    auto opts = TrainableOptions(m.weight);
     LoraWeights w;
     w.a = torch::empty({spec_.r, m.in_features()}, opts);
     // PEFT: nn.init.kaiming_uniform_(A, a=sqrt(5)) gives U(-1/sqrt(in), 1/sqrt(in)).
@@ -43,7 +43,8 @@ class LoraAdapter final : public Adapter {
     auto it = modules_.find(m.name);
     if (it == modules_.end()) return base;
     torch::Tensor h = spec_.dropout > 0 ? torch::dropout(x, spec_.dropout, training_) : x;
-    torch::Tensor delta = torch::matmul(torch::matmul(h, it->second.a.t()), it->second.b.t());
+    torch::Tensor delta = torch::matmul(torch::matmul(h, InDtypeOf(it->second.a, h).t()),
+                                        InDtypeOf(it->second.b, h).t());
     // In place: `base` is a fresh output that backward does not need, so no full-size temporary.
     return base.add_(delta, scale_);
   }

@@ -27,8 +27,8 @@ torch::Tensor LoraPack::Apply(const LinearModule& m, const torch::Tensor& x, tor
       path = LoraPath{.a = torch::zeros({0, m.in_features()}, x.options()),
                       .b = torch::zeros({m.out_features(), 0}, x.options())};
     }
-    a.push_back(path->a);
-    b.push_back(path->b);
+    a.push_back(InDtypeOf(path->a, x));  // fp32 master weights in a bf16 or fp16 pack
+    b.push_back(InDtypeOf(path->b, x));
     scale.push_back(path->scale);
     dropout.push_back(path->dropout);
   }

@@ -105,7 +105,7 @@ Result<std::unique_ptr<Adapter>> CreatePTuning(CausalLm& model, const jobs::PTun
   jobs::PTuningSpec resolved = spec;
   const int64_t hidden = model.config().hidden;
   if (resolved.encoder_hidden_size == 0) resolved.encoder_hidden_size = hidden;  // PEFT's default
-  auto options = model.LinearModules().front()->weight.options();
+  auto options = TrainableOptions(model.LinearModules().front()->weight);
   torch::manual_seed(seed);
   torch::Tensor embedding = torch::randn({resolved.num_virtual_tokens, hidden}, options);
   const int64_t e = resolved.encoder_hidden_size;
@@ -123,7 +123,7 @@ namespace internal {
 
 Result<std::unique_ptr<Adapter>> PTuningInferenceForm(CausalLm& model,
                                                       const jobs::PTuningSpec& spec) {
-  auto options = model.LinearModules().front()->weight.options();
+  auto options = TrainableOptions(model.LinearModules().front()->weight);
   torch::Tensor embedding = torch::zeros({spec.num_virtual_tokens, model.config().hidden}, options);
   auto adapter = std::make_unique<PTuningAdapter>(model.config(), spec, embedding,
                                                   std::vector<Linear>{});

@@ -109,7 +109,7 @@ Result<std::unique_ptr<Adapter>> CreatePrefixTuning(CausalLm& model,
   const int64_t token_dim = TokenDim(c);
   if (resolved.encoder_hidden_size == 0) resolved.encoder_hidden_size = token_dim;  // PEFT's default
   const int64_t table_width = c.layers * 2 * token_dim;
-  auto options = model.LinearModules().front()->weight.options();
+  auto options = TrainableOptions(model.LinearModules().front()->weight);
   torch::manual_seed(seed);
   std::vector<std::pair<torch::Tensor, torch::Tensor>> mlp;
   torch::Tensor embedding;
@@ -129,7 +129,7 @@ namespace internal {
 Result<std::unique_ptr<Adapter>> PrefixTuningInferenceForm(CausalLm& model,
                                                            const jobs::PrefixTuningSpec& spec) {
   const ModelConfig& c = model.config();
-  auto options = model.LinearModules().front()->weight.options();
+  auto options = TrainableOptions(model.LinearModules().front()->weight);
   torch::Tensor table = torch::zeros({spec.num_virtual_tokens, c.layers * 2 * TokenDim(c)}, options);
   auto adapter = std::make_unique<PrefixTuningAdapter>(
       c, spec, table, std::vector<std::pair<torch::Tensor, torch::Tensor>>{});

@@ -66,12 +66,14 @@ Result<std::unique_ptr<Adapter>> CreatePromptTuning(CausalLm& model,
                                              prompt.options());
     }
   } else if (spec.init == "random") {  // PEFT's RANDOM: nn.Embedding's N(0, 1)
-    prompt = torch::randn({spec.num_virtual_tokens, model.config().hidden}, embeddings.options());
+    prompt = torch::randn({spec.num_virtual_tokens, model.config().hidden},
+                          TrainableOptions(embeddings));
   } else {
     return InvalidArgument("job.prompt_tuning.init: expected random or sample_vocab, got \"" +
                            spec.init + "\"");
   }
-  auto adapter = std::make_unique<PromptTuningAdapter>(model.config(), spec, prompt.detach());
+  auto adapter = std::make_unique<PromptTuningAdapter>(model.config(), spec,
+                                                       prompt.detach().to(torch::kFloat32));
   return std::unique_ptr<Adapter>(std::move(adapter));
 }
 

@@ -93,17 +93,18 @@ std::vector<PackResult> PackedTrainer::Step() {
     documents = torch::cat(parts, 0);
   }
   hook_.Set(adapters, rows);
-  torch::Tensor logits = model_.Forward(torch::cat(ids, 0), documents);
+  const LmHeadInput head = model_.ForwardHidden(torch::cat(ids, 0), documents);
   // Each trial's loss over its own rows, as alone; the sum's gradient reaches each adapter
   // through its rows only, so each gets exactly its own loss's gradient.
   torch::Tensor total;
-  std::vector<double> losses;
+  std::vector<torch::Tensor> losses;  // on the device: each run reads its own when it reports
   int64_t offset = 0;
   for (size_t k = 0; k < members_.size(); ++k) {
-    torch::Tensor part = members_[k].run->StepLoss(logits.narrow(0, offset, rows[k]), batches[k]);
+    torch::Tensor part = members_[k].run->StepLoss(head.Rows(offset, rows[k]), batches[k]);
     offset += rows[k];
-    total = total.defined() ? total + part : part;
-    losses.push_back(part.item<double>());
+    torch::Tensor scaled = members_[k].run->ForBackward(part);
+    total = total.defined() ? total + scaled : scaled;
+    losses.push_back(part.detach().to(torch::kFloat64));
   }
   total.backward();
   // Members may leave (and their adapters be destroyed) below: the hook forgets them until the
@@ -111,14 +112,14 @@ std::vector<PackResult> PackedTrainer::Step() {
   hook_.Set({}, {});
   for (size_t k = 0, i = 0; k < members_.size(); ++i) {
     Member& m = members_[k];
-    m.step_loss += losses[i];
+    m.step_loss = m.step_loss.defined() ? m.step_loss + losses[i] : losses[i];
     if (++m.micro < m.run->spec().grad_accum) {
       ++k;
       continue;
     }
     Status st = m.run->EndStep(m.step_loss);
     m.micro = 0;
-    m.step_loss = 0;
+    m.step_loss = torch::Tensor();
     if (!st.ok()) {
       finished.push_back(Leave(k, st.WithContext("trial " + m.id)));
     } else if (m.run->done()) {

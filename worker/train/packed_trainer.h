@@ -55,7 +55,7 @@ class PackedTrainer {
     std::string id;
     std::unique_ptr<TrainingRun> run;
     int64_t micro = 0;      // micro-batches of the current step done
-    double step_loss = 0;   // the sum of their StepLoss values so far
+    torch::Tensor step_loss;  // the sum of their StepLoss values so far (undefined: none yet)
   };
   PackResult Leave(size_t index, Result<TrainResult> result);
 

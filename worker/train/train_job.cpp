@@ -13,8 +13,8 @@
 #include "common/sha256.h"
 #include "common/version.h"
 #include "jobs/packing.h"
-#include "worker/collective/collective.h"
 #include "worker/chat/chat_template.h"
+#include "worker/collective/collective.h"
 #include "worker/data/batch.h"
 #include "worker/data/jsonl_reader.h"
 #include "worker/data/packed_loader.h"
@@ -23,6 +23,7 @@
 #include "worker/tokenizer/tokenizer.h"
 #include "worker/tokenizer/tokenizer_files.h"
 #include "worker/train/packed_trainer.h"
+#include "worker/train/precision.h"
 #include "worker/train/trainer.h"
 #include "worker/worker_api.h"
 
@@ -378,7 +379,7 @@ class LoraTrainPack final : public TrainPack {
 }  // namespace
 
 Result<TrainJobResult> RunTrainJob(const jobs::JobSpec& job, const TrainJobOptions& options) {
-  LF_ASSIGN_OR_RETURN(std::unique_ptr<CausalLm> model, LoadCausalLm(job.base_model));
+  LF_ASSIGN_OR_RETURN(std::unique_ptr<CausalLm> model, LoadModelToTrain(job));
   LF_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tokenizer, LoadTokenizer(job.base_model));
   LF_ASSIGN_OR_RETURN(Json base_lineage, BaseModelLineage(job.base_model));
   std::unique_ptr<Collective> gang;
@@ -425,7 +426,7 @@ Result<std::unique_ptr<TrainPack>> OpenTrainPack(const jobs::JobSpec& job) {
     return FailedPrecondition("method " + std::string(jobs::MethodName(job.method)) +
                               " cannot train in a pack (packs take plain LoRA); it trains alone");
   }
-  LF_ASSIGN_OR_RETURN(std::unique_ptr<CausalLm> model, LoadCausalLm(job.base_model));
+  LF_ASSIGN_OR_RETURN(std::unique_ptr<CausalLm> model, LoadModelToTrain(job));
   LF_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tokenizer, LoadTokenizer(job.base_model));
   LF_ASSIGN_OR_RETURN(Json base_lineage, BaseModelLineage(job.base_model));
   return std::unique_ptr<TrainPack>(std::make_unique<LoraTrainPack>(

@@ -15,12 +15,14 @@ Result<TrainResult> Trainer::Run(PackedLoader& train, const std::vector<Batch>& 
   TrainingRun run(model_, adapter_, spec_, options_, train, eval);
   LF_RETURN_IF_ERROR(run.Begin());
   while (run.BeginStep()) {
-    double step_loss = 0;
+    torch::Tensor step_loss;  // stays on the device: EndStep decides when to read it
     for (int64_t micro = 0; micro < spec_.grad_accum; ++micro) {
       MicroBatch batch = run.NextMicroBatch();
-      torch::Tensor loss = run.StepLoss(model_.Forward(batch.input_ids, batch.document_ids), batch);
-      loss.backward();
-      step_loss += loss.item<double>();
+      torch::Tensor loss =
+          run.StepLoss(model_.ForwardHidden(batch.input_ids, batch.document_ids), batch);
+      run.ForBackward(loss).backward();
+      torch::Tensor detached = loss.detach().to(torch::kFloat64);
+      step_loss = step_loss.defined() ? step_loss + detached : detached;
     }
     LF_RETURN_IF_ERROR(run.EndStep(step_loss));
   }

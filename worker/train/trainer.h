@@ -35,6 +35,10 @@ struct TrainerOptions {
   // each on its rank's rows of every batch (the loader's rank and world), their gradients summed
   // before every step so all take the same one. Null: alone.
   Collective* gang = nullptr;
+  // Steps between reads of the loss and gradient norm from the device (each read waits for the
+  // device to finish). 0: every step on the CPU, where values are ready anyway, and every
+  // train.log_every steps on CUDA. Evaluations, checkpoints and the end read back regardless.
+  int64_t sync_every = 0;
 };
 
 // One trial on its own model: drives a TrainingRun (worker/train/training_run.h) with a forward

@@ -23,9 +23,11 @@ constexpr const char* kCheckpointPrefix = "checkpoint-";
 
 torch::Tensor ToTensor(const std::vector<int64_t>& values, int64_t rows, int64_t cols,
                        const torch::Device& device) {
-  return torch::tensor(values, torch::TensorOptions().dtype(torch::kInt64))
-      .view({rows, cols})
-      .to(device);
+  torch::Tensor host =
+      torch::tensor(values, torch::TensorOptions().dtype(torch::kInt64)).view({rows, cols});
+  if (!device.is_cuda()) return host.to(device);
+  // From pinned memory the copy is asynchronous: the step does not wait for it.
+  return host.pin_memory().to(device, /*non_blocking=*/true);
 }
 
 double Seconds(std::chrono::steady_clock::time_point start) {
@@ -33,8 +35,8 @@ double Seconds(std::chrono::steady_clock::time_point start) {
 }
 
 // The files SaveCheckpoint writes (in a temporary folder renamed into place, state.json last).
-constexpr std::array<const char*, 4> kCheckpointFiles = {"trainable.safetensors", "optimizer.pt",
-                                                         "rng.safetensors", "state.json"};
+constexpr std::array<const char*, 4> kCheckpointFiles = {
+    "trainable.safetensors", "optimizer.safetensors", "rng.safetensors", "state.json"};
 
 // The newest complete checkpoint folder in `dir`, or "" when there is none. A folder is written
 // whole, but removing one (remove_all: file by file, in directory order) can be cut short by a
@@ -111,13 +113,20 @@ Status TrainingRun::SaveCheckpoint(int64_t step) {
   for (auto& [name, t] : TrainableState()) tensors[name] = t.detach().to(torch::kCPU).contiguous();
   LF_RETURN_IF_ERROR(SaveTensors(tensors, (tmp / "trainable.safetensors").string()));
   try {
-    torch::save(*optimizer_, (tmp / "optimizer.pt").string());
+    std::map<std::string, torch::Tensor> optimizer;
+    for (auto& [name, t] : optimizer_->State()) optimizer[name] = t.to(torch::kCPU).contiguous();
+    LF_RETURN_IF_ERROR(SaveTensors(optimizer, (tmp / "optimizer.safetensors").string()));
     torch::Tensor rng = at::detail::getDefaultCPUGenerator().get_state();
     LF_RETURN_IF_ERROR(SaveTensors({{"cpu", rng}}, (tmp / "rng.safetensors").string()));
   } catch (const c10::Error& e) {
     return Internal("saving optimizer state to " + tmp.string() + ": " + e.what_without_backtrace());
   }
   Json state = {{"step", step}, {"losses", result_.losses}};
+  if (scaler_.enabled()) {
+    state["loss_scale"] = scaler_.scale();
+    state["loss_scale_good_steps"] = scaler_.good_steps();
+    state["overflow_skipped_steps"] = result_.overflow_skipped_steps;
+  }
   LF_RETURN_IF_ERROR(WriteFileAtomically((tmp / "state.json").string(), state.dump()));
   fs::remove_all(final_dir, ec);
   fs::rename(tmp, final_dir, ec);
@@ -162,8 +171,21 @@ Result<int64_t> TrainingRun::RestoreCheckpoint() {
     LF_ASSIGN_OR_RETURN(double l, e.Number());
     history.push_back(l);
   }
+  if (scaler_.enabled()) {
+    LF_ASSIGN_OR_RETURN(double scale, root.NumberOr("loss_scale", scaler_.scale(),
+                                                    {.min = 0, .exclusive_min = true}));
+    LF_ASSIGN_OR_RETURN(int64_t good, root.IntOr("loss_scale_good_steps", 0, {.min = 0}));
+    scaler_.Restore(scale, good);
+    LF_ASSIGN_OR_RETURN(result_.overflow_skipped_steps,
+                        root.IntOr("overflow_skipped_steps", 0, {.min = 0}));
+  }
   try {
-    torch::load(*optimizer_, dir + "/optimizer.pt");
+    LF_ASSIGN_OR_RETURN(safetensors::File optimizer_file,
+                        safetensors::File::Open(dir + "/optimizer.safetensors"));
+    LF_ASSIGN_OR_RETURN(auto optimizer, LoadAllTensors(optimizer_file));
+    const torch::Device device = params_.front().device();
+    for (auto& [name, t] : optimizer) t = t.to(device);
+    LF_RETURN_IF_ERROR(optimizer_->Load(optimizer, dir + "/optimizer.safetensors"));
     if (!shared_) {
       LF_ASSIGN_OR_RETURN(safetensors::File rng_file,
                           safetensors::File::Open(dir + "/rng.safetensors"));
@@ -182,10 +204,29 @@ Result<int64_t> TrainingRun::RestoreCheckpoint() {
 Status TrainingRun::Begin() {
   if (adapter_ == nullptr) model_.SetBaseTrainable(true);
   params_ = Trainable();
+  // The model computes in the dtype it is stored in (RunTrainJob loads it in the job's precision).
+  // An adapter's tensors stay fp32 whatever that is: master weights, which AdamW updates in fp32
+  // and the forward pass reads through InDtypeOf. (Full fine-tuning trains in bf16 or fp16 only
+  // when a caller loads the model so; TrainPrecision keeps jobs from it.)
+  result_.precision = PrecisionOf(model_.BaseParameters().front().scalar_type());
+  if (adapter_ != nullptr && result_.precision != jobs::Precision::kFp32) {
+    torch::NoGradGuard no_grad;
+    for (torch::Tensor& p : params_) {
+      if (p.is_floating_point() && p.scalar_type() != torch::kFloat32) {
+        p.set_data(p.detach().to(torch::kFloat32));
+      }
+    }
+  }
+  scaler_ = LossScaler(result_.precision == jobs::Precision::kFp16);
+  // In a pack every member asks for the same (jobs::PackKey), so whoever begins first decides.
+  if (spec_.gradient_checkpointing) model_.SetGradientCheckpointing(true);
   for (const torch::Tensor& p : params_) result_.trainable_params += p.numel();
   result_.base_params = model_.NumBaseParameters();
-  optimizer_ = std::make_unique<torch::optim::AdamW>(
-      params_, torch::optim::AdamWOptions(spec_.lr).weight_decay(spec_.weight_decay));
+  optimizer_ = std::make_unique<ForeachAdamW>(
+      params_, AdamWOptions{.lr = spec_.lr, .weight_decay = spec_.weight_decay});
+  sync_every_ = options_.sync_every > 0              ? options_.sync_every
+                : params_.front().device().is_cuda() ? spec_.log_every
+                                                     : 1;
   if (!options_.checkpoint_dir.empty()) {
     LF_RETURN_IF_ERROR(CreateDirectories(options_.checkpoint_dir));
     if (options_.resume) {
@@ -234,10 +275,8 @@ bool TrainingRun::BeginStep() {
     return false;
   }
   lr_ = LearningRateAt(spec_, step_);
-  for (auto& group : optimizer_->param_groups()) {
-    static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr_);
-  }
-  optimizer_->zero_grad();
+  optimizer_->set_lr(lr_);
+  optimizer_->ZeroGrad();
   return true;
 }
 
@@ -261,58 +300,91 @@ MicroBatch TrainingRun::NextMicroBatch() {
   return out;
 }
 
-torch::Tensor TrainingRun::StepLoss(const torch::Tensor& logits, const MicroBatch& batch) const {
+torch::Tensor TrainingRun::StepLoss(const LmHeadInput& head, const MicroBatch& batch) const {
   const double accum = static_cast<double>(spec_.grad_accum);
-  if (options_.gang == nullptr) return CausalLmLoss(logits, batch.labels) / accum;
-  return CausalLmLossSum(logits, batch.labels) /
+  if (options_.gang == nullptr) return LmHeadLoss(head, batch.labels) / accum;
+  return LmHeadLossSum(head, batch.labels) /
          (static_cast<double>(std::max<int64_t>(1, batch.gang_loss_tokens)) * accum);
 }
 
-Status TrainingRun::EndStep(double loss) {
+Status TrainingRun::EndStep(const torch::Tensor& step_loss) {
+  torch::Tensor loss = step_loss.detach().to(torch::kFloat64);
   if (options_.gang != nullptr) {
     LF_RETURN_IF_ERROR(std::exchange(gang_status_, Status::Ok()));
     LF_RETURN_IF_ERROR(AllReduceGradients(*options_.gang, params_));
-    torch::Tensor total = torch::tensor({loss}, torch::kFloat64);
+    torch::Tensor total = loss.to(torch::kCPU).reshape({1});
     LF_RETURN_IF_ERROR(options_.gang->AllReduceSum(total));
-    loss = total.item<double>();
-  }
-  if (!std::isfinite(loss)) {
-    result_.stop_reason = jobs::StopReason::kDiverged;
-    result_.stop_detail = std::string("the loss became ") + (std::isnan(loss) ? "NaN" : "infinite") +
-                          " at step " + std::to_string(step_ + 1) +
-                          "; lower train.lr or check the data";
-    ended_ = true;
-    return Status::Ok();
+    loss = total.reshape({});
   }
   const double max_norm = spec_.max_grad_norm > 0 ? spec_.max_grad_norm
                                                   : std::numeric_limits<double>::infinity();
-  const double grad_norm = torch::nn::utils::clip_grad_norm_(params_, max_norm);
-  optimizer_->step();
-  result_.losses.push_back(loss);
+  torch::Tensor grad_norm;
+  if (scaler_.Unscale(params_)) {
+    grad_norm = ClipGradNorm(params_, max_norm);
+    optimizer_->Step();
+  } else {
+    ++result_.overflow_skipped_steps;  // fp16 gradients overflowed: the scale was halved
+    grad_norm = torch::full({}, std::numeric_limits<double>::infinity());
+  }
   ++step_;
-
-  StepMetrics m{.step = step_, .loss = loss, .lr = lr_, .grad_norm = grad_norm};
   const double elapsed = Seconds(t0_);
-  m.tokens_per_s = static_cast<double>(result_.train_tokens) / std::max(elapsed, 1e-9);
-  if (spec_.eval_every > 0 && step_ % spec_.eval_every == 0 && !eval_.empty() &&
-      step_ < spec_.steps) {
-    m.eval_loss = EvaluateNow().loss;
+  pending_.push_back({.metrics = {.step = step_,
+                                  .lr = lr_,
+                                  .tokens_per_s = static_cast<double>(result_.train_tokens) /
+                                                  std::max(elapsed, 1e-9)},
+                      .loss = loss,
+                      .grad_norm = grad_norm,
+                      .elapsed_s = elapsed});
+  const bool eval_due = spec_.eval_every > 0 && step_ % spec_.eval_every == 0 && !eval_.empty() &&
+                        step_ < spec_.steps;
+  const bool checkpoint_due = !options_.checkpoint_dir.empty() && spec_.checkpoint_every > 0 &&
+                              step_ % spec_.checkpoint_every == 0 && step_ < spec_.steps;
+  if (eval_due) {  // reported with this step's metrics
+    std::optional<double>& eval_loss = pending_.back().metrics.eval_loss;
+    eval_loss = EvaluateNow().loss;
     if (adapter_ != nullptr) adapter_->SetTraining(true);
     char line[160];
     std::snprintf(line, sizeof(line), "%s: step %lld eval loss %.4f", options_.label.c_str(),
-                  static_cast<long long>(step_), *m.eval_loss);
+                  static_cast<long long>(step_), *eval_loss);
     bar_->Message(line);
   }
-  if (options_.on_step) options_.on_step(m);
-  bar_->Update(step_, loss, m.tokens_per_s, elapsed);
-  if (!options_.checkpoint_dir.empty() && spec_.checkpoint_every > 0 &&
-      step_ % spec_.checkpoint_every == 0 && step_ < spec_.steps) {
-    LF_RETURN_IF_ERROR(SaveCheckpoint(step_));
-  }
+  if (eval_due || checkpoint_due || step_ >= spec_.steps || step_ % sync_every_ == 0) ReadBack();
+  if (ended_) return Status::Ok();  // diverged
+  if (checkpoint_due) LF_RETURN_IF_ERROR(SaveCheckpoint(step_));
   return Status::Ok();
 }
 
+void TrainingRun::ReadBack() {
+  if (pending_.empty()) return;
+  std::vector<torch::Tensor> values;
+  for (const PendingStep& p : pending_) {
+    values.push_back(p.loss.to(torch::kFloat64).reshape({}));
+    values.push_back(p.grad_norm.to(torch::kFloat64).reshape({}));
+  }
+  const torch::Tensor host = torch::stack(values).to(torch::kCPU);  // the one wait for the device
+  const auto read = host.accessor<double, 1>();
+  std::vector<PendingStep> steps = std::exchange(pending_, {});
+  for (size_t i = 0; i < steps.size(); ++i) {
+    StepMetrics& m = steps[i].metrics;
+    m.loss = read[2 * i];
+    m.grad_norm = read[2 * i + 1];
+    if (!std::isfinite(m.loss)) {
+      result_.stop_reason = jobs::StopReason::kDiverged;
+      result_.stop_detail = std::string("the loss became ") +
+                            (std::isnan(m.loss) ? "NaN" : "infinite") + " at step " +
+                            std::to_string(m.step) + "; lower train.lr or check the data";
+      step_ = m.step - 1;  // the steps from there on trained on garbage
+      ended_ = true;
+      return;
+    }
+    result_.losses.push_back(m.loss);
+    if (options_.on_step) options_.on_step(m);
+    bar_->Update(m.step, m.loss, m.tokens_per_s, steps[i].elapsed_s);
+  }
+}
+
 Result<TrainResult> TrainingRun::Finish() {
+  ReadBack();
   bar_->Finish();
   if (!gang_status_.ok()) return gang_status_;  // the gang broke up: no result to trust
   result_.steps = step_;
@@ -328,6 +400,7 @@ Result<TrainResult> TrainingRun::Finish() {
   }
   if (adapter_ != nullptr) adapter_->SetTraining(false);
   if (adapter_ == nullptr) model_.SetBaseTrainable(false);
+  if (!shared_) model_.SetGradientCheckpointing(false);
   if (!eval_.empty() && result_.completed()) {
     EvalResult e = EvaluateNow();
     result_.eval_loss = e.loss;
@@ -338,20 +411,23 @@ Result<TrainResult> TrainingRun::Finish() {
 
 EvalResult Evaluate(CausalLm& model, const std::vector<Batch>& batches, int64_t max_batches) {
   torch::NoGradGuard no_grad;
-  double loss_sum = 0;
-  int64_t tokens = 0;
+  torch::Tensor loss_sum, token_count;  // on the device until the end: one wait, not one a batch
   const torch::Device device = model.BaseParameters().front().device();
   int64_t n = 0;
   for (const Batch& batch : batches) {
     if (max_batches > 0 && n++ >= max_batches) break;
     torch::Tensor ids = ToTensor(batch.input_ids, batch.rows, batch.seq_len, device);
     torch::Tensor labels = ToTensor(batch.labels, batch.rows, batch.seq_len, device);
-    loss_sum += CausalLmLossSum(model.Forward(ids), labels).item<double>();
-    tokens += (labels != -100).sum().item<int64_t>();
+    torch::Tensor loss = LmHeadLossSum(model.ForwardHidden(ids, {}), labels).to(torch::kFloat64);
+    torch::Tensor count = (labels != -100).sum();
+    loss_sum = loss_sum.defined() ? loss_sum + loss : loss;
+    token_count = token_count.defined() ? token_count + count : count;
   }
+  const double sum = loss_sum.defined() ? loss_sum.item<double>() : 0;
+  const int64_t tokens = token_count.defined() ? token_count.item<int64_t>() : 0;
   EvalResult r;
   r.tokens = tokens;
-  r.loss = tokens > 0 ? loss_sum / static_cast<double>(tokens) : 0;
+  r.loss = tokens > 0 ? sum / static_cast<double>(tokens) : 0;
   r.perplexity = std::exp(r.loss);
   return r;
 }

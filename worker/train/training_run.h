@@ -12,6 +12,8 @@
 #include "worker/data/packed_loader.h"
 #include "worker/model/causal_lm.h"
 #include "worker/peft/adapter.h"
+#include "worker/train/adamw.h"
+#include "worker/train/precision.h"
 #include "worker/train/progress.h"
 #include "worker/train/train_result.h"
 #include "worker/train/trainer.h"
@@ -47,16 +49,25 @@ class TrainingRun {
   bool BeginStep();
   // The step's next micro-batch (spec.grad_accum of them per step).
   MicroBatch NextMicroBatch();
-  // What the driver back-propagates for a micro-batch, given the model's logits for it: its mean
+  // What the driver back-propagates for a micro-batch, given the model's final hidden states and
+  // LM head for it (CausalLm::ForwardHidden; the loss never holds all logits at once): its mean
   // loss divided by spec.grad_accum; in a gang, its loss summed over its tokens and divided by
   // the gang's (and grad_accum), so the members' gradients add up to those of one batch of all
   // their rows.
-  torch::Tensor StepLoss(const torch::Tensor& logits, const MicroBatch& batch) const;
-  // After every micro-batch of the step went backward, `loss` the sum of their StepLoss values:
-  // (in a gang, sums gradients and loss across it,) clips, steps the optimizer, reports the
-  // step, evaluates and checkpoints when due. A non-finite loss ends the run (BeginStep is then
-  // false) with the reason.
-  Status EndStep(double loss);
+  torch::Tensor StepLoss(const LmHeadInput& head, const MicroBatch& batch) const;
+  // What the driver calls backward on for a StepLoss value (or a pack's sum of them): fp16 runs
+  // scale it (LossScaler); every other precision returns it unchanged.
+  torch::Tensor ForBackward(const torch::Tensor& step_loss) const {
+    return scaler_.enabled() ? step_loss * scaler_.scale() : step_loss;
+  }
+  // After every micro-batch of the step went backward, `loss` the sum of their StepLoss values
+  // (detached, still on the device): (in a gang, sums gradients and loss across it,) clips, steps
+  // the optimizer, evaluates and checkpoints when due. The step's loss and gradient norm are read
+  // back to the host only every sync interval (TrainerOptions::sync_every) and before an
+  // evaluation, a checkpoint or the end, so a GPU step never waits for the host; the steps read
+  // back are then reported in order (result losses, on_step, progress). A non-finite loss ends the
+  // run (BeginStep is then false) with the reason and the step it happened at.
+  Status EndStep(const torch::Tensor& loss);
   // Writes the checkpoint a stop leaves, evaluates the result and reports it. Call once, last.
   Result<TrainResult> Finish();
 
@@ -75,6 +86,8 @@ class TrainingRun {
   Status SaveCheckpoint(int64_t step);
   // Returns the step to continue from (0 when there is no checkpoint).
   Result<int64_t> RestoreCheckpoint();
+  // Reads back and reports the steps not yet read back (see EndStep).
+  void ReadBack();
 
   CausalLm& model_;
   Adapter* adapter_;
@@ -84,7 +97,8 @@ class TrainingRun {
   const std::vector<Batch>& eval_;
   bool shared_;
   std::vector<torch::Tensor> params_;
-  std::unique_ptr<torch::optim::AdamW> optimizer_;
+  std::unique_ptr<ForeachAdamW> optimizer_;
+  LossScaler scaler_{false};  // enabled for fp16
   std::optional<ProgressBar> bar_;
   TrainResult result_;
   int64_t step_ = 0;
@@ -92,6 +106,14 @@ class TrainingRun {
   bool ended_ = false;  // stopped, or a non-finite loss: no more steps
   Status gang_status_;  // the first failed exchange with the gang this step, if any
   std::chrono::steady_clock::time_point t0_;
+  // Steps done but not yet read back: their loss and gradient norm are still device tensors.
+  struct PendingStep {
+    StepMetrics metrics;  // loss and grad_norm filled in when read back
+    torch::Tensor loss, grad_norm;
+    double elapsed_s = 0;
+  };
+  std::vector<PendingStep> pending_;
+  int64_t sync_every_ = 1;
 };
 
 }  // namespace lf::worker
