@@ -26,6 +26,7 @@
 #include "worker/peft/qlora.h"
 #include "worker/tokenizer/tokenizer.h"
 #include "worker/train/memory.h"
+#include "worker/train/precision.h"
 #include "worker/train/trainer.h"
 
 namespace {
@@ -87,7 +88,19 @@ int RunOne(const Options& o) {
   const int64_t baseline = CurrentMemoryBytes();
   const Shape shape = ShapeOf(o, o.one_model);
   const torch::Device device(o.device);
-  const torch::Dtype dtype = o.dtype == "bf16" ? torch::kBFloat16 : torch::kFloat32;
+  // train.precision as a job would resolve it: bf16 for adapters when asked; full fine-tuning
+  // trains its weights in fp32 (TrainPrecision refuses bf16 for method full).
+  const jobs::Method method = o.one_method == "full"    ? jobs::Method::kFull
+                              : o.one_method == "qlora" ? jobs::Method::kQlora
+                                                        : jobs::Method::kLora;
+  jobs::JobSpec precision_job;
+  precision_job.method = method;
+  precision_job.train.precision = o.dtype == "bf16" && method != jobs::Method::kFull
+                                      ? jobs::Precision::kBf16
+                                      : jobs::Precision::kFp32;
+  auto precision = TrainPrecision(precision_job, device);
+  if (!precision.ok()) Die(precision.status().ToString());
+  const torch::Dtype dtype = ComputeDtype(*precision);
   const LoadOptions load{.dtype = dtype, .device = device};
   std::unique_ptr<CausalLm> model;
   std::vector<Example> examples;
@@ -116,8 +129,8 @@ int RunOne(const Options& o) {
   spec.batch_size = shape.batch;
   spec.lr = 1e-4;
   spec.log_every = 1000000;
-  // bf16: the frozen base in bf16, as loaded above; train.precision keeps what trains in fp32.
-  spec.precision = o.dtype == "bf16" ? jobs::Precision::kBf16 : jobs::Precision::kFp32;
+  // bf16: the frozen base in bf16, as loaded above; what trains stays fp32 (master weights).
+  spec.precision = *precision;
   std::unique_ptr<Adapter> adapter;
   if (o.one_method != "full") {
     jobs::JobSpec job;
@@ -126,7 +139,7 @@ int RunOne(const Options& o) {
     lora.alpha = o.alpha;
     lora.target_modules =
         o.targets == "all" ? bench::AllLinearTargets(model->config()) : bench::SplitList(o.targets);
-    job.method = o.one_method == "qlora" ? jobs::Method::kQlora : jobs::Method::kLora;
+    job.method = method;
     job.lora = lora;
     static_cast<jobs::LoraSpec&>(job.qlora) = lora;
     auto a = CreateAdapter(*model, job, 0);
@@ -140,6 +153,9 @@ int RunOne(const Options& o) {
   // with the loss read back, so these host clocks see the device's work finished.
   std::vector<std::chrono::steady_clock::time_point> step_ends;
   TrainerOptions options{.progress = false};
+  // On CUDA steps do not wait for the device; read back at the end of the warmup (and every as
+  // many steps after it) so that the clock there sees the warmup's work finished.
+  options.sync_every = std::max<int64_t>(1, o.warmup);
   options.on_step = [&](const StepMetrics&) {
     step_ends.push_back(std::chrono::steady_clock::now());
   };
@@ -162,7 +178,7 @@ int RunOne(const Options& o) {
   Json out = {{"impl", "lorafleet"},
               {"method", o.one_method},
               {"device", bench::DeviceName(device)},
-              {"dtype", o.dtype},
+              {"dtype", std::string(jobs::PrecisionName(*precision))},
               {"threads", torch::get_num_threads()},
               {"seq", shape.seq},
               {"batch", shape.batch},
@@ -216,7 +232,9 @@ Json Peer(const Options& o, const std::string& model, const std::string& method)
   const std::string cmd = Quote(o.peer) + " " + Quote(bench::BenchDir() + "/hf_peer.py") +
                           " --config " + Quote(*dir) + " --method " + method + " --rank " +
                           std::to_string(o.rank) + " --alpha " + std::to_string(o.alpha) +
-                          " --targets " + Quote(targets) + CommonFlags(o, model);
+                          " --targets " + Quote(targets) + CommonFlags(o, model) +
+                          // full fine-tuning trains in fp32 on our side (see RunOne): so there too
+                          (method == "full" ? " --dtype fp32" : "");
   auto j = bench::RunForJson(cmd);
   if (!j.ok()) Die(j.status().ToString());
   return *j;
