@@ -194,7 +194,7 @@ int RunOne(const Options& o) {
               {"flops_per_token", flops.per_token()},
               {"achieved_tflops", flops.per_token() * tokens_per_s / 1e12},
               {"final_loss", result->losses.back()}};
-  if (device.is_cuda()) {
+  if (device.is_cuda() && dtype == torch::kBFloat16) {  // the peak is bf16's
     out["mfu"] = flops.per_token() * tokens_per_s / bench::kH200Bf16PeakSpec;
     out["mfu_of_measured_peak"] = flops.per_token() * tokens_per_s / bench::kH200Bf16PeakMeasured;
   }

@@ -160,6 +160,12 @@ configure() {
   local torch_prefix="" nccl="" cuda_flags=()
   torch_prefix=$(env -u LD_LIBRARY_PATH "$torch_python" -c 'import torch; print(torch.utils.cmake_prefix_path)' 2>/dev/null || true)
   nccl=$(env -u LD_LIBRARY_PATH "$torch_python" -c 'import nvidia.nccl as n; print(list(n.__path__)[0])' 2>/dev/null || true)
+  # PyTorch's libraries need the CUDA libraries of its nvidia-* wheels (NCCL above all): the
+  # linker must find those before an older NCCL in /usr/local/cuda (which lacks symbols
+  # libtorch_cuda.so needs); at run time libtorch's own RUNPATH finds them.
+  local wheel_libs=""
+  wheel_libs=$(env -u LD_LIBRARY_PATH "$torch_python" -c 'import glob, os, nvidia
+print(":".join(sorted({os.path.dirname(p) for d in nvidia.__path__ for p in glob.glob(os.path.join(d, "*", "lib", "*.so*"))})))' 2>/dev/null || true)
   if [[ $mode == gpu || ( -n $torch_prefix && -x /usr/local/cuda/bin/nvcc ) ]]; then
     [[ -n $torch_prefix ]] || { echo "python3 has no torch: the device machine's image should have it"; return 1; }
     cuda_flags=(-DCMAKE_CUDA_ARCHITECTURES=90 -DLF_WITH_CUDA=ON -DTorch_DIR="$torch_prefix/Torch")
@@ -179,7 +185,9 @@ configure() {
     -DMPI_SKIP_COMPILER_WRAPPER=ON -DMPI_CXX_SKIP_MPICXX=ON \
     -DMPI_CXX_HEADER_DIR="$libdir/openmpi/include" -DMPI_CXX_LIB_NAMES=mpi \
     -DMPI_mpi_LIBRARY="$libdir/openmpi/lib/libmpi.so" \
-    -DCMAKE_CXX_FLAGS="-idirafter $prefix/usr/include"
+    -DCMAKE_CXX_FLAGS="-idirafter $prefix/usr/include" \
+    ${wheel_libs:+-DCMAKE_EXE_LINKER_FLAGS="-Wl,-rpath-link,$wheel_libs"} \
+    ${wheel_libs:+-DCMAKE_SHARED_LINKER_FLAGS="-Wl,-rpath-link,$wheel_libs"}
 }
 # The GPU test suites (lf_add_test_suite(... LABELS gpu ...) in tests/unit/*/CMakeLists.txt),
 # found by reading them so that suites added later are built too.
