@@ -210,8 +210,15 @@ if ((carried)); then
   jobs=$(nproc)
   ((jobs > 16)) && jobs=16
   build_known() { cmake --build "$build" -j "$jobs" --target $(known_targets) -- -k 0; }
-  ran_ok configure && step build 300 build.log build_known
-  ran_ok configure || record build skipped 0 "configure did not succeed"
+  # A rerun on a warm machine may leave configure out (--steps build,...): the folder is there.
+  configured=0
+  ran_ok configure && configured=1
+  [[ -n $only && ",$only," != *",configure,"* && -f $build/CMakeCache.txt ]] && configured=1
+  if ((configured)); then
+    step build 300 build.log build_known
+  else
+    record build skipped 0 "configure did not succeed"
+  fi
 else
   note="existing build tree" step configure 20 build.log test -f "$build/CMakeCache.txt"
   # Every target must exist and be up to date (a dry run: ctest must not build).

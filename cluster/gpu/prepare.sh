@@ -42,7 +42,8 @@ command -v apt-get >/dev/null || { echo "prepare.sh: needs apt-get (Debian 12, a
 rm -rf "$carry" build/gpu-carry-stage
 stage=$(mktemp -d /tmp/lf-gpu-carry.XXXXXX)
 mkdir -p "$carry/debs"
-# The folder must not travel as an untracked file of the tree: only through `carry`.
+# The folder must not travel as an untracked file of the tree, only through `carry`: .gitignore
+# lists it; a checkout whose .gitignore does not gets it in .git/info/exclude.
 if ! git check-ignore -q "$carry"; then
   echo "/$carry/" >>"$(git rev-parse --git-path info/exclude)"
   echo "prepare.sh: added /$carry/ to .git/info/exclude"
