@@ -37,6 +37,9 @@ struct TrainJobOptions {
   std::vector<int> gang_world_ranks;
   int gang_tag = 0;
   int64_t gang_abandon_after_ms = 10000;
+  // Where the model trains: "cpu" or "cuda:N" (the worker's device; train.precision's auto
+  // resolves against it).
+  std::string device = "cpu";
 };
 
 // What RunTrainJob returns: the trainer's result with everything result.json holds filled in
@@ -74,9 +77,11 @@ class TrainPack {
   virtual size_t size() const = 0;
 };
 
-// A pack for jobs with the key of `job` (jobs/packing.h): loads its base model and tokenizer. A job
-// that cannot be packed is refused with FailedPrecondition.
-Result<std::unique_ptr<TrainPack>> OpenTrainPack(const jobs::JobSpec& job);
+// A pack for jobs with the key of `job` (jobs/packing.h): loads its base model (on `device`, as
+// TrainJobOptions::device) and tokenizer. A job that cannot be packed is refused with
+// FailedPrecondition.
+Result<std::unique_ptr<TrainPack>> OpenTrainPack(const jobs::JobSpec& job,
+                                                 const std::string& device = "cpu");
 
 // Trains a GPT-2-architecture model from scratch with the byte-level tokenizer (full training)
 // and saves a Hugging Face folder (config.json, model.safetensors, tokenizer.json).

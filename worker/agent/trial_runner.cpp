@@ -158,6 +158,7 @@ TrainJobOptions TrialAttempt::Options() {
       .finish_requested = [this] { return finish_.load(); }};
   options.gang_world_ranks.assign(assign_.gang_ranks.begin(), assign_.gang_ranks.end());
   options.gang_tag = assign_.gang_tag;
+  options.device = identity_.device;  // the model loads and trains there
   return options;
 }
 
@@ -361,7 +362,7 @@ void TrialRunner::RunPack() {
       const std::string what = "trial " + a->trial_id();
       if (pack == nullptr) {
         Result<std::unique_ptr<TrainPack>> opened =
-            Guarded(what, [&]() -> Result<std::unique_ptr<TrainPack>> { return open_pack_(*job); });
+            Guarded(what, [&]() -> Result<std::unique_ptr<TrainPack>> { return open_pack_(*job, identity_.device); });
         if (!opened.ok()) {
           a->Report(*job, opened.status());
           continue;

@@ -29,7 +29,8 @@ namespace lf::worker {
 // without training.
 using TrainFunction =
     std::function<Result<TrainJobResult>(const jobs::JobSpec&, const TrainJobOptions&)>;
-using PackFunction = std::function<Result<std::unique_ptr<TrainPack>>(const jobs::JobSpec&)>;
+using PackFunction = std::function<Result<std::unique_ptr<TrainPack>>(const jobs::JobSpec&,
+                                                                      const std::string& device)>;
 
 // Whether a failed attempt may succeed when retried: bad input (kInvalidArgument, kNotFound,
 // kFailedPrecondition) will fail again; anything else (kUnavailable, kInternal,

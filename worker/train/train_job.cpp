@@ -30,6 +30,16 @@
 namespace lf::worker {
 namespace {
 
+// "cpu", "cuda", "cuda:1": where a job's model goes (TrainJobOptions::device).
+Result<torch::Device> ParseDevice(const std::string& name) {
+  try {
+    return torch::Device(name);
+  } catch (const c10::Error& e) {
+    return InvalidArgument("device '" + name + "': " + e.what_without_backtrace() +
+                           "; expected cpu or cuda:N");
+  }
+}
+
 namespace fs = std::filesystem;
 
 struct LoadedData {
@@ -379,7 +389,8 @@ class LoraTrainPack final : public TrainPack {
 }  // namespace
 
 Result<TrainJobResult> RunTrainJob(const jobs::JobSpec& job, const TrainJobOptions& options) {
-  LF_ASSIGN_OR_RETURN(std::unique_ptr<CausalLm> model, LoadModelToTrain(job));
+  LF_ASSIGN_OR_RETURN(torch::Device device, ParseDevice(options.device));
+  LF_ASSIGN_OR_RETURN(std::unique_ptr<CausalLm> model, LoadModelToTrain(job, device));
   LF_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tokenizer, LoadTokenizer(job.base_model));
   LF_ASSIGN_OR_RETURN(Json base_lineage, BaseModelLineage(job.base_model));
   std::unique_ptr<Collective> gang;
@@ -420,13 +431,15 @@ Result<TrainJobResult> RunTrainJob(const jobs::JobSpec& job, const TrainJobOptio
   return result;
 }
 
-Result<std::unique_ptr<TrainPack>> OpenTrainPack(const jobs::JobSpec& job) {
+Result<std::unique_ptr<TrainPack>> OpenTrainPack(const jobs::JobSpec& job,
+                                                 const std::string& device_name) {
+  LF_ASSIGN_OR_RETURN(torch::Device device, ParseDevice(device_name));
   std::string key = jobs::PackKey(job);
   if (key.empty()) {
     return FailedPrecondition("method " + std::string(jobs::MethodName(job.method)) +
                               " cannot train in a pack (packs take plain LoRA); it trains alone");
   }
-  LF_ASSIGN_OR_RETURN(std::unique_ptr<CausalLm> model, LoadModelToTrain(job));
+  LF_ASSIGN_OR_RETURN(std::unique_ptr<CausalLm> model, LoadModelToTrain(job, device));
   LF_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tokenizer, LoadTokenizer(job.base_model));
   LF_ASSIGN_OR_RETURN(Json base_lineage, BaseModelLineage(job.base_model));
   return std::unique_ptr<TrainPack>(std::make_unique<LoraTrainPack>(

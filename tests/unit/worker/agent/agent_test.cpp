@@ -203,7 +203,8 @@ class AgentTest : public ::testing::Test {
     agent_ = std::make_unique<Agent>(
         AgentOptions{.coordinator = "fake", .heartbeat_ms = 30, .handle_signals = false}, id,
         std::make_unique<FakeLink>(shared_), FakeTrain,
-        [log, opened](const jobs::JobSpec& job) -> Result<std::unique_ptr<TrainPack>> {
+        [log, opened](const jobs::JobSpec& job,
+                      const std::string& /*device*/) -> Result<std::unique_ptr<TrainPack>> {
           if (job.base_model == "missing") return NotFound("no model folder missing");
           ++*opened;
           return std::unique_ptr<TrainPack>(std::make_unique<FakePack>(log));
