@@ -257,6 +257,9 @@ class Coordinator {
   void SetSearch(LiveSweep& sweep, const jobs::SweepSpec& spec, const jobs::JobSpec& first_job,
                  int64_t asha_steps);
 
+  // Sends the STOP finish of a trial marked to end early (t.early_stop), once per attempt.
+  void TellToFinish(const std::string& peer, const std::string& trial_id, LiveTrial& t);
+
   // The live trial when `peer` holds it at `attempt`; otherwise tells the peer to stop it.
   LiveTrial* HeldBy(const std::string& peer, const std::string& trial_id, uint32_t attempt);
 

@@ -22,8 +22,10 @@ void Coordinator::AddEarlyStopping(const std::string& sweep_id, const jobs::Swee
   if (spec.search == "bohb") {
     const jobs::AshaConfig& config = *spec.early_stopping;
     for (size_t b = 0; b < jobs::HyperbandBrackets(config, train_steps); ++b) {
-      std::optional<jobs::AshaConfig> bracket = jobs::HyperbandBracketConfig(config, train_steps, b);
-      rules.push_back(bracket ? std::optional(jobs::AshaState(*bracket, train_steps)) : std::nullopt);
+      std::optional<jobs::AshaConfig> bracket =
+          jobs::HyperbandBracketConfig(config, train_steps, b);
+      rules.push_back(bracket ? std::optional(jobs::AshaState(*bracket, train_steps))
+                              : std::nullopt);
     }
   } else {
     rules.emplace_back(jobs::AshaState(*spec.early_stopping, train_steps));
@@ -69,10 +71,9 @@ Status Coordinator::RecoverEarlyStopping(const std::string& sweep_id, const jobs
   std::vector<std::optional<jobs::AshaState>>& rules = asha_.at(sweep_id);
   for (const auto& t : trials) {
     if (t.sweep_id != sweep_id) continue;
-    const size_t bracket =
-        spec.search == "bohb"
-            ? jobs::HyperbandBracket(*spec.early_stopping, steps, spec.seed, t.index)
-            : 0;
+    const size_t bracket = spec.search == "bohb" ? jobs::HyperbandBracket(*spec.early_stopping,
+                                                                          steps, spec.seed, t.index)
+                                                 : 0;
     if (bracket >= rules.size() || !rules[bracket]) continue;
     LF_ASSIGN_OR_RETURN(std::vector<store::MetricPoint> points,
                         store_.ReadMetrics(t.id, {.name = spec.early_stopping->metric}));
@@ -83,8 +84,9 @@ Status Coordinator::RecoverEarlyStopping(const std::string& sweep_id, const jobs
   }
   size_t stopped = 0;
   LF_RETURN_IF_ERROR(RecoverStopMarks(sweep_id, trials, &stopped));
-  LF_LOG_INFO("sweep {}: early stopping on {} recovered ({} brackets; {} unfinished trials to stop)",
-              sweep_id, spec.early_stopping->metric, rules.size(), stopped);
+  LF_LOG_INFO(
+      "sweep {}: early stopping on {} recovered ({} brackets; {} unfinished trials to stop)",
+      sweep_id, spec.early_stopping->metric, rules.size(), stopped);
   return Status::Ok();
 }
 
@@ -109,14 +111,17 @@ void Coordinator::ApplyEarlyStopping(const std::string& peer, const std::string&
                                .trial_id = trial_id,
                                .detail = t.early_stop});
   }
-  // Once per attempt: an attempt after a requeue (lost worker, pause) is told on its first report.
-  if (!t.early_stop.empty() && !t.early_stop_sent) {
-    t.early_stop_sent = true;
-    sink_.Send(
-        peer,
-        protocol::Stop{
-            .trial_id = trial_id, .attempt = t.attempt, .reason = t.early_stop, .finish = true});
-  }
+  TellToFinish(peer, trial_id, t);
+}
+
+// Once per attempt: an attempt after a requeue (lost worker, pause) is told on its first report.
+void Coordinator::TellToFinish(const std::string& peer, const std::string& trial_id, LiveTrial& t) {
+  if (t.early_stop.empty() || t.early_stop_sent) return;
+  t.early_stop_sent = true;
+  sink_.Send(
+      peer,
+      protocol::Stop{
+          .trial_id = trial_id, .attempt = t.attempt, .reason = t.early_stop, .finish = true});
 }
 
 }  // namespace lf::coordinator

@@ -29,8 +29,8 @@ Status Coordinator::Recover() {
     live.max_retries = spec.max_retries;
     live.memory_bytes = spec.resources.memory_bytes;
     live.ranks = static_cast<int32_t>(spec.resources.gpus);
-    const bool open = record.state == jobs::SweepState::kActive ||
-                      record.state == jobs::SweepState::kPaused;
+    const bool open =
+        record.state == jobs::SweepState::kActive || record.state == jobs::SweepState::kPaused;
     if (open) {
       scheduler_.AddSweep(record.id, record.priority, spec.max_concurrent,
                           record.state == jobs::SweepState::kPaused);

@@ -121,9 +121,8 @@ Status Coordinator::SuggestTrial(LiveSweep& s) {
 }
 
 Result<std::string> Coordinator::AddTrial(LiveSweep& s, jobs::TrialSpec trial, Json origin) {
-  store::TrialRecord r{.id = MakeTrialId(s.record.id, trial.index),
-                       .sweep_id = s.record.id,
-                       .index = trial.index};
+  store::TrialRecord r{
+      .id = MakeTrialId(s.record.id, trial.index), .sweep_id = s.record.id, .index = trial.index};
   trial.job.output = (fs::path(options_.runs_dir) / s.record.id / r.id).string();
   r.config = TrialConfigJson({.job = trial.job, .params = trial.params, .origin = origin});
   LF_RETURN_IF_ERROR(store_.AddTrials(s.record.id, {r}, kScheduler));
@@ -167,13 +166,7 @@ void Coordinator::ApplyPbt(const std::string& peer, const std::string& trial_id,
       Exploit(s, trial_id, t, *exploit, v.step);
     }
   }
-  if (!t.early_stop.empty() && !t.early_stop_sent) {
-    t.early_stop_sent = true;
-    sink_.Send(peer, protocol::Stop{.trial_id = trial_id,
-                                    .attempt = t.attempt,
-                                    .reason = t.early_stop,
-                                    .finish = true});
-  }
+  TellToFinish(peer, trial_id, t);
 }
 
 // The new trial starts from a copy of the source's newest checkpoint, in its own output folder:
@@ -219,9 +212,8 @@ void Coordinator::Exploit(LiveSweep& s, const std::string& trial_id, LiveTrial& 
   }
   std::string changes;
   for (const std::string& key : s.search->pbt.mutable_keys) {
-    changes += (changes.empty() ? "" : ", ") + key + " " +
-               source.params.value(key, Json()).dump() + " -> " +
-               exploit.params.value(key, Json()).dump();
+    changes += (changes.empty() ? "" : ", ") + key + " " + source.params.value(key, Json()).dump() +
+               " -> " + exploit.params.value(key, Json()).dump();
   }
   t.early_stop = "pbt: " + s.objectives.front().name + " " + Json(t.objective).dump() +
                  " at step " + std::to_string(step) + " is in the bottom quantile; replaced by " +

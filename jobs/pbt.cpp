@@ -10,8 +10,8 @@ namespace {
 
 using Kind = SearchAxis::Kind;
 
-Json Explore(const SearchAxis& axis, const Json& value, double resample_probability,
-             uint64_t seed, uint32_t index, SplitMix64& rng) {
+Json Explore(const SearchAxis& axis, const Json& value, double resample_probability, uint64_t seed,
+             uint32_t index, SplitMix64& rng) {
   const bool resample = rng.NextUnit() < resample_probability;
   const bool up = rng.NextUnit() < 0.5;
   if (resample) {
@@ -74,9 +74,9 @@ std::optional<PbtExploit> DecidePbt(const SweepSpec& spec, const Objective& obje
         spec.pbt.mutable_keys.end()) {
       continue;
     }
-    out.params[axis.key] = Explore(axis, source.params.value(axis.key, Json()),
-                                   spec.pbt.resample_probability, spec.seed,
-                                   static_cast<uint32_t>(salt), rng);
+    out.params[axis.key] =
+        Explore(axis, source.params.value(axis.key, Json()), spec.pbt.resample_probability,
+                spec.seed, static_cast<uint32_t>(salt), rng);
   }
   return out;
 }

@@ -26,7 +26,7 @@ namespace lf::jobs {
 struct PbtMember {
   std::string trial_id;
   uint32_t index = 0;
-  double value = 0;        // its latest value of the objective
+  double value = 0;         // its latest value of the objective
   bool can_source = false;  // has a checkpoint to copy
   Json params;
 };

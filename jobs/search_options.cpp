@@ -15,9 +15,10 @@ std::string ObjectiveList() {
 
 Result<std::vector<Objective>> ParseObjectives(const JsonField& f) {
   if (!f.IsObject()) {
-    return f.Error("expected a mapping of objective to min or max, such as {eval_loss: min, "
-                   "trainable_params: min}, got " +
-                   DescribeJsonValue(f.json()));
+    return f.Error(
+        "expected a mapping of objective to min or max, such as {eval_loss: min, "
+        "trainable_params: min}, got " +
+        DescribeJsonValue(f.json()));
   }
   LF_ASSIGN_OR_RETURN(auto members, f.Members());
   if (members.empty()) return f.Error("empty; name at least one objective, or remove the block");
@@ -63,9 +64,10 @@ Json TpeOptionsToJson(const TpeOptions& o) {
 
 Result<PbtOptions> ParsePbtOptions(const JsonField& f) {
   if (!f.IsObject()) {
-    return f.Error("expected a mapping such as {perturbation_interval: 20, mutable: [train.lr]}, "
-                   "got " +
-                   DescribeJsonValue(f.json()));
+    return f.Error(
+        "expected a mapping such as {perturbation_interval: 20, mutable: [train.lr]}, "
+        "got " +
+        DescribeJsonValue(f.json()));
   }
   LF_RETURN_IF_ERROR(f.CheckKeys(
       {"perturbation_interval", "quantile_fraction", "resample_probability", "mutable"}));
@@ -75,9 +77,9 @@ Result<PbtOptions> ParsePbtOptions(const JsonField& f) {
   LF_ASSIGN_OR_RETURN(o.quantile_fraction,
                       f.NumberOr("quantile_fraction", o.quantile_fraction,
                                  {.min = 0, .max = 0.5, .exclusive_min = true}));
-  LF_ASSIGN_OR_RETURN(o.resample_probability,
-                      f.NumberOr("resample_probability", o.resample_probability,
-                                 {.min = 0, .max = 1}));
+  LF_ASSIGN_OR_RETURN(
+      o.resample_probability,
+      f.NumberOr("resample_probability", o.resample_probability, {.min = 0, .max = 1}));
   LF_ASSIGN_OR_RETURN(JsonField keys, f.Required("mutable"));
   LF_ASSIGN_OR_RETURN(o.mutable_keys, keys.StringList());
   if (o.mutable_keys.empty()) {

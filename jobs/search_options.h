@@ -24,8 +24,9 @@ namespace lf::jobs {
 // What an objective may name: the value a finished trial's result holds. eval_loss and loss are
 // the last evaluation and the mean of the last training steps; the others are result.json's.
 inline constexpr const char* kObjectiveNames[] = {
-    "eval_loss",    "loss",           "eval_perplexity", "trainable_params", "adapter_bytes",
-    "tokens_per_s", "peak_memory_bytes", "wall_s",       "device_s",         "forgetting"};
+    "eval_loss",     "loss",         "eval_perplexity",   "trainable_params",
+    "adapter_bytes", "tokens_per_s", "peak_memory_bytes", "wall_s",
+    "device_s",      "forgetting"};
 
 struct Objective {
   std::string name;          // one of kObjectiveNames
@@ -44,9 +45,9 @@ struct TpeOptions {
 
 // Population-based training (Jaderberg et al. 2017, as Ray Tune's PopulationBasedTraining).
 struct PbtOptions {
-  int64_t perturbation_interval = 0;   // steps between exploit decisions; required, >= 1
-  double quantile_fraction = 0.25;     // the bottom fraction copies the top fraction; (0, 0.5]
-  double resample_probability = 0.25;  // explore: a fresh sample instead of a perturbation
+  int64_t perturbation_interval = 0;      // steps between exploit decisions; required, >= 1
+  double quantile_fraction = 0.25;        // the bottom fraction copies the top fraction; (0, 0.5]
+  double resample_probability = 0.25;     // explore: a fresh sample instead of a perturbation
   std::vector<std::string> mutable_keys;  // space keys explore changes; required, non-empty
   friend bool operator==(const PbtOptions&, const PbtOptions&) = default;
 };

@@ -17,8 +17,9 @@ Status CheckSearch(const SweepSpec& spec, const JsonField& f) {
   }
   if (spec.search == "pbt") {
     if (!f.Has("pbt")) {
-      return f.Error("search: pbt needs a pbt block, e.g. pbt: {perturbation_interval: 20, "
-                     "mutable: [train.lr]}");
+      return f.Error(
+          "search: pbt needs a pbt block, e.g. pbt: {perturbation_interval: 20, "
+          "mutable: [train.lr]}");
     }
     if (spec.early_stopping) {
       return f.Required("early_stopping")
@@ -37,9 +38,10 @@ Status CheckSearch(const SweepSpec& spec, const JsonField& f) {
       }
       if (!PbtKeyIsMutable(key)) {
         return FieldError(keys.path().Index(i).str(),
-                          "'" + key + "' cannot change mid-run: exploit copies a checkpoint, "
-                          "which must fit the new values; mutable keys are train.* settings "
-                          "(not steps, seed, eval_every, checkpoint_every) and dropouts");
+                          "'" + key +
+                              "' cannot change mid-run: exploit copies a checkpoint, "
+                              "which must fit the new values; mutable keys are train.* settings "
+                              "(not steps, seed, eval_every, checkpoint_every) and dropouts");
       }
     }
   }
@@ -95,8 +97,8 @@ int64_t PlannedTrials(const SweepSpec& spec) {
 
 std::vector<Objective> SearchObjectives(const SweepSpec& spec, const JobSpec& job) {
   if (!spec.objectives.empty()) return spec.objectives;
-  if (spec.early_stopping && (spec.early_stopping->metric == "eval_loss" ||
-                              spec.early_stopping->metric == "loss")) {
+  if (spec.early_stopping &&
+      (spec.early_stopping->metric == "eval_loss" || spec.early_stopping->metric == "loss")) {
     return {{.name = spec.early_stopping->metric, .mode = spec.early_stopping->mode}};
   }
   return {{.name = job.data.eval.empty() ? "loss" : "eval_loss", .mode = "min"}};

@@ -105,9 +105,9 @@ std::vector<double> DefaultWeights(size_t n) {  // Optuna's default_weights
     const size_t ramp = n - 25;
     for (size_t i = 0; i < ramp; ++i) {
       w[i] = ramp == 1 ? 1.0 / static_cast<double>(n)
-                       : 1.0 / static_cast<double>(n) +
-                             (1.0 - 1.0 / static_cast<double>(n)) * static_cast<double>(i) /
-                                 static_cast<double>(ramp - 1);
+                       : 1.0 / static_cast<double>(n) + (1.0 - 1.0 / static_cast<double>(n)) *
+                                                            static_cast<double>(i) /
+                                                            static_cast<double>(ramp - 1);
     }
   }
   return w;
@@ -175,9 +175,9 @@ double ComponentLogDensity(const std::vector<Dim>& dims, const std::vector<size_
     const bool prior = std::isnan(center);
     if (d.categorical) {
       const double k = static_cast<double>(d.k);
-      const double p = prior ? 1.0 / k
-                             : (kPriorWeight / k + (x[j] == center ? 1.0 : 0.0)) /
-                                   (kPriorWeight + 1.0);
+      const double p =
+          prior ? 1.0 / k
+                : (kPriorWeight / k + (x[j] == center ? 1.0 : 0.0)) / (kPriorWeight + 1.0);
       log_p += std::log(p);
       continue;
     }
@@ -292,14 +292,15 @@ std::vector<const TpeObservation*> RankComplete(std::vector<const TpeObservation
     while (!rest.empty()) {
       std::vector<size_t> front, next;
       for (size_t a : rest) {
-        bool dominated = std::any_of(rest.begin(), rest.end(),
-                                     [&](size_t b) { return Dominates(v[b], v[a]); });
+        bool dominated =
+            std::any_of(rest.begin(), rest.end(), [&](size_t b) { return Dominates(v[b], v[a]); });
         (dominated ? next : front).push_back(a);
       }
       // Crowding distance within the front: boundary points first, then the most isolated.
       std::vector<double> crowd(trials.size(), 0);
       for (size_t i = 0; i < objectives.size(); ++i) {
-        std::sort(front.begin(), front.end(), [&](size_t a, size_t b) { return v[a][i] < v[b][i]; });
+        std::sort(front.begin(), front.end(),
+                  [&](size_t a, size_t b) { return v[a][i] < v[b][i]; });
         const double span = v[front.back()][i] - v[front.front()][i];
         crowd[front.front()] = crowd[front.back()] = std::numeric_limits<double>::infinity();
         for (size_t j = 1; j + 1 < front.size(); ++j) {
@@ -402,7 +403,8 @@ Json SuggestTpe(const SweepSpec& spec, const std::vector<Objective>& objectives,
     }
   }
   Json params = Json::object();
-  for (size_t d = 0; d < dims.size(); ++d) params[dims[d].axis->key] = FromCoordinate(dims[d], x[d]);
+  for (size_t d = 0; d < dims.size(); ++d)
+    params[dims[d].axis->key] = FromCoordinate(dims[d], x[d]);
   return params;
 }
 

@@ -36,8 +36,8 @@ namespace lf::jobs {
 // One trial of the sweep as the sampler sees it.
 struct TpeObservation {
   enum class Outcome { kComplete, kPruned, kRunning };
-  uint32_t index = 0;    // trial index: newer trials weigh more
-  Json params;           // the trial's values of the space keys
+  uint32_t index = 0;  // trial index: newer trials weigh more
+  Json params;         // the trial's values of the space keys
   Outcome outcome = Outcome::kRunning;
   std::vector<double> values;  // complete and pruned: one per objective (NaN: none)
   int64_t step = 0;            // pruned: the step it was stopped at

@@ -23,10 +23,12 @@ using protocol::Message;
 
 inline const std::string kRepo = std::string(LF_TEST_SRCDIR) + "/../../..";
 
-inline std::string SweepYaml(const std::string& space = "lora.r: [1, 2]", const std::string& extra = "") {
+inline std::string SweepYaml(const std::string& space = "lora.r: [1, 2]",
+                             const std::string& extra = "") {
   return "name: t\nbase:\n  base_model: examples/models/tiny-gpt2\n"
          "  data: {train: examples/data/medical/train.jsonl}\n"
-         "  train: {steps: 10}\nspace:\n  " + space + "\n" + extra;
+         "  train: {steps: 10}\nspace:\n  " +
+         space + "\n" + extra;
 }
 
 // A trial's DONE as a worker sends it: the result (for the trial's job) and the adapter files,
@@ -69,7 +71,10 @@ class CoordinatorTest : public ::testing::Test {
   }
   protocol::Hello Hello(const std::string& worker,
                         std::vector<protocol::RunningTrial> running = {}) {
-    return {.worker_id = worker, .host = "h", .device = "cpu", .memory_bytes = 1LL << 33,
+    return {.worker_id = worker,
+            .host = "h",
+            .device = "cpu",
+            .memory_bytes = 1LL << 33,
             .running = std::move(running)};
   }
   // Connects a worker and returns what it was assigned.

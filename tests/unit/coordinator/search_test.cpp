@@ -117,7 +117,8 @@ TEST_F(SearchTest, BohbJudgesEachTrialInItsOwnBracketOnly) {
     const size_t bracket = jobs::HyperbandBracket(asha, 60, 0, static_cast<uint32_t>(i));
     brackets.insert(bracket);
     // Each trial reports a worse eval loss at step 10 (rung 0) than the one before.
-    Send(w, protocol::Progress{.trial_id = a.trial_id, .attempt = a.attempt,
+    Send(w, protocol::Progress{.trial_id = a.trial_id,
+                               .attempt = a.attempt,
                                .metrics = {{10, "eval_loss", 1.0 + i, 0}}});
     const bool stopped = !sink_.Take<protocol::Stop>(w).empty();
     EXPECT_EQ(stopped, bracket == 0 && !first_in_bracket0) << a.trial_id << " bracket " << bracket;
@@ -141,14 +142,14 @@ TEST_F(SearchTest, PbtReplacesABottomTrialWithACopyOfATopTrialsCheckpoint) {
   const std::string folder = dir_ + "/ck/" + good.trial_id + "/checkpoint-20";
   std::filesystem::create_directories(folder);
   std::ofstream(folder + "/state.json") << R"({"step": 20})";
-  Send("w1", protocol::Checkpoint{.trial_id = good.trial_id, .attempt = 1, .step = 20,
-                                  .path = folder});
-  Send("w1", protocol::Progress{.trial_id = good.trial_id, .attempt = 1,
-                                .metrics = {{20, "loss", 1.0, 0}}});
+  Send("w1",
+       protocol::Checkpoint{.trial_id = good.trial_id, .attempt = 1, .step = 20, .path = folder});
+  Send("w1", protocol::Progress{
+                 .trial_id = good.trial_id, .attempt = 1, .metrics = {{20, "loss", 1.0, 0}}});
   EXPECT_TRUE(sink_.Take<protocol::Stop>("w1").empty());
   EXPECT_EQ(store_->GetSweep(sweep)->trial_count, 2u);
-  Send("w2", protocol::Progress{.trial_id = bad.trial_id, .attempt = 1,
-                                .metrics = {{20, "loss", 3.0, 0}}});
+  Send("w2", protocol::Progress{
+                 .trial_id = bad.trial_id, .attempt = 1, .metrics = {{20, "loss", 3.0, 0}}});
   // The bad one is told to finish, and a third trial takes its place from the good one's state.
   auto stops = sink_.Take<protocol::Stop>("w2");
   ASSERT_EQ(stops.size(), 1u);
@@ -171,8 +172,8 @@ TEST_F(SearchTest, PbtReplacesABottomTrialWithACopyOfATopTrialsCheckpoint) {
   // After a restart the replaced trial is still told to finish when it reports again.
   Restart();
   Send("w2", Hello("w2", {{.trial_id = bad.trial_id, .attempt = 1, .step = 21}}));
-  Send("w2", protocol::Progress{.trial_id = bad.trial_id, .attempt = 1,
-                                .metrics = {{21, "loss", 3.0, 0}}});
+  Send("w2", protocol::Progress{
+                 .trial_id = bad.trial_id, .attempt = 1, .metrics = {{21, "loss", 3.0, 0}}});
   auto again = sink_.Take<protocol::Stop>("w2");
   ASSERT_FALSE(again.empty());
   EXPECT_TRUE(again.back().finish);

@@ -17,10 +17,12 @@ namespace {
 
 using Outcome = TpeObservation::Outcome;
 
-SweepSpec Spec(const std::string& space, const std::string& extra = "search: tpe\nnum_samples: 40\n") {
+SweepSpec Spec(const std::string& space,
+               const std::string& extra = "search: tpe\nnum_samples: 40\n") {
   const std::string yaml =
       "name: s\nbase:\n  base_model: m\n  data: {train: t.jsonl, eval: e.jsonl}\n"
-      "  train: {steps: 60, eval_every: 20, checkpoint_every: 20}\nspace:\n" + space + "\n" + extra;
+      "  train: {steps: 60, eval_every: 20, checkpoint_every: 20}\nspace:\n" +
+      space + "\n" + extra;
   auto doc = ParseYaml(yaml, "s.yaml");
   EXPECT_TRUE(doc.ok()) << doc.status().ToString();
   auto spec = ParseSweepSpec(*doc);
@@ -31,25 +33,30 @@ SweepSpec Spec(const std::string& space, const std::string& extra = "search: tpe
 const std::vector<Objective> kLoss = {{.name = "eval_loss", .mode = "min"}};
 
 // Runs TPE sequentially for n trials of `f` (lower is better); returns the suggestions in order.
-std::vector<Json> RunTpe(const SweepSpec& spec, int n, const std::function<double(const Json&)>& f) {
+std::vector<Json> RunTpe(const SweepSpec& spec, int n,
+                         const std::function<double(const Json&)>& f) {
   std::vector<TpeObservation> history;
   std::vector<Json> out;
   for (int i = 0; i < n; ++i) {
     Json p = SuggestTpe(spec, kLoss, history, static_cast<uint32_t>(i));
     out.push_back(p);
-    history.push_back({.index = static_cast<uint32_t>(i), .params = p,
-                       .outcome = Outcome::kComplete, .values = {f(p)}});
+    history.push_back({.index = static_cast<uint32_t>(i),
+                       .params = p,
+                       .outcome = Outcome::kComplete,
+                       .values = {f(p)}});
   }
   return out;
 }
 
 TEST(TpeTest, StartupTrialsAreRandomSearchsAndSuggestionsAreDeterministic) {
   SweepSpec spec = Spec("  train.lr: {loguniform: [1.0e-5, 1.0e-1]}");
-  for (uint32_t i = 0; i < 10; ++i) EXPECT_EQ(SuggestTpe(spec, kLoss, {}, i), RandomParams(spec, i));
+  for (uint32_t i = 0; i < 10; ++i)
+    EXPECT_EQ(SuggestTpe(spec, kLoss, {}, i), RandomParams(spec, i));
   auto f = [](const Json& p) { return std::abs(std::log10(p["train.lr"].get<double>()) + 3); };
   EXPECT_EQ(RunTpe(spec, 25, f), RunTpe(spec, 25, f));
   spec.seed = 7;
-  EXPECT_NE(RunTpe(spec, 25, f), (RunTpe(Spec("  train.lr: {loguniform: [1.0e-5, 1.0e-1]}"), 25, f)));
+  EXPECT_NE(RunTpe(spec, 25, f),
+            (RunTpe(Spec("  train.lr: {loguniform: [1.0e-5, 1.0e-1]}"), 25, f)));
 }
 
 TEST(TpeTest, LearnsWhereTheObjectiveIsLowOnEveryKindOfAxis) {
@@ -90,15 +97,18 @@ TEST(TpeTest, TheConstantLiarKeepsSuggestionsAwayFromTrialsStillRunning) {
   auto f = [](const Json& p) { return std::abs(p["lora.dropout"].get<double>() - 0.3); };
   std::vector<TpeObservation> history;
   for (const Json& p : RunTpe(spec, 20, f)) {
-    history.push_back({.index = static_cast<uint32_t>(history.size()), .params = p,
-                       .outcome = Outcome::kComplete, .values = {f(p)}});
+    history.push_back({.index = static_cast<uint32_t>(history.size()),
+                       .params = p,
+                       .outcome = Outcome::kComplete,
+                       .values = {f(p)}});
   }
   // Four trials still running, at the best spot or far from it: the same number of trials either
   // way, so only where the running ones are differs.
   auto with_running_at = [&](double at) {
     std::vector<TpeObservation> h = history;
     for (int i = 0; i < 4; ++i) {
-      h.push_back({.index = static_cast<uint32_t>(h.size()), .params = {{"lora.dropout", at}},
+      h.push_back({.index = static_cast<uint32_t>(h.size()),
+                   .params = {{"lora.dropout", at}},
                    .outcome = Outcome::kRunning});
     }
     double near = 0;  // how many of 40 suggestions land within 0.05 of the best spot
@@ -133,9 +143,11 @@ TEST(TpeTest, SeveralObjectivesAndPrunedTrialsAreUsed) {
     const double d = p["lora.dropout"].get<double>();
     const double r = p["lora.r"].get<double>();
     // Loss falls with rank, parameters grow with it: a front along r, dropout 0.2 best.
-    history.push_back({.index = i, .params = p,
+    history.push_back({.index = i,
+                       .params = p,
                        .outcome = i % 5 == 4 ? Outcome::kPruned : Outcome::kComplete,
-                       .values = {std::abs(d - 0.2) + 1.0 / r, r * 100}, .step = 20});
+                       .values = {std::abs(d - 0.2) + 1.0 / r, r * 100},
+                       .step = 20});
   }
   Json a = SuggestTpe(spec, two, history, 30);
   EXPECT_EQ(a, SuggestTpe(spec, two, history, 30));
@@ -171,13 +183,16 @@ TEST(PbtTest, TheBottomQuantileCopiesATopTrialAndExploresItsMutableKeys) {
                         "pbt: {perturbation_interval: 20, mutable: [train.lr]}\n");
   std::vector<PbtMember> population;
   for (uint32_t i = 0; i < 4; ++i) {
-    population.push_back({.trial_id = "t" + std::to_string(i), .index = i,
-                          .value = 1.0 + i, .can_source = true,
+    population.push_back({.trial_id = "t" + std::to_string(i),
+                          .index = i,
+                          .value = 1.0 + i,
+                          .can_source = true,
                           .params = {{"train.lr", 1e-3}, {"train.warmup", 5 * int(i % 3)}}});
   }
   const Objective loss{.name = "eval_loss"};
   // m = ceil(4 * 0.25) = 1: only t3 (worst) copies, and only t0 (best) is copied.
-  for (const char* keep : {"t0", "t1", "t2"}) EXPECT_FALSE(DecidePbt(spec, loss, population, keep, 1));
+  for (const char* keep : {"t0", "t1", "t2"})
+    EXPECT_FALSE(DecidePbt(spec, loss, population, keep, 1));
   int resampled = 0;
   for (uint64_t salt = 0; salt < 200; ++salt) {
     auto e = DecidePbt(spec, loss, population, "t3", salt);
