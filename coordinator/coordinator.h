@@ -198,7 +198,7 @@ class Coordinator {
     std::shared_ptr<const jobs::SweepSpec> search;
     std::vector<jobs::Objective> objectives;
     int64_t planned = 0;
-    int64_t asha_steps = 0;  // the train.steps its early stopping rungs were placed below
+    int64_t asha_steps = 0;  // bohb: the train.steps its brackets' rungs were placed below
     int64_t unfinished() const;
     // A model-based sweep that has trials still to suggest.
     bool suggesting() const;
@@ -257,6 +257,12 @@ class Coordinator {
   void SetSearch(LiveSweep& sweep, const jobs::SweepSpec& spec, const jobs::JobSpec& first_job,
                  int64_t asha_steps);
 
+  // Marks a running trial to end early (early stopping, a pbt replacement): the reason, the
+  // counter, and an audit event of `event_kind` written after the batch's changes.
+  void MarkToFinish(const std::string& trial_id, LiveTrial& t, const char* event_kind,
+                    std::string reason);
+  // The audit event of a trial pbt replaced; recovered after a restart like early stopping's.
+  static constexpr const char* kPbtReplacedEvent = "trial.replaced";
   // Sends the STOP finish of a trial marked to end early (t.early_stop), once per attempt.
   void TellToFinish(const std::string& peer, const std::string& trial_id, LiveTrial& t);
 

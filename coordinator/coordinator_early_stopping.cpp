@@ -13,7 +13,6 @@ using jobs::TrialState;
 namespace {
 constexpr const char* kScheduler = "scheduler";
 constexpr const char* kEarlyStoppedEvent = "trial.early_stopped";
-constexpr const char* kReplacedEvent = "trial.replaced";  // by pbt (coordinator_search.cpp)
 }  // namespace
 
 void Coordinator::AddEarlyStopping(const std::string& sweep_id, const jobs::SweepSpec& spec,
@@ -42,7 +41,7 @@ Status Coordinator::RecoverStopMarks(const std::string& sweep_id,
     for (store::EventQuery query{.trial_id = t.id};;) {
       LF_ASSIGN_OR_RETURN(std::vector<store::EventRecord> events, store_.ReadEvents(query));
       for (const auto& e : events) {
-        if (e.kind == kEarlyStoppedEvent || e.kind == kReplacedEvent) {
+        if (e.kind == kEarlyStoppedEvent || e.kind == kPbtReplacedEvent) {
           live->second.early_stop = e.detail;
         }
       }
@@ -67,7 +66,6 @@ Status Coordinator::RecoverEarlyStopping(const std::string& sweep_id, const jobs
     }
   }
   AddEarlyStopping(sweep_id, spec, steps);
-  sweeps_.at(sweep_id).asha_steps = steps;
   std::vector<std::optional<jobs::AshaState>>& rules = asha_.at(sweep_id);
   for (const auto& t : trials) {
     if (t.sweep_id != sweep_id) continue;
@@ -102,16 +100,21 @@ void Coordinator::ApplyEarlyStopping(const std::string& peer, const std::string&
     if (v.name != asha.config().metric) continue;
     const jobs::AshaDecision d = asha.Record(trial_id, v.step, v.value);
     if (d.kind != jobs::AshaDecision::kStop) continue;
-    t.early_stop = asha.StopReason(d);
-    ++counters_.early_stops;
-    LF_LOG_INFO("trial {} attempt {}: {}", trial_id, t.attempt, t.early_stop);
-    pending_events_.push_back({.actor = kScheduler,
-                               .kind = kEarlyStoppedEvent,
-                               .sweep_id = t.sweep_id,
-                               .trial_id = trial_id,
-                               .detail = t.early_stop});
+    MarkToFinish(trial_id, t, kEarlyStoppedEvent, asha.StopReason(d));
   }
   TellToFinish(peer, trial_id, t);
+}
+
+void Coordinator::MarkToFinish(const std::string& trial_id, LiveTrial& t, const char* event_kind,
+                               std::string reason) {
+  t.early_stop = std::move(reason);
+  ++counters_.early_stops;
+  LF_LOG_INFO("trial {} attempt {}: {}", trial_id, t.attempt, t.early_stop);
+  pending_events_.push_back({.actor = kScheduler,
+                             .kind = event_kind,
+                             .sweep_id = t.sweep_id,
+                             .trial_id = trial_id,
+                             .detail = t.early_stop});
 }
 
 // Once per attempt: an attempt after a requeue (lost worker, pause) is told on its first report.

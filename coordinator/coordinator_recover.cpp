@@ -3,6 +3,7 @@
 // searches), so a restarted daemon carries on where the last one stopped.
 #include <algorithm>
 #include <optional>
+#include <unordered_map>
 
 #include "common/logging.h"
 #include "coordinator/coordinator.h"
@@ -44,17 +45,24 @@ Status Coordinator::Recover() {
   LF_ASSIGN_OR_RETURN(std::vector<store::TrialRecord> trials, store_.ListTrials({}));
   // An adaptive sweep's search state is its spec and its trials: what SetSearch needs is its first
   // trial's job (the default objective) and its longest trial (where the rungs sit).
-  for (const auto& [id, spec] : adaptive) {
+  // One pass over the trials (every trial is read once, not once per adaptive sweep).
+  struct SearchStart {
     std::optional<jobs::JobSpec> first;
     int64_t steps = 0;
-    for (const auto& t : trials) {
-      if (t.sweep_id != id) continue;
-      Result<TrialConfig> config = ParseTrialConfig(t);
-      if (!config.ok()) continue;
-      if (!first) first = config->job;
-      steps = std::max(steps, config->job.train.steps);
-    }
-    if (first) SetSearch(sweeps_.at(id), spec, *first, steps);
+  };
+  std::unordered_map<std::string, SearchStart> starts;
+  for (const auto& [id, spec] : adaptive) starts[id];
+  for (const auto& t : trials) {
+    auto it = starts.find(t.sweep_id);
+    if (it == starts.end()) continue;
+    Result<TrialConfig> config = ParseTrialConfig(t);
+    if (!config.ok()) continue;
+    if (!it->second.first) it->second.first = config->job;
+    it->second.steps = std::max(it->second.steps, config->job.train.steps);
+  }
+  for (const auto& [id, spec] : adaptive) {
+    const SearchStart& start = starts.at(id);
+    if (start.first) SetSearch(sweeps_.at(id), spec, *start.first, start.steps);
   }
   size_t queued = 0, leased = 0;
   for (const auto& t : trials) {

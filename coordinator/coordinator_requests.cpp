@@ -152,10 +152,7 @@ Result<Json> Coordinator::Submit(const SubmitRequest& request) {
   for (const auto& trial : trials) steps = std::max(steps, trial.job.train.steps);
   LiveSweep& added = sweeps_.at(sweep_id);
   if (spec->adaptive()) SetSearch(added, *spec, trials.front().job, steps);
-  if (spec->early_stopping) {
-    AddEarlyStopping(sweep_id, *spec, steps);
-    added.asha_steps = steps;
-  }
+  if (spec->early_stopping) AddEarlyStopping(sweep_id, *spec, steps);
   for (size_t i = 0; i < records.size(); ++i) {
     LiveTrial live = NewLiveTrial(sweep_id, trials[i].index, trials[i].job);
     if (added.search) live.params = trials[i].params;

@@ -18,7 +18,6 @@ namespace fs = std::filesystem;
 
 namespace {
 constexpr const char* kScheduler = "scheduler";
-constexpr const char* kReplacedEvent = "trial.replaced";
 
 // How the sampler sees a stored trial; nullopt for one it leaves out (failed, cancelled).
 std::optional<jobs::TpeObservation> Observe(const store::TrialRecord& t,
@@ -215,17 +214,11 @@ void Coordinator::Exploit(LiveSweep& s, const std::string& trial_id, LiveTrial& 
     changes += (changes.empty() ? "" : ", ") + key + " " + source.params.value(key, Json()).dump() +
                " -> " + exploit.params.value(key, Json()).dump();
   }
-  t.early_stop = "pbt: " + s.objectives.front().name + " " + Json(t.objective).dump() +
-                 " at step " + std::to_string(step) + " is in the bottom quantile; replaced by " +
-                 *added + ", which resumes from " + exploit.source_id + "'s checkpoint at step " +
-                 source_step + " with " + changes;
-  ++counters_.early_stops;
-  LF_LOG_INFO("trial {} attempt {}: {}", trial_id, t.attempt, t.early_stop);
-  pending_events_.push_back({.actor = kScheduler,
-                             .kind = kReplacedEvent,
-                             .sweep_id = t.sweep_id,
-                             .trial_id = trial_id,
-                             .detail = t.early_stop});
+  MarkToFinish(trial_id, t, kPbtReplacedEvent,
+               "pbt: " + s.objectives.front().name + " " + Json(t.objective).dump() + " at step " +
+                   std::to_string(step) + " is in the bottom quantile; replaced by " + *added +
+                   ", which resumes from " + exploit.source_id + "'s checkpoint at step " +
+                   source_step + " with " + changes);
 }
 
 }  // namespace lf::coordinator

@@ -56,11 +56,7 @@ class MemoryStore final : public ExperimentStore {
     const int64_t now = clock_->NowMillis();
     const SweepRecord s = rules::NewSweepRecord(sweep, now);
     bytes_ += Footprint(s);
-    for (const TrialRecord& trial : trials) {
-      TrialRecord t = rules::NewTrialRecord(trial, now);
-      bytes_ += Footprint(t);
-      trials_.emplace(t.id, std::move(t));
-    }
+    InsertNewTrials(trials, now);
     sweeps_.emplace(s.id, s);
     AddEvent({.actor = actor,
               .kind = "sweep.created",
@@ -77,11 +73,7 @@ class MemoryStore final : public ExperimentStore {
     SweepRecord s = it->second;
     const int64_t now = clock_->NowMillis();
     LF_ASSIGN_OR_RETURN(std::string detail, rules::ApplyAddedTrials(trials, now, &s));
-    for (const TrialRecord& trial : trials) {
-      TrialRecord t = rules::NewTrialRecord(trial, now);
-      bytes_ += Footprint(t);
-      trials_.emplace(t.id, std::move(t));
-    }
+    InsertNewTrials(trials, now);
     it->second = s;
     AddEvent({.actor = actor, .kind = "sweep.trials_added", .sweep_id = s.id, .detail = detail});
     return Status::Ok();
@@ -362,6 +354,15 @@ class MemoryStore final : public ExperimentStore {
   }
 
  private:
+  // Under mu_: the trials CreateSweep and AddTrials store, stamped by rules::NewTrialRecord.
+  void InsertNewTrials(const std::vector<TrialRecord>& trials, int64_t now_ms) {
+    for (const TrialRecord& trial : trials) {
+      TrialRecord t = rules::NewTrialRecord(trial, now_ms);
+      bytes_ += Footprint(t);
+      trials_.emplace(t.id, std::move(t));
+    }
+  }
+
   static StoredAdapter Prepare(const std::string& trial_id, const std::string& name,
                                std::string_view bytes, int64_t stored_ms) {
     return {.info = {.trial_id = trial_id,

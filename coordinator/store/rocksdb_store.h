@@ -122,6 +122,9 @@ class RocksDbStore final : public ExperimentStore {
   // The caller publishes *next_seq to next_event_seq_ only once the batch committed, so a failed
   // write leaves no gap in the log.
   void AddEvent(rocksdb::WriteBatch* batch, EventRecord event, uint64_t* next_seq) const;
+  // Puts new trials (stamped by rules::NewTrialRecord) and their configs: CreateSweep, AddTrials.
+  void PutNewTrials(rocksdb::WriteBatch* batch, const std::vector<TrialRecord>& trials,
+                    int64_t now_ms) const;
   Status CommitDurably(rocksdb::WriteBatch* batch, const std::string& what);
 
   StoreOptions options_;

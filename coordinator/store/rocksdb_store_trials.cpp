@@ -27,6 +27,15 @@ void RocksDbStore::AddEvent(rocksdb::WriteBatch* batch, EventRecord event,
   }
 }
 
+void RocksDbStore::PutNewTrials(rocksdb::WriteBatch* batch, const std::vector<TrialRecord>& trials,
+                                int64_t now_ms) const {
+  for (const TrialRecord& trial : trials) {
+    const TrialRecord t = rules::NewTrialRecord(trial, now_ms);
+    batch->Put(cf(kTrials), t.id, codec::EncodeTrial(t));
+    batch->Put(cf(kTrialConfigs), t.id, t.config);
+  }
+}
+
 Status RocksDbStore::CreateSweep(const SweepRecord& sweep, const std::vector<TrialRecord>& trials,
                                  const std::string& actor) {
   LF_RETURN_IF_ERROR(CheckWritable());
@@ -49,11 +58,7 @@ Status RocksDbStore::CreateSweep(const SweepRecord& sweep, const std::vector<Tri
   rocksdb::WriteBatch batch;
   const SweepRecord s = rules::NewSweepRecord(sweep, now);
   batch.Put(cf(kSweeps), s.id, codec::EncodeSweep(s));
-  for (const TrialRecord& trial : trials) {
-    const TrialRecord t = rules::NewTrialRecord(trial, now);
-    batch.Put(cf(kTrials), t.id, codec::EncodeTrial(t));
-    batch.Put(cf(kTrialConfigs), t.id, t.config);
-  }
+  PutNewTrials(&batch, trials, now);
   uint64_t next_seq = next_event_seq_;
   AddEvent(&batch,
            {.actor = actor,
@@ -75,14 +80,10 @@ Status RocksDbStore::AddTrials(const std::string& sweep_id, const std::vector<Tr
   LF_ASSIGN_OR_RETURN(std::string detail, rules::ApplyAddedTrials(trials, now, &s));
   rocksdb::WriteBatch batch;
   batch.Put(cf(kSweeps), s.id, codec::EncodeSweep(s));
-  for (const TrialRecord& trial : trials) {
-    const TrialRecord t = rules::NewTrialRecord(trial, now);
-    batch.Put(cf(kTrials), t.id, codec::EncodeTrial(t));
-    batch.Put(cf(kTrialConfigs), t.id, t.config);
-  }
+  PutNewTrials(&batch, trials, now);
   uint64_t next_seq = next_event_seq_;
-  AddEvent(&batch, {.actor = actor, .kind = "sweep.trials_added", .sweep_id = s.id,
-                    .detail = detail},
+  AddEvent(&batch,
+           {.actor = actor, .kind = "sweep.trials_added", .sweep_id = s.id, .detail = detail},
            &next_seq);
   LF_RETURN_IF_ERROR(CommitDurably(&batch, "adding trials to sweep " + s.id));
   next_event_seq_ = next_seq;
@@ -100,7 +101,8 @@ Result<std::vector<SweepRecord>> RocksDbStore::ListSweeps() const {
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kSweeps)));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     // One damaged record (quarantined at the next open) must not hide every other sweep.
-    Result<SweepRecord> s = codec::DecodeSweep(it->key().ToStringView(), it->value().ToStringView());
+    Result<SweepRecord> s =
+        codec::DecodeSweep(it->key().ToStringView(), it->value().ToStringView());
     if (!s.ok()) {
       NoteSkipped("sweeps", it->key().ToStringView(), s.status());
       continue;
@@ -122,8 +124,8 @@ Result<SweepRecord> RocksDbStore::UpdateSweep(const std::string& sweep_id,
   rocksdb::WriteBatch batch;
   batch.Put(cf(kSweeps), s.id, codec::EncodeSweep(s));
   uint64_t next_seq = next_event_seq_;
-  AddEvent(&batch, {.actor = update.actor, .kind = "sweep.updated", .sweep_id = s.id,
-                    .detail = detail},
+  AddEvent(&batch,
+           {.actor = update.actor, .kind = "sweep.updated", .sweep_id = s.id, .detail = detail},
            &next_seq);
   LF_RETURN_IF_ERROR(CommitDurably(&batch, "updating sweep " + s.id));
   next_event_seq_ = next_seq;
